@@ -1,0 +1,100 @@
+/*
+ * config.h - the host's configuration: tanomu.conf and one file per tenant.
+ *
+ * Loading happens in two steps.  host_config_snapshot() reads the text of
+ * every file once; host_config_parse() builds the structures from that
+ * text.  The master keeps the snapshot of the running generation, so a
+ * worker restarted after a crash gets exactly the configuration its
+ * siblings run, even if someone has since edited the files on disk.
+ *
+ * Plugin feature sections of tenant files stay unparsed here (they need the
+ * plugins' schemas): host_config_bind() in settings.c does that part.
+ */
+#ifndef HOST_CONFIG_H
+#define HOST_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libconfig.h>
+
+#include "errors.h"
+
+typedef struct host_source {
+    char *path;
+    char *text;
+} host_source;
+
+typedef struct host_snapshot {
+    host_source *files; /* [0] is tanomu.conf, then tenant files, sorted */
+    int count;
+} host_snapshot;
+
+typedef struct host_limits {
+    size_t header_bytes;
+    int headers;
+    size_t body_bytes;
+    uint64_t header_timeout_ms;
+    uint64_t keepalive_timeout_ms;
+} host_limits;
+
+typedef struct host_strlist {
+    char **v;
+    int n;
+} host_strlist;
+
+typedef struct host_server_conf {
+    host_strlist listen;
+    char *admin_listen;
+    int workers;
+    char *pid_file;
+    uint64_t drain_timeout_ms;
+    uint64_t reload_timeout_ms;
+    host_limits limits;
+    int tls_enabled;
+    host_strlist tls_listen;
+    char *tls_cert;
+    char *tls_key;
+    int log_level;
+    int log_access;
+    char *plugin_dir;
+    host_strlist plugin_load;
+    char *tenants_dir;
+} host_server_conf;
+
+typedef struct host_feature host_feature; /* settings.c */
+
+typedef struct host_tenant {
+    char *id;
+    char *file;
+    host_strlist hosts;
+    char *csp;
+    char *referrer_policy;
+    char *hsts;
+    config_t cfg;            /* kept until features are bound (line numbers) */
+    int cfg_live;
+    host_feature *features;  /* one per loaded plugin, by plugin index */
+    int nfeatures;
+} host_tenant;
+
+typedef struct host_config {
+    char *path;              /* tanomu.conf as given */
+    char *dir;               /* its directory: base of relative paths */
+    host_server_conf server;
+    host_tenant *tenants;
+    int ntenants;
+} host_config;
+
+int host_config_snapshot(const char *path, host_snapshot *snap, host_errors *errs);
+void host_snapshot_free(host_snapshot *snap);
+
+/* Fills conf from snap; returns 0, or -1 with errs filled. */
+int host_config_parse(const host_snapshot *snap, host_config *conf, host_errors *errs);
+void host_config_free(host_config *conf);
+
+
+const host_tenant *host_config_tenant_by_host(const host_config *conf, const char *host,
+                                              size_t len);
+char *host_path_join(const char *dir, const char *path);
+
+#endif

@@ -1,0 +1,326 @@
+/*
+ * main.c - the tanomu command: serve, check, reload, plugins, version.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "errors.h"
+#include "log.h"
+#include "master.h"
+#include "settings.h"
+#include "tls.h"
+#include "worker.h"
+
+#define DEFAULT_CONF "config/tanomu.conf"
+
+static const char usage_main[] =
+    "usage: tanomu COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve -c FILE            run the server (master + workers) in the foreground\n"
+    "  check -c FILE            validate the configuration, tenants and plugins\n"
+    "  reload -c FILE           reload the running server; waits for the result\n"
+    "  plugins -c FILE          list the plugins the configuration loads\n"
+    "  plugins -c FILE --schema NAME   print a plugin's settings\n"
+    "  version                  print the host version and SDK ABI\n"
+    "\n"
+    "Run 'tanomu COMMAND --help' for more.\n";
+
+static const char *const usage_cmd[][2] = {
+    {"serve", "usage: tanomu serve -c FILE\n\n"
+              "Runs the master and its workers in the foreground, logging JSON lines to\n"
+              "stdout.  SIGHUP reloads; SIGTERM or SIGINT drains in-flight requests (up to\n"
+              "server.drain_timeout_ms) and exits 0.\n"},
+    {"check", "usage: tanomu check -c FILE\n\n"
+              "Validates tanomu.conf, every tenant file and every plugin's settings the\n"
+              "way a reload would.  Prints FILE:LINE: message for each error and exits 1,\n"
+              "or prints 'configuration ok' and exits 0.\n"},
+    {"reload", "usage: tanomu reload -c FILE\n\n"
+               "Signals the server whose pid is in server.pid_file and waits.  Exits 0 once\n"
+               "the new generation serves; exits 1 with the errors if it was rejected (the\n"
+               "running configuration then stays).\n"},
+    {"plugins", "usage: tanomu plugins -c FILE [--schema NAME]\n\n"
+                "Lists the loaded plugins with version and ABI, or prints one plugin's\n"
+                "settings (type, default, bounds, required, secret, description).\n"},
+    {"version", "usage: tanomu version\n\nPrints the host version and the SDK ABI version.\n"},
+};
+
+static void print_cmd_usage(const char *cmd, FILE *out)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof usage_cmd / sizeof usage_cmd[0]; i++)
+        if (strcmp(usage_cmd[i][0], cmd) == 0) {
+            fputs(usage_cmd[i][1], out);
+            return;
+        }
+    fputs(usage_main, out);
+}
+
+typedef struct cli {
+    const char *cmd;
+    const char *conf;
+    const char *schema;
+    int help;
+} cli;
+
+static int parse_args(int argc, char **argv, cli *c)
+{
+    int i;
+
+    memset(c, 0, sizeof *c);
+    c->conf = DEFAULT_CONF;
+    if (argc < 2)
+        return -1;
+    c->cmd = argv[1];
+    if (strcmp(c->cmd, "--help") == 0 || strcmp(c->cmd, "-h") == 0 ||
+        strcmp(c->cmd, "help") == 0) {
+        c->help = 1;
+        c->cmd = "";
+        return 0;
+    }
+    for (i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            c->help = 1;
+        } else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
+                   i + 1 < argc) {
+            c->conf = argv[++i];
+        } else if (strcmp(argv[i], "--schema") == 0 && i + 1 < argc) {
+            c->schema = argv[++i];
+        } else {
+            fprintf(stderr, "tanomu %s: unexpected argument '%s'\n", c->cmd, argv[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Loads a generation the way a reload does (strict), without serving. */
+static int load_for_cli(host_worker *w, uv_loop_t *loop, host_snapshot *snap, const char *path,
+                        int strict, host_errors *errs)
+{
+    if (uv_loop_init(loop) != 0)
+        return -1;
+    if (host_config_snapshot(path, snap, errs) != 0)
+        return -1;
+    return host_generation_load(w, loop, snap, strict, errs);
+}
+
+static void unload_for_cli(host_worker *w, uv_loop_t *loop, host_snapshot *snap)
+{
+    host_generation_unload(w);
+    uv_run(loop, UV_RUN_NOWAIT);
+    uv_loop_close(loop);
+    host_snapshot_free(snap);
+}
+
+static int cmd_check(const cli *c)
+{
+    host_worker w;
+    uv_loop_t loop;
+    host_snapshot snap;
+    host_errors errs;
+    int rc;
+
+    memset(&w, 0, sizeof w);
+    memset(&snap, 0, sizeof snap);
+    host_errors_init(&errs);
+    host_log_setup(HOST_LOG_ERROR, 0, "check");
+    rc = load_for_cli(&w, &loop, &snap, c->conf, 1, &errs);
+    if (rc == 0 && w.conf.server.tls_enabled) {
+        char err[256];
+        host_tls_ctx *tls = host_tls_ctx_new(w.conf.server.tls_cert, w.conf.server.tls_key, err,
+                                             sizeof err);
+        if (!tls) {
+            host_errors_add(&errs, w.conf.path, 0, "server.tls: %s", err);
+            rc = -1;
+        }
+        host_tls_ctx_free(tls);
+    }
+    if (rc != 0 || errs.count > 0) {
+        host_errors_print(&errs, stderr);
+        rc = 1;
+    } else {
+        printf("configuration ok: %d tenant(s), %d plugin(s)\n", w.conf.ntenants, w.plugins.n);
+    }
+    unload_for_cli(&w, &loop, &snap);
+    host_errors_free(&errs);
+    return rc;
+}
+
+static int cmd_plugins(const cli *c)
+{
+    host_worker w;
+    uv_loop_t loop;
+    host_snapshot snap;
+    host_errors errs;
+    int i, rc = 0;
+
+    memset(&w, 0, sizeof w);
+    memset(&snap, 0, sizeof snap);
+    host_errors_init(&errs);
+    host_log_setup(HOST_LOG_ERROR, 0, "plugins");
+    load_for_cli(&w, &loop, &snap, c->conf, 0, &errs);
+    if (!w.loaded) {
+        host_errors_print(&errs, stderr);
+        rc = 1;
+    } else if (c->schema) {
+        tn_plugin *p = host_plugins_find(&w.plugins, c->schema);
+        if (p) {
+            host_schema_print(p, stdout);
+        } else {
+            fprintf(stderr, "tanomu plugins: '%s' is not loaded by %s\n", c->schema, c->conf);
+            rc = 1;
+        }
+    } else {
+        printf("%-20s %-10s %-6s %s\n", "NAME", "VERSION", "ABI", "DESCRIPTION");
+        for (i = 0; i < w.plugins.n; i++) {
+            const tn_plugin *p = w.plugins.v[i];
+            printf("%-20s %-10s %u.%-4u %s\n", p->name, p->desc.version ? p->desc.version : "?",
+                   p->desc.abi_major, p->desc.abi_minor,
+                   p->desc.description ? p->desc.description : "");
+        }
+        for (i = 0; i < w.plugins.failed.n; i++)
+            printf("%-20s %-10s %-6s %s\n", w.plugins.failed.v[i], "-", "-", "(refused)");
+        if (errs.count)
+            host_errors_print(&errs, stderr);
+    }
+    unload_for_cli(&w, &loop, &snap);
+    host_errors_free(&errs);
+    return rc;
+}
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Reads "begun N\nstate S\n..." written by the master. */
+static int read_reload_status(const char *path, uint64_t *begun, char *state, size_t cap,
+                              char **rest)
+{
+    FILE *f = fopen(path, "r");
+    char line[256], *p;
+    unsigned long long b = 0;
+    size_t n = 0, r;
+
+    *rest = NULL;
+    if (!f)
+        return -1;
+    if (!fgets(line, sizeof line, f) || sscanf(line, "begun %llu", &b) != 1 ||
+        !fgets(line, sizeof line, f) || strncmp(line, "state ", 6) != 0) {
+        fclose(f);
+        return -1;
+    }
+    snprintf(state, cap, "%s", line + 6);
+    state[strcspn(state, "\n")] = '\0';
+    *begun = b;
+    if (fgets(line, sizeof line, f)) { /* generation line */
+        p = malloc(65536);
+        if (p) {
+            while ((r = fread(p + n, 1, 65535 - n, f)) > 0 && n < 65535)
+                n += r;
+            p[n] = '\0';
+            *rest = p;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+static int cmd_reload(const cli *c)
+{
+    host_snapshot snap;
+    host_config conf;
+    host_errors errs;
+    char status_path[4096], state[256];
+    FILE *f;
+    long pid = 0;
+    uint64_t t0, begun, deadline;
+    int rc = 1;
+
+    host_errors_init(&errs);
+    if (host_config_snapshot(c->conf, &snap, &errs) != 0 ||
+        host_config_parse(&snap, &conf, &errs) != 0) {
+        host_errors_print(&errs, stderr);
+        host_errors_free(&errs);
+        return 1;
+    }
+    snprintf(status_path, sizeof status_path, "%s.reload", conf.server.pid_file);
+    f = fopen(conf.server.pid_file, "r");
+    if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 1 || kill((pid_t)pid, 0) != 0) {
+        fprintf(stderr, "tanomu reload: no running server (pid file %s)\n", conf.server.pid_file);
+        goto out;
+    }
+    t0 = realtime_ns();
+    if (kill((pid_t)pid, SIGHUP) != 0) {
+        fprintf(stderr, "tanomu reload: cannot signal pid %ld: %s\n", pid, strerror(errno));
+        goto out;
+    }
+    deadline = t0 + (conf.server.reload_timeout_ms + 10000) * 1000000ull;
+    while (realtime_ns() < deadline) {
+        char *rest = NULL;
+        if (read_reload_status(status_path, &begun, state, sizeof state, &rest) == 0 &&
+            begun >= t0 && strcmp(state, "running") != 0) {
+            if (strcmp(state, "ok") == 0) {
+                printf("reload ok\n");
+                rc = 0;
+            } else {
+                fprintf(stderr, "reload rejected; the running configuration stays:\n%s",
+                        rest ? rest : "");
+            }
+            free(rest);
+            goto out;
+        }
+        free(rest);
+        usleep(20000);
+    }
+    fprintf(stderr, "tanomu reload: no result within %llu ms\n",
+            (unsigned long long)(conf.server.reload_timeout_ms + 10000));
+out:
+    if (f)
+        fclose(f);
+    host_config_free(&conf);
+    host_snapshot_free(&snap);
+    host_errors_free(&errs);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    cli c;
+
+    if (parse_args(argc, argv, &c) != 0) {
+        fputs(usage_main, stderr);
+        return 2;
+    }
+    if (c.help) {
+        print_cmd_usage(c.cmd, stdout);
+        return 0;
+    }
+    if (strcmp(c.cmd, "version") == 0) {
+        printf("tanomu %s\nSDK ABI %d.%d\n", TANOMU_VERSION, TN_SDK_ABI_MAJOR, TN_SDK_ABI_MINOR);
+        return 0;
+    }
+    if (strcmp(c.cmd, "serve") == 0)
+        return host_master_run(c.conf);
+    if (strcmp(c.cmd, "check") == 0)
+        return cmd_check(&c);
+    if (strcmp(c.cmd, "reload") == 0)
+        return cmd_reload(&c);
+    if (strcmp(c.cmd, "plugins") == 0)
+        return cmd_plugins(&c);
+    fprintf(stderr, "tanomu: unknown command '%s'\n\n%s", c.cmd, usage_main);
+    return 2;
+}

@@ -1,0 +1,67 @@
+/*
+ * metrics.h - counters shared by the master and every worker.
+ *
+ * One anonymous MAP_SHARED region is mapped by the master before it forks,
+ * so workers of every generation add to the same numbers with atomic
+ * operations, and the master renders /metrics without asking anyone.
+ * Series are found by hashing "family{labels}" into a fixed open-addressed
+ * table; a slot is claimed with a compare-and-swap, so no lock is held and
+ * a worker that dies mid-update cannot block the others.
+ *
+ * The region also holds one slot per worker: its pid, generation, live
+ * connection count, and what it is running right now (plugin and route),
+ * which the master reads when the worker dies to name the culprit.
+ */
+#ifndef HOST_METRICS_H
+#define HOST_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+
+#define HOST_MAX_WORKER_SLOTS 64
+#define HOST_HIST_BUCKETS 14
+
+typedef enum host_metric_type {
+    HOST_METRIC_COUNTER = 1,
+    HOST_METRIC_GAUGE = 2,
+    HOST_METRIC_HISTOGRAM = 3
+} host_metric_type;
+
+typedef struct host_worker_slot {
+    int64_t pid;            /* 0: free */
+    int64_t generation;
+    int64_t accepting;      /* takes part in accept balancing */
+    int64_t conns_open;
+    int64_t conns_total;
+    int64_t requests_total;
+    char running[128];      /* "plugin\0route" while a plugin runs */
+} host_worker_slot;
+
+typedef struct host_metrics host_metrics;
+typedef struct host_series host_series;
+
+host_metrics *host_metrics_create(size_t max_series);
+void host_metrics_destroy(host_metrics *m);
+
+/* Declares a family once (type and help for the page). */
+int host_metrics_family(host_metrics *m, const char *name, host_metric_type type,
+                        const char *help);
+/* Finds or creates a series; labels like `tenant="a",route="/x"` (already
+ * escaped) or "".  NULL when the table is full. */
+host_series *host_metrics_series(host_metrics *m, const char *family, const char *labels);
+void host_series_add(host_series *s, int64_t delta);
+void host_series_set(host_series *s, int64_t value);
+void host_series_observe_us(host_series *s, uint64_t us);
+
+host_worker_slot *host_metrics_slot(host_metrics *m, int index);
+/* Smallest conns_open among accepting slots of a generation. */
+int64_t host_metrics_min_conns(host_metrics *m, int64_t generation);
+
+void host_metrics_render(host_metrics *m, host_buf *out);
+/* Escapes a label value for the exposition format into out. */
+void host_metrics_label(char *out, size_t cap, const char *value);
+
+#endif

@@ -1,0 +1,393 @@
+/*
+ * pipeline.c - what a worker does with a request: resolve the tenant, run
+ * the phases (early, authenticate, the host's access check, authorize,
+ * handle, the route handler, response), then send, log and count.
+ *
+ * A hook may suspend the request; req_resume() picks up at the next step.
+ * The position is kept in the request (stage, hook), so the walk is a loop
+ * that can stop and restart anywhere, never a recursion through plugins.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <http_parser.h>
+
+#include "log.h"
+#include "request.h"
+#include "settings.h"
+#include "worker.h"
+
+enum stage {
+    ST_EARLY = 0,
+    ST_ROUTE,
+    ST_AUTHN,
+    ST_ACCESS,
+    ST_AUTHZ,
+    ST_HANDLE,
+    ST_HANDLER,
+    ST_RESPONSE,
+    ST_SEND,
+    ST_DONE
+};
+
+static host_worker *worker_of(const tn_request *r)
+{
+    return r->srv->ctx;
+}
+
+int host_worker_enabled(const host_worker *w, const host_tenant *t, const tn_plugin *p)
+{
+    (void)w;
+    return t && p->index < t->nfeatures && t->features[p->index].enabled;
+}
+
+static int route_allowed(const tn_plugin *p, const void *ctx)
+{
+    const tn_request *r = ctx;
+
+    return host_worker_enabled(worker_of(r), r->tenant, p);
+}
+
+/* Records what runs now, in shared memory, so the master can name the
+ * plugin and route if this process dies in the middle of it. */
+void host_worker_running(host_worker *w, const tn_plugin *p, const char *what)
+{
+    char *dst;
+    size_t n, m;
+
+    if (!w->slot)
+        return;
+    dst = w->slot->running;
+    if (!p) {
+        dst[0] = '\0';
+        return;
+    }
+    n = strlen(p->name);
+    m = what ? strlen(what) : 0;
+    if (m > sizeof w->slot->running - n - 2)
+        m = sizeof w->slot->running - n - 2;
+    memcpy(dst + n + 1, what, m);
+    dst[n + 1 + m] = '\0';
+    memcpy(dst, p->name, n + 1);
+}
+
+static int has_role(const char *roles, const char *role, size_t rl)
+{
+    const char *p = roles;
+
+    while (p && *p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == rl && memcmp(p, role, rl) == 0)
+            return 1;
+        p = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Fails closed: no principal is 401, none of the route's roles is 403. */
+static int access_denied(tn_request *r)
+{
+    const host_route *rt = r->match.route;
+    const char *p;
+
+    if (rt->access == TN_ACCESS_PUBLIC)
+        return 0;
+    if (!r->user_id) {
+        host_resp_error(r, 401, "unauthenticated", "authentication required");
+        return 1;
+    }
+    if (rt->access == TN_ACCESS_AUTHENTICATED)
+        return 0;
+    for (p = rt->roles; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (has_role(r->roles, p, n))
+            return 0;
+        p = end ? end + 1 : NULL;
+    }
+    host_resp_error(r, 403, "forbidden", "not allowed for this account");
+    return 1;
+}
+
+static int route_request(tn_request *r)
+{
+    host_worker *w = worker_of(r);
+    char allow[96];
+    int i;
+
+    if (host_router_match(&w->router, r->method, r->path, route_allowed, r, &r->match) == 0) {
+        for (i = 0; i < r->match.nparams; i++) {
+            r->params[i] = host_percent_decode(r, r->match.start[i], r->match.len[i], 0);
+            if (!r->params[i]) {
+                host_resp_error(r, 400, "bad_request", "malformed path parameter");
+                return -1;
+            }
+        }
+        return 0;
+    }
+    if (r->match.other_methods) {
+        host_router_allow(&w->router, r->path, route_allowed, r, allow, sizeof allow);
+        host_resp_error(r, 405, "method_not_allowed", "method not allowed here");
+        if (allow[0])
+            host_resp_header(r, "Allow", allow);
+        return -1;
+    }
+    host_resp_error(r, 404, "not_found", "no such resource");
+    return -1;
+}
+
+static int stage_phase(int stage)
+{
+    switch (stage) {
+    case ST_EARLY: return TN_PHASE_EARLY;
+    case ST_AUTHN: return TN_PHASE_AUTHENTICATE;
+    case ST_AUTHZ: return TN_PHASE_AUTHORIZE;
+    case ST_HANDLE: return TN_PHASE_HANDLE;
+    case ST_RESPONSE: return TN_PHASE_RESPONSE;
+    }
+    return -1;
+}
+
+static void run(tn_request *r);
+
+/* Calls one hook or handler with the bookkeeping around it. */
+static tn_status call(tn_request *r, tn_plugin *p, tn_hook_fn fn, void *ud, const char *what)
+{
+    host_worker *w = worker_of(r);
+    tn_status st;
+
+    r->in_hook = 1;
+    r->pending_resume = -1;
+    host_worker_running(w, p, what);
+    st = fn(p, r, ud);
+    host_worker_running(w, NULL, NULL);
+    r->in_hook = 0;
+    if (st == TN_SUSPEND && r->pending_resume >= 0)
+        st = (tn_status)r->pending_resume; /* resumed before it returned */
+    return st;
+}
+
+static void fail_500(tn_request *r, const tn_plugin *p)
+{
+    host_log_for(HOST_LOG_ERROR, p ? p->name : NULL, r->request_id,
+                 "plugin returned an error on %s %s", r->method, r->path);
+    if (!r->head_sent)
+        host_resp_error(r, 500, "internal", "internal error");
+}
+
+static void run(tn_request *r)
+{
+    host_worker *w = worker_of(r);
+
+    while (r->stage != ST_DONE) {
+        int phase = stage_phase(r->stage);
+        if (phase >= 0) {
+            host_hooks *hs = &w->hooks[phase];
+            if (r->hook >= hs->n) {
+                r->stage++;
+                r->hook = 0;
+                continue;
+            }
+            host_hook *h = &hs->v[r->hook++];
+            if (!host_worker_enabled(w, r->tenant, h->plugin))
+                continue;
+            tn_status st = call(r, h->plugin, h->fn, h->ud,
+                                r->match.route ? r->match.route->pattern : r->path);
+            if (st == TN_SUSPEND) {
+                r->suspended = 1;
+                return;
+            }
+            if (st == TN_ERROR) {
+                fail_500(r, h->plugin);
+                st = TN_DONE;
+            }
+            if (st == TN_DONE) {
+                if (r->stage >= ST_RESPONSE) {
+                    r->stage = ST_SEND;
+                } else {
+                    r->stage = ST_RESPONSE;
+                }
+                r->hook = 0;
+            }
+            continue;
+        }
+        switch (r->stage) {
+        case ST_ROUTE:
+            r->stage = route_request(r) == 0 ? ST_AUTHN : ST_RESPONSE;
+            break;
+        case ST_ACCESS:
+            r->stage = access_denied(r) ? ST_RESPONSE : ST_AUTHZ;
+            break;
+        case ST_HANDLER: {
+            const host_route *rt = r->match.route;
+            tn_status st;
+            r->stage = ST_RESPONSE;
+            r->hook = 0;
+            st = call(r, rt->plugin, rt->fn, rt->ud, rt->pattern);
+            if (st == TN_SUSPEND) {
+                r->suspended = 1;
+                return;
+            }
+            if (st == TN_ERROR)
+                fail_500(r, rt->plugin);
+            break;
+        }
+        case ST_SEND:
+            r->stage = ST_DONE;
+            if (r->streaming)
+                return; /* the plugin ends it with resp_end */
+            host_response_send(r);
+            return;
+        default:
+            r->stage = ST_DONE;
+            break;
+        }
+    }
+}
+
+void host_pipeline_resume(tn_request *r, tn_status st)
+{
+    if (r->in_hook) {
+        r->pending_resume = (int)st;
+        return;
+    }
+    if (!r->suspended) {
+        host_log(HOST_LOG_ERROR, "req_resume on a request that is not suspended (%s)",
+                 r->request_id);
+        return;
+    }
+    r->suspended = 0;
+    if (st == TN_ERROR) {
+        fail_500(r, NULL);
+        st = TN_DONE;
+    }
+    if (st == TN_DONE) {
+        r->stage = r->stage > ST_RESPONSE ? ST_SEND : ST_RESPONSE;
+        r->hook = 0;
+    }
+    run(r);
+}
+
+static void answer_health(tn_request *r, int ready)
+{
+    if (ready)
+        host_resp_json(r, 200, "{\"status\":\"ok\"}");
+    else
+        host_resp_error(r, 503, "not_ready", "not ready");
+    host_response_send(r);
+}
+
+/* The Host header without its port, for the tenant lookup. */
+static const char *host_name(const char *h, size_t *len)
+{
+    const char *colon;
+
+    if (h[0] == '[') {
+        const char *end = strchr(h, ']');
+        *len = end ? (size_t)(end - h + 1) : strlen(h);
+        return h;
+    }
+    colon = strchr(h, ':');
+    *len = colon ? (size_t)(colon - h) : strlen(h);
+    return h;
+}
+
+void host_pipeline_dispatch(tn_request *r)
+{
+    host_worker *w = worker_of(r);
+    const char *h;
+    size_t hl;
+
+    if (strcmp(r->path, "/healthz") == 0) {
+        answer_health(r, 1);
+        return;
+    }
+    if (strcmp(r->path, "/readyz") == 0) {
+        answer_health(r, !r->srv->draining);
+        return;
+    }
+    h = host_req_header(r, "Host");
+    if (h)
+        h = host_name(h, &hl);
+    r->tenant = h ? host_worker_tenant(w, h, hl) : NULL;
+    if (!r->tenant) {
+        host_resp_error(r, 404, "unknown_tenant", "no tenant serves this host name");
+        host_response_send(r);
+        return;
+    }
+    r->stage = ST_EARLY;
+    r->hook = 0;
+    run(r);
+}
+
+const tn_config *host_pipeline_config(tn_request *r, const tn_plugin *p)
+{
+    if (!r || !p || !r->tenant || p->index >= r->tenant->nfeatures)
+        return NULL;
+    return r->tenant->features[p->index].cfg;
+}
+
+/* ---- after the response: count and log ---------------------------------- */
+
+static const char *status_class(int s)
+{
+    static const char *const c[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+
+    return s >= 100 && s < 600 ? c[s / 100 - 1] : "other";
+}
+
+static void count(host_worker *w, tn_request *r, uint64_t us)
+{
+    char labels[256], tenant[80], route[128];
+
+    if (!w->metrics)
+        return;
+    if (w->slot)
+        __atomic_fetch_add(&w->slot->requests_total, 1, __ATOMIC_RELAXED);
+    host_metrics_label(tenant, sizeof tenant, r->tenant ? r->tenant->id : "");
+    host_metrics_label(route, sizeof route,
+                       r->match.route ? r->match.route->pattern : "(none)");
+    snprintf(labels, sizeof labels, "tenant=\"%s\",route=\"%s\",status=\"%s\"", tenant, route,
+             status_class(r->status));
+    host_series_add(host_metrics_series(w->metrics, "tanomu_http_requests_total", labels), 1);
+    snprintf(labels, sizeof labels, "tenant=\"%s\"", tenant);
+    host_series_observe_us(
+        host_metrics_series(w->metrics, "tanomu_http_request_duration_seconds", labels), us);
+}
+
+void host_pipeline_complete(tn_request *r)
+{
+    host_worker *w = worker_of(r);
+    uint64_t us = (host_now_ns() - r->start_ns) / 1000;
+    host_buf line;
+
+    count(w, r, us);
+    if (!w->conf.server.log_access || !host_log_enabled(HOST_LOG_INFO))
+        return;
+    /* S16: the path without its query string, no headers, no body. */
+    host_buf_init(&line);
+    host_log_begin(&line, HOST_LOG_INFO);
+    host_buf_puts(&line, ",\"type\":\"access\",\"request_id\":");
+    host_buf_json_str(&line, r->request_id);
+    host_buf_puts(&line, ",\"tenant\":");
+    host_buf_json_str(&line, r->tenant ? r->tenant->id : "");
+    host_buf_puts(&line, ",\"method\":");
+    host_buf_json_str(&line, r->method ? r->method : "-");
+    host_buf_puts(&line, ",\"path\":");
+    host_buf_json_str(&line, r->path ? r->path : "-");
+    if (r->match.route) {
+        host_buf_puts(&line, ",\"route\":");
+        host_buf_json_str(&line, r->match.route->pattern);
+    }
+    host_buf_printf(&line, ",\"status\":%d,\"bytes\":%llu,\"duration_us\":%llu", r->status,
+                    (unsigned long long)r->bytes_sent, (unsigned long long)us);
+    if (r->user_id) {
+        host_buf_puts(&line, ",\"user\":");
+        host_buf_json_str(&line, r->user_id);
+    }
+    host_buf_printf(&line, ",\"client\":\"%s\"%s", r->client_addr ? r->client_addr : "",
+                    r->aborted ? ",\"aborted\":true" : "");
+    host_log_end(&line);
+    host_buf_free(&line);
+}

@@ -1,0 +1,284 @@
+/*
+ * plugin_loader.c - dlopen, descriptor checks, dependency and order
+ * resolution.  See plugin_loader.h.
+ */
+#include "plugin_loader.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "settings.h"
+
+int host_plugin_name_valid(const char *name)
+{
+    size_t n;
+
+    for (n = 0; name[n]; n++)
+        if (!((name[n] >= 'a' && name[n] <= 'z') || (name[n] >= '0' && name[n] <= '9') ||
+              name[n] == '_'))
+            return 0;
+    return n >= 1 && n <= TN_PLUGIN_NAME_MAX;
+}
+
+static void plugin_free(tn_plugin *p)
+{
+    if (!p)
+        return;
+    if (p->dl)
+        dlclose(p->dl);
+    free(p->path);
+    free(p);
+}
+
+/* Every problem goes to errs as one line that names the plugin. */
+static tn_plugin *plugin_open(const char *dir, const char *name, const char *conf_file,
+                              host_errors *errs)
+{
+    tn_plugin *p = calloc(1, sizeof *p);
+    tn_plugin_entry_fn entry;
+    const tn_plugin_desc *d;
+    struct stat st;
+    size_t dl = strlen(dir), nl = strlen(name);
+
+    if (!p)
+        goto fail;
+    memcpy(p->name, name, nl + 1);
+    if (!(p->path = malloc(dl + nl + 5)))
+        goto fail;
+    memcpy(p->path, dir, dl);
+    p->path[dl] = '/';
+    memcpy(p->path + dl + 1, name, nl);
+    memcpy(p->path + dl + 1 + nl, ".so", 4);
+    if (stat(p->path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        host_errors_add(errs, conf_file, 0, "plugin %s: no file %s", name, p->path);
+        goto fail;
+    }
+    /* RTLD_LOCAL keeps plugins from seeing each other's symbols; NOW finds
+     * unresolved symbols here, not in the middle of a request. */
+    p->dl = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
+    if (!p->dl) {
+        host_errors_add(errs, conf_file, 0, "plugin %s: cannot load: %s", name, dlerror());
+        goto fail;
+    }
+    *(void **)&entry = dlsym(p->dl, TN_PLUGIN_ENTRY_SYMBOL);
+    if (!entry) {
+        host_errors_add(errs, conf_file, 0, "plugin %s: no %s symbol: not a tanomu plugin", name,
+                        TN_PLUGIN_ENTRY_SYMBOL);
+        goto fail;
+    }
+    d = entry();
+    if (!d) {
+        host_errors_add(errs, conf_file, 0, "plugin %s: %s returned no descriptor", name,
+                        TN_PLUGIN_ENTRY_SYMBOL);
+        goto fail;
+    }
+    /* The version fields come first in every ABI; read them before size. */
+    if (d->abi_major != TN_SDK_ABI_MAJOR || d->abi_minor > TN_SDK_ABI_MINOR) {
+        host_errors_add(errs, conf_file, 0,
+                        "plugin %s: built for SDK ABI %u.%u, host has %d.%d", name,
+                        d->abi_major, d->abi_minor, TN_SDK_ABI_MAJOR, TN_SDK_ABI_MINOR);
+        goto fail;
+    }
+    if (d->size < HOST_DESC_MIN_SIZE) {
+        host_errors_add(errs, conf_file, 0,
+                        "plugin %s: descriptor of %u bytes is smaller than an ABI %d.0 one (%zu)",
+                        name, d->size, TN_SDK_ABI_MAJOR, (size_t)HOST_DESC_MIN_SIZE);
+        goto fail;
+    }
+    p->desc_size = d->size < sizeof p->desc ? d->size : (uint32_t)sizeof p->desc;
+    memcpy(&p->desc, d, p->desc_size);
+    if (!p->desc.name || strcmp(p->desc.name, name) != 0) {
+        host_errors_add(errs, conf_file, 0, "plugin %s: descriptor names it '%s'", name,
+                        p->desc.name ? p->desc.name : "(null)");
+        goto fail;
+    }
+    if (!p->desc.init) {
+        host_errors_add(errs, conf_file, 0, "plugin %s: descriptor has no init()", name);
+        goto fail;
+    }
+    if (host_schema_validate(p, conf_file, errs) != 0)
+        goto fail;
+    return p;
+fail:
+    plugin_free(p);
+    return NULL;
+}
+
+tn_plugin *host_plugins_find(const host_plugins *ps, const char *name)
+{
+    int i;
+
+    for (i = 0; i < ps->n; i++)
+        if (strcmp(ps->v[i]->name, name) == 0)
+            return ps->v[i];
+    return NULL;
+}
+
+int host_plugins_was_refused(const host_plugins *ps, const char *name)
+{
+    int i;
+
+    for (i = 0; i < ps->failed.n; i++)
+        if (strcmp(ps->failed.v[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static int strlist_push(host_strlist *l, const char *s)
+{
+    char **v = realloc(l->v, (size_t)(l->n + 1) * sizeof *v);
+
+    if (!v)
+        return -1;
+    l->v = v;
+    if (!(v[l->n] = strdup(s)))
+        return -1;
+    l->n++;
+    return 0;
+}
+
+/* Removes plugins whose dependencies are missing, repeatedly, since a
+ * removal can strand another plugin. */
+static int check_depends(host_plugins *ps, const char *conf_file, int strict, host_errors *errs)
+{
+    int i, j, changed = 1, bad = 0;
+
+    while (changed) {
+        changed = 0;
+        for (i = 0; i < ps->n; i++) {
+            const char *const *dep = ps->v[i]->desc.depends;
+            for (j = 0; dep && dep[j]; j++) {
+                if (host_plugins_find(ps, dep[j]))
+                    continue;
+                host_errors_add(errs, conf_file, 0, "plugin %s: depends on '%s', which is %s",
+                                ps->v[i]->name, dep[j],
+                                host_plugins_was_refused(ps, dep[j]) ? "refused" : "not loaded");
+                bad = 1;
+                if (!strict) {
+                    strlist_push(&ps->failed, ps->v[i]->name);
+                    plugin_free(ps->v[i]);
+                    memmove(&ps->v[i], &ps->v[i + 1], (size_t)(ps->n - i - 1) * sizeof *ps->v);
+                    ps->n--;
+                    changed = 1;
+                    i--;
+                }
+                break;
+            }
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+static int listed(const char *const *names, const char *name)
+{
+    int i;
+
+    for (i = 0; names && names[i]; i++)
+        if (strcmp(names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Must a run before b?  Either a says before b, or b says after a. */
+static int must_precede(const tn_plugin *a, const tn_plugin *b)
+{
+    return listed(a->desc.before, b->name) || listed(b->desc.after, a->name);
+}
+
+/* Kahn's algorithm, taking the earliest-listed ready plugin each time so
+ * the order is stable: unconstrained plugins keep their load-list order. */
+static int order(host_plugins *ps, const char *conf_file, host_errors *errs)
+{
+    tn_plugin **out = calloc((size_t)ps->n + 1, sizeof *out);
+    char *done = calloc((size_t)ps->n + 1, 1);
+    int i, j, k, rc = -1;
+
+    if (!out || !done)
+        goto fail;
+    for (k = 0; k < ps->n; k++) {
+        int pick = -1;
+        for (i = 0; i < ps->n && pick < 0; i++) {
+            int ready = !done[i];
+            for (j = 0; j < ps->n && ready; j++)
+                if (j != i && !done[j] && must_precede(ps->v[j], ps->v[i]))
+                    ready = 0;
+            if (ready)
+                pick = i;
+        }
+        if (pick < 0) {
+            host_buf b;
+            host_buf_init(&b);
+            for (i = 0; i < ps->n; i++)
+                if (!done[i])
+                    host_buf_printf(&b, "%s%s", b.len ? ", " : "", ps->v[i]->name);
+            host_errors_add(errs, conf_file, 0, "plugin order: before/after cycle among %s",
+                            b.data ? b.data : "?");
+            host_buf_free(&b);
+            goto fail;
+        }
+        done[pick] = 1;
+        out[k] = ps->v[pick];
+    }
+    for (k = 0; k < ps->n; k++) {
+        ps->v[k] = out[k];
+        ps->v[k]->index = k;
+    }
+    rc = 0;
+fail:
+    free(out);
+    free(done);
+    return rc;
+}
+
+int host_plugins_load(host_plugins *ps, const char *dir, const host_strlist *names,
+                      const char *conf_file, int strict, host_errors *errs)
+{
+    int i, bad = 0;
+
+    memset(ps, 0, sizeof *ps);
+    ps->v = calloc((size_t)names->n + 1, sizeof *ps->v);
+    if (!ps->v)
+        return -1;
+    for (i = 0; i < names->n; i++) {
+        const char *name = names->v[i];
+        tn_plugin *p;
+        if (!host_plugin_name_valid(name)) {
+            host_errors_add(errs, conf_file, 0, "plugin name '%s' is not [a-z0-9_]{1,32}", name);
+            bad = 1;
+            continue;
+        }
+        if (host_plugins_find(ps, name) || host_plugins_was_refused(ps, name)) {
+            host_errors_add(errs, conf_file, 0, "plugin %s: listed twice in plugins.load", name);
+            bad = 1;
+            continue;
+        }
+        p = plugin_open(dir, name, conf_file, errs);
+        if (!p) {
+            bad = 1;
+            strlist_push(&ps->failed, name);
+            continue;
+        }
+        ps->v[ps->n++] = p;
+    }
+    if (check_depends(ps, conf_file, strict, errs) != 0)
+        bad = 1;
+    if (order(ps, conf_file, errs) != 0)
+        return -1;
+    return strict && bad ? -1 : 0;
+}
+
+void host_plugins_unload(host_plugins *ps)
+{
+    int i;
+
+    for (i = 0; i < ps->n; i++)
+        plugin_free(ps->v[i]);
+    free(ps->v);
+    for (i = 0; i < ps->failed.n; i++)
+        free(ps->failed.v[i]);
+    free(ps->failed.v);
+    memset(ps, 0, sizeof *ps);
+}

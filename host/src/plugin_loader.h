@@ -1,0 +1,55 @@
+/*
+ * plugin_loader.h - finding, opening and vetting plugins.
+ *
+ * A plugin is loaded by plain name from the configured directory only
+ * (S3): the name is checked against [a-z0-9_]{1,32} before it is joined to
+ * the directory, and nothing from a request or a tenant file reaches
+ * dlopen().  The host copies at most desc->size bytes of the descriptor
+ * into its own zeroed struct, so members a plugin's older SDK did not have
+ * read as zero.
+ */
+#ifndef HOST_PLUGIN_LOADER_H
+#define HOST_PLUGIN_LOADER_H
+
+#include <tanomu/tanomu.h>
+
+#include "config.h"
+#include "errors.h"
+
+struct host_worker;
+
+struct tn_plugin {
+    char name[TN_PLUGIN_NAME_MAX + 1];
+    int index;                  /* position in the ordered set */
+    void *dl;
+    tn_plugin_desc desc;        /* the host's copy, zero beyond desc_size */
+    uint32_t desc_size;
+    char *path;
+    struct host_worker *worker; /* set while serving */
+    int initialized;
+};
+
+typedef struct host_plugins {
+    tn_plugin **v;              /* in run order (before/after resolved) */
+    int n;
+    host_strlist failed;        /* names refused in lenient mode */
+} host_plugins;
+
+/* The size of a v1.0 descriptor: everything before the reserved slots. */
+#define HOST_DESC_MIN_SIZE offsetof(tn_plugin_desc, reserved)
+
+int host_plugin_name_valid(const char *name);
+
+/*
+ * Loads the listed plugins.  strict (check, reload): any problem is an
+ * error and the call fails.  Lenient (first start): a bad plugin is logged
+ * in one line, counted, skipped, and so are plugins that depend on it.
+ * Then orders the set by before/after; a cycle is always an error.
+ */
+int host_plugins_load(host_plugins *ps, const char *dir, const host_strlist *names,
+                      const char *conf_file, int strict, host_errors *errs);
+void host_plugins_unload(host_plugins *ps);
+tn_plugin *host_plugins_find(const host_plugins *ps, const char *name);
+int host_plugins_was_refused(const host_plugins *ps, const char *name);
+
+#endif

@@ -1,0 +1,386 @@
+/*
+ * request.c - the request object: arena, header lookup, cookies, query
+ * parameters, and the response setters that guard what goes on the wire.
+ *
+ * Every header a plugin sets passes host_resp_header(), which refuses CR,
+ * LF and NUL in values and anything but an HTTP token as a name (S7): it
+ * is the only way a header reaches the response head.
+ */
+#include "request.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#define ARENA_BLOCK 4096
+
+struct host_arena_block {
+    host_arena_block *next;
+    size_t used;
+    size_t cap;
+    max_align_t data[];
+};
+
+void *host_arena_alloc(host_arena *a, size_t n)
+{
+    host_arena_block *b = a->head;
+    size_t need = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    void *p;
+
+    if (n > (1u << 30))
+        return NULL;
+    if (!b || b->cap - b->used < need) {
+        size_t cap = need > ARENA_BLOCK ? need : ARENA_BLOCK;
+        b = malloc(sizeof *b + cap);
+        if (!b)
+            return NULL;
+        b->used = 0;
+        b->cap = cap;
+        b->next = a->head;
+        a->head = b;
+    }
+    p = (char *)b->data + b->used;
+    b->used += need;
+    return p;
+}
+
+/* Keeps one block for the next request on the connection. */
+void host_arena_reset(host_arena *a)
+{
+    host_arena_block *b = a->head, *next;
+
+    if (!b)
+        return;
+    for (next = b->next; next; next = b->next) {
+        b->next = next->next;
+        free(next);
+    }
+    if (b->cap > ARENA_BLOCK) {
+        free(b);
+        a->head = NULL;
+        return;
+    }
+    b->used = 0;
+}
+
+static void arena_free(host_arena *a)
+{
+    host_arena_block *b = a->head, *next;
+
+    for (; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    a->head = NULL;
+}
+
+void host_request_init(tn_request *r)
+{
+    memset(r, 0, sizeof *r);
+    host_buf_init(&r->url);
+    host_buf_init(&r->hdrbuf);
+    host_buf_init(&r->body);
+    host_buf_init(&r->resp_headers);
+    host_buf_init(&r->resp_body);
+}
+
+/* Big buffers are released, small ones kept for the next request. */
+static void buf_recycle(host_buf *b)
+{
+    if (b->cap > 65536)
+        host_buf_free(b);
+    else
+        host_buf_reset(b);
+}
+
+void host_request_reset(tn_request *r)
+{
+    struct host_conn *conn = r->conn;
+    struct host_server *srv = r->srv;
+    host_arena arena = r->arena;
+    host_buf url = r->url, hdr = r->hdrbuf, body = r->body, rh = r->resp_headers,
+             rb = r->resp_body;
+
+    host_arena_reset(&arena);
+    buf_recycle(&url);
+    buf_recycle(&hdr);
+    buf_recycle(&body);
+    buf_recycle(&rh);
+    buf_recycle(&rb);
+    memset(r, 0, sizeof *r);
+    r->conn = conn;
+    r->srv = srv;
+    r->arena = arena;
+    r->url = url;
+    r->hdrbuf = hdr;
+    r->body = body;
+    r->resp_headers = rh;
+    r->resp_body = rb;
+}
+
+void host_request_free(tn_request *r)
+{
+    arena_free(&r->arena);
+    host_buf_free(&r->url);
+    host_buf_free(&r->hdrbuf);
+    host_buf_free(&r->body);
+    host_buf_free(&r->resp_headers);
+    host_buf_free(&r->resp_body);
+}
+
+/* Turns the "name\0value\0" pairs gathered by the parser into an array. */
+int host_request_index_headers(tn_request *r)
+{
+    char *p = r->hdrbuf.data, *end = p + r->hdrbuf.len;
+    int n = 0, i;
+
+    for (char *q = p; q && q < end; q += strlen(q) + 1)
+        n++;
+    n /= 2;
+    r->headers = host_arena_alloc(&r->arena, (size_t)(n + 1) * sizeof *r->headers);
+    if (!r->headers)
+        return -1;
+    for (i = 0; i < n; i++) {
+        r->headers[i].name = p;
+        p += strlen(p) + 1;
+        r->headers[i].value = p;
+        p += strlen(p) + 1;
+    }
+    r->nheaders = n;
+    return 0;
+}
+
+const char *host_req_header(const tn_request *r, const char *name)
+{
+    int i;
+
+    for (i = 0; i < r->nheaders; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+char *host_req_strdup(tn_request *r, const char *s)
+{
+    size_t n = strlen(s);
+    char *p = host_arena_alloc(&r->arena, n + 1);
+
+    if (p)
+        memcpy(p, s, n + 1);
+    return p;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* NULL on a broken escape or an encoded NUL: such input is refused, not
+ * guessed at. */
+char *host_percent_decode(tn_request *r, const char *s, size_t n, int plus_is_space)
+{
+    char *out = host_arena_alloc(&r->arena, n + 1);
+    size_t i, o = 0;
+
+    if (!out)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            int hi, lo;
+            if (i + 2 >= n)
+                return NULL;
+            hi = hexval((unsigned char)s[i + 1]);
+            lo = hexval((unsigned char)s[i + 2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return NULL;
+            out[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (s[i] == '+' && plus_is_space) {
+            out[o++] = ' ';
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+const char *host_req_query_param(tn_request *r, const char *name)
+{
+    const char *p = r->query, *amp, *eq;
+    size_t nl = strlen(name);
+
+    while (p && *p) {
+        amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        eq = memchr(p, '=', len);
+        size_t klen = eq ? (size_t)(eq - p) : len;
+        if (klen == nl && memcmp(p, name, nl) == 0)
+            return eq ? host_percent_decode(r, eq + 1, len - klen - 1, 1)
+                      : host_req_strdup(r, "");
+        p = amp ? amp + 1 : NULL;
+    }
+    return NULL;
+}
+
+const char *host_req_cookie(tn_request *r, const char *name)
+{
+    size_t nl = strlen(name);
+    int i;
+
+    for (i = 0; i < r->nheaders; i++) {
+        const char *p = r->headers[i].value;
+        if (strcasecmp(r->headers[i].name, "Cookie") != 0)
+            continue;
+        while (*p) {
+            const char *end, *eq;
+            while (*p == ' ' || *p == ';')
+                p++;
+            end = strchr(p, ';');
+            if (!end)
+                end = p + strlen(p);
+            eq = memchr(p, '=', (size_t)(end - p));
+            if (eq && (size_t)(eq - p) == nl && memcmp(p, name, nl) == 0) {
+                const char *v = eq + 1;
+                size_t vl = (size_t)(end - v);
+                char *out;
+                if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+                    v++;
+                    vl -= 2;
+                }
+                if (!(out = host_arena_alloc(&r->arena, vl + 1)))
+                    return NULL;
+                memcpy(out, v, vl);
+                out[vl] = '\0';
+                return out;
+            }
+            p = end;
+        }
+    }
+    return NULL;
+}
+
+const char *host_req_param(const tn_request *r, const char *name)
+{
+    int i;
+
+    for (i = 0; i < r->match.nparams; i++)
+        if (strcmp(r->match.names[i], name) == 0)
+            return r->params[i];
+    return NULL;
+}
+
+/* ---- response ----------------------------------------------------------- */
+
+int host_header_name_valid(const char *name)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    size_t n;
+
+    for (n = 0; name[n]; n++)
+        if (!isalnum((unsigned char)name[n]) && !strchr(extra, name[n]))
+            return 0;
+    return n > 0 && n <= 256;
+}
+
+int host_header_value_valid(const char *value)
+{
+    const unsigned char *p = (const unsigned char *)value;
+
+    for (; *p; p++)
+        if (*p == '\r' || *p == '\n' || (*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+int host_resp_status(tn_request *r, int status)
+{
+    if (r->head_sent)
+        return TN_ESTATE;
+    if (status < 200 || status > 599)
+        return TN_EINVAL;
+    r->status = status;
+    return TN_OK;
+}
+
+int host_resp_header(tn_request *r, const char *name, const char *value)
+{
+    static const char *const owned[] = {"Content-Length", "Transfer-Encoding", "Connection",
+                                        "Date", "X-Request-Id", "Keep-Alive", "Upgrade", NULL};
+    int i;
+
+    if (!name || !value || !host_header_name_valid(name) || !host_header_value_valid(value) ||
+        strlen(value) > 8192)
+        return TN_EINVAL;
+    for (i = 0; owned[i]; i++)
+        if (strcasecmp(name, owned[i]) == 0)
+            return TN_EINVAL;
+    if (r->head_sent)
+        return TN_ESTATE;
+    if (strcasecmp(name, "Content-Type") == 0) {
+        if (r->own & HOST_OWN_CONTENT_TYPE)
+            return TN_EEXIST;
+        r->own |= HOST_OWN_CONTENT_TYPE;
+        host_buf_printf(&r->resp_headers, "Content-Type: %s%s\r\n", value,
+                        strcasestr(value, "charset=") ? "" : "; charset=utf-8");
+        return host_buf_failed(&r->resp_headers) ? TN_ENOMEM : TN_OK;
+    }
+    if (strcasecmp(name, "Content-Security-Policy") == 0)
+        r->own |= HOST_OWN_CSP;
+    else if (strcasecmp(name, "Referrer-Policy") == 0)
+        r->own |= HOST_OWN_REFERRER;
+    else if (strcasecmp(name, "X-Content-Type-Options") == 0)
+        r->own |= HOST_OWN_NOSNIFF;
+    else if (strcasecmp(name, "Strict-Transport-Security") == 0)
+        r->own |= HOST_OWN_HSTS;
+    host_buf_printf(&r->resp_headers, "%s: %s\r\n", name, value);
+    return host_buf_failed(&r->resp_headers) ? TN_ENOMEM : TN_OK;
+}
+
+int host_resp_body(tn_request *r, const void *data, size_t len)
+{
+    if (r->head_sent)
+        return TN_ESTATE;
+    host_buf_append(&r->resp_body, data, len);
+    return host_buf_failed(&r->resp_body) ? TN_ENOMEM : TN_OK;
+}
+
+/* A plugin's earlier headers and body are dropped: this is the answer. */
+int host_resp_json(tn_request *r, int status, const char *json)
+{
+    int rc;
+
+    if (r->head_sent)
+        return TN_ESTATE;
+    if ((rc = host_resp_status(r, status)) != TN_OK)
+        return rc;
+    host_buf_reset(&r->resp_body);
+    if (!(r->own & HOST_OWN_CONTENT_TYPE))
+        host_resp_header(r, "Content-Type", "application/json; charset=utf-8");
+    return host_resp_body(r, json, strlen(json));
+}
+
+int host_resp_error(tn_request *r, int status, const char *code, const char *message)
+{
+    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error", "message",
+                          message ? message : "");
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    int rc = TN_ENOMEM;
+
+    if (text) {
+        host_buf_reset(&r->resp_headers);
+        r->own = 0;
+        rc = host_resp_json(r, status, text);
+    }
+    free(text);
+    json_decref(o);
+    return rc;
+}

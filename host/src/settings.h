@@ -1,0 +1,63 @@
+/*
+ * settings.h - plugin settings: the declarative schema a plugin lists, and
+ * the per-tenant values parsed against it (struct tn_config).
+ *
+ * The host does the generic work (types, bounds, defaults, required keys,
+ * unknown keys), so a plugin's own check() only sees well-formed values
+ * and deals with rules between fields.
+ */
+#ifndef HOST_SETTINGS_H
+#define HOST_SETTINGS_H
+
+#include <stdio.h>
+
+#include <tanomu/tanomu.h>
+
+#include "config.h"
+#include "errors.h"
+
+struct host_plugins;
+
+typedef struct host_value {
+    int set;            /* given in the file (not a default) */
+    char *s;            /* strings */
+    int64_t i;          /* ints and bools */
+    double f;           /* floats */
+} host_value;
+
+struct tn_config {
+    const char *tenant_id;
+    const tn_plugin *plugin;
+    const tn_config_key *keys;
+    int nkeys;
+    host_value *values;
+};
+
+struct host_feature {
+    int enabled;
+    tn_config *cfg;
+};
+
+/* Checks a plugin's declared schema itself (a plugin bug refuses it). */
+int host_schema_validate(const tn_plugin *p, const char *conf_file, host_errors *errs);
+
+/* Parses every tenant's features section against the loaded plugins and
+ * runs each enabled plugin's check(); strict as for host_plugins_load. */
+int host_config_bind(host_config *conf, const struct host_plugins *ps, const tn_api *api,
+                     int strict, host_errors *errs);
+void host_features_free(host_tenant *t);
+
+/* Prints a plugin's settings as documentation (tanomu plugins --schema). */
+void host_schema_print(const tn_plugin *p, FILE *out);
+
+/* The tn_api members about settings. */
+const char *host_config_tenant(const tn_config *cfg);
+const char *host_config_str(const tn_config *cfg, const char *key);
+int64_t host_config_int(const tn_config *cfg, const char *key);
+int host_config_bool(const tn_config *cfg, const char *key);
+double host_config_float(const tn_config *cfg, const char *key);
+int host_config_is_set(const tn_config *cfg, const char *key);
+void host_check_error(tn_check *chk, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,357 @@
+/*
+ * worker.c - loading a generation (config, plugins, settings, init) and
+ * the life of a worker process: report ready, serve, drain, exit.
+ *
+ * The worker tells the master how its start went over a pipe: "R" when it
+ * serves, "E" followed by the error lines when it cannot.  That is how a
+ * reload learns that every new worker is ready before the old ones are
+ * told to leave.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "settings.h"
+#include "tls.h"
+
+/* ---- tenant lookup by host name ------------------------------------------ */
+
+typedef struct map_entry {
+    const char *host;
+    const host_tenant *tenant;
+} map_entry;
+
+struct host_tenant_map {
+    map_entry *v;
+    size_t mask;
+};
+
+static uint32_t host_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c + 32);
+        h = (h ^ c) * 16777619u;
+    }
+    return h;
+}
+
+static host_tenant_map *tenant_map_build(const host_config *conf)
+{
+    host_tenant_map *m = calloc(1, sizeof *m);
+    size_t n = 0, cap = 16;
+    int i, j;
+
+    if (!m)
+        return NULL;
+    for (i = 0; i < conf->ntenants; i++)
+        n += (size_t)conf->tenants[i].hosts.n;
+    while (cap < n * 2)
+        cap *= 2;
+    if (!(m->v = calloc(cap, sizeof *m->v))) {
+        free(m);
+        return NULL;
+    }
+    m->mask = cap - 1;
+    for (i = 0; i < conf->ntenants; i++) {
+        const host_tenant *t = &conf->tenants[i];
+        if (!t->id || !t->features)
+            continue;
+        for (j = 0; j < t->hosts.n; j++) {
+            const char *h = t->hosts.v[j];
+            size_t k = host_hash(h, strlen(h)) & m->mask;
+            while (m->v[k].host)
+                k = (k + 1) & m->mask;
+            m->v[k].host = h;
+            m->v[k].tenant = t;
+        }
+    }
+    return m;
+}
+
+static void tenant_map_free(host_tenant_map *m)
+{
+    if (!m)
+        return;
+    free(m->v);
+    free(m);
+}
+
+const host_tenant *host_worker_tenant(const host_worker *w, const char *host, size_t len)
+{
+    const host_tenant_map *m = w->tenant_map;
+    size_t k;
+
+    if (!m || len == 0)
+        return NULL;
+    for (k = host_hash(host, len) & m->mask; m->v[k].host; k = (k + 1) & m->mask)
+        if (strncasecmp(m->v[k].host, host, len) == 0 && m->v[k].host[len] == '\0')
+            return m->v[k].tenant;
+    return NULL;
+}
+
+/* ---- a generation ----------------------------------------------------------- */
+
+int host_generation_load(host_worker *w, uv_loop_t *loop, const host_snapshot *snap,
+                         int strict, host_errors *errs)
+{
+    int i, before = errs->count;
+
+    w->loop = loop;
+    if (host_config_parse(snap, &w->conf, errs) != 0)
+        return -1;
+    if (host_plugins_load(&w->plugins, w->conf.server.plugin_dir, &w->conf.server.plugin_load,
+                          w->conf.path, strict, errs) != 0)
+        return -1;
+    if (host_config_bind(&w->conf, &w->plugins, &host_api, strict, errs) != 0)
+        return -1;
+    host_worker_events_init(w);
+    w->initializing = 1;
+    for (i = 0; i < w->plugins.n; i++) {
+        tn_plugin *p = w->plugins.v[i];
+        p->worker = w;
+        host_worker_running(w, p, "init");
+        if (p->desc.init(p, &host_api) != 0) {
+            host_errors_add(errs, w->conf.path, 0, "plugin %s: init() failed", p->name);
+            host_worker_running(w, NULL, NULL);
+            w->initializing = 0;
+            return -1;
+        }
+        host_worker_running(w, NULL, NULL);
+        p->initialized = 1;
+    }
+    w->initializing = 0;
+    if (!(w->tenant_map = tenant_map_build(&w->conf)))
+        return -1;
+    w->loaded = 1;
+    return strict && errs->count > before ? -1 : 0;
+}
+
+static void on_handle_close_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void host_generation_unload(host_worker *w)
+{
+    int i;
+
+    for (i = w->plugins.n - 1; i >= 0; i--) {
+        tn_plugin *p = w->plugins.v[i];
+        if (p->initialized && p->desc.fini)
+            p->desc.fini(p);
+        p->initialized = 0;
+    }
+    if (w->events_idle.loop && !uv_is_closing((uv_handle_t *)&w->events_idle))
+        uv_close((uv_handle_t *)&w->events_idle, on_handle_close_noop);
+    host_worker_api_cleanup(w);
+    host_router_free(&w->router);
+    tenant_map_free(w->tenant_map);
+    w->tenant_map = NULL;
+    /* Handles closed above must finish before the plugins' code goes. */
+    if (w->loop)
+        uv_run(w->loop, UV_RUN_NOWAIT);
+    host_plugins_unload(&w->plugins);
+    host_config_free(&w->conf);
+    w->loaded = 0;
+}
+
+/* ---- the worker process --------------------------------------------------- */
+
+static void write_status(int fd, const char *s, size_t n)
+{
+    while (fd >= 0 && n > 0) {
+        ssize_t k = write(fd, s, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return;
+        s += k;
+        n -= (size_t)k;
+    }
+}
+
+static void walk_close(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void stop_loop(host_worker *w)
+{
+    if (w->exiting)
+        return;
+    w->exiting = 1;
+    uv_stop(w->loop);
+}
+
+static void on_idle_server(host_server *srv)
+{
+    stop_loop(srv->ctx);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    host_worker *w = t->data;
+
+    host_log(HOST_LOG_WARN, "drain timeout: closing %d connection(s)", w->srv.nconns);
+    host_server_close_all(&w->srv);
+    stop_loop(w);
+}
+
+static void begin_drain(host_worker *w)
+{
+    if (w->srv.draining)
+        return;
+    if (w->slot)
+        __atomic_store_n(&w->slot->accepting, 0, __ATOMIC_RELAXED);
+    uv_timer_start(&w->drain_timer, on_drain_timeout, w->conf.server.drain_timeout_ms, 0);
+    host_server_drain(&w->srv);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    host_worker *w = s->data;
+
+    if (signum == SIGHUP)
+        return; /* reloads are the master's business */
+    begin_drain(w);
+}
+
+static void on_prepare(uv_prepare_t *p)
+{
+    (void)p;
+    host_log_flush();
+}
+
+static int start_listeners(host_worker *w, const host_worker_args *a, host_errors *errs)
+{
+    char err[256];
+    int i;
+
+    if (a->ntls > 0) {
+        w->srv.tls = host_tls_ctx_new(w->conf.server.tls_cert, w->conf.server.tls_key, err,
+                                      sizeof err);
+        if (!w->srv.tls) {
+            host_errors_add(errs, w->conf.path, 0, "tls: %s", err);
+            return -1;
+        }
+    }
+    for (i = 0; i < a->nlisten; i++)
+        if (host_server_add_listener(&w->srv, a->listen_fds[i], 0, 1) != 0)
+            return -1;
+    for (i = 0; i < a->ntls; i++)
+        if (host_server_add_listener(&w->srv, a->tls_fds[i], 1, 1) != 0)
+            return -1;
+    return 0;
+}
+
+static void report_load_errors(const host_errors *errs, int level)
+{
+    int i;
+
+    for (i = 0; i < errs->count; i++)
+        host_log(level, "%s", errs->items[i]);
+}
+
+static void count_load_failures(host_worker *w)
+{
+    host_series_add(host_metrics_series(w->metrics, "tanomu_plugin_load_failures_total", ""),
+                    w->plugins.failed.n);
+}
+
+int host_worker_main(const host_worker_args *a)
+{
+    host_worker *w = calloc(1, sizeof *w);
+    uv_loop_t *loop = calloc(1, sizeof *loop);
+    host_errors errs;
+    int rc = 1;
+
+    host_errors_init(&errs);
+    if (!w || !loop || uv_loop_init(loop) != 0)
+        goto out;
+    w->status_fd = a->status_fd;
+    w->metrics = a->metrics;
+    w->slot_index = a->slot_index;
+    w->slot = host_metrics_slot(a->metrics, a->slot_index);
+    w->generation = a->generation;
+    if (host_generation_load(w, loop, a->snap, a->strict, &errs) != 0) {
+        char *text = host_errors_join(&errs);
+        write_status(w->status_fd, "E", 1);
+        if (text)
+            write_status(w->status_fd, text, strlen(text));
+        free(text);
+        goto out;
+    }
+    host_log_setup(w->conf.server.log_level, 1, "worker");
+    if (errs.count > 0 && !a->quiet_load_errors) {
+        report_load_errors(&errs, HOST_LOG_ERROR);
+        count_load_failures(w);
+    }
+    host_server_init(&w->srv, loop, &w->conf.server.limits);
+    w->srv.ctx = w;
+    w->srv.dispatch = host_pipeline_dispatch;
+    w->srv.complete = host_pipeline_complete;
+    w->srv.idle = on_idle_server;
+    w->srv.metrics = w->metrics;
+    w->srv.slot = w->slot;
+    w->srv.generation = w->generation;
+    host_errors_free(&errs);
+    host_errors_init(&errs);
+    if (start_listeners(w, a, &errs) != 0) {
+        char *text = host_errors_join(&errs);
+        write_status(w->status_fd, "E", 1);
+        if (text)
+            write_status(w->status_fd, text, strlen(text));
+        free(text);
+        goto out;
+    }
+    uv_timer_init(loop, &w->drain_timer);
+    w->drain_timer.data = w;
+    uv_prepare_init(loop, &w->log_flush);
+    uv_prepare_start(&w->log_flush, on_prepare);
+    uv_signal_init(loop, &w->sig_term);
+    uv_signal_init(loop, &w->sig_int);
+    uv_signal_init(loop, &w->sig_hup);
+    w->sig_term.data = w->sig_int.data = w->sig_hup.data = w;
+    uv_signal_start(&w->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&w->sig_int, on_signal, SIGINT);
+    uv_signal_start(&w->sig_hup, on_signal, SIGHUP);
+    if (w->slot) {
+        __atomic_store_n(&w->slot->generation, w->generation, __ATOMIC_RELAXED);
+        __atomic_store_n(&w->slot->conns_open, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&w->slot->accepting, 1, __ATOMIC_RELAXED);
+    }
+    write_status(w->status_fd, "R", 1);
+    w->serving = 1;
+    uv_run(loop, UV_RUN_DEFAULT);
+    rc = 0;
+out:
+    host_log_flush();
+    if (w && w->slot)
+        __atomic_store_n(&w->slot->accepting, 0, __ATOMIC_RELAXED);
+    if (w && loop) {
+        if (w->srv.loop)
+            host_server_close(&w->srv);
+        host_generation_unload(w);
+        uv_walk(loop, walk_close, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+        uv_loop_close(loop);
+    }
+    host_log_flush();
+    host_errors_free(&errs);
+    free(loop);
+    free(w);
+    return rc;
+}

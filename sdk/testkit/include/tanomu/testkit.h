@@ -1,0 +1,166 @@
+/*
+ * tanomu/testkit.h - unit-test a plugin without a server.
+ *
+ * The testkit is a fake host: it hands the plugin a complete tn_api and
+ * behaves as the host does (route matching, phases and access checks, the
+ * settings schema, suspend/resume, events, timers, work, metrics, logs),
+ * but runs everything on the test's own thread, with a virtual clock, and
+ * lets the test look at what happened.  A test compiles the plugin's
+ * source into the test binary and loads it by its descriptor:
+ *
+ *     tk_kit *tk = tk_new();
+ *     CU_ASSERT_EQUAL(tk_load(tk, tn_plugin_entry()), TN_OK);
+ *     tk_enable(tk, "shop1", 1);
+ *     tk_set(tk, "shop1", "greeting", "Hi");
+ *     tn_request *r = tk_request(tk, "shop1", "GET", "/hello");
+ *     CU_ASSERT_EQUAL(tk_resp_status(r), 200);
+ *     tk_free(tk);
+ *
+ * Functions return TN_OK or a negative TN_E* code from tanomu/api.h.
+ * Strings returned stay valid until the object they come from is freed.
+ * Not thread-safe: one kit per thread.  See docs/sdk.md.
+ */
+#ifndef TANOMU_TESTKIT_H
+#define TANOMU_TESTKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tanomu/tanomu.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tk_kit tk_kit;
+
+/* -- the kit and its plugins ----------------------------------------- */
+
+tk_kit *tk_new(void);
+/* Cancels queued work (done() gets TN_ESTATE), calls every plugin's fini()
+ * in reverse load order, and frees everything, requests included. */
+void tk_free(tk_kit *tk);
+/* The function table plugins get.  A test may shrink ->size or clear a
+ * member before tk_load() to play an older host (see TN_API_HAS). */
+tn_api *tk_api(tk_kit *tk);
+/* Checks the descriptor as the host does (size first, ABI major equal and
+ * minor not newer, name, reserved slots zero, settings schema sane,
+ * dependencies loaded, no before/after cycle), then calls init().  The
+ * first plugin loaded is the kit's primary plugin (see tk_set()).
+ * TN_EINVAL: refused descriptor; TN_EEXIST: name taken; TN_ENOTFOUND: a
+ * dependency is not loaded; TN_ESTATE: init() returned non-zero.  The
+ * reason is in the log. */
+int tk_load(tk_kit *tk, const tn_plugin_desc *desc);
+/* The handle of a loaded plugin, to call the API as that plugin. */
+tn_plugin *tk_plugin(tk_kit *tk, const char *name);
+
+/* -- per-tenant settings --------------------------------------------- */
+
+/* Sets `key` of the primary plugin's section for `tenant`, as text written
+ * as in a tenant file ("42", "true", "text"); value NULL removes the key.
+ * The key "enabled" turns the plugin on for the tenant (default: off).
+ * Nothing is checked here: tk_check() does it. */
+int tk_set(tk_kit *tk, const char *tenant, const char *key, const char *value);
+int tk_set_for(tk_kit *tk, const char *plugin, const char *tenant,
+               const char *key, const char *value);
+/* Shorthand for tk_set(tk, tenant, "enabled", on ? "true" : "false"). */
+int tk_enable(tk_kit *tk, const char *tenant, int on);
+/* Applies every section to its plugin's schema (types, defaults, bounds,
+ * required keys, unknown keys), checks dependencies, runs check() of each
+ * enabled section and collects the errors.  With no error the settings go
+ * live for the requests that start from now on; with errors the previous
+ * settings stay.  Returns the number of errors.  Requests call it
+ * themselves when settings changed since the last call. */
+size_t tk_check(tk_kit *tk);
+/* The errors of the last tk_check().  key is NULL for the whole section. */
+size_t tk_error_count(const tk_kit *tk);
+const char *tk_error_plugin(const tk_kit *tk, size_t i);
+const char *tk_error_tenant(const tk_kit *tk, size_t i);
+const char *tk_error_key(const tk_kit *tk, size_t i);
+const char *tk_error_message(const tk_kit *tk, size_t i);
+/* 1 if the last tk_check() reported an error on `key` (NULL: on the
+ * section) of `tenant`, for any plugin. */
+int tk_has_error(const tk_kit *tk, const char *tenant, const char *key);
+
+/* -- requests -------------------------------------------------------- */
+
+/* A request to `tenant` for `target` (path and optional ?query).  Nothing
+ * runs until tk_req_run(). */
+tn_request *tk_req_new(tk_kit *tk, const char *tenant, const char *method,
+                       const char *target);
+/* Adds a request header; names must be tokens, values free of CTLs. */
+int tk_req_set_header(tn_request *r, const char *name, const char *value);
+int tk_req_set_body(tn_request *r, const void *body, size_t len);
+int tk_req_set_client(tn_request *r, const char *addr); /* "127.0.0.1" */
+int tk_req_set_tls(tn_request *r, int on);
+/* Runs the request until it finishes or a hook suspends it.  TN_ESTATE if
+ * it already ran or if tk_check() found errors in changed settings. */
+int tk_req_run(tn_request *r);
+/* tk_req_new() + tk_req_run(); NULL if either failed. */
+tn_request *tk_request(tk_kit *tk, const char *tenant, const char *method,
+                       const char *target);
+/* The client goes away: req_is_aborted() turns true. */
+void tk_req_abort(tn_request *r);
+/* 1 while suspended or streaming, 0 once finished. */
+int tk_req_pending(const tn_request *r);
+int tk_req_finished(const tn_request *r);
+/* The principal an authenticate hook set, or NULL. */
+const char *tk_req_principal(const tn_request *r);
+/* Frees the request now, or when it finishes if it is still pending. */
+void tk_req_free(tn_request *r);
+
+/* The response, as the client would see it (0 status while unanswered). */
+int tk_resp_status(const tn_request *r);
+/* First header of that name (any case), or NULL. */
+const char *tk_resp_header(const tn_request *r, const char *name);
+size_t tk_resp_header_count(const tn_request *r, const char *name);
+/* The body, always NUL-terminated; len (optional) gets its length. */
+const char *tk_resp_body(const tn_request *r, size_t *len);
+/* The string at a dotted path ("error.code") of a JSON body, or NULL. */
+const char *tk_resp_json_string(tn_request *r, const char *path);
+/* 1 if the response was streamed (chunked). */
+int tk_resp_streamed(const tn_request *r);
+
+/* -- what runs later ------------------------------------------------- */
+
+/* Delivers queued events, and those published meanwhile, to subscribers
+ * whose plugin the event's tenant enables.  Returns how many events. */
+size_t tk_run_events(tk_kit *tk);
+/* Every event published so far, delivered or not, in order. */
+size_t tk_event_count(const tk_kit *tk);
+const char *tk_event_name(const tk_kit *tk, size_t i);
+const char *tk_event_tenant(const tk_kit *tk, size_t i); /* may be NULL */
+const char *tk_event_payload(const tk_kit *tk, size_t i);
+/* Moves the virtual clock, firing due timers in order.  Returns how many
+ * timer callbacks ran. */
+size_t tk_advance_ms(tk_kit *tk, uint64_t ms);
+uint64_t tk_now_ms(const tk_kit *tk);
+size_t tk_timer_count(const tk_kit *tk); /* timers still armed */
+/* Runs queued work (work, then done(ud, 0)) and stream write callbacks,
+ * and what they queue, until none is left.  Returns how many ran. */
+size_t tk_run_pending(tk_kit *tk);
+
+/* -- metrics and logs ------------------------------------------------ */
+
+/* By exported name ("tanomu_plugin_hello_greetings_total") and tenant
+ * (NULL: the series without tenant).  tk_metric_get() gives TN_ENOTFOUND
+ * for a metric never registered; a series never touched reads 0. */
+int tk_metric_get(const tk_kit *tk, const char *name, const char *tenant,
+                  int64_t *value);
+int64_t tk_metric(const tk_kit *tk, const char *name, const char *tenant);
+
+/* Captured log lines: "<level> <plugin>[ <request id>]: <message>", level
+ * one of debug, info, warn, error; the testkit's own lines say "testkit". */
+size_t tk_log_count(const tk_kit *tk);
+const char *tk_log_line(const tk_kit *tk, size_t i);
+int tk_log_contains(const tk_kit *tk, const char *needle);
+/* Also print each line to stderr as it is logged. */
+void tk_log_echo(tk_kit *tk, int on);
+/* How many values of TN_KEY_SECRET settings, as tenants set them, appear
+ * in the log (S16: a test asserts it is 0). */
+size_t tk_log_secret_leaks(const tk_kit *tk);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

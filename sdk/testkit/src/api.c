@@ -1,0 +1,88 @@
+/*
+ * api.c - the function table the testkit hands to plugins.  Every member
+ * is filled, so TN_API_HAS() is true for all of them, as with a host of
+ * this SDK's minor; a test may shrink the copy in its kit to play an
+ * older host.
+ */
+#include <string.h>
+
+#include "tk_internal.h"
+
+#ifndef TK_VERSION
+#define TK_VERSION "0"
+#endif
+
+static const char *tk_api_host_version(void)
+{
+    return "tanomu-testkit " TK_VERSION;
+}
+
+static const char *tk_api_plugin_name(const tn_plugin *self)
+{
+    return self ? self->desc.name : NULL;
+}
+
+void tk_api_fill(tn_api *api)
+{
+    memset(api, 0, sizeof *api);
+    api->size = sizeof *api;
+    api->abi_major = TN_SDK_ABI_MAJOR;
+    api->abi_minor = TN_SDK_ABI_MINOR;
+
+    api->host_version = tk_api_host_version;
+    api->plugin_name = tk_api_plugin_name;
+    api->log = tk_api_log;
+
+    api->route_add = tk_api_route_add;
+    api->hook_add = tk_api_hook_add;
+    api->event_subscribe = tk_api_event_subscribe;
+    api->metric_counter = tk_api_metric_counter;
+    api->metric_gauge = tk_api_metric_gauge;
+
+    api->metric_add = tk_api_metric_add;
+    api->metric_set = tk_api_metric_set;
+    api->event_publish = tk_api_event_publish;
+    api->timer_start = tk_api_timer_start;
+    api->timer_stop = tk_api_timer_stop;
+    api->work_queue = tk_api_work_queue;
+
+    api->req_config = tk_api_req_config;
+    api->config_tenant = tk_api_config_tenant;
+    api->config_str = tk_api_config_str;
+    api->config_int = tk_api_config_int;
+    api->config_bool = tk_api_config_bool;
+    api->config_float = tk_api_config_float;
+    api->config_is_set = tk_api_config_is_set;
+    api->check_error = tk_api_check_error;
+
+    api->req_method = tk_api_req_method;
+    api->req_path = tk_api_req_path;
+    api->req_query = tk_api_req_query;
+    api->req_query_param = tk_api_req_query_param;
+    api->req_header = tk_api_req_header;
+    api->req_cookie = tk_api_req_cookie;
+    api->req_param = tk_api_req_param;
+    api->req_body = tk_api_req_body;
+    api->req_tenant = tk_api_req_tenant;
+    api->req_id = tk_api_req_id;
+    api->req_client_addr = tk_api_req_client_addr;
+    api->req_route = tk_api_req_route;
+    api->req_is_tls = tk_api_req_is_tls;
+    api->req_set_principal = tk_api_req_set_principal;
+    api->req_principal = tk_api_req_principal;
+    api->req_has_role = tk_api_req_has_role;
+    api->req_alloc = tk_api_req_alloc;
+    api->req_strdup = tk_api_req_strdup;
+    api->req_log = tk_api_req_log;
+    api->req_resume = tk_api_req_resume;
+    api->req_is_aborted = tk_api_req_is_aborted;
+
+    api->resp_status = tk_api_resp_status;
+    api->resp_header = tk_api_resp_header;
+    api->resp_body = tk_api_resp_body;
+    api->resp_json = tk_api_resp_json;
+    api->resp_error = tk_api_resp_error;
+    api->resp_stream_begin = tk_api_resp_stream_begin;
+    api->resp_write = tk_api_resp_write;
+    api->resp_end = tk_api_resp_end;
+}

@@ -1,0 +1,218 @@
+"""Master and workers (A1, A9, A10): a crashed worker is restarted within a
+second and the crash is logged and counted against the plugin that ran;
+connections are balanced across workers; SIGTERM/SIGINT let in-flight
+requests finish and then exit 0.
+"""
+
+import json
+import os
+import signal
+import time
+
+import harness
+from harness import RawConn, ServerTestCase, build_request, in_thread, wait_until
+
+HOST = "t1.test"
+FEATURES = {"hello": {"enabled": True, "greeting": "hi"}, "probe": {"enabled": True},
+            "crashy": {"enabled": True}}
+TENANTS = {"t1": {"id": "t1", "hosts": [HOST], "features": FEATURES}}
+
+
+def is_access(line):
+    return all(k in line for k in ("request_id", "status", "method"))
+
+
+def open_keepalive(port, n):
+    """n connections that have each completed one request and stay open."""
+    conns = []
+    for _ in range(n):
+        c = RawConn(port)
+        conns.append(c)
+        r = c.request("GET", "/hello", HOST)
+        if r.status != 200:
+            raise AssertionError(f"keep-alive request failed: {r}")
+    return conns
+
+
+class CrashTest(ServerTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = cls.start_class_server(plugins=("hello", "probe", "crashy"),
+                                            tenants=TENANTS, name="crash", workers=2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def crash_once(self):
+        """GET /crash; returns the monotonic time the connection died."""
+        c = RawConn(self.server.port)
+        self.addCleanup(c.close)
+        c.send(build_request("GET", "/crash", HOST))
+        try:
+            r = c.read_response(timeout=10)
+        except (EOFError, ConnectionResetError):
+            return time.monotonic()
+        self.assertGreaterEqual(r.status, 500, f"/crash answered {r}")
+        return time.monotonic()
+
+    def test_crash_restarts_worker_logs_and_counts(self):
+        srv = self.server
+        m = srv.metrics()
+        restarts0 = m.sum("tanomu_worker_restarts_total")
+        crashes0 = m.sum("tanomu_worker_crashes_total", plugin="crashy")
+        died = self.crash_once()
+        srv.wait_metric("tanomu_worker_restarts_total", lambda v: v >= restarts0 + 1, 5)
+        restarted_after = time.monotonic() - died
+        self.assertLessEqual(restarted_after, 1.0 * harness.SCALE + 0.5,
+                             "worker not restarted within a second")
+        self.assertEqual(srv.metrics().sum("tanomu_worker_restarts_total"), restarts0 + 1)
+        srv.wait_metric("tanomu_worker_crashes_total", lambda v: v == crashes0 + 1, 5,
+                        plugin="crashy")
+        # The master names the plugin and the route the worker was running.
+        srv.wait_log(
+            lambda l: not is_access(l) and "crashy" in json.dumps(l)
+            and "/crash" in json.dumps(l).replace("/crashy", ""),
+            5, what="master log line naming crashy and /crash")
+        self.assertTrue(srv.alive())
+        # Both workers serve again: fresh connections land on each of them.
+        self.assert_both_workers_serve()
+
+    def test_repeated_crashes_each_counted(self):
+        srv = self.server
+        m = srv.metrics()
+        restarts0 = m.sum("tanomu_worker_restarts_total")
+        crashes0 = m.sum("tanomu_worker_crashes_total", plugin="crashy")
+        for i in range(1, 4):
+            self.crash_once()
+            srv.wait_metric("tanomu_worker_restarts_total", lambda v, i=i: v >= restarts0 + i, 5)
+        srv.wait_metric("tanomu_worker_crashes_total", lambda v: v == crashes0 + 3, 5,
+                        plugin="crashy")
+        for _ in range(10):
+            self.assertEqual(srv.get("/crashy/ok").status, 200)
+        self.assertEqual(srv.admin_get("/readyz").status, 200)
+
+    def test_crash_does_not_touch_other_plugins_counter(self):
+        m = self.server.metrics()
+        before = {l.get("plugin"): v for _, l, v in m.find("tanomu_worker_crashes_total")}
+        self.crash_once()
+        self.server.wait_metric("tanomu_worker_crashes_total",
+                                lambda v: v == before.get("crashy", 0) + 1, 5, plugin="crashy")
+        after = {l.get("plugin"): v for _, l, v in
+                 self.server.metrics().find("tanomu_worker_crashes_total")}
+        for plugin, v in after.items():
+            if plugin != "crashy":
+                self.assertEqual(v, before.get(plugin, 0), plugin)
+
+    def assert_both_workers_serve(self):
+        def per_worker():
+            return {l["worker"]: v for _, l, v in
+                    self.server.metrics().find("tanomu_worker_connections_total")}
+        before = per_worker()
+        conns = open_keepalive(self.server.port, 32)
+        try:
+            deadline = time.monotonic() + 5 * harness.SCALE
+            while True:
+                after = per_worker()
+                grew = [w for w in after if after[w] > before.get(w, 0)]
+                if len(grew) >= 2 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            self.assertGreaterEqual(len(grew), 2, f"only workers {grew} took connections "
+                                                  f"after the restart: {before} -> {after}")
+        finally:
+            for c in conns:
+                c.close()
+
+
+class BalanceTest(ServerTestCase):
+
+    def test_connections_balanced_across_workers(self):
+        n = 64
+        srv = self.new_server(name="balance", workers=2)
+        m = srv.metrics()
+        workers = m.label_values("tanomu_connections_open", "worker")
+        self.assertEqual(workers, ["0", "1"], m.text)
+        before = {w: m.sum("tanomu_worker_connections_total", worker=w) for w in workers}
+        req0 = sum(m.sum("tanomu_worker_requests_total", worker=w) for w in workers)
+        conns = open_keepalive(srv.port, n)
+        self.addCleanup(lambda: [c.close() for c in conns])
+        srv.wait_metric("tanomu_worker_requests_total", lambda v: v >= req0 + n, 5)
+        m = srv.metrics()
+        got = {w: m.sum("tanomu_worker_connections_total", worker=w) - before[w]
+               for w in workers}
+        self.assertEqual(sum(got.values()), n, got)
+        for w, v in got.items():
+            self.assertGreaterEqual(v, n * 0.25, f"worker {w} got {v} of {n} connections: {got}")
+        open_now = {w: m.sum("tanomu_connections_open", worker=w) for w in workers}
+        self.assertGreaterEqual(sum(open_now.values()), n, open_now)
+        for c in conns:
+            c.close()
+        srv.wait_metric("tanomu_connections_open", lambda v: v == 0, 5)
+        srv.stop()
+
+    def test_workers_zero_means_one_per_cpu(self):
+        srv = self.new_server(name="percpu", workers=0)
+        cpus = {os.cpu_count(), len(os.sched_getaffinity(0))}
+        workers = srv.metrics().label_values("tanomu_connections_open", "worker")
+        self.assertIn(len(workers), cpus, f"workers {workers}, CPUs {cpus}")
+        srv.stop()
+
+
+class ShutdownTest(ServerTestCase):
+
+    def slow_requests(self, srv, n, ms):
+        conns = []
+        for _ in range(n):
+            c = RawConn(srv.port, timeout=30)
+            self.addCleanup(c.close)
+            c.send(build_request("GET", f"/probe/slow?ms={ms}", HOST))
+            conns.append(c)
+        wait_until(lambda: srv.stdout().count("probe slow start") >= n, 10,
+                   what=f"{n} slow requests in flight")
+        return conns
+
+    def graceful(self, sig):
+        srv = self.new_server(name="shutdown", workers=2)
+        conns = self.slow_requests(srv, 4, 1500)
+        t0 = time.monotonic()
+        stopper, box = in_thread(srv.stop, sig)
+        for c in conns:
+            r = c.read_response(timeout=20)
+            self.assertEqual((r.status, r.json()), (200, {"slept": 1500}), r)
+        stopper.join(30 * harness.SCALE)
+        self.assertNotIn("error", box, box.get("error"))
+        self.assertEqual(box.get("result"), 0)
+        self.assertLess(time.monotonic() - t0, 10 * harness.SCALE)
+
+    def test_sigterm_completes_inflight_then_exits_0(self):
+        self.graceful(signal.SIGTERM)
+
+    def test_sigint_completes_inflight_then_exits_0(self):
+        self.graceful(signal.SIGINT)
+
+    def test_idle_keepalive_does_not_delay_shutdown(self):
+        # Idle connections are closed at once, not after drain_timeout_ms.
+        srv = self.new_server(name="shutdown-idle", workers=2,
+                              conf={"server": {"drain_timeout_ms": 20000,
+                                               "limits": {"keepalive_timeout_ms": 60000}}})
+        conns = open_keepalive(srv.port, 8)
+        self.addCleanup(lambda: [c.close() for c in conns])
+        t0 = time.monotonic()
+        srv.stop(timeout=30)
+        self.assertLess(time.monotonic() - t0, 3 * harness.SCALE,
+                        "idle keep-alive connections held up shutdown")
+
+    def test_drain_timeout_bounds_shutdown(self):
+        srv = self.new_server(name="shutdown-drain", workers=2,
+                              conf={"server": {"drain_timeout_ms": 1000}})
+        self.slow_requests(srv, 1, 30000)
+        t0 = time.monotonic()
+        srv.stop(expect_rc=None, timeout=30)
+        self.assertLess(time.monotonic() - t0, 1 + 4 * harness.SCALE,
+                        "shutdown waited past drain_timeout_ms")
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,8 @@
+/*
+ * wrong_name.c - TEST-ONLY loader case: the descriptor names another plugin than the file
+ * name; the host must refuse it (a file cannot pose as another plugin).
+ * (see loader_common.h and tests/integration/test_loader.py).
+ */
+#define LOADER_NAME "wrong_name"
+#define LOADER_DESC_NAME "other_name"
+#include "loader_common.h"
