@@ -105,15 +105,20 @@ const host_tenant *host_worker_tenant(const host_worker *w, const char *host, si
 int host_generation_load(host_worker *w, uv_loop_t *loop, const host_snapshot *snap,
                          int strict, host_errors *errs)
 {
-    int i, before = errs->count;
+    int i, bad, before = errs->count;
 
     w->loop = loop;
-    if (host_config_parse(snap, &w->conf, errs) != 0)
+    /* Go on after errors as far as the structures allow, so one run of
+     * check reports the tenant files' mistakes along with the main file's. */
+    bad = host_config_parse(snap, &w->conf, errs) != 0;
+    if (!w->conf.path || !w->conf.server.plugin_dir)
         return -1;
     if (host_plugins_load(&w->plugins, w->conf.server.plugin_dir, &w->conf.server.plugin_load,
                           w->conf.path, strict, errs) != 0)
-        return -1;
+        bad = 1;
     if (host_config_bind(&w->conf, &w->plugins, &host_api, strict, errs) != 0)
+        bad = 1;
+    if (bad)
         return -1;
     host_worker_events_init(w);
     w->initializing = 1;

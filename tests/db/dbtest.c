@@ -184,6 +184,152 @@ double dbt_now_ms(void)
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* -- the pool from a test -------------------------------------------------- */
+
+static uv_loop_t *loop;
+static uv_timer_t tick;
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+}
+
+uv_loop_t *dbt_loop(void)
+{
+    if (!loop) {
+        loop = uv_default_loop();
+        uv_timer_init(loop, &tick);
+        uv_timer_start(&tick, on_tick, 5, 5);
+        uv_unref((uv_handle_t *)&tick);
+    }
+    return loop;
+}
+
+int dbt_wait(const int *flag, double ms)
+{
+    double end = dbt_now_ms() + ms;
+
+    dbt_loop();
+    while (!*flag && dbt_now_ms() < end)
+        uv_run(loop, UV_RUN_ONCE);
+    return *flag;
+}
+
+void dbt_loop_drain(void)
+{
+    uv_run(dbt_loop(), UV_RUN_DEFAULT);
+}
+
+void dbt_begin_cb(host_db_tx *tx, int status, void *ud)
+{
+    dbt_beg *b = ud;
+
+    b->tx = tx;
+    b->status = status;
+    b->done = 1;
+    b->at_ms = dbt_now_ms();
+}
+
+static void fill(dbt_res *r, int status, const host_db_result *res)
+{
+    const char *st = host_db_result_sqlstate(res);
+    size_t len = 0;
+    FILE *f;
+    int i, j;
+
+    r->status = status;
+    r->nrows = host_db_result_nrows(res);
+    r->ncols = host_db_result_ncols(res);
+    r->affected = host_db_result_affected(res);
+    snprintf(r->state, sizeof r->state, "%s", st ? st : "");
+    snprintf(r->msg, sizeof r->msg, "%s", host_db_result_message(res));
+    free(r->first);
+    free(r->rows);
+    r->first = r->rows = NULL;
+    if (r->nrows > 0 && r->ncols > 0 && host_db_result_value(res, 0, 0))
+        r->first = strdup(host_db_result_value(res, 0, 0));
+    f = open_memstream(&r->rows, &len);
+    if (f) {
+        for (i = 0; i < r->nrows; i++) {
+            for (j = 0; j < r->ncols; j++) {
+                const char *v = host_db_result_value(res, i, j);
+                fprintf(f, "%s%s", j ? "|" : (i ? ";" : ""), v ? v : "NULL");
+            }
+        }
+        fclose(f);
+    }
+    r->at_ms = dbt_now_ms();
+    r->done = 1;
+}
+
+void dbt_query_cb(host_db_tx *tx, int status, const host_db_result *res, void *ud)
+{
+    (void)tx;
+    fill(ud, status, res);
+}
+
+void dbt_end_cb(int status, const host_db_result *res, void *ud)
+{
+    fill(ud, status, res);
+}
+
+void dbt_res_free(dbt_res *r)
+{
+    free(r->first);
+    free(r->rows);
+    memset(r, 0, sizeof *r);
+}
+
+int dbt_begin_wait(host_db *db, const char *tenant, host_db_tx **tx)
+{
+    dbt_beg b = {0};
+    int rc = host_db_tx_begin(db, tenant, dbt_begin_cb, &b);
+
+    *tx = NULL;
+    if (rc != 0)
+        return rc;
+    if (!dbt_wait(&b.done, 10000))
+        return -100;
+    *tx = b.tx;
+    return b.status;
+}
+
+int dbt_query_wait(host_db_tx *tx, const char *sql, int n, const char *const *p, dbt_res *out)
+{
+    int rc;
+
+    dbt_res_free(out);
+    rc = host_db_tx_query(tx, sql, n, p, dbt_query_cb, out);
+    if (rc != 0)
+        return rc;
+    if (!dbt_wait(&out->done, 10000))
+        return -100;
+    return out->status;
+}
+
+int dbt_end_wait(host_db_tx *tx, int commit, dbt_res *out)
+{
+    int rc;
+
+    dbt_res_free(out);
+    rc = commit ? host_db_tx_commit(tx, dbt_end_cb, out) : host_db_tx_rollback(tx, dbt_end_cb, out);
+    if (rc != 0)
+        return rc;
+    if (!dbt_wait(&out->done, 10000))
+        return -100;
+    return out->status;
+}
+
+int dbt_wait_ready(host_db *db, int want, double ms)
+{
+    double end = dbt_now_ms() + ms;
+
+    dbt_loop();
+    while (host_db_ready(db) != want && dbt_now_ms() < end)
+        uv_run(loop, UV_RUN_ONCE);
+    return host_db_ready(db) == want;
+}
+
 int dbt_run(const char *suite, CU_TestInfo *tests)
 {
     CU_SuiteInfo suites[] = {

@@ -12,6 +12,7 @@
 #include <CUnit/CUnit.h>
 #include <libpq-fe.h>
 
+#include "db_pool.h"
 #include "migrate.h"
 
 /* An environment variable the fixture sets; exits the test if missing. */
@@ -40,6 +41,51 @@ void dbt_rm_rf(const char *dir);
 const char *dbt_source_dir(void);
 
 double dbt_now_ms(void);
+
+/* -- driving the pool from a test ------------------------------------------ */
+
+/* One loop for the test process, with an unreferenced 5 ms tick so a wait
+ * with a deadline always wakes up. */
+uv_loop_t *dbt_loop(void);
+/* Runs the loop until *flag is set or ms pass; returns *flag. */
+int dbt_wait(const int *flag, double ms);
+/* Runs the loop until it has no active handles (after host_db_free). */
+void dbt_loop_drain(void);
+
+/* What a query or end callback saw, copied out of the callback. */
+typedef struct dbt_res {
+    int done;
+    int status;
+    int nrows;
+    int ncols;
+    char *first;   /* value (0,0), NULL for none or SQL NULL */
+    char *rows;    /* all values: cells joined by '|', rows by ';' */
+    char state[6]; /* SQLSTATE or "" */
+    char msg[256];
+    int64_t affected;
+    double at_ms;  /* dbt_now_ms() when the callback ran */
+} dbt_res;
+
+typedef struct dbt_beg {
+    int done;
+    int status;
+    host_db_tx *tx;
+    double at_ms;
+} dbt_beg;
+
+void dbt_begin_cb(host_db_tx *tx, int status, void *ud);  /* ud: dbt_beg */
+void dbt_query_cb(host_db_tx *tx, int status, const host_db_result *res, void *ud); /* dbt_res */
+void dbt_end_cb(int status, const host_db_result *res, void *ud); /* dbt_res */
+void dbt_res_free(dbt_res *r);
+
+/* Synchronous wrappers: start, then run the loop until the callback (10 s
+ * at most; -100 on timeout). */
+int dbt_begin_wait(host_db *db, const char *tenant, host_db_tx **tx);
+int dbt_query_wait(host_db_tx *tx, const char *sql, int n, const char *const *p, dbt_res *out);
+int dbt_end_wait(host_db_tx *tx, int commit, dbt_res *out);
+
+/* Runs the loop until host_db_ready(db) equals want, up to ms. */
+int dbt_wait_ready(host_db *db, int want, double ms);
 
 /* Runs one suite; returns the process exit code. */
 int dbt_run(const char *suite, CU_TestInfo *tests);

@@ -86,8 +86,6 @@ static int parse_pattern(tk_route *rt, const char *pattern)
                 return TN_EINVAL;
             seg->kind = p[0] == ':' ? TK_SEG_PARAM : TK_SEG_REST;
             seg->text = tk_strndup(p + 1, n - 1);
-            if (seg->kind == TK_SEG_REST && end != NULL)
-                return TN_EINVAL;  /* "*name" only last */
         } else {
             if (!literal_ok(p, n))
                 return TN_EINVAL;
@@ -96,7 +94,9 @@ static int parse_pattern(tk_route *rt, const char *pattern)
         }
         if (seg->text == NULL)
             return TN_ENOMEM;
-        rt->nsegs++;
+        rt->nsegs++;  /* counted now, so route_free() frees it */
+        if (seg->kind == TK_SEG_REST && end != NULL)
+            return TN_EINVAL;  /* "*name" only last */
         if (seg->kind != TK_SEG_STATIC) {
             for (size_t i = 0; i + 1 < rt->nsegs; i++)
                 if (rt->segs[i].kind != TK_SEG_STATIC &&
