@@ -140,7 +140,8 @@ static int list_tenant_files(const char *dir, host_strlist *out, host_errors *er
             goto fail;
         out->n++;
     }
-    qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_str);
+    if (out->n > 1)
+        qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_str);
     rc = 0;
 fail:
     closedir(d);

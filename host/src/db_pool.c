@@ -827,7 +827,7 @@ host_db *host_db_new(uv_loop_t *loop, const host_db_opts *opts)
     int i;
 
     if (!loop || !opts || !opts->conninfo || opts->size < 0 || opts->size > 1000 ||
-        opts->queue_max < 0)
+        opts->queue_max < -1)
         return NULL;
     /* Refuse a malformed conninfo now rather than retry it forever. */
     parsed = PQconninfoParse(opts->conninfo, &perr);
@@ -842,6 +842,7 @@ host_db *host_db_new(uv_loop_t *loop, const host_db_opts *opts)
     db->loop = loop;
     db->o = *opts;
     db->o.size = opts->size ? opts->size : 4;
+    db->o.queue_max = opts->queue_max == 0 ? 64 : opts->queue_max < 0 ? 0 : opts->queue_max;
     db->o.queue_timeout_ms = or_default(opts->queue_timeout_ms, 1000);
     db->o.connect_timeout_ms = or_default(opts->connect_timeout_ms, 5000);
     db->o.idle_in_tx_timeout_ms = or_default(opts->idle_in_tx_timeout_ms, 60000);

@@ -66,7 +66,7 @@ typedef struct host_db_result host_db_result;
 typedef struct host_db_opts {
     const char *conninfo;          /* libpq conninfo or URL (app role); copied */
     int size;                      /* connections; default 4 */
-    int queue_max;                 /* callers that may wait; default 64, 0 = none */
+    int queue_max;                 /* callers that may wait; 0: default 64; -1: none */
     uint64_t queue_timeout_ms;     /* longest wait for a connection; default 1000 */
     uint64_t connect_timeout_ms;   /* abandon a connect attempt after; default 5000 */
     uint64_t statement_timeout_ms; /* server side, per connection; default 5000, 0 = off */

@@ -374,7 +374,16 @@ static void build_head(tn_request *r, host_buf *h, int chunked, size_t body_len)
 static void request_done(tn_request *r)
 {
     host_conn *c = r->conn;
-    int close_it = wants_close(r);
+    int close_it;
+
+    /* A plugin ended a streamed response from inside its hook: the
+     * pipeline still has this request on its stack, so recycling waits
+     * until the hook returns (host_request_unwind). */
+    if (r->in_hook) {
+        r->ended = 1;
+        return;
+    }
+    close_it = wants_close(r);
 
     if (r->srv->complete)
         r->srv->complete(r);
@@ -397,6 +406,15 @@ static void request_done(tn_request *r)
         arm_idle_timer(c);
     if (!c->reading && !c->closing)
         conn_read_start(c); /* it was stopped while the buffer was full */
+}
+
+int host_request_unwind(tn_request *r)
+{
+    if (!r->ended)
+        return 0;
+    r->ended = 0;
+    request_done(r);
+    return 1;
 }
 
 static int no_body(const tn_request *r)

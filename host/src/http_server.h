@@ -76,6 +76,9 @@ int host_response_stream_write(tn_request *req, const void *data, size_t len,
                                tn_write_done_fn done, void *ud);
 int host_response_stream_end(tn_request *req);
 int host_request_is_tls(const tn_request *req);
+/* After a hook returns: if its response ended meanwhile, finish the
+ * request now and return 1 (the request must not be touched after). */
+int host_request_unwind(tn_request *req);
 
 uint64_t host_now_ns(void);
 

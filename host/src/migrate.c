@@ -608,8 +608,8 @@ int host_migrate(const char *owner_conninfo, const host_migrate_src *srcs, int n
     if (load_applied(&r, status_only) != 0)
         goto done;
     if (status_only) {
-        print_status(&r);
         rc = reconcile(&r) == 0 ? 0 : -1;
+        print_status(&r);
         goto done;
     }
     if (reconcile(&r) != 0) {

@@ -30,6 +30,9 @@ enum stage {
     ST_DONE
 };
 
+/* call() result when the response ended inside the hook: stop walking. */
+#define HOOK_ENDED ((tn_status)100)
+
 static host_worker *worker_of(const tn_request *r)
 {
     return r->srv->ctx;
@@ -163,6 +166,8 @@ static tn_status call(tn_request *r, tn_plugin *p, tn_hook_fn fn, void *ud, cons
     st = fn(p, r, ud);
     host_worker_running(w, NULL, NULL);
     r->in_hook = 0;
+    if (host_request_unwind(r))
+        return HOOK_ENDED;
     if (st == TN_SUSPEND && r->pending_resume >= 0)
         st = (tn_status)r->pending_resume; /* resumed before it returned */
     return st;
@@ -194,6 +199,8 @@ static void run(tn_request *r)
                 continue;
             tn_status st = call(r, h->plugin, h->fn, h->ud,
                                 r->match.route ? r->match.route->pattern : r->path);
+            if (st == HOOK_ENDED)
+                return;
             if (st == TN_SUSPEND) {
                 r->suspended = 1;
                 return;
@@ -225,6 +232,8 @@ static void run(tn_request *r)
             r->stage = ST_RESPONSE;
             r->hook = 0;
             st = call(r, rt->plugin, rt->fn, rt->ud, rt->pattern);
+            if (st == HOOK_ENDED)
+                return;
             if (st == TN_SUSPEND) {
                 r->suspended = 1;
                 return;
