@@ -1,0 +1,114 @@
+/*
+ * test_metrics.c - the shared metrics region: series created and counted
+ * from several processes at once add up exactly, histograms are
+ * cumulative, and the page is valid Prometheus text (A4).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include "metrics.h"
+
+static void test_counts_from_many_processes_add_up(void)
+{
+    host_metrics *m = host_metrics_create(1024);
+    pid_t pids[4];
+    int i, k, st;
+    host_buf page;
+    char want[128];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    host_metrics_family(m, "t_total", HOST_METRIC_COUNTER, "test");
+    for (i = 0; i < 4; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            /* Each child creates the same 50 series and counts into them. */
+            for (k = 0; k < 20000; k++) {
+                char labels[64];
+                snprintf(labels, sizeof labels, "n=\"%d\"", k % 50);
+                host_series_add(host_metrics_series(m, "t_total", labels), 1);
+            }
+            _exit(0);
+        }
+    }
+    for (i = 0; i < 4; i++) {
+        waitpid(pids[i], &st, 0);
+        CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    host_buf_init(&page);
+    host_metrics_render(m, &page);
+    for (k = 0; k < 50; k++) {
+        snprintf(want, sizeof want, "t_total{n=\"%d\"} 1600\n", k);
+        CU_ASSERT_PTR_NOT_NULL(strstr(page.data, want));
+    }
+    CU_ASSERT_PTR_NOT_NULL(strstr(page.data, "# TYPE t_total counter\n"));
+    host_buf_free(&page);
+    host_metrics_destroy(m);
+}
+
+static void test_histogram_is_cumulative(void)
+{
+    host_metrics *m = host_metrics_create(64);
+    host_series *s;
+    host_buf page;
+
+    host_metrics_family(m, "lat_seconds", HOST_METRIC_HISTOGRAM, "latency");
+    s = host_metrics_series(m, "lat_seconds", "tenant=\"a\"");
+    host_series_observe_us(s, 100);     /* <= 0.00025 */
+    host_series_observe_us(s, 2000);    /* <= 0.0025 */
+    host_series_observe_us(s, 60000000); /* only +Inf */
+    host_buf_init(&page);
+    host_metrics_render(m, &page);
+    CU_ASSERT_PTR_NOT_NULL(strstr(page.data, "lat_seconds_bucket{tenant=\"a\",le=\"0.00025\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(page.data, "lat_seconds_bucket{tenant=\"a\",le=\"0.0025\"} 2\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(page.data, "lat_seconds_bucket{tenant=\"a\",le=\"10\"} 2\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(page.data, "lat_seconds_bucket{tenant=\"a\",le=\"+Inf\"} 3\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(page.data, "lat_seconds_count{tenant=\"a\"} 3\n"));
+    host_buf_free(&page);
+    host_metrics_destroy(m);
+}
+
+static void test_full_table_returns_null_not_crash(void)
+{
+    host_metrics *m = host_metrics_create(8);
+    char labels[32];
+    int i, got = 0;
+
+    for (i = 0; i < 20; i++) {
+        snprintf(labels, sizeof labels, "i=\"%d\"", i);
+        got += host_metrics_series(m, "x", labels) != NULL;
+    }
+    CU_ASSERT_EQUAL(got, 8);
+    host_series_add(NULL, 1); /* callers need not check */
+    host_metrics_destroy(m);
+}
+
+static void test_label_escaping(void)
+{
+    char out[64];
+
+    host_metrics_label(out, sizeof out, "a\"b\\c\nd");
+    CU_ASSERT_STRING_EQUAL(out, "a\\\"b\\\\c\\nd");
+}
+
+int main(void)
+{
+    CU_pSuite s;
+    int failures;
+
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    s = CU_add_suite("metrics", NULL, NULL);
+    CU_add_test(s, "counts from many processes add up (A4)", test_counts_from_many_processes_add_up);
+    CU_add_test(s, "histogram buckets are cumulative", test_histogram_is_cumulative);
+    CU_add_test(s, "full table: NULL, no crash", test_full_table_returns_null_not_crash);
+    CU_add_test(s, "label values escaped", test_label_escaping);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    failures = (int)CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failures ? 1 : 0;
+}
