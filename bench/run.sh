@@ -209,7 +209,7 @@ echo "         $(uname -sr), $(awk '/^MemTotal/ {printf "%.1f GiB RAM", $2 / 104
 echo "load:    wrk -t$THREADS -c$CONNS -d$DURATION --latency, GET /hello, Host: $HOST_NAME;" \
     "$WORKERS workers each"
 if want host; then
-    ver="$("$TANOMU" --version 2>/dev/null)" || ver=""
+    ver="$("$TANOMU" version 2>/dev/null)" || ver=""
     echo "host:    ${ver%%$'\n'*}${ver:+, }$TANOMU"
 fi
 if want nginx; then echo "nginx:   $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"; fi

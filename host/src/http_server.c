@@ -905,8 +905,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->tls) {
         int rc = host_tls_conn_feed(c->tls, buf->base, (size_t)nread, on_plain, c);
         flush_tls(c);
-        if (rc < 0) {
+        if (rc == HOST_TLS_ERROR || host_buf_failed(&c->in)) {
+            host_log(HOST_LOG_DEBUG, "client %s: %s", c->peer,
+                     host_tls_conn_last_error(c->tls) ? host_tls_conn_last_error(c->tls) : "tls");
             conn_close(c);
+            return;
+        }
+        if (rc == HOST_TLS_CLOSED) { /* close_notify: answer what came before it */
+            conn_process(c);
+            if (!c->req.active)
+                conn_close(c);
             return;
         }
     } else {

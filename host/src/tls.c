@@ -59,17 +59,27 @@ struct host_tls_conn {
  */
 static void tls_error_text(char *buf, size_t len, const char *prefix) {
     unsigned long e = ERR_get_error();
-    char reason[120];
+    const char *reason = e != 0 ? ERR_reason_error_string(e) : "unknown error";
+    const char *lib = e != 0 ? ERR_lib_error_string(e) : NULL;
+    char code[120];
 
     if (len == 0) {
         ERR_clear_error();
         return;
     }
-    if (e != 0)
-        ERR_error_string_n(e, reason, sizeof(reason));
+    if (e != 0 && ERR_SYSTEM_ERROR(e)) {
+        /* fopen() failed: errno text; glibc's is a constant for known codes */
+        reason = strerror(ERR_GET_REASON(e));
+        lib = NULL;
+    }
+    if (reason == NULL) { /* no text for it: the numeric form still helps */
+        ERR_error_string_n(e, code, sizeof(code));
+        reason = code;
+    }
+    if (lib != NULL)
+        snprintf(buf, len, "%s: %s (%s)", prefix, reason, lib);
     else
-        snprintf(reason, sizeof(reason), "unknown error");
-    snprintf(buf, len, "%s: %s", prefix, reason);
+        snprintf(buf, len, "%s: %s", prefix, reason);
     ERR_clear_error();
 }
 
@@ -102,36 +112,36 @@ static int tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *o
 host_tls_ctx *host_tls_ctx_new(const char *cert_path, const char *key_path, char *err,
                                size_t errlen) {
     host_tls_ctx *ctx = NULL;
-    char what[96];
+    char what[256];
 
     if (errlen > 0)
         err[0] = '\0';
     ERR_clear_error();
     if (cert_path == NULL || key_path == NULL) {
         if (errlen > 0)
-            snprintf(err, errlen, "tls: certificate and key paths are required");
+            snprintf(err, errlen, "certificate and key paths are required");
         return NULL;
     }
 
     ctx = calloc(1, sizeof(*ctx));
     if (ctx == NULL) {
         if (errlen > 0)
-            snprintf(err, errlen, "tls: out of memory");
+            snprintf(err, errlen, "out of memory");
         return NULL;
     }
     ctx->ssl_ctx = SSL_CTX_new(TLS_server_method());
     if (ctx->ssl_ctx == NULL) {
-        tls_error_text(err, errlen, "tls: SSL_CTX_new");
+        tls_error_text(err, errlen, "SSL_CTX_new");
         goto fail;
     }
 
     /* S18: TLS 1.0 and 1.1 are refused with a protocol_version alert. */
     if (!SSL_CTX_set_min_proto_version(ctx->ssl_ctx, TLS1_2_VERSION)) {
-        tls_error_text(err, errlen, "tls: setting the minimum version");
+        tls_error_text(err, errlen, "setting the minimum version");
         goto fail;
     }
     if (!SSL_CTX_set_cipher_list(ctx->ssl_ctx, TLS12_CIPHERS)) {
-        tls_error_text(err, errlen, "tls: setting the TLS 1.2 ciphers");
+        tls_error_text(err, errlen, "setting the TLS 1.2 ciphers");
         goto fail;
     }
     /*
@@ -147,18 +157,18 @@ host_tls_ctx *host_tls_ctx_new(const char *cert_path, const char *key_path, char
     SSL_CTX_set_alpn_select_cb(ctx->ssl_ctx, tls_alpn_select, NULL);
 
     if (SSL_CTX_use_certificate_chain_file(ctx->ssl_ctx, cert_path) != 1) {
-        snprintf(what, sizeof(what), "tls: certificate %.60s", cert_path);
+        snprintf(what, sizeof(what), "certificate %.200s", cert_path);
         tls_error_text(err, errlen, what);
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx->ssl_ctx, key_path, SSL_FILETYPE_PEM) != 1) {
-        snprintf(what, sizeof(what), "tls: key %.60s", key_path);
+        snprintf(what, sizeof(what), "key %.200s", key_path);
         tls_error_text(err, errlen, what);
         goto fail;
     }
     /* use_PrivateKey_file only compares when it can; make it certain. */
     if (SSL_CTX_check_private_key(ctx->ssl_ctx) != 1) {
-        tls_error_text(err, errlen, "tls: key does not match the certificate");
+        tls_error_text(err, errlen, "key does not match the certificate");
         goto fail;
     }
     return ctx;

@@ -48,7 +48,9 @@ typedef int (*host_tls_plain_cb)(void *ud, const char *data, size_t len);
 /*
  * Builds a server context from PEM files: cert_path may hold the leaf
  * followed by its chain.  Checks that the key matches the certificate.
- * Returns NULL on failure with a readable reason in err (if errlen > 0).
+ * Returns NULL on failure with a readable reason in err (if errlen > 0),
+ * such as "key /etc/x.key: key values mismatch"; callers add the context
+ * ("server.tls: ").
  */
 host_tls_ctx *host_tls_ctx_new(const char *cert_path, const char *key_path, char *err,
                                size_t errlen);
