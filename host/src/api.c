@@ -149,11 +149,20 @@ static tn_metric *metric_new(tn_plugin *p, const char *name, const char *help,
     host_worker *w = worker_of_plugin(p);
     tn_metric *m, **v;
 
+    char family[64];
+    int i;
+
     if (!registering(p, "metric registration") || !valid_metric_name(name))
         return NULL;
+    snprintf(family, sizeof family, "tanomu_plugin_%s_%s", p->name, name);
+    for (i = 0; i < w->nmetrics; i++)
+        if (strcmp(w->metrics_v[i]->family, family) == 0) {
+            host_log_for(HOST_LOG_ERROR, p->name, NULL, "metric %s registered twice", name);
+            return NULL;
+        }
     if (!(m = calloc(1, sizeof *m)))
         return NULL;
-    snprintf(m->family, sizeof m->family, "tanomu_plugin_%s_%s", p->name, name);
+    memcpy(m->family, family, sizeof family);
     m->type = type;
     m->worker = w;
     if (!(v = realloc(w->metrics_v, (size_t)(w->nmetrics + 1) * sizeof *v))) {
@@ -219,7 +228,7 @@ static void deliver_events(uv_idle_t *idle)
 
     while ((e = w->events_head) != NULL) {
         const host_tenant *t = NULL;
-        tn_event ev = {sizeof ev, e->name, e->tenant_id, e->payload, strlen(e->payload)};
+        tn_event ev = {sizeof ev, e->name, e->tenant_id, e->payload, strlen(e->payload), 0, 1};
         w->events_head = e->next;
         if (!w->events_head)
             w->events_tail = NULL;
@@ -340,7 +349,7 @@ static void work_after(uv_work_t *req, int status)
 
     if (hw->done) {
         host_worker_running(hw->plugin->worker, hw->plugin, "work");
-        hw->done(hw->ud, status);
+        hw->done(hw->ud, status == UV_ECANCELED ? TN_ECANCELED : status);
         host_worker_running(hw->plugin->worker, NULL, NULL);
     }
     free(hw);
@@ -374,6 +383,21 @@ static const tn_config *api_req_config(tn_request *r, const tn_plugin *p)
     return host_pipeline_config(r, p);
 }
 
+static const tn_config *api_tenant_config(const tn_plugin *p, const char *tenant_id)
+{
+    host_worker *w = worker_of_plugin(p);
+    int i;
+
+    if (!w || !tenant_id)
+        return NULL;
+    for (i = 0; i < w->conf.ntenants; i++) {
+        const host_tenant *t = &w->conf.tenants[i];
+        if (t->id && strcmp(t->id, tenant_id) == 0 && p->index < t->nfeatures)
+            return t->features[p->index].cfg;
+    }
+    return NULL;
+}
+
 static const char *api_req_method(const tn_request *r) { return r->method; }
 static const char *api_req_path(const tn_request *r) { return r->path; }
 static const char *api_req_query(const tn_request *r) { return r->query ? r->query : ""; }
@@ -402,6 +426,9 @@ static int api_req_is_tls(const tn_request *r)
 
 static int api_req_set_principal(tn_request *r, const char *user_id, const char *roles)
 {
+    /* S11: only the authenticate phase establishes who is calling, once. */
+    if (!host_pipeline_in_phase(r, TN_PHASE_AUTHENTICATE) || r->user_id)
+        return TN_ESTATE;
     if (!user_id || !*user_id || strlen(user_id) > 256 || !host_header_value_valid(user_id) ||
         (roles && !host_header_value_valid(roles)))
         return TN_EINVAL;
@@ -520,6 +547,7 @@ const tn_api host_api = {
     .resp_stream_begin = api_stream_begin,
     .resp_write = host_response_stream_write,
     .resp_end = host_response_stream_end,
+    .tenant_config = api_tenant_config,
 };
 
 void host_worker_events_init(host_worker *w)

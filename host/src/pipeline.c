@@ -330,6 +330,12 @@ void host_pipeline_dispatch(tn_request *r)
     run(r);
 }
 
+int host_pipeline_in_phase(const tn_request *r, tn_phase phase)
+{
+    /* While a hook runs, r->stage is the stage it belongs to. */
+    return stage_phase(r->stage) == (int)phase;
+}
+
 const tn_config *host_pipeline_config(tn_request *r, const tn_plugin *p)
 {
     if (!r || !p || !r->tenant || p->index >= r->tenant->nfeatures)

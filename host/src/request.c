@@ -314,7 +314,8 @@ int host_resp_status(tn_request *r, int status)
 int host_resp_header(tn_request *r, const char *name, const char *value)
 {
     static const char *const owned[] = {"Content-Length", "Transfer-Encoding", "Connection",
-                                        "Date", "X-Request-Id", "Keep-Alive", "Upgrade", NULL};
+                                        "Date", "X-Request-Id", "Keep-Alive", "Upgrade", "TE",
+                                        "Trailer", "Proxy-Connection", NULL};
     int i;
 
     if (!name || !value || !host_header_name_valid(name) || !host_header_value_valid(value) ||

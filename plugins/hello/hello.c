@@ -24,12 +24,12 @@ static struct hello_ctx {
 } hello;
 
 static const tn_config_key hello_settings[] = {
-    { "greeting", TN_TYPE_STRING, "Hello", 1, 200, 0,
-      "What GET /hello answers: 1 to 200 bytes of UTF-8." },
-    { "shout", TN_TYPE_BOOL, "false", 0, 0, 0,
-      "Upper-case the ASCII letters of the greeting; it must then be at most "
-      "100 bytes." },
-    { NULL, 0, NULL, 0, 0, 0, NULL }
+    {.name = "greeting", .type = TN_TYPE_STRING, .default_value = "Hello", .min = 1,
+     .max = 200, .description = "What GET /hello answers: 1 to 200 bytes of UTF-8."},
+    {.name = "shout", .type = TN_TYPE_BOOL, .default_value = "false",
+     .description = "Upper-case the ASCII letters of the greeting; it must then be at "
+                    "most 100 bytes."},
+    {.name = NULL},
 };
 
 /* The host has applied types, bounds and defaults; what is left are the
@@ -38,6 +38,8 @@ static int hello_check(const tn_api *api, const tn_config *cfg, tn_check *chk)
 {
     const char *greeting = api->config_str(cfg, "greeting");
     int bad = 0;
+    if (greeting == NULL)
+        return -1; /* cannot happen: the key is in the schema */
     json_t *probe = json_string(greeting); /* NULL unless valid UTF-8 */
     if (probe == NULL) {
         api->check_error(chk, "greeting", "must be UTF-8 text");

@@ -28,6 +28,8 @@ extern "C" {
 typedef struct tn_request tn_request; /* one HTTP request, valid until finished */
 typedef struct tn_timer tn_timer;
 typedef struct tn_metric tn_metric;
+typedef struct tn_db_result tn_db_result; /* valid during the callback only */
+typedef struct tn_delivery tn_delivery;   /* one durable event delivery */
 
 /* Return codes of API calls: 0 is success, negative is an error. */
 #define TN_OK        0
@@ -36,6 +38,13 @@ typedef struct tn_metric tn_metric;
 #define TN_ESTATE   -3  /* not allowed now (e.g. header after body sent) */
 #define TN_EEXIST   -4  /* already registered */
 #define TN_ENOTFOUND -5
+#define TN_ECANCELED -6 /* work cancelled (the worker is stopping) */
+/* Database results (ABI 1.1), see db_status(). */
+#define TN_EDB_UNAVAILABLE -10 /* no connection now (down, pool full, wait
+                                  timed out): answer 503, retry later */
+#define TN_EDB_QUERY -11       /* the server refused the statement: see
+                                  db_sqlstate(); the transaction is aborted */
+#define TN_EDB_ABORTED -12     /* commit of a failed transaction: rolled back */
 
 /* What a hook or handler tells the host. */
 typedef enum tn_status {
@@ -78,6 +87,9 @@ typedef struct tn_event {
     const char *tenant_id;  /* NULL for events not bound to a tenant */
     const char *payload;    /* JSON text */
     size_t payload_len;
+    /* ABI 1.1: read only if size says they are there. */
+    int64_t id;             /* outbox id of a durable event, else 0 */
+    int attempt;            /* 1 for the first delivery */
 } tn_event;
 
 typedef tn_status (*tn_hook_fn)(tn_plugin *self, tn_request *req, void *ud);
@@ -86,6 +98,12 @@ typedef void (*tn_timer_fn)(tn_plugin *self, void *ud);
 typedef void (*tn_work_fn)(void *ud);                 /* thread pool */
 typedef void (*tn_work_done_fn)(void *ud, int status); /* loop; status 0 or cancelled */
 typedef void (*tn_write_done_fn)(tn_request *req, int status, void *ud);
+/* A database statement's result; the request is still yours. */
+typedef void (*tn_db_fn)(tn_request *req, const tn_db_result *res, void *ud);
+/* A durable event: TN_CONTINUE delivered, TN_ERROR retry later,
+ * TN_SUSPEND "I will call delivery_done()". */
+typedef tn_status (*tn_durable_fn)(tn_plugin *self, const tn_event *ev, tn_delivery *d,
+                                   void *ud);
 
 struct tn_api {
     uint32_t size;          /* sizeof(tn_api) as the host built it */
@@ -175,7 +193,10 @@ struct tn_api {
         __attribute__((format(printf, 3, 4)))
 #endif
         ;
-    /* Continue a request whose hook returned TN_SUSPEND.  Exactly once. */
+    /* Continue a request whose hook returned TN_SUSPEND.  Exactly once.  It
+     * runs the rest of the request before it returns: do not touch req
+     * afterwards.  Called from inside the hook, it takes effect when the
+     * hook returns. */
     void (*req_resume)(tn_request *req, tn_status status);
     /* True once the client has gone; the request still needs its resume. */
     int (*req_is_aborted)(const tn_request *req);
@@ -185,6 +206,8 @@ struct tn_api {
     /* Rejects names that are not HTTP tokens and values with CR, LF or
      * NUL (S7), and headers the host owns (Content-Length, Date, ...). */
     int (*resp_header)(tn_request *req, const char *name, const char *value);
+    /* Appends to the body.  Status is 200..599.  Content-Type may be set
+     * once; a charset is added if it has none (S5). */
     int (*resp_body)(tn_request *req, const void *data, size_t len);
     /* Sets status, Content-Type: application/json; charset=utf-8, body. */
     int (*resp_json)(tn_request *req, int status, const char *json);
@@ -198,9 +221,50 @@ struct tn_api {
                       tn_write_done_fn done, void *ud);
     int (*resp_end)(tn_request *req);
 
+    /* -- ABI 1.1 ---------------------------------------------------------- */
+    /* A tenant's settings for this plugin outside a request (timers,
+     * events); NULL if the tenant does not exist. */
+    const tn_config *(*tenant_config)(const tn_plugin *self, const char *tenant_id);
+
+    /* The database.  Statements run in the request's transaction, which the
+     * host begins on first use and binds to the request's tenant, so
+     * row-level security confines every statement to that tenant (S21).
+     * Values travel only as $1..$n parameters: there is no call that puts
+     * a value into SQL text (S1).  cb runs later on the loop (never inside
+     * db_query); the handler typically returns TN_SUSPEND and calls
+     * req_resume() from the last callback.  A transaction not committed
+     * when the request ends is rolled back. */
+    int (*db_query)(tn_request *req, const char *sql, int nparams,
+                    const char *const *params, tn_db_fn cb, void *ud);
+    int (*db_commit)(tn_request *req, tn_db_fn cb, void *ud);
+    int (*db_rollback)(tn_request *req, tn_db_fn cb, void *ud);
+    int (*db_status)(const tn_db_result *res);         /* TN_OK or TN_EDB_* */
+    const char *(*db_sqlstate)(const tn_db_result *res);  /* "" if none */
+    const char *(*db_message)(const tn_db_result *res);   /* "" if none */
+    int (*db_rows)(const tn_db_result *res);
+    int (*db_cols)(const tn_db_result *res);
+    const char *(*db_colname)(const tn_db_result *res, int col);
+    const char *(*db_value)(const tn_db_result *res, int row, int col); /* NULL: SQL NULL */
+    int64_t (*db_affected)(const tn_db_result *res);
+    /* Answers a failed result: 503 + Retry-After when unavailable, 409 on a
+     * unique violation, else 500; the SQL error is logged, not sent. */
+    int (*resp_db_error)(tn_request *req, const tn_db_result *res);
+    /* A durable event, written to the outbox in the request's transaction:
+     * it exists if and only if the transaction commits, and is delivered at
+     * least once to durable subscribers, with retries. */
+    int (*db_publish)(tn_request *req, const char *name, const char *payload_json);
+    /* An operation log entry (S20) in the request's transaction: tenant,
+     * user, client address and request id come from the request. */
+    int (*db_audit)(tn_request *req, const char *action, const char *target_type,
+                    const char *target_id, const char *result);
+    int (*event_subscribe_durable)(tn_plugin *self, const char *name, tn_durable_fn fn,
+                                   void *ud);
+    /* Ends a delivery suspended with TN_SUSPEND: ok, or retry later. */
+    void (*delivery_done)(tn_delivery *d, int ok, const char *error);
+
     /* Spare slots: later minors put functions here, so sizeof(tn_api)
      * stays the same and older plugins keep their offsets. */
-    void (*reserved[40])(void);
+    void (*reserved[22])(void);
 };
 
 /* True if the host's table has member `fn` and it is filled in. */

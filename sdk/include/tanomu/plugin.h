@@ -53,6 +53,7 @@ typedef struct tn_config_key {
     double max;
     unsigned flags;
     const char *description;
+    const void *reserved[2]; /* later minors add members here: keep zero */
 } tn_config_key;
 
 /*
@@ -97,6 +98,10 @@ typedef const tn_plugin_desc *(*tn_plugin_entry_fn)(void);
 #else
 #define TN_PLUGIN_EXPORT
 #endif
+
+/* The entry point every plugin defines (declared here so plugins build
+ * with -Wmissing-prototypes). */
+TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void);
 
 #ifdef __cplusplus
 }
