@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "database.h"
 #include "log.h"
+#include "outbox.h"
 #include "request.h"
 #include "settings.h"
 #include "worker.h"
@@ -548,6 +550,22 @@ const tn_api host_api = {
     .resp_write = host_response_stream_write,
     .resp_end = host_response_stream_end,
     .tenant_config = api_tenant_config,
+    .db_query = host_api_db_query,
+    .db_commit = host_api_db_commit,
+    .db_rollback = host_api_db_rollback,
+    .db_status = host_api_db_status,
+    .db_sqlstate = host_api_db_sqlstate,
+    .db_message = host_api_db_message,
+    .db_rows = host_api_db_rows,
+    .db_cols = host_api_db_cols,
+    .db_colname = host_api_db_colname,
+    .db_value = host_api_db_value,
+    .db_affected = host_api_db_affected,
+    .resp_db_error = host_api_resp_db_error,
+    .db_publish = host_api_db_publish,
+    .db_audit = host_api_db_audit,
+    .event_subscribe_durable = host_api_event_subscribe_durable,
+    .delivery_done = host_api_delivery_done,
 };
 
 void host_worker_events_init(host_worker *w)

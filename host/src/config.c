@@ -410,9 +410,72 @@ static char *get_path(reader *r, config_setting_t *g, const char *key, const cha
     return p;
 }
 
+/* A connection URL given inline or, so that no password sits in the
+ * configuration, in a file (mode 0600) written by whoever made the role. */
+static char *get_url(reader *r, config_setting_t *g, const char *key, const char *file_key,
+                     const char *base)
+{
+    config_setting_t *fs = g ? config_setting_get_member(g, file_key) : NULL;
+    char *url = get_str(r, g, key, NULL), *path, *text;
+    host_errors tmp;
+    size_t n;
+
+    if (url && fs) {
+        bad(r, fs, "give either '%s' or '%s', not both", key, file_key);
+        return url;
+    }
+    if (url || !fs)
+        return url;
+    if (!(path = get_path(r, g, file_key, NULL, base)))
+        return NULL;
+    host_errors_init(&tmp);
+    text = read_file(path, &tmp);
+    if (!text) {
+        bad(r, fs, "'%s': cannot read %s", file_key, path);
+    } else {
+        n = strcspn(text, "\r\n");
+        text[n] = '\0';
+    }
+    host_errors_free(&tmp);
+    free(path);
+    return text;
+}
+
+static void parse_database(reader *r, config_setting_t *root, host_config *conf)
+{
+    static const char *const db_keys[] = {"url", "url_file", "owner_url", "owner_url_file",
+        "pool_size", "queue_max", "queue_timeout_ms", "statement_timeout_ms", "migrations_dir",
+        "plugin_migrations_dir", NULL};
+    static const char *const outbox_keys[] = {"batch", "max_attempts", "backoff_ms",
+        "max_backoff_ms", "sweep_ms", NULL};
+    config_setting_t *db = group(r, root, "database"), *ob = group(r, root, "outbox");
+    host_db_conf *d = &conf->server.db;
+
+    only_keys(r, db, db_keys);
+    d->url = get_url(r, db, "url", "url_file", conf->dir);
+    if (d->url && !d->url[0]) {
+        free(d->url);
+        d->url = NULL;
+    }
+    d->owner_url = get_url(r, db, "owner_url", "owner_url_file", conf->dir);
+    d->pool_size = (int)get_int(r, db, "pool_size", 4, 1, 256);
+    d->queue_max = (int)get_int(r, db, "queue_max", 256, 0, 100000);
+    d->queue_timeout_ms = (uint64_t)get_int(r, db, "queue_timeout_ms", 1000, 1, 600000);
+    d->statement_timeout_ms = (uint64_t)get_int(r, db, "statement_timeout_ms", 5000, 0, 3600000);
+    d->migrations_dir = get_path(r, db, "migrations_dir", "../migrations", conf->dir);
+    d->plugin_migrations_dir = get_path(r, db, "plugin_migrations_dir", "../plugins", conf->dir);
+    only_keys(r, ob, outbox_keys);
+    d->outbox_batch = (int)get_int(r, ob, "batch", 32, 1, 1000);
+    d->outbox_max_attempts = (int)get_int(r, ob, "max_attempts", 10, 1, 1000);
+    d->outbox_backoff_ms = (uint64_t)get_int(r, ob, "backoff_ms", 1000, 10, 3600000);
+    d->outbox_max_backoff_ms = (uint64_t)get_int(r, ob, "max_backoff_ms", 600000, 10, 86400000);
+    d->outbox_sweep_ms = (uint64_t)get_int(r, ob, "sweep_ms", 5000, 50, 3600000);
+}
+
 static void parse_server(reader *r, config_t *cfg, host_config *conf)
 {
-    static const char *const top_keys[] = {"server", "logging", "plugins", "tenants_dir", NULL};
+    static const char *const top_keys[] = {"server", "logging", "plugins", "tenants_dir",
+                                           "database", "outbox", NULL};
     static const char *const server_keys[] = {"listen", "admin_listen", "workers", "pid_file",
         "drain_timeout_ms", "reload_timeout_ms", "limits", "tls", NULL};
     static const char *const limit_keys[] = {"header_bytes", "headers", "body_bytes",
@@ -478,6 +541,7 @@ static void parse_server(reader *r, config_t *cfg, host_config *conf)
             bad(r, config_setting_get_member(pl, "load"),
                 "'%s' entries must be plugin names matching [a-z0-9_]{1,32}", "load");
     s->tenants_dir = get_path(r, root, "tenants_dir", "tenants", conf->dir);
+    parse_database(r, root, conf);
 }
 
 /* ---- tenant files ------------------------------------------------------- */
@@ -640,6 +704,10 @@ void host_config_free(host_config *conf)
     free(s->plugin_dir);
     strlist_free(&s->plugin_load);
     free(s->tenants_dir);
+    free(s->db.url);
+    free(s->db.owner_url);
+    free(s->db.migrations_dir);
+    free(s->db.plugin_migrations_dir);
     free(conf->path);
     free(conf->dir);
     memset(conf, 0, sizeof *conf);

@@ -43,6 +43,22 @@ typedef struct host_strlist {
     int n;
 } host_strlist;
 
+typedef struct host_db_conf {
+    char *url;                  /* app role; from url or url_file; NULL: none */
+    char *owner_url;            /* migrations; from owner_url or owner_url_file */
+    int pool_size;
+    int queue_max;
+    uint64_t queue_timeout_ms;
+    uint64_t statement_timeout_ms;
+    char *migrations_dir;
+    char *plugin_migrations_dir; /* NAME/migrations under it */
+    int outbox_batch;
+    int outbox_max_attempts;
+    uint64_t outbox_backoff_ms;
+    uint64_t outbox_max_backoff_ms;
+    uint64_t outbox_sweep_ms;
+} host_db_conf;
+
 typedef struct host_server_conf {
     host_strlist listen;
     char *admin_listen;
@@ -60,6 +76,7 @@ typedef struct host_server_conf {
     char *plugin_dir;
     host_strlist plugin_load;
     char *tenants_dir;
+    host_db_conf db;
 } host_server_conf;
 
 typedef struct host_feature host_feature; /* settings.c */

@@ -217,22 +217,27 @@ static void deliver(host_db *db, db_op *op)
     op_free(op);
 }
 
-/* Runs the finished operations' callbacks; they may call back into the API,
- * which only appends to the list. */
+/*
+ * Runs the finished operations' callbacks.  Only those finished so far: a
+ * callback may call back into the API, which may finish something at once
+ * (EBUSY for a caller that retries in a tight loop); that waits for the next
+ * loop iteration, so such a caller cannot starve the loop.
+ */
 static void drain(host_db *db)
 {
-    db_op *op;
+    db_op *op, *batch;
 
     if (db->draining)
         return;
     db->draining = 1;
-    while ((op = db->done_head) != NULL) {
-        db->done_head = op->next;
-        if (!db->done_head)
-            db->done_tail = NULL;
+    batch = db->done_head;
+    db->done_head = db->done_tail = NULL;
+    while ((op = batch) != NULL) {
+        batch = op->next;
         deliver(db, op);
     }
     db->draining = 0;
+    schedule(db);
     maybe_finish(db);
 }
 

@@ -117,6 +117,9 @@ void host_logv(int level, const char *plugin, const char *request_id,
     host_buf_puts(&line, ",\"msg\":");
     host_buf_json_str(&line, msg.data ? msg.data : "");
     host_log_end(&line);
+    /* Warnings and errors go out at once: the next thing may be a crash. */
+    if (level >= TN_LOG_WARN)
+        host_log_flush();
     host_buf_free(&line);
     host_buf_free(&msg);
 }

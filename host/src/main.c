@@ -11,6 +11,7 @@
 
 #include <uv.h>
 
+#include "cli_db.h"
 #include "config.h"
 #include "errors.h"
 #include "log.h"
@@ -30,6 +31,9 @@ static const char usage_main[] =
     "  reload -c FILE           reload the running server; waits for the result\n"
     "  plugins -c FILE          list the plugins the configuration loads\n"
     "  plugins -c FILE --schema NAME   print a plugin's settings\n"
+    "  migrate -c FILE [--status]      apply (or list) database migrations\n"
+    "  events -c FILE --dead | --retry ID   dead durable events\n"
+    "  audit -c FILE --tenant ID [--from TIME] [--to TIME]   operation log as CSV\n"
     "  version                  print the host version and SDK ABI\n"
     "\n"
     "Run 'tanomu COMMAND --help' for more.\n";
@@ -51,6 +55,19 @@ static const char *const usage_cmd[][2] = {
                 "Lists the loaded plugins with version and ABI, or prints one plugin's\n"
                 "settings (type, default, bounds, required, secret, description).\n"},
     {"version", "usage: tanomu version\n\nPrints the host version and the SDK ABI version.\n"},
+    {"migrate", "usage: tanomu migrate -c FILE [--status]\n\n"
+                "Applies pending migrations (migrations/, then each loaded plugin's\n"
+                "plugins/NAME/migrations) as database.owner_url, each file in its own\n"
+                "transaction under an advisory lock, recording name and checksum; refuses\n"
+                "if an applied file was edited; then registers the configured tenants.\n"
+                "--status lists applied and pending migrations and changes nothing.\n"},
+    {"events", "usage: tanomu events -c FILE --dead\n"
+               "       tanomu events -c FILE --retry ID\n\n"
+               "Lists durable events that exhausted their attempts, or sends one back\n"
+               "to be delivered again.\n"},
+    {"audit", "usage: tanomu audit -c FILE --tenant ID [--from TIME] [--to TIME]\n\n"
+              "Prints the tenant's operation log for [from, to) as CSV (RFC 4180,\n"
+              "UTC times).  TIME is anything PostgreSQL reads as a timestamptz.\n"},
 };
 
 static void print_cmd_usage(const char *cmd, FILE *out)
@@ -69,6 +86,12 @@ typedef struct cli {
     const char *cmd;
     const char *conf;
     const char *schema;
+    const char *tenant;
+    const char *from;
+    const char *to;
+    const char *retry;
+    int status;
+    int dead;
     int help;
 } cli;
 
@@ -95,6 +118,18 @@ static int parse_args(int argc, char **argv, cli *c)
             c->conf = argv[++i];
         } else if (strcmp(argv[i], "--schema") == 0 && i + 1 < argc) {
             c->schema = argv[++i];
+        } else if (strcmp(argv[i], "--tenant") == 0 && i + 1 < argc) {
+            c->tenant = argv[++i];
+        } else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
+            c->from = argv[++i];
+        } else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) {
+            c->to = argv[++i];
+        } else if (strcmp(argv[i], "--retry") == 0 && i + 1 < argc) {
+            c->retry = argv[++i];
+        } else if (strcmp(argv[i], "--status") == 0) {
+            c->status = 1;
+        } else if (strcmp(argv[i], "--dead") == 0) {
+            c->dead = 1;
         } else {
             fprintf(stderr, "tanomu %s: unexpected argument '%s'\n", c->cmd, argv[i]);
             return -1;
@@ -297,6 +332,42 @@ out:
     return rc;
 }
 
+/* The database commands need the configuration, not the plugins. */
+static int cmd_db(const cli *c)
+{
+    host_snapshot snap;
+    host_config conf;
+    host_errors errs;
+    int rc = 2;
+
+    host_errors_init(&errs);
+    if (host_config_snapshot(c->conf, &snap, &errs) != 0 ||
+        host_config_parse(&snap, &conf, &errs) != 0) {
+        host_errors_print(&errs, stderr);
+        host_errors_free(&errs);
+        host_snapshot_free(&snap);
+        return 1;
+    }
+    if (strcmp(c->cmd, "migrate") == 0) {
+        rc = host_cli_migrate(&conf, c->status);
+    } else if (strcmp(c->cmd, "events") == 0) {
+        if (c->dead && !c->retry)
+            rc = host_cli_events_dead(&conf);
+        else if (c->retry && !c->dead)
+            rc = host_cli_events_retry(&conf, c->retry);
+        else
+            print_cmd_usage("events", stderr);
+    } else if (c->tenant) {
+        rc = host_cli_audit(&conf, c->tenant, c->from, c->to);
+    } else {
+        print_cmd_usage("audit", stderr);
+    }
+    host_config_free(&conf);
+    host_snapshot_free(&snap);
+    host_errors_free(&errs);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     cli c;
@@ -321,6 +392,9 @@ int main(int argc, char **argv)
         return cmd_reload(&c);
     if (strcmp(c.cmd, "plugins") == 0)
         return cmd_plugins(&c);
+    if (strcmp(c.cmd, "migrate") == 0 || strcmp(c.cmd, "events") == 0 ||
+        strcmp(c.cmd, "audit") == 0)
+        return cmd_db(&c);
     fprintf(stderr, "tanomu: unknown command '%s'\n\n%s", c.cmd, usage_main);
     return 2;
 }

@@ -582,16 +582,24 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ---- the admin listener -------------------------------------------------------- */
 
+/* Ready: a worker of the serving generation is up, and when there is a
+ * database, at least one such worker has a connection to it. */
 static int is_ready(host_master *m)
 {
     int i, ready = 0;
 
     if (m->stopping || !m->started)
         return 0;
-    for (i = 0; i < HOST_MAX_WORKER_SLOTS; i++)
-        if (m->children[i].pid && m->children[i].ready &&
-            m->children[i].generation == m->generation)
+    for (i = 0; i < HOST_MAX_WORKER_SLOTS; i++) {
+        host_worker_slot *ws = host_metrics_slot(m->metrics, i);
+        int64_t db;
+        if (!m->children[i].pid || !m->children[i].ready ||
+            m->children[i].generation != m->generation)
+            continue;
+        db = __atomic_load_n(&ws->db_state, __ATOMIC_RELAXED);
+        if (db != 1)
             ready++;
+    }
     return ready > 0;
 }
 

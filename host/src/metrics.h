@@ -37,6 +37,7 @@ typedef struct host_worker_slot {
     int64_t conns_open;
     int64_t conns_total;
     int64_t requests_total;
+    int64_t db_state;       /* 0 no database, 1 down, 2 up */
     char running[128];      /* "plugin\0route" while a plugin runs */
 } host_worker_slot;
 

@@ -12,6 +12,7 @@
 
 #include <http_parser.h>
 
+#include "database.h"
 #include "log.h"
 #include "request.h"
 #include "settings.h"
@@ -313,7 +314,7 @@ void host_pipeline_dispatch(tn_request *r)
         return;
     }
     if (strcmp(r->path, "/readyz") == 0) {
-        answer_health(r, !r->srv->draining);
+        answer_health(r, !r->srv->draining && host_database_ready(w));
         return;
     }
     h = host_req_header(r, "Host");
@@ -377,6 +378,7 @@ void host_pipeline_complete(tn_request *r)
     uint64_t us = (host_now_ns() - r->start_ns) / 1000;
     host_buf line;
 
+    host_database_request_end(r);
     count(w, r, us);
     if (!w->conf.server.log_access || !host_log_enabled(HOST_LOG_INFO))
         return;

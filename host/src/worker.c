@@ -16,7 +16,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "database.h"
 #include "log.h"
+#include "outbox.h"
 #include "settings.h"
 #include "tls.h"
 
@@ -222,6 +224,7 @@ static void begin_drain(host_worker *w)
     if (w->slot)
         __atomic_store_n(&w->slot->accepting, 0, __ATOMIC_RELAXED);
     uv_timer_start(&w->drain_timer, on_drain_timeout, w->conf.server.drain_timeout_ms, 0);
+    host_outbox_stop(w); /* the new generation takes over the events */
     host_server_drain(&w->srv);
 }
 
@@ -232,6 +235,16 @@ static void on_signal(uv_signal_t *s, int signum)
     if (signum == SIGHUP)
         return; /* reloads are the master's business */
     begin_drain(w);
+}
+
+static void on_db_watch(uv_timer_t *t)
+{
+    host_worker *w = t->data;
+
+    if (w->slot)
+        __atomic_store_n(&w->slot->db_state,
+                         !w->conf.server.db.url ? 0 : host_database_ready(w) ? 2 : 1,
+                         __ATOMIC_RELAXED);
 }
 
 static void on_prepare(uv_prepare_t *p)
@@ -322,6 +335,15 @@ int host_worker_main(const host_worker_args *a)
         free(text);
         goto out;
     }
+    if (host_database_open(w) != 0) {
+        write_status(w->status_fd, "E", 1);
+        write_status(w->status_fd, "database: bad options\n", 22);
+        goto out;
+    }
+    host_outbox_start(w);
+    uv_timer_init(loop, &w->db_watch);
+    w->db_watch.data = w;
+    uv_timer_start(&w->db_watch, on_db_watch, 0, 250);
     uv_timer_init(loop, &w->drain_timer);
     w->drain_timer.data = w;
     uv_prepare_init(loop, &w->log_flush);
@@ -347,9 +369,16 @@ out:
     if (w && w->slot)
         __atomic_store_n(&w->slot->accepting, 0, __ATOMIC_RELAXED);
     if (w && loop) {
+        /* The database goes before the plugins: its last callbacks (with
+         * errors) still run plugin code. */
+        host_outbox_stop(w);
         if (w->srv.loop)
             host_server_close(&w->srv);
+        host_database_close(w);
+        uv_run(loop, UV_RUN_NOWAIT);
+        uv_run(loop, UV_RUN_NOWAIT);
         host_generation_unload(w);
+        host_outbox_free(w);
         uv_walk(loop, walk_close, NULL);
         uv_run(loop, UV_RUN_DEFAULT);
         uv_loop_close(loop);

@@ -82,7 +82,9 @@ typedef struct host_worker {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
     uv_prepare_t log_flush;
-    host_series *series_requests_total; /* cached: no lookups for these */
+    struct host_db *db;         /* NULL without database.url */
+    struct host_outbox *outbox;
+    uv_timer_t db_watch;        /* publishes database readiness to the slot */
 } host_worker;
 
 /* Loads config from snap, plugins, binds features, runs every plugin's

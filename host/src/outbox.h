@@ -1,0 +1,32 @@
+/*
+ * outbox.h - the durable event dispatcher of a worker.
+ *
+ * Events written with db_publish() sit in the outbox table, committed with
+ * the change they report.  Each worker claims due events of one tenant at a
+ * time with FOR UPDATE SKIP LOCKED (so an event is with one worker at a
+ * time), hands them to the plugins that subscribed durably, and records the
+ * outcome in the same transaction: delivered, or retried later with
+ * exponential backoff, or dead after max_attempts.  A worker killed in the
+ * middle never commits, so the rows unlock and are delivered again: at
+ * least once.
+ */
+#ifndef HOST_OUTBOX_H
+#define HOST_OUTBOX_H
+
+#include <tanomu/tanomu.h>
+
+struct host_worker;
+typedef struct host_outbox host_outbox;
+
+int host_outbox_start(struct host_worker *w);
+void host_outbox_stop(struct host_worker *w);
+/* After the loop has run its last callbacks (the batch has ended). */
+void host_outbox_free(struct host_worker *w);
+/* Events for tenant were committed (by this worker, or NOTIFY said so). */
+void host_outbox_kick(struct host_worker *w, const char *tenant);
+
+int host_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durable_fn fn,
+                                     void *ud);
+void host_api_delivery_done(tn_delivery *d, int ok, const char *error);
+
+#endif
