@@ -1,10 +1,22 @@
 #!/bin/sh
-# `make run`: the platform in the foreground, logging JSON lines to stdout,
-# on config/tanomu.conf (127.0.0.1:8080, admin on 127.0.0.1:9100).
+# `make run`: a private PostgreSQL cluster under var/pg (created on first
+# use), migrations, then the platform in the foreground, logging JSON lines
+# to stdout, on config/tanomu.conf (127.0.0.1:8080, admin 127.0.0.1:9100).
+# Ctrl-C drains the server, then stops the cluster.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
-mkdir -p var/run
-"$BUILD/bin/tanomu" check -c config/tanomu.conf
+CONF=config/tanomu.conf
+mkdir -p var/run var/pg
+scripts/pg.sh start var/pg
+umask 077
+scripts/pg.sh url app var/pg > var/pg/app.url
+scripts/pg.sh url owner var/pg > var/pg/owner.url
+umask 022
+stop_pg() { scripts/pg.sh stop var/pg || true; }
+trap stop_pg EXIT
+trap 'exit 130' INT TERM
+"$BUILD/bin/tanomu" check -c "$CONF"
+"$BUILD/bin/tanomu" migrate -c "$CONF"
 echo "serving: curl http://demo.localhost:8080/hello   (metrics: curl http://127.0.0.1:9100/metrics)"
-exec "$BUILD/bin/tanomu" serve -c config/tanomu.conf
+"$BUILD/bin/tanomu" serve -c "$CONF"
