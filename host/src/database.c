@@ -366,6 +366,45 @@ void host_database_request_end(tn_request *req)
 
 /* ---- the API ----------------------------------------------------------------- */
 
+/* Statements a plugin may not send.  Transaction control belongs to the
+ * host (it binds the transaction to the tenant and ends it), and nothing
+ * may touch app.tenant_id, or a plugin could step out of its tenant's rows:
+ * row-level security guards against a forgotten WHERE, this guards the
+ * setting RLS relies on (S21). */
+static int sql_allowed(const char *sql)
+{
+    static const char *const control[] = {"begin", "start", "commit", "end", "rollback",
+                                          "abort", "set", "reset", "discard", "listen",
+                                          "unlisten", "notify", "savepoint", "release",
+                                          "prepare", NULL};
+    const char *p = sql;
+    char word[16];
+    size_t n = 0;
+    int i;
+
+    for (;;) { /* skip blanks and comments before the first keyword */
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
+        if (p[0] == '-' && p[1] == '-') {
+            p += strcspn(p, "\n");
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *end = strstr(p + 2, "*/");
+            if (!end)
+                return 0;
+            p = end + 2;
+        } else {
+            break;
+        }
+    }
+    while (n < sizeof word - 1 && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+        word[n++] = (char)(*p++ | 0x20);
+    word[n] = '\0';
+    for (i = 0; control[i]; i++)
+        if (strcmp(word, control[i]) == 0)
+            return 0;
+    return !strcasestr(sql, "set_config") && !strcasestr(sql, "app.tenant_id");
+}
+
 int host_api_db_query(tn_request *req, const char *sql, int nparams, const char *const *params,
                       tn_db_fn cb, void *ud)
 {
@@ -374,6 +413,11 @@ int host_api_db_query(tn_request *req, const char *sql, int nparams, const char 
     if (!req || !req->active || !sql || !*sql || nparams < 0 || nparams > 1000 ||
         (nparams > 0 && !params))
         return TN_EINVAL;
+    if (!sql_allowed(sql)) {
+        host_log_for(HOST_LOG_ERROR, NULL, req->request_id,
+                     "statement refused: transaction control and app.tenant_id are the host's");
+        return TN_EINVAL;
+    }
     if (!(op = op_new(OP_QUERY, sql, nparams, params, cb, ud)))
         return TN_ENOMEM;
     return submit(req, op);
