@@ -97,6 +97,23 @@ static int ok(PGconn *c, PGresult *r, ExecStatusType want)
     return 0;
 }
 
+/* FORCE RLS binds the owner too: work on a tenant's rows happens in a
+ * transaction bound to that tenant, as a request's would. */
+static int begin_tenant(PGconn *c, const char *begin, const char *tenant)
+{
+    const char *p[1] = {tenant};
+    PGresult *r = PQexec(c, begin);
+    int good = ok(c, r, PGRES_COMMAND_OK);
+
+    PQclear(r);
+    if (!good)
+        return -1;
+    r = PQexecParams(c, "SELECT set_config('app.tenant_id', $1, true)", 1, NULL, p, NULL, NULL, 0);
+    good = ok(c, r, PGRES_TUPLES_OK);
+    PQclear(r);
+    return good ? 0 : -1;
+}
+
 int host_cli_events_dead(const host_config *conf)
 {
     PGconn *c;
@@ -147,15 +164,9 @@ int host_cli_events_retry(const host_config *conf, const char *id)
     }
     snprintf(tenant, sizeof tenant, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
-    r = PQexec(c, "BEGIN");
-    if (!ok(c, r, PGRES_COMMAND_OK))
+    r = NULL;
+    if (begin_tenant(c, "BEGIN", tenant) != 0)
         goto out;
-    PQclear(r);
-    p[0] = tenant;
-    r = PQexecParams(c, "SELECT set_config('app.tenant_id', $1, true)", 1, NULL, p, NULL, NULL, 0);
-    if (!ok(c, r, PGRES_TUPLES_OK))
-        goto out;
-    PQclear(r);
     p[0] = id;
     r = PQexecParams(c,
                      "UPDATE outbox SET state = 'pending', attempts = 0, last_error = NULL, "
@@ -188,15 +199,8 @@ int host_cli_audit(const host_config *conf, const char *tenant, const char *from
     if (need_owner(conf) != 0 || !(c = connect_owner(conf)))
         return 1;
     host_buf_init(&line);
-    r = PQexec(c, "BEGIN READ ONLY");
-    if (!ok(c, r, PGRES_COMMAND_OK))
+    if (begin_tenant(c, "BEGIN READ ONLY", tenant) != 0)
         goto out;
-    PQclear(r);
-    p[0] = tenant;
-    r = PQexecParams(c, "SELECT set_config('app.tenant_id', $1, true)", 1, NULL, p, NULL, NULL, 0);
-    if (!ok(c, r, PGRES_TUPLES_OK))
-        goto out;
-    PQclear(r);
     p[0] = from ? from : "-infinity";
     p[1] = to ? to : "infinity";
     r = PQexecParams(c,

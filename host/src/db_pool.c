@@ -12,7 +12,7 @@
  *
  * User callbacks never run inside libpq processing or inside an API call:
  * finished operations go to a `done` list that is drained at the end of
- * each loop callback, or by a zero-delay timer when an API call finished
+ * each loop callback, or from an idle handle when an API call finished
  * something itself.  That keeps the state machines free of reentrancy.
  */
 #include "db_pool.h"
@@ -91,7 +91,7 @@ struct host_db {
     int nwait;
     db_op *done_head, *done_tail;
     uv_timer_t qtimer;  /* the oldest waiter's deadline */
-    uv_timer_t defer;   /* delivers what API calls finished */
+    uv_idle_t defer;    /* delivers what API calls finished, next iteration */
     int nup;            /* connections IDLE or BUSY */
     int down;           /* no connection and the last attempt failed: fail fast */
     int closing;
@@ -111,9 +111,11 @@ static void maybe_finish(host_db *db);
 static void free_all(host_db *db);
 static void drain(host_db *db);
 
-static void on_defer(uv_timer_t *t)
+static void on_defer(uv_idle_t *h)
 {
-    drain(t->data);
+    /* drain() starts it again if callbacks finished more. */
+    uv_idle_stop(h);
+    drain(h->data);
 }
 
 /* -- small helpers ---------------------------------------------------------- */
@@ -177,10 +179,13 @@ static void push_done(host_db *db, db_op *op)
 /* For API calls: deliver on the next loop iteration, never inside the call. */
 static void schedule(host_db *db)
 {
-    /* uv_timer_start fails only on a closing handle, and the defer timer
-     * closes only once nothing is left to deliver. */
+    /* An idle handle, not a zero timer: libuv 1.44 runs a timer restarted
+     * with timeout 0 from its own callback again in the same pass, so a
+     * caller retrying on EBUSY would spin there forever.  An idle callback
+     * runs once per iteration.  uv_idle_start cannot fail on an open
+     * handle, and the handle closes only once nothing is left to deliver. */
     if (db->done_head && !db->finishing)
-        (void)uv_timer_start(&db->defer, on_defer, 0, 0);
+        (void)uv_idle_start(&db->defer, on_defer);
 }
 
 static void deliver(host_db *db, db_op *op)
@@ -679,6 +684,7 @@ static int op_done(db_conn *c, db_op *op)
 static void conn_read(db_conn *c)
 {
     PGresult *r;
+    PGnotify *n;
     db_op *op;
 
     if (!PQconsumeInput(c->pg)) {
@@ -735,6 +741,11 @@ static void conn_read(db_conn *c)
             PQclear(r);
         }
     }
+    /* Pooled connections are not for LISTEN (a NOTIFY would go to whichever
+     * request holds the connection); drop any, or libpq keeps them all.
+     * libpq parses them while we read results, so this comes last. */
+    while ((n = PQnotifies(c->pg)) != NULL)
+        PQfreemem(n);
     if (PQstatus(c->pg) == CONNECTION_BAD)
         conn_fail(c, HOST_DB_EUNAVAIL, PQerrorMessage(c->pg));
 }
@@ -855,8 +866,8 @@ host_db *host_db_new(uv_loop_t *loop, const host_db_opts *opts)
     db->o.reconnect_max_ms = or_default(opts->reconnect_max_ms, 2000);
     if (db->o.reconnect_max_ms < db->o.reconnect_min_ms)
         db->o.reconnect_max_ms = db->o.reconnect_min_ms;
-    /* 0 from a zeroed struct means "default"; a statement_timeout of 0 is
-     * still possible by setting query_timeout_ms and a huge value here. */
+    /* 0 from a zeroed struct means "default" everywhere: a pool without a
+     * statement timeout is never what a request path wants. */
     db->o.statement_timeout_ms = or_default(opts->statement_timeout_ms, 5000);
     db->o.query_timeout_ms = or_default(opts->query_timeout_ms,
                                         db->o.statement_timeout_ms + 2000);
@@ -872,8 +883,8 @@ host_db *host_db_new(uv_loop_t *loop, const host_db_opts *opts)
     db->nconns = db->o.size;
     db->rng = uv_hrtime() | 1;
     db->st.size = db->nconns;
-    if (uv_timer_init(loop, &db->qtimer) != 0 || uv_timer_init(loop, &db->defer) != 0)
-        goto fail; /* timer init cannot fail on Unix; no handle to undo */
+    if (uv_timer_init(loop, &db->qtimer) != 0 || uv_idle_init(loop, &db->defer) != 0)
+        goto fail; /* these cannot fail on Unix; no handle to undo */
     db->qtimer.data = db;
     db->defer.data = db;
     db->nhandles = 2;

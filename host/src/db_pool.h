@@ -69,11 +69,11 @@ typedef struct host_db_opts {
     int queue_max;                 /* callers that may wait; 0: default 64; -1: none */
     uint64_t queue_timeout_ms;     /* longest wait for a connection; default 1000 */
     uint64_t connect_timeout_ms;   /* abandon a connect attempt after; default 5000 */
-    uint64_t statement_timeout_ms; /* server side, per connection; default 5000, 0 = off */
+    uint64_t statement_timeout_ms; /* server side, per connection; 0: default 5000 */
     uint64_t idle_in_tx_timeout_ms;/* server ends a tx idle this long; default 60000 */
     uint64_t query_timeout_ms;     /* client side guard: a statement without an answer
-                                      this long drops its connection; default
-                                      statement_timeout_ms + 2000 (0 with it) */
+                                      this long drops its connection; 0: default
+                                      statement_timeout_ms + 2000 */
     uint64_t reconnect_min_ms;     /* first backoff; default 100 */
     uint64_t reconnect_max_ms;     /* backoff cap; default 2000 */
     /* Optional: connection events (lost, reconnected), for the host's log.

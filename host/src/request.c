@@ -4,16 +4,17 @@
  *
  * Every header a plugin sets passes host_resp_header(), which refuses CR,
  * LF and NUL in values and anything but an HTTP token as a name (S7): it
- * is the only way a header reaches the response head.
+ * is the only way a header reaches the response head.  Those rules, like
+ * the decoding of cookies and query parameters, are in http_util.c, which
+ * the SDK testkit shares.
  */
 #include "request.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <jansson.h>
+#include "http_util.h"
 
 #define ARENA_BLOCK 4096
 
@@ -173,97 +174,43 @@ char *host_req_strdup(tn_request *r, const char *s)
     return p;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* NULL on a broken escape or an encoded NUL: such input is refused, not
  * guessed at. */
 char *host_percent_decode(tn_request *r, const char *s, size_t n, int plus_is_space)
 {
     char *out = host_arena_alloc(&r->arena, n + 1);
-    size_t i, o = 0;
 
-    if (!out)
+    if (!out || host_percent_decode_to(s, n, plus_is_space, out) != 0)
         return NULL;
-    for (i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int hi, lo;
-            if (i + 2 >= n)
-                return NULL;
-            hi = hexval((unsigned char)s[i + 1]);
-            lo = hexval((unsigned char)s[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return NULL;
-            out[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (s[i] == '+' && plus_is_space) {
-            out[o++] = ' ';
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
     return out;
 }
 
 const char *host_req_query_param(tn_request *r, const char *name)
 {
-    const char *p = r->query, *amp, *eq;
-    size_t nl = strlen(name);
+    const char *v;
+    size_t len;
 
-    while (p && *p) {
-        amp = strchr(p, '&');
-        size_t len = amp ? (size_t)(amp - p) : strlen(p);
-        eq = memchr(p, '=', len);
-        size_t klen = eq ? (size_t)(eq - p) : len;
-        if (klen == nl && memcmp(p, name, nl) == 0)
-            return eq ? host_percent_decode(r, eq + 1, len - klen - 1, 1)
-                      : host_req_strdup(r, "");
-        p = amp ? amp + 1 : NULL;
-    }
-    return NULL;
+    if (host_query_find(r->query, name, &v, &len) != 0)
+        return NULL;
+    return host_percent_decode(r, v, len, 1);
 }
 
 const char *host_req_cookie(tn_request *r, const char *name)
 {
-    size_t nl = strlen(name);
+    const char *v;
+    size_t vl;
+    char *out;
     int i;
 
     for (i = 0; i < r->nheaders; i++) {
-        const char *p = r->headers[i].value;
-        if (strcasecmp(r->headers[i].name, "Cookie") != 0)
+        if (strcasecmp(r->headers[i].name, "Cookie") != 0 ||
+            host_cookie_find(r->headers[i].value, name, &v, &vl) != 0)
             continue;
-        while (*p) {
-            const char *end, *eq;
-            while (*p == ' ' || *p == ';')
-                p++;
-            end = strchr(p, ';');
-            if (!end)
-                end = p + strlen(p);
-            eq = memchr(p, '=', (size_t)(end - p));
-            if (eq && (size_t)(eq - p) == nl && memcmp(p, name, nl) == 0) {
-                const char *v = eq + 1;
-                size_t vl = (size_t)(end - v);
-                char *out;
-                if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
-                    v++;
-                    vl -= 2;
-                }
-                if (!(out = host_arena_alloc(&r->arena, vl + 1)))
-                    return NULL;
-                memcpy(out, v, vl);
-                out[vl] = '\0';
-                return out;
-            }
-            p = end;
-        }
+        if (!(out = host_arena_alloc(&r->arena, vl + 1)))
+            return NULL;
+        memcpy(out, v, vl);
+        out[vl] = '\0';
+        return out;
     }
     return NULL;
 }
@@ -280,27 +227,6 @@ const char *host_req_param(const tn_request *r, const char *name)
 
 /* ---- response ----------------------------------------------------------- */
 
-int host_header_name_valid(const char *name)
-{
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-    size_t n;
-
-    for (n = 0; name[n]; n++)
-        if (!isalnum((unsigned char)name[n]) && !strchr(extra, name[n]))
-            return 0;
-    return n > 0 && n <= 256;
-}
-
-int host_header_value_valid(const char *value)
-{
-    const unsigned char *p = (const unsigned char *)value;
-
-    for (; *p; p++)
-        if (*p == '\r' || *p == '\n' || (*p < 0x20 && *p != '\t') || *p == 0x7f)
-            return 0;
-    return 1;
-}
-
 int host_resp_status(tn_request *r, int status)
 {
     if (r->head_sent)
@@ -313,17 +239,8 @@ int host_resp_status(tn_request *r, int status)
 
 int host_resp_header(tn_request *r, const char *name, const char *value)
 {
-    static const char *const owned[] = {"Content-Length", "Transfer-Encoding", "Connection",
-                                        "Date", "X-Request-Id", "Keep-Alive", "Upgrade", "TE",
-                                        "Trailer", "Proxy-Connection", NULL};
-    int i;
-
-    if (!name || !value || !host_header_name_valid(name) || !host_header_value_valid(value) ||
-        strlen(value) > 8192)
+    if (host_resp_header_allowed(name, value) != TN_OK)
         return TN_EINVAL;
-    for (i = 0; owned[i]; i++)
-        if (strcasecmp(name, owned[i]) == 0)
-            return TN_EINVAL;
     if (r->head_sent)
         return TN_ESTATE;
     if (strcasecmp(name, "Content-Type") == 0) {
@@ -371,9 +288,7 @@ int host_resp_json(tn_request *r, int status, const char *json)
 
 int host_resp_error(tn_request *r, int status, const char *code, const char *message)
 {
-    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error", "message",
-                          message ? message : "");
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char *text = host_error_json(code, message);
     int rc = TN_ENOMEM;
 
     if (text) {
@@ -382,6 +297,5 @@ int host_resp_error(tn_request *r, int status, const char *code, const char *mes
         rc = host_resp_json(r, status, text);
     }
     free(text);
-    json_decref(o);
     return rc;
 }

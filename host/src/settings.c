@@ -1,11 +1,10 @@
 /*
- * settings.c - schema checks, per-tenant values and the settings part of
- * the plugin API.  See settings.h.
+ * settings.c - binding tenant files to plugin schemas, and the settings
+ * part of the plugin API that needs them.  See settings.h.  The rules on
+ * keys and values themselves are in schema.c, shared with the testkit.
  */
 #include "settings.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,114 +20,43 @@ struct tn_check {
     int count;
 };
 
-static const char *type_name(tn_type t)
+/* Where host_schema_check() reports, and what it reports about. */
+typedef struct schema_report_ctx {
+    const tn_plugin *p;
+    const char *conf_file;
+    host_errors *errs;
+} schema_report_ctx;
+
+static void schema_report(void *ctx, const tn_config_key *k, host_schema_fault fault)
 {
-    switch (t) {
-    case TN_TYPE_STRING: return "string";
-    case TN_TYPE_INT: return "int";
-    case TN_TYPE_BOOL: return "bool";
-    case TN_TYPE_FLOAT: return "float";
+    const schema_report_ctx *c = ctx;
+
+    switch (fault) {
+    case HOST_SCHEMA_BAD_NAME:
+        host_errors_add(c->errs, c->conf_file, 0, "plugin %s: setting name '%s' is not allowed",
+                        c->p->name, k->name);
+        break;
+    case HOST_SCHEMA_TWICE:
+        host_errors_add(c->errs, c->conf_file, 0, "plugin %s: setting '%s' declared twice",
+                        c->p->name, k->name);
+        break;
+    case HOST_SCHEMA_BAD_TYPE:
+        host_errors_add(c->errs, c->conf_file, 0, "plugin %s: setting '%s' has a bad type or bounds",
+                        c->p->name, k->name);
+        break;
+    case HOST_SCHEMA_BAD_DEFAULT:
+        host_errors_add(c->errs, c->conf_file, 0,
+                        "plugin %s: default of setting '%s' is not a valid %s", c->p->name,
+                        k->name, host_type_name(k->type));
+        break;
     }
-    return "?";
-}
-
-static int count_keys(const tn_config_key *k)
-{
-    int n = 0;
-
-    while (k && k[n].name)
-        n++;
-    return n;
-}
-
-static int bounded(const tn_config_key *k)
-{
-    return k->min != 0 || k->max != 0;
-}
-
-/* Parses a value written as text (a default) into v. */
-static int parse_text(const tn_config_key *k, const char *text, host_value *v)
-{
-    char *end;
-
-    switch (k->type) {
-    case TN_TYPE_STRING:
-        v->s = strdup(text);
-        return v->s ? 0 : -1;
-    case TN_TYPE_BOOL:
-        if (strcmp(text, "true") == 0)
-            v->i = 1;
-        else if (strcmp(text, "false") == 0)
-            v->i = 0;
-        else
-            return -1;
-        return 0;
-    case TN_TYPE_INT:
-        errno = 0;
-        v->i = strtoll(text, &end, 10);
-        return errno || !*text || *end ? -1 : 0;
-    case TN_TYPE_FLOAT:
-        errno = 0;
-        v->f = strtod(text, &end);
-        return errno || !*text || *end || !isfinite(v->f) ? -1 : 0;
-    }
-    return -1;
-}
-
-/* NULL if v is within k's bounds, else what is wrong. */
-static const char *out_of_bounds(const tn_config_key *k, const host_value *v)
-{
-    double x;
-
-    if (!bounded(k))
-        return NULL;
-    switch (k->type) {
-    case TN_TYPE_STRING: x = (double)strlen(v->s ? v->s : ""); break;
-    case TN_TYPE_INT: x = (double)v->i; break;
-    case TN_TYPE_FLOAT: x = v->f; break;
-    default: return NULL;
-    }
-    if (x < k->min || x > k->max)
-        return k->type == TN_TYPE_STRING ? "length out of bounds" : "out of bounds";
-    return NULL;
 }
 
 int host_schema_validate(const tn_plugin *p, const char *conf_file, host_errors *errs)
 {
-    const tn_config_key *keys = p->desc.settings;
-    int i, j, n = count_keys(keys), bad = 0;
+    schema_report_ctx c = {p, conf_file, errs};
 
-    for (i = 0; i < n; i++) {
-        const tn_config_key *k = &keys[i];
-        host_value v = {0, NULL, 0, 0};
-        if (!host_plugin_name_valid(k->name) || strcmp(k->name, "enabled") == 0) {
-            host_errors_add(errs, conf_file, 0, "plugin %s: setting name '%s' is not allowed",
-                            p->name, k->name);
-            bad = 1;
-            continue;
-        }
-        for (j = 0; j < i; j++)
-            if (strcmp(keys[j].name, k->name) == 0) {
-                host_errors_add(errs, conf_file, 0, "plugin %s: setting '%s' declared twice",
-                                p->name, k->name);
-                bad = 1;
-            }
-        if (k->type < TN_TYPE_STRING || k->type > TN_TYPE_FLOAT || k->min > k->max) {
-            host_errors_add(errs, conf_file, 0, "plugin %s: setting '%s' has a bad type or bounds",
-                            p->name, k->name);
-            bad = 1;
-            continue;
-        }
-        if (k->default_value && (parse_text(k, k->default_value, &v) != 0 ||
-                                 out_of_bounds(k, &v))) {
-            host_errors_add(errs, conf_file, 0,
-                            "plugin %s: default of setting '%s' is not a valid %s", p->name,
-                            k->name, type_name(k->type));
-            bad = 1;
-        }
-        free(v.s);
-    }
-    return bad ? -1 : 0;
+    return host_schema_check(p->desc.settings, schema_report, &c);
 }
 
 static int line_of(const config_setting_t *s)
@@ -170,7 +98,7 @@ static int read_value(const tn_config_key *k, config_setting_t *s, host_value *v
         break;
     }
     v->set = 1;
-    if ((why = out_of_bounds(k, v)) != NULL) {
+    if ((why = host_value_out_of_bounds(k, v)) != NULL) {
         host_errors_add(errs, file, line_of(s), "%s.%s: %s (%g..%g)", plugin, k->name, why,
                         k->min, k->max);
         return -1;
@@ -178,20 +106,8 @@ static int read_value(const tn_config_key *k, config_setting_t *s, host_value *v
     return 0;
 type:
     host_errors_add(errs, file, line_of(s), "%s.%s must be a %s", plugin, k->name,
-                    type_name(k->type));
+                    host_type_name(k->type));
     return -1;
-}
-
-static void config_free(tn_config *cfg)
-{
-    int i;
-
-    if (!cfg)
-        return;
-    for (i = 0; i < cfg->nkeys; i++)
-        free(cfg->values[i].s);
-    free(cfg->values);
-    free(cfg);
 }
 
 /* Builds a plugin's tn_config for one tenant from its section (or NULL). */
@@ -199,27 +115,18 @@ static tn_config *section_parse(const host_tenant *t, const tn_plugin *p, config
                                 int enabled, host_errors *errs)
 {
     const tn_config_key *keys = p->desc.settings;
-    tn_config *cfg = calloc(1, sizeof *cfg);
-    int i, j, n = count_keys(keys), bad = 0;
+    tn_config *cfg = host_tn_config_new(t->id, p, keys);
+    int i, j, n = host_keys_count(keys), bad = 0;
 
     if (!cfg)
         return NULL;
-    cfg->tenant_id = t->id;
-    cfg->plugin = p;
-    cfg->keys = keys;
-    cfg->nkeys = n;
-    if (!(cfg->values = calloc((size_t)n + 1, sizeof *cfg->values)))
-        goto fail;
     /* Unknown keys first, so a typo is reported even with other errors. */
     for (j = 0; sec && j < config_setting_length(sec); j++) {
         config_setting_t *m = config_setting_get_elem(sec, (unsigned)j);
         const char *name = config_setting_name(m);
-        if (name && strcmp(name, "enabled") == 0)
+        if (name && strcmp(name, HOST_KEY_ENABLED) == 0)
             continue;
-        for (i = 0; i < n; i++)
-            if (name && strcmp(name, keys[i].name) == 0)
-                break;
-        if (i == n) {
+        if (host_key_index(keys, n, name) < 0) {
             host_errors_add(errs, t->file, line_of(m),
                             "unknown setting '%s' for plugin %s (see tanomu plugins --schema %s)",
                             name ? name : "?", p->name, p->name);
@@ -231,9 +138,7 @@ static tn_config *section_parse(const host_tenant *t, const tn_plugin *p, config
         if (s) {
             if (read_value(&keys[i], s, &cfg->values[i], t->file, p->name, errs) != 0)
                 bad = 1;
-        } else if (keys[i].default_value) {
-            parse_text(&keys[i], keys[i].default_value, &cfg->values[i]);
-        } else if (enabled && (keys[i].flags & TN_KEY_REQUIRED)) {
+        } else if (host_value_unset(&keys[i], enabled, &cfg->values[i]) != 0) {
             host_errors_add(errs, t->file, line_of(sec), "%s.%s is required", p->name,
                             keys[i].name);
             bad = 1;
@@ -243,7 +148,7 @@ static tn_config *section_parse(const host_tenant *t, const tn_plugin *p, config
         goto fail;
     return cfg;
 fail:
-    config_free(cfg);
+    host_tn_config_free(cfg);
     return NULL;
 }
 
@@ -341,7 +246,7 @@ void host_features_free(host_tenant *t)
     int i;
 
     for (i = 0; i < t->nfeatures; i++)
-        config_free(t->features[i].cfg);
+        host_tn_config_free(t->features[i].cfg);
     free(t->features);
     t->features = NULL;
     t->nfeatures = 0;
@@ -350,7 +255,7 @@ void host_features_free(host_tenant *t)
 void host_schema_print(const tn_plugin *p, FILE *out)
 {
     const tn_config_key *keys = p->desc.settings;
-    int i, n = count_keys(keys);
+    int i, n = host_keys_count(keys);
 
     fprintf(out, "%s %s (SDK ABI %u.%u)\n", p->name, p->desc.version ? p->desc.version : "?",
             p->desc.abi_major, p->desc.abi_minor);
@@ -360,13 +265,13 @@ void host_schema_print(const tn_plugin *p, FILE *out)
     fprintf(out, "  enabled  bool  default false\n      Turns the feature on for the tenant.\n");
     for (i = 0; i < n; i++) {
         const tn_config_key *k = &keys[i];
-        fprintf(out, "  %s  %s", k->name, type_name(k->type));
+        fprintf(out, "  %s  %s", k->name, host_type_name(k->type));
         if (k->flags & TN_KEY_REQUIRED)
             fprintf(out, "  required");
         if (k->default_value)
             fprintf(out, "  default %s",
                     (k->flags & TN_KEY_SECRET) ? "(secret)" : k->default_value);
-        if (bounded(k))
+        if (host_key_bounded(k))
             fprintf(out, "  %s %g..%g", k->type == TN_TYPE_STRING ? "length" : "range", k->min,
                     k->max);
         if (k->flags & TN_KEY_SECRET)
@@ -376,58 +281,6 @@ void host_schema_print(const tn_plugin *p, FILE *out)
 }
 
 /* ---- the API ------------------------------------------------------------ */
-
-static const host_value *lookup(const tn_config *cfg, const char *key)
-{
-    int i;
-
-    if (!cfg || !key)
-        return NULL;
-    for (i = 0; i < cfg->nkeys; i++)
-        if (strcmp(cfg->keys[i].name, key) == 0)
-            return &cfg->values[i];
-    return NULL;
-}
-
-const char *host_config_tenant(const tn_config *cfg)
-{
-    return cfg ? cfg->tenant_id : NULL;
-}
-
-const char *host_config_str(const tn_config *cfg, const char *key)
-{
-    const host_value *v = lookup(cfg, key);
-
-    return v && v->s ? v->s : "";
-}
-
-int64_t host_config_int(const tn_config *cfg, const char *key)
-{
-    const host_value *v = lookup(cfg, key);
-
-    return v ? v->i : 0;
-}
-
-int host_config_bool(const tn_config *cfg, const char *key)
-{
-    const host_value *v = lookup(cfg, key);
-
-    return v ? v->i != 0 : 0;
-}
-
-double host_config_float(const tn_config *cfg, const char *key)
-{
-    const host_value *v = lookup(cfg, key);
-
-    return v ? v->f : 0.0;
-}
-
-int host_config_is_set(const tn_config *cfg, const char *key)
-{
-    const host_value *v = lookup(cfg, key);
-
-    return v ? v->set : 0;
-}
 
 void host_check_error(tn_check *chk, const char *key, const char *fmt, ...)
 {

@@ -15,23 +15,9 @@
 
 #include "config.h"
 #include "errors.h"
+#include "schema.h"  /* host_value, struct tn_config and its readers */
 
 struct host_plugins;
-
-typedef struct host_value {
-    int set;            /* given in the file (not a default) */
-    char *s;            /* strings */
-    int64_t i;          /* ints and bools */
-    double f;           /* floats */
-} host_value;
-
-struct tn_config {
-    const char *tenant_id;
-    const tn_plugin *plugin;
-    const tn_config_key *keys;
-    int nkeys;
-    host_value *values;
-};
 
 struct host_feature {
     int enabled;
@@ -50,13 +36,7 @@ void host_features_free(host_tenant *t);
 /* Prints a plugin's settings as documentation (tanomu plugins --schema). */
 void host_schema_print(const tn_plugin *p, FILE *out);
 
-/* The tn_api members about settings. */
-const char *host_config_tenant(const tn_config *cfg);
-const char *host_config_str(const tn_config *cfg, const char *key);
-int64_t host_config_int(const tn_config *cfg, const char *key);
-int host_config_bool(const tn_config *cfg, const char *key);
-double host_config_float(const tn_config *cfg, const char *key);
-int host_config_is_set(const tn_config *cfg, const char *key);
+/* The tn_api member check_error (the readers are in schema.h). */
 void host_check_error(tn_check *chk, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

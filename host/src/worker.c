@@ -275,6 +275,17 @@ static int start_listeners(host_worker *w, const host_worker_args *a, host_error
     return 0;
 }
 
+/* The master learns why this worker will not serve: "E" and the lines. */
+static void report_start_failure(host_worker *w, const host_errors *errs)
+{
+    char *text = host_errors_join(errs);
+
+    write_status(w->status_fd, "E", 1);
+    if (text)
+        write_status(w->status_fd, text, strlen(text));
+    free(text);
+}
+
 static void report_load_errors(const host_errors *errs, int level)
 {
     int i;
@@ -305,11 +316,7 @@ int host_worker_main(const host_worker_args *a)
     w->slot = host_metrics_slot(a->metrics, a->slot_index);
     w->generation = a->generation;
     if (host_generation_load(w, loop, a->snap, a->strict, &errs) != 0) {
-        char *text = host_errors_join(&errs);
-        write_status(w->status_fd, "E", 1);
-        if (text)
-            write_status(w->status_fd, text, strlen(text));
-        free(text);
+        report_start_failure(w, &errs);
         goto out;
     }
     host_log_setup(w->conf.server.log_level, 1, "worker");
@@ -328,16 +335,12 @@ int host_worker_main(const host_worker_args *a)
     host_errors_free(&errs);
     host_errors_init(&errs);
     if (start_listeners(w, a, &errs) != 0) {
-        char *text = host_errors_join(&errs);
-        write_status(w->status_fd, "E", 1);
-        if (text)
-            write_status(w->status_fd, text, strlen(text));
-        free(text);
+        report_start_failure(w, &errs);
         goto out;
     }
     if (host_database_open(w) != 0) {
-        write_status(w->status_fd, "E", 1);
-        write_status(w->status_fd, "database: bad options\n", 22);
+        host_errors_add(&errs, w->conf.path, 0, "database: bad pool options");
+        report_start_failure(w, &errs);
         goto out;
     }
     host_outbox_start(w);

@@ -1,0 +1,174 @@
+/*
+ * http_util.c - header rules, percent-decoding, cookie and query lookup,
+ * error bodies and database answers.  See http_util.h.
+ */
+#include "http_util.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <tanomu/api.h>
+
+int host_header_name_valid(const char *name)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    size_t n;
+
+    for (n = 0; name[n]; n++)
+        if (!isalnum((unsigned char)name[n]) && !strchr(extra, name[n]))
+            return 0;
+    return n > 0 && n <= 256;
+}
+
+int host_header_value_valid(const char *value)
+{
+    const unsigned char *p = (const unsigned char *)value;
+
+    for (; *p; p++)
+        if (*p == '\r' || *p == '\n' || (*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+int host_resp_header_allowed(const char *name, const char *value)
+{
+    /* Framing and the request ID: the host writes them, nobody else. */
+    static const char *const owned[] = {"Content-Length", "Transfer-Encoding", "Connection",
+                                        "Date", "X-Request-Id", "Keep-Alive", "Upgrade", "TE",
+                                        "Trailer", "Proxy-Connection", NULL};
+    int i;
+
+    if (!name || !value || !host_header_name_valid(name) || !host_header_value_valid(value) ||
+        strlen(value) > 8192)
+        return TN_EINVAL;
+    for (i = 0; owned[i]; i++)
+        if (strcasecmp(name, owned[i]) == 0)
+            return TN_EINVAL;
+    return TN_OK;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+int host_percent_decode_to(const char *s, size_t n, int plus_is_space, char *out)
+{
+    size_t i, o = 0;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            int hi, lo;
+            if (i + 2 >= n)
+                return -1;
+            hi = hexval((unsigned char)s[i + 1]);
+            lo = hexval((unsigned char)s[i + 2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            out[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (s[i] == '+' && plus_is_space) {
+            out[o++] = ' ';
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int host_cookie_find(const char *header, const char *name, const char **value, size_t *len)
+{
+    const char *p = header;
+    size_t nl = strlen(name);
+
+    while (*p) {
+        const char *end, *eq;
+        while (*p == ' ' || *p == ';')
+            p++;
+        end = strchr(p, ';');
+        if (!end)
+            end = p + strlen(p);
+        eq = memchr(p, '=', (size_t)(end - p));
+        if (eq && (size_t)(eq - p) == nl && memcmp(p, name, nl) == 0) {
+            const char *v = eq + 1;
+            size_t vl = (size_t)(end - v);
+            if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+                v++;
+                vl -= 2;
+            }
+            *value = v;
+            *len = vl;
+            return 0;
+        }
+        p = end;
+    }
+    return -1;
+}
+
+int host_query_find(const char *query, const char *name, const char **value, size_t *len)
+{
+    const char *p = query, *amp, *eq;
+    size_t nl = strlen(name);
+
+    while (p && *p) {
+        amp = strchr(p, '&');
+        size_t n = amp ? (size_t)(amp - p) : strlen(p);
+        eq = memchr(p, '=', n);
+        size_t klen = eq ? (size_t)(eq - p) : n;
+        if (klen == nl && memcmp(p, name, nl) == 0) {
+            *value = eq ? eq + 1 : p + n;
+            *len = eq ? n - klen - 1 : 0;
+            return 0;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return -1;
+}
+
+char *host_error_json(const char *code, const char *message)
+{
+    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error", "message",
+                          message ? message : "");
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+    json_decref(o);
+    return text;
+}
+
+void host_db_answer_for(int db_status, const char *sqlstate, host_db_answer *out)
+{
+    const char *state = sqlstate ? sqlstate : "";
+
+    memset(out, 0, sizeof *out);
+    if (db_status == TN_EDB_UNAVAILABLE) {
+        out->status = 503;
+        out->code = "database_unavailable";
+        out->message = "the database is unavailable; retry shortly";
+        out->retry_after = "1";
+    } else if (strcmp(state, "23505") == 0) {
+        out->status = 409;
+        out->code = "conflict";
+        out->message = "conflicts with existing data";
+    } else if (strcmp(state, "42501") == 0 || strncmp(state, "23", 2) == 0) {
+        /* Insufficient privilege or another integrity rule: the change
+         * is refused for good, retrying will not help. */
+        out->status = 422;
+        out->code = "refused";
+        out->message = "the database refused the change";
+        out->log = 1;
+    } else {
+        out->status = 500;
+        out->code = "internal";
+        out->message = "internal error";
+        out->log = 1;
+    }
+}
