@@ -536,6 +536,7 @@ static void parse_server(reader *r, config_t *cfg, host_config *conf)
     only_keys(r, pl, plugin_keys);
     s->plugin_dir = get_path(r, pl, "dir", "plugins", conf->dir);
     get_strlist(r, pl, "load", NULL, &s->plugin_load);
+    s->plugin_load_line = line_of(pl ? config_setting_get_member(pl, "load") : NULL);
     for (i = 0; i < s->plugin_load.n; i++)
         if (!host_plugin_name_valid(s->plugin_load.v[i]))
             bad(r, config_setting_get_member(pl, "load"),

@@ -75,6 +75,7 @@ typedef struct host_server_conf {
     int log_access;
     char *plugin_dir;
     host_strlist plugin_load;
+    int plugin_load_line;       /* where plugins.load is, for loader errors */
     char *tenants_dir;
     host_db_conf db;
 } host_server_conf;

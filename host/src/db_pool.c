@@ -14,6 +14,10 @@
  * finished operations go to a `done` list that is drained at the end of
  * each loop callback, or from an idle handle when an API call finished
  * something itself.  That keeps the state machines free of reentrancy.
+ *
+ * The LISTEN connection is one more such state machine, outside the pool's
+ * array: its setup segment carries a LISTEN per listener, and what it
+ * reads is notifications, which go to the `done` list like results.
  */
 #include "db_pool.h"
 
@@ -25,10 +29,21 @@
 #include <libpq-fe.h>
 
 enum conn_state { C_DOWN, C_CONNECTING, C_SETUP, C_IDLE, C_BUSY, C_CLOSED };
-enum op_kind { OP_BEGIN, OP_SETUP, OP_QUERY, OP_COMMIT, OP_ROLLBACK };
+enum op_kind { OP_BEGIN, OP_SETUP, OP_QUERY, OP_COMMIT, OP_ROLLBACK, OP_LISTEN, OP_NOTIFY };
 
 #define MAX_PARAMS 65535 /* the protocol's limit */
 #define MAX_TENANT 128
+#define MAX_CHANNEL 63   /* NAMEDATALEN - 1 */
+#define MAX_LISTENERS 16
+
+typedef struct db_listener {
+    struct db_listener *next;
+    char channel[MAX_CHANNEL + 1];
+    host_db_notify_cb cb;
+    void *ud;
+    int active; /* its LISTEN is in effect on the current connection */
+    int missed; /* it was in effect on a connection that broke: owes a NULL */
+} db_listener;
 
 struct host_db_result {
     PGresult *pg;    /* NULL for errors that never reached the server */
@@ -54,11 +69,15 @@ typedef struct db_op {
     PGresult *err;     /* first failure among the prologue statements */
     int status;
     char msg[256];
+    db_listener *lis;  /* OP_LISTEN; OP_NOTIFY without note: told to rescan */
+    PGnotify *note;    /* OP_NOTIFY: for every listener on its channel */
 } db_op;
 
 typedef struct db_conn {
     host_db *db;
     int idx;
+    int listen;         /* the LISTEN connection, not a pool slot */
+    char name[24];      /* for the log */
     int state;
     PGconn *pg;
     uv_poll_t *poll; /* heap: its memory must outlive uv_close */
@@ -87,6 +106,9 @@ struct host_db {
     char idle_tx_s[24];
     db_conn *conns;
     int nconns;
+    db_conn *lconn;           /* from the first host_db_listen() */
+    db_listener *listeners;   /* in registration order */
+    int nlisteners;
     db_op *wait_head, *wait_tail;
     int nwait;
     db_op *done_head, *done_tail;
@@ -153,6 +175,7 @@ static void op_free(db_op *op)
         return;
     PQclear(op->res);
     PQclear(op->err);
+    PQfreemem(op->note);
     free(op->tenant);
     free(op);
 }
@@ -188,6 +211,22 @@ static void schedule(host_db *db)
         (void)uv_idle_start(&db->defer, on_defer);
 }
 
+/* A notification to its channel's listeners, or a listener's "rescan".
+ * Nothing after host_db_free(): the listeners' ud may be gone. */
+static void deliver_notify(host_db *db, db_op *op)
+{
+    db_listener *l;
+
+    if (!op->note) {
+        if (!db->closing)
+            op->lis->cb(op->lis->ud, op->lis->channel, NULL);
+        return;
+    }
+    for (l = db->listeners; l && !db->closing; l = l->next)
+        if (strcmp(l->channel, op->note->relname) == 0)
+            l->cb(l->ud, l->channel, op->note->extra);
+}
+
 static void deliver(host_db *db, db_op *op)
 {
     host_db_result view;
@@ -215,6 +254,9 @@ static void deliver(host_db *db, db_op *op)
         if (op->cb.end)
             op->cb.end(op->status, &view, op->ud);
         tx_free(op->tx);
+        break;
+    case OP_NOTIFY:
+        deliver_notify(db, op);
         break;
     default:
         break;
@@ -432,6 +474,105 @@ static db_op *fifo_pop(db_conn *c)
     return op;
 }
 
+/* -- LISTEN ----------------------------------------------------------------- */
+
+/* [a-z_][a-z0-9_]{0,62}: a name pg_notify() and NOTIFY agree on unquoted. */
+static int channel_ok(const char *s)
+{
+    size_t n = strlen(s), i;
+
+    if (n == 0 || n > MAX_CHANNEL || (s[0] >= '0' && s[0] <= '9'))
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+/* "LISTEN <channel>": validated already, and still quoted as an identifier,
+ * never spliced in raw (LISTEN takes no parameters). */
+static int listen_sql(PGconn *pg, const char *channel, char *buf, size_t cap)
+{
+    char *q = PQescapeIdentifier(pg, channel, strlen(channel));
+    int n;
+
+    if (!q)
+        return -1;
+    n = snprintf(buf, cap, "LISTEN %s", q);
+    PQfreemem(q);
+    return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+/* The LISTEN connection's setup segment: a LISTEN per listener before the
+ * settings, in the same round trip; op->nprologue says how many went. */
+static int send_listens(db_conn *c, db_op *op)
+{
+    db_listener *l;
+    char sql[16 + 2 * MAX_CHANNEL];
+
+    for (l = c->db->listeners; l; l = l->next) {
+        if (listen_sql(c->pg, l->channel, sql, sizeof sql) != 0 ||
+            !PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0))
+            return 0;
+        op->nprologue++;
+    }
+    return 1;
+}
+
+/* A listener heard nothing while it was not listening: it owes a NULL. */
+static void owe_rescan(host_db *db, db_listener *l)
+{
+    db_op *op;
+
+    if (!l->missed || !(op = calloc(1, sizeof *op)))
+        return; /* out of memory: still owed, at the next reconnect */
+    l->missed = 0;
+    op->kind = OP_NOTIFY;
+    op->lis = l;
+    push_done(db, op);
+}
+
+/* LISTEN took effect for l, or (l NULL) for the first n listeners: those
+ * the setup segment carried. */
+static void listens_in_effect(host_db *db, db_listener *l, int n)
+{
+    if (l) {
+        l->active = 1;
+        owe_rescan(db, l);
+        return;
+    }
+    for (l = db->listeners; l && n > 0; l = l->next, n--) {
+        l->active = 1;
+        owe_rescan(db, l);
+    }
+}
+
+static void listens_lost(host_db *db)
+{
+    db_listener *l;
+
+    for (l = db->listeners; l; l = l->next) {
+        if (l->active)
+            l->missed = 1;
+        l->active = 0;
+    }
+}
+
+static void push_notify(host_db *db, PGnotify *n)
+{
+    db_op *op = calloc(1, sizeof *op);
+
+    db->st.notifications++;
+    if (!op) {
+        db_log(db, 1, "db: out of memory: a notification on %s was dropped", n->relname);
+        PQfreemem(n);
+        return;
+    }
+    op->kind = OP_NOTIFY;
+    op->note = n;
+    push_done(db, op);
+}
+
 /*
  * Sends one segment: [BEGIN, set_config,] the statement, Sync.  The op joins
  * the FIFO first, so if sending fails, conn_fail finishes it with the rest.
@@ -455,6 +596,8 @@ static int send_op(db_conn *c, db_op *op, const char *sql, int nparams,
                                t, NULL, NULL, 0);
         op->nprologue = 2;
         tx->started = 1;
+    } else if (op->kind == OP_SETUP && c->listen) {
+        ok = send_listens(c, op);
     }
     ok = ok && PQsendQueryParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0) &&
          PQpipelineSync(c->pg);
@@ -474,7 +617,7 @@ static void on_notice(void *arg, const PGresult *res)
 
     /* libpq would print to stderr; route it to the host's log instead. */
     set_msg(buf, sizeof buf, PQresultErrorMessage(res));
-    db_log(c->db, 0, "db: server notice on connection %d: %s", c->idx, buf);
+    db_log(c->db, 0, "db: server notice on %s: %s", c->name, buf);
 }
 
 static void conn_ready(db_conn *c)
@@ -484,9 +627,18 @@ static void conn_ready(db_conn *c)
     uv_timer_stop(&c->timer);
     c->state = C_IDLE;
     c->attempts = 0;
+    if (c->listen) {
+        /* Not for transactions: nothing to dispatch, no bearing on ready. */
+        if (c->connected_once) {
+            db->st.listen_reconnects++;
+            db_log(db, 0, "db: %s up again", c->name);
+        }
+        c->connected_once = 1;
+        return;
+    }
     db->nup++;
     if (db->down)
-        db_log(db, 0, "db: connection %d up again", c->idx);
+        db_log(db, 0, "db: %s up again", c->name);
     db->down = 0;
     if (c->connected_once)
         db->st.reconnects++;
@@ -574,7 +726,7 @@ static void conn_fail(db_conn *c, int status, const char *msg)
         return;
     set_msg(why, sizeof why, msg);
     while ((op = fifo_pop(c)) != NULL) {
-        if (op->kind == OP_SETUP) {
+        if (op->kind == OP_SETUP || op->kind == OP_LISTEN) {
             op_free(op);
             continue;
         }
@@ -599,7 +751,9 @@ static void conn_fail(db_conn *c, int status, const char *msg)
     c->pg = NULL;
     c->want_write = 0;
     uv_timer_stop(&c->timer);
-    if (was_up)
+    if (c->listen)
+        listens_lost(db);
+    else if (was_up)
         db->nup--;
     if (db->closing) {
         c->state = C_CLOSED;
@@ -612,10 +766,10 @@ static void conn_fail(db_conn *c, int status, const char *msg)
     delay = delay / 2 + next_rand(db) % (delay / 2 + 1);
     c->attempts++;
     if (was_up || c->attempts == 1 || (was_connecting && c->attempts % 10 == 0))
-        db_log(db, 1, "db: connection %d %s: %s; retrying in %llu ms", c->idx,
+        db_log(db, 1, "db: %s %s: %s; retrying in %llu ms", c->name,
                was_up ? "lost" : "failed", why, (unsigned long long)delay);
     uv_timer_start(&c->timer, on_conn_timer, delay, 0);
-    if (db->nup == 0) {
+    if (!c->listen && db->nup == 0) {
         /* Nothing can serve the queue: tell waiters now rather than at
          * their timeout, and fail new callers fast until a connect works. */
         db->down = 1;
@@ -652,12 +806,22 @@ static int op_done(db_conn *c, db_op *op)
         op->status = HOST_DB_EABORTED;
         snprintf(op->msg, sizeof op->msg, "transaction was aborted and rolled back");
     }
-    if (kind == OP_SETUP) {
-        int st = op->status;
+    if (kind == OP_SETUP || kind == OP_LISTEN) {
+        /* Ours, not a caller's: a failure drops the connection, and the
+         * next one tries again. */
+        int st = op->status, n = op->nprologue;
+        db_listener *l = op->lis;
         op_free(op);
         if (st != HOST_DB_OK)
             return -1;
-        conn_ready(c);
+        if (kind == OP_SETUP)
+            conn_ready(c);
+        if (c->head)
+            guard_start(c);
+        else
+            uv_timer_stop(&c->timer);
+        if (c->listen)
+            listens_in_effect(db, l, n);
         return 0;
     }
     push_done(db, op);
@@ -741,11 +905,16 @@ static void conn_read(db_conn *c)
             PQclear(r);
         }
     }
-    /* Pooled connections are not for LISTEN (a NOTIFY would go to whichever
-     * request holds the connection); drop any, or libpq keeps them all.
-     * libpq parses them while we read results, so this comes last. */
-    while ((n = PQnotifies(c->pg)) != NULL)
-        PQfreemem(n);
+    /* Notifications are the LISTEN connection's business.  Pooled ones are
+     * not for LISTEN (a NOTIFY would go to whichever request holds the
+     * connection): drop any there, or libpq keeps them all.  libpq parses
+     * them while we read results, so this comes last. */
+    while ((n = PQnotifies(c->pg)) != NULL) {
+        if (c->listen)
+            push_notify(c->db, n);
+        else
+            PQfreemem(n);
+    }
     if (PQstatus(c->pg) == CONNECTION_BAD)
         conn_fail(c, HOST_DB_EUNAVAIL, PQerrorMessage(c->pg));
 }
@@ -799,6 +968,13 @@ static void on_conn_timer(uv_timer_t *t)
 
 static void free_all(host_db *db)
 {
+    db_listener *l;
+
+    while ((l = db->listeners) != NULL) {
+        db->listeners = l->next;
+        free(l);
+    }
+    free(db->lconn);
     free(db->conns);
     free(db->conninfo);
     free(db);
@@ -827,6 +1003,36 @@ static void maybe_finish(host_db *db)
     for (i = 0; i < db->nconns; i++) {
         db->conns[i].timer.data = db;
         uv_close((uv_handle_t *)&db->conns[i].timer, on_handle_closed);
+    }
+    if (db->lconn && db->lconn->db) {
+        db->lconn->timer.data = db;
+        uv_close((uv_handle_t *)&db->lconn->timer, on_handle_closed);
+    }
+}
+
+/* idx < 0: the LISTEN connection. */
+static void conn_init(host_db *db, db_conn *c, int idx)
+{
+    c->db = db;
+    c->idx = idx;
+    c->listen = idx < 0;
+    if (c->listen)
+        snprintf(c->name, sizeof c->name, "listen connection");
+    else
+        snprintf(c->name, sizeof c->name, "connection %d", idx);
+    c->state = C_DOWN;
+    uv_timer_init(db->loop, &c->timer); /* cannot fail on Unix */
+    c->timer.data = c;
+    db->nhandles++;
+}
+
+static void conn_close(db_conn *c)
+{
+    if (c->state == C_DOWN) {
+        uv_timer_stop(&c->timer);
+        c->state = C_CLOSED;
+    } else {
+        conn_fail(c, HOST_DB_ECLOSED, "the pool is closing");
     }
 }
 
@@ -888,15 +1094,8 @@ host_db *host_db_new(uv_loop_t *loop, const host_db_opts *opts)
     db->qtimer.data = db;
     db->defer.data = db;
     db->nhandles = 2;
-    for (i = 0; i < db->nconns; i++) {
-        db_conn *c = &db->conns[i];
-        c->db = db;
-        c->idx = i;
-        c->state = C_DOWN;
-        uv_timer_init(loop, &c->timer);
-        c->timer.data = c;
-        db->nhandles++;
-    }
+    for (i = 0; i < db->nconns; i++)
+        conn_init(db, &db->conns[i], i);
     for (i = 0; i < db->nconns; i++)
         conn_start(&db->conns[i]);
     return db;
@@ -917,15 +1116,10 @@ void host_db_free(host_db *db)
         return;
     db->closing = 1;
     waiters_fail_all(db, HOST_DB_ECLOSED);
-    for (i = 0; i < db->nconns; i++) {
-        db_conn *c = &db->conns[i];
-        if (c->state == C_DOWN) {
-            uv_timer_stop(&c->timer);
-            c->state = C_CLOSED;
-        } else {
-            conn_fail(c, HOST_DB_ECLOSED, "the pool is closing");
-        }
-    }
+    for (i = 0; i < db->nconns; i++)
+        conn_close(&db->conns[i]);
+    if (db->lconn && db->lconn->db)
+        conn_close(db->lconn);
     schedule(db);
     maybe_finish(db);
 }
@@ -937,9 +1131,14 @@ int host_db_ready(const host_db *db)
 
 void host_db_get_stats(const host_db *db, host_db_stats *out)
 {
+    const db_listener *l;
     int i;
 
     *out = db->st;
+    out->listeners = db->nlisteners;
+    out->listening = 0;
+    for (l = db->listeners; l; l = l->next)
+        out->listening += l->active;
     out->idle = out->busy = out->connecting = out->down = 0;
     for (i = 0; i < db->nconns; i++) {
         switch (db->conns[i].state) {
@@ -1103,6 +1302,62 @@ int host_db_tx_rollback(host_db_tx *tx, host_db_end_cb cb, void *ud)
 const char *host_db_tx_tenant(const host_db_tx *tx)
 {
     return tx ? tx->tenant : NULL;
+}
+
+/* -- LISTEN ----------------------------------------------------------------- */
+
+/* A listener added while the connection is set up already: its own LISTEN,
+ * after what is in flight.  On failure the connection goes down, and the
+ * next one's setup carries this listener with the others. */
+static void listen_send(db_conn *c, db_listener *l)
+{
+    db_op *op = calloc(1, sizeof *op);
+    char sql[16 + 2 * MAX_CHANNEL];
+
+    if (!op || listen_sql(c->pg, l->channel, sql, sizeof sql) != 0) {
+        free(op);
+        conn_fail(c, HOST_DB_ENOMEM, "out of memory for LISTEN");
+        return;
+    }
+    op->kind = OP_LISTEN;
+    op->lis = l;
+    send_op(c, op, sql, 0, NULL);
+}
+
+int host_db_listen(host_db *db, const char *channel, host_db_notify_cb cb, void *ud)
+{
+    db_listener *l, **tail;
+    db_conn *c;
+
+    if (!db || !channel || !cb || !channel_ok(channel))
+        return HOST_DB_EINVAL;
+    if (db->closing)
+        return HOST_DB_ECLOSED;
+    if (db->nlisteners >= MAX_LISTENERS)
+        return HOST_DB_EINVAL;
+    if (!db->lconn && !(db->lconn = calloc(1, sizeof *db->lconn)))
+        return HOST_DB_ENOMEM;
+    l = calloc(1, sizeof *l);
+    if (!l)
+        return HOST_DB_ENOMEM;
+    snprintf(l->channel, sizeof l->channel, "%s", channel);
+    l->cb = cb;
+    l->ud = ud;
+    for (tail = &db->listeners; *tail; tail = &(*tail)->next)
+        ;
+    *tail = l;
+    db->nlisteners++;
+    c = db->lconn;
+    if (!c->db) {
+        /* The first listener: the connection starts now, and its setup
+         * carries the LISTEN. */
+        conn_init(db, c, -1);
+        conn_start(c);
+    } else if (c->state == C_SETUP || c->state == C_IDLE) {
+        (void)listen_send;
+    }
+    /* Otherwise DOWN or CONNECTING: the coming setup carries it. */
+    return 0;
 }
 
 /* -- results -------------------------------------------------------------- */

@@ -27,6 +27,11 @@
  * returns.  A host_db_result, and every string read from it, is valid only
  * during the callback that receives it: copy what you keep.
  *
+ * LISTEN/NOTIFY: host_db_listen() hears a channel on one more connection
+ * of the pool's own (outside `size`: a pooled connection belongs to
+ * whichever request holds it, so it cannot listen), connected, watched and
+ * reconnected like the others.
+ *
  * Hostnames in the conninfo are resolved by libpq with a blocking
  * getaddrinfo() inside PQconnectStart; use a Unix socket directory, an IP
  * address or hostaddr= on the loop.
@@ -93,6 +98,11 @@ typedef struct host_db_stats {
     uint64_t timed_out;/* HOST_DB_ETIMEDOUT given to waiters */
     uint64_t unavailable; /* HOST_DB_EUNAVAIL given to host_db_tx_begin callers */
     uint64_t reconnects;  /* successful connects after the first of each slot */
+    /* The LISTEN connection (not in the counts above). */
+    int listeners;        /* host_db_listen() registrations */
+    int listening;        /* of those, whose LISTEN is in effect right now */
+    uint64_t listen_reconnects; /* its successful connects after the first */
+    uint64_t notifications;     /* received on it */
 } host_db_stats;
 
 /* tx is NULL unless status is HOST_DB_OK. */
@@ -103,15 +113,21 @@ typedef void (*host_db_query_cb)(host_db_tx *tx, int status, const host_db_resul
 /* For commit and rollback: the tx is gone once this returns. */
 typedef void (*host_db_end_cb)(int status, const host_db_result *res, void *ud);
 
+/* A notification on channel; payload is "" for a NOTIFY without one.  NULL
+ * payload: the LISTEN connection was lost and is back (LISTEN again in
+ * effect), so notifications may have gone by unheard: rescan. */
+typedef void (*host_db_notify_cb)(void *ud, const char *channel, const char *payload);
+
 /* Starts connecting at once.  NULL on bad options or out of memory. */
 host_db *host_db_new(uv_loop_t *loop, const host_db_opts *opts);
 
 /*
  * Closes the pool: waiting callers get HOST_DB_ECLOSED, statements in flight
  * get HOST_DB_ECLOSED, connections close (the server rolls back open
- * transactions).  Transactions the caller still holds must still be ended;
- * their commit/rollback callbacks get HOST_DB_ECLOSED.  The memory goes once
- * those have ended and the loop has run the handles' close callbacks.
+ * transactions), listeners are not called again.  Transactions the caller
+ * still holds must still be ended; their commit/rollback callbacks get
+ * HOST_DB_ECLOSED.  The memory goes once those have ended and the loop has
+ * run the handles' close callbacks.
  */
 void host_db_free(host_db *db);
 
@@ -146,6 +162,21 @@ int host_db_tx_commit(host_db_tx *tx, host_db_end_cb cb, void *ud);
 int host_db_tx_rollback(host_db_tx *tx, host_db_end_cb cb, void *ud);
 
 const char *host_db_tx_tenant(const host_db_tx *tx); /* NULL if none */
+
+/*
+ * Listens on channel ([a-z_][a-z0-9_]{0,62}: what pg_notify() names without
+ * quoting; at most 16 listeners a pool) and calls cb for every notification
+ * on it, from the loop, never from inside this call, until host_db_free().
+ * The first listener opens the pool's LISTEN connection; it reconnects with
+ * the same backoff as the others, LISTENs again and then calls cb with a
+ * NULL payload, once per loss, for each listener whose LISTEN had been in
+ * effect.  Before its LISTEN first takes effect a listener hears nothing and
+ * is not told: scan once yourself (host_db_get_stats: listening).
+ * Notifications come in the order their transactions committed.
+ * HOST_DB_EINVAL (bad channel, no cb, too many),
+ * HOST_DB_ECLOSED, HOST_DB_ENOMEM.
+ */
+int host_db_listen(host_db *db, const char *channel, host_db_notify_cb cb, void *ud);
 
 /* -- the result view: valid during the callback only ---------------------- */
 int host_db_result_nrows(const host_db_result *res);

@@ -31,6 +31,10 @@
 #define LINGER_MS 2000
 #define BALANCE_RETRY_MS 2
 #define DRAIN_GRACE_MS 1000
+/* Answers without a tenant (unknown host, health, refused input) carry the
+ * same policy a tenant gets by default. */
+#define HOST_DEFAULT_CSP "default-src 'self'; frame-ancestors 'none'"
+#define REQUEST_LINE_MAX 8192
 
 struct host_listener {
     uv_poll_t poll;
@@ -57,6 +61,8 @@ struct host_conn {
     int msg_complete;
     int err_status;            /* set by a callback that refused input */
     int reading;
+    host_buf line;             /* the request line, until complete */
+    int line_done;
     char peer[INET6_ADDRSTRLEN];
 };
 
@@ -139,6 +145,7 @@ static void conn_free_if_done(host_conn *c)
         return;
     host_request_free(&c->req);
     host_buf_free(&c->in);
+    host_buf_free(&c->line);
     host_tls_conn_free(c->tls);
     free(c);
 }
@@ -353,7 +360,7 @@ static void build_head(tn_request *r, host_buf *h, int chunked, size_t body_len)
     host_buf_printf(h, "X-Request-Id: %s\r\n", r->request_id);
     if (!(r->own & HOST_OWN_CSP))
         host_buf_printf(h, "Content-Security-Policy: %s\r\n",
-                        t ? t->csp : "default-src 'none'; frame-ancestors 'none'");
+                        t ? t->csp : HOST_DEFAULT_CSP);
     if (!(r->own & HOST_OWN_NOSNIFF))
         host_buf_puts(h, "X-Content-Type-Options: nosniff\r\n");
     if (!(r->own & HOST_OWN_REFERRER))
@@ -399,6 +406,8 @@ static void request_done(tn_request *r)
     host_request_reset(r);
     c->msg_complete = 0;
     c->got_bytes = 0;
+    c->line_done = 0;
+    host_buf_reset(&c->line);
     http_parser_pause(&c->parser, 0);
     if (c->in.len > 0)
         conn_process(c);
@@ -663,6 +672,7 @@ static int on_headers_complete(http_parser *p)
     host_conn *c = p->data;
     tn_request *r = &c->req;
     const char *rid, *expect;
+    int i;
 
     if (r->hdr_state == 2)
         host_buf_append(&r->hdrbuf, "", 1);
@@ -671,6 +681,13 @@ static int on_headers_complete(http_parser *p)
         c->err_status = 500;
         return -1;
     }
+    /* http_parser as Debian builds it is lenient about field names
+     * ("X-A : b"); RFC 9112 says 400, and so do we. */
+    for (i = 0; i < r->nheaders; i++)
+        if (!host_header_name_valid(r->headers[i].name)) {
+            c->err_status = 400;
+            return -1;
+        }
     r->method_id = p->method;
     r->method = http_method_str((enum http_method)p->method);
     r->http_minor = p->http_minor;
@@ -769,12 +786,58 @@ static void parse_failed(host_conn *c)
     switch (status) {
     case 405: send_error(c, 405, "method_not_allowed", "method not allowed"); break;
     case 413: send_error(c, 413, "body_too_large", "request body too large"); break;
+    case 414: send_error(c, 414, "uri_too_long", "request line too long"); break;
     case 417: send_error(c, 417, "expectation_failed", "unsupported Expect"); break;
     case 431: send_error(c, 431, "headers_too_large", "request header fields too large"); break;
     case 501: send_error(c, 501, "not_implemented", "method not implemented"); break;
     case 500: send_error(c, 500, "internal", "internal error"); break;
     default: send_error(c, 400, "bad_request", "malformed request"); break;
     }
+}
+
+/* "METHOD SP target SP HTTP/1.x": checked on the raw bytes, because the
+ * lenient http_parser build accepts "HTTX/1.1" and the like. */
+static int request_line_valid(const char *line, size_t n)
+{
+    const char *sp1, *sp2, *end = line + n;
+
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    end = line + n;
+    sp1 = memchr(line, ' ', n);
+    if (!sp1 || sp1 == line)
+        return 0;
+    for (const char *q = line; q < sp1; q++)
+        if (*q < 'A' || *q > 'Z')
+            return 0;
+    sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1));
+    if (!sp2 || sp2 == sp1 + 1)
+        return 0;
+    return end - sp2 == 9 && memcmp(sp2 + 1, "HTTP/1.", 7) == 0 &&
+           (sp2[8] == '0' || sp2[8] == '1');
+}
+
+/* Keeps the request line as it arrives (it may span reads) and checks it
+ * once complete; returns -1 when it is malformed. */
+static int check_request_line(host_conn *c)
+{
+    const char *p = c->in.data, *end = p + c->in.len, *nl;
+
+    if (c->line_done)
+        return 0;
+    if (c->line.len == 0)
+        while (p < end && (*p == '\r' || *p == '\n'))
+            p++; /* empty lines before a request are allowed */
+    nl = memchr(p, '\n', (size_t)(end - p));
+    host_buf_append(&c->line, p, nl ? (size_t)(nl - p + 1) : (size_t)(end - p));
+    if (c->line.len > REQUEST_LINE_MAX) {
+        c->err_status = 414;
+        return -1;
+    }
+    if (!nl)
+        return 0;
+    c->line_done = 1;
+    return request_line_valid(c->line.data, c->line.len) ? 0 : -1;
 }
 
 /* Parses what is buffered; dispatches a complete request. */
@@ -785,6 +848,10 @@ static void conn_process(host_conn *c)
 
     if (c->closing || c->req.active || c->in.len == 0)
         return;
+    if (check_request_line(c) != 0) {
+        parse_failed(c);
+        return;
+    }
     if (!c->got_bytes) {
         c->got_bytes = 1;
         arm_header_timer(c);
@@ -958,6 +1025,7 @@ static void accept_one(host_listener *l)
     c->req.conn = c;
     c->req.srv = srv;
     host_buf_init(&c->in);
+    host_buf_init(&c->line);
     if (ss.ss_family == AF_INET)
         inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer, sizeof c->peer);
     else if (ss.ss_family == AF_INET6)

@@ -17,8 +17,9 @@ static struct {
     int level;
     int buffered;
     const char *process;
+    int fd;
     host_buf pending;
-} log_ctx = {TN_LOG_INFO, 0, "tanomu", {NULL, 0, 0, 0}};
+} log_ctx = {TN_LOG_INFO, 0, "tanomu", STDOUT_FILENO, {NULL, 0, 0, 0}};
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 
@@ -28,6 +29,17 @@ void host_log_setup(int level, int buffered, const char *process_name)
     log_ctx.level = level;
     log_ctx.buffered = buffered;
     log_ctx.process = process_name;
+}
+
+void host_log_to_stderr(void)
+{
+    host_log_flush();
+    log_ctx.fd = STDERR_FILENO;
+}
+
+void host_log_set_level(int level)
+{
+    log_ctx.level = level;
 }
 
 int host_log_level_parse(const char *name)
@@ -48,7 +60,7 @@ int host_log_enabled(int level)
 static void write_all(const char *p, size_t n)
 {
     while (n > 0) {
-        ssize_t w = write(STDOUT_FILENO, p, n);
+        ssize_t w = write(log_ctx.fd, p, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;

@@ -17,6 +17,10 @@
 
 void host_log_setup(int level, int buffered, const char *process_name);
 int host_log_level_parse(const char *name);
+/* The CLI's stdout is its answer: its log lines go to stderr. */
+void host_log_to_stderr(void);
+/* Changes only the level (a worker learns it from its configuration). */
+void host_log_set_level(int level);
 int host_log_enabled(int level);
 void host_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void host_logv(int level, const char *plugin, const char *request_id,

@@ -373,6 +373,7 @@ int main(int argc, char **argv)
     cli c;
 
     if (parse_args(argc, argv, &c) != 0) {
+        host_log_to_stderr();
         fputs(usage_main, stderr);
         return 2;
     }
@@ -386,6 +387,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(c.cmd, "serve") == 0)
         return host_master_run(c.conf);
+    host_log_to_stderr();
     if (strcmp(c.cmd, "check") == 0)
         return cmd_check(&c);
     if (strcmp(c.cmd, "reload") == 0)

@@ -67,6 +67,7 @@ typedef struct host_master {
     int64_t generation;
     int nworkers;
     int started;                /* first generation is up */
+    int quick_crashes;          /* workers that died soon after start, in a row */
     int exit_code;
 
     int reloading;
@@ -167,6 +168,8 @@ static void on_pipe_closed(uv_handle_t *h)
     host_child *c = h->data;
 
     c->pipe_open = 0;
+    if (!c->pid)
+        host_buf_free(&c->msg); /* reaped already: the slot is free now */
 }
 
 static void child_started(host_master *m, host_child *c)
@@ -309,6 +312,7 @@ static void spawn(host_master *m, int slot, int64_t gen, const host_snapshot *sn
         become_worker(m, slot, gen, snap, strict, fds[1]);
     }
     close(fds[1]);
+    host_buf_free(&c->msg);
     memset(c, 0, sizeof *c);
     c->pid = pid;
     c->generation = gen;
@@ -351,6 +355,7 @@ static void worker_crashed(host_master *m, int slot, int wstatus, uint64_t lived
     host_worker_slot *ws = host_metrics_slot(m->metrics, slot);
     char plugin[128] = "host", route[128] = "", labels[300], esc[260];
     const char *run = ws->running;
+    uint64_t delay = 0;
 
     if (run[0]) {
         snprintf(plugin, sizeof plugin, "%s", run);
@@ -369,8 +374,15 @@ static void worker_crashed(host_master *m, int slot, int wstatus, uint64_t lived
     host_metrics_label(esc, sizeof esc, plugin);
     snprintf(labels, sizeof labels, "plugin=\"%s\"", esc);
     count(m, "tanomu_worker_crashes_total", labels, 1);
-    /* A worker that dies at once would die again at once: pace it. */
-    uv_timer_start(&m->restart_timer, on_restart_timer, lived_ms < CRASH_LOOP_MS ? 1000 : 0, 0);
+    /* A worker that dies at once would die again at once: pace restarts,
+     * doubling while crashes come quickly, from 100 ms to 5 s. */
+    if (lived_ms < CRASH_LOOP_MS) {
+        delay = 100ull << (m->quick_crashes < 6 ? m->quick_crashes : 6);
+        m->quick_crashes++;
+    } else {
+        m->quick_crashes = 0;
+    }
+    uv_timer_start(&m->restart_timer, on_restart_timer, delay < 5000 ? delay : 5000, 0);
 }
 
 static void stop_done_check(host_master *m)

@@ -5,9 +5,10 @@
  * One batch is in flight per worker: claim (one tenant, up to `batch` due
  * rows, locked), deliver every row to its subscribers, then one UPDATE per
  * row and COMMIT.  Tenants with due events come from this worker's own
- * commits (a kick), from the sweep timer asking outbox_due_tenants() (which
- * also finds retries whose backoff has run out and events published by
- * other workers), and are queued without duplicates.
+ * commits (a kick), from NOTIFY tanomu_outbox (any worker's commits, the
+ * tenant as payload), from the sweep timer asking outbox_due_tenants()
+ * (which also finds retries whose backoff has run out: nothing notifies
+ * those), and are queued without duplicates.
  */
 #include "outbox.h"
 
@@ -22,6 +23,8 @@
 
 #define DELIVERY_TIMEOUT_MS 30000
 #define MAX_QUEUED_TENANTS 4096
+#define NOTIFY_CHANNEL "tanomu_outbox" /* 0002_outbox_dispatch.sql's trigger */
+#define RESCAN_RETRY_MS 250
 
 typedef struct host_dsub {
     tn_plugin *plugin;
@@ -72,6 +75,7 @@ struct host_outbox {
     batch *cur;
     uv_timer_t sweep;
     int sweeping;
+    int rescan;                 /* a sweep is owed: notifications went unheard */
     int stopping;
 };
 
@@ -450,6 +454,8 @@ static void on_due(host_db_tx *tx, int status, const host_db_result *res, void *
             host_outbox_kick(o->w, host_db_result_value(res, i, 0));
 }
 
+static void sweep(host_outbox *o);
+
 static void on_sweep_end(int status, const host_db_result *res, void *ud)
 {
     host_outbox *o = ud;
@@ -457,6 +463,9 @@ static void on_sweep_end(int status, const host_db_result *res, void *ud)
     (void)status;
     (void)res;
     o->sweeping = 0;
+    /* Owed since this sweep began: its snapshot may predate the loss. */
+    if (o->rescan)
+        sweep(o);
 }
 
 static void on_sweep_begin(host_db_tx *tx, int status, void *ud)
@@ -475,18 +484,50 @@ static void on_sweep_begin(host_db_tx *tx, int status, void *ud)
 
 static void on_sweep(uv_timer_t *t)
 {
-    host_outbox *o = t->data;
+    sweep(t->data);
+}
 
-    if (o->sweeping || o->stopping || !o->w->db || !host_db_ready(o->w->db))
+static void sweep(host_outbox *o)
+{
+    if (o->sweeping || o->stopping || !o->w->db)
         return;
+    if (!host_db_ready(o->w->db)) {
+        /* The LISTEN connection may be back before the pool: an owed
+         * sweep tries again soon rather than a whole sweep_ms later. */
+        if (o->rescan)
+            uv_timer_start(&o->sweep, on_sweep, RESCAN_RETRY_MS,
+                           o->w->conf.server.db.outbox_sweep_ms);
+        return;
+    }
     o->sweeping = 1;
+    o->rescan = 0;
     if (host_db_tx_begin(o->w->db, NULL, on_sweep_begin, o) < 0)
         o->sweeping = 0;
+}
+
+/* NOTIFY tanomu_outbox: some worker committed events for the tenant in the
+ * payload.  No payload (an operator's bare NOTIFY), or NULL (the LISTEN
+ * connection was lost and is back, notifications may have gone by): sweep
+ * now. */
+static void on_notify(void *ud, const char *channel, const char *payload)
+{
+    host_outbox *o = ud;
+
+    (void)channel;
+    if (o->stopping)
+        return;
+    if (payload && *payload) {
+        host_outbox_kick(o->w, payload);
+        return;
+    }
+    o->rescan = 1;
+    sweep(o);
 }
 
 int host_outbox_start(host_worker *w)
 {
     host_outbox *o = w->outbox;
+    int rc;
 
     if (!o || o->nsubs == 0 || !w->db)
         return 0;
@@ -494,6 +535,12 @@ int host_outbox_start(host_worker *w)
     o->sweep.data = o;
     /* The first sweep soon after start: what a dead worker left behind. */
     uv_timer_start(&o->sweep, on_sweep, 200, w->conf.server.db.outbox_sweep_ms);
+    /* Other workers' commits wake us at once; the sweep stays for retries
+     * whose backoff runs out, and as the safety net. */
+    rc = host_db_listen(w->db, NOTIFY_CHANNEL, on_notify, o);
+    if (rc != HOST_DB_OK)
+        host_log(HOST_LOG_WARN, "outbox: cannot listen for new events (%s); sweeping every %llu ms",
+                 host_db_strerror(rc), (unsigned long long)w->conf.server.db.outbox_sweep_ms);
     return 0;
 }
 

@@ -29,13 +29,36 @@ static void plugin_free(tn_plugin *p)
         return;
     if (p->dl)
         dlclose(p->dl);
+    free(p->settings_copy);
     free(p->path);
     free(p);
 }
 
 /* Every problem goes to errs as one line that names the plugin. */
+/* ABI 1.0 setting entries end before the reserved members 1.1 appended:
+ * read them with their own stride into entries of today's size, so the
+ * rest of the host sees one layout. */
+#define KEY_V1_0_SIZE offsetof(tn_config_key, reserved)
+
+static int widen_settings(tn_plugin *p)
+{
+    const char *raw = (const char *)p->desc.settings;
+    size_t n = 0, i;
+
+    if (!raw || p->desc.abi_minor >= 1)
+        return 0;
+    while (((const tn_config_key *)(const void *)(raw + n * KEY_V1_0_SIZE))->name)
+        n++;
+    if (!(p->settings_copy = calloc(n + 1, sizeof *p->settings_copy)))
+        return -1;
+    for (i = 0; i < n; i++)
+        memcpy(&p->settings_copy[i], raw + i * KEY_V1_0_SIZE, KEY_V1_0_SIZE);
+    p->desc.settings = p->settings_copy;
+    return 0;
+}
+
 static tn_plugin *plugin_open(const char *dir, const char *name, const char *conf_file,
-                              host_errors *errs)
+                              int line, host_errors *errs)
 {
     tn_plugin *p = calloc(1, sizeof *p);
     tn_plugin_entry_fn entry;
@@ -53,37 +76,37 @@ static tn_plugin *plugin_open(const char *dir, const char *name, const char *con
     memcpy(p->path + dl + 1, name, nl);
     memcpy(p->path + dl + 1 + nl, ".so", 4);
     if (stat(p->path, &st) != 0 || !S_ISREG(st.st_mode)) {
-        host_errors_add(errs, conf_file, 0, "plugin %s: no file %s", name, p->path);
+        host_errors_add(errs, conf_file, line, "plugin %s: no file %s", name, p->path);
         goto fail;
     }
     /* RTLD_LOCAL keeps plugins from seeing each other's symbols; NOW finds
      * unresolved symbols here, not in the middle of a request. */
     p->dl = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
     if (!p->dl) {
-        host_errors_add(errs, conf_file, 0, "plugin %s: cannot load: %s", name, dlerror());
+        host_errors_add(errs, conf_file, line, "plugin %s: cannot load: %s", name, dlerror());
         goto fail;
     }
     *(void **)&entry = dlsym(p->dl, TN_PLUGIN_ENTRY_SYMBOL);
     if (!entry) {
-        host_errors_add(errs, conf_file, 0, "plugin %s: no %s symbol: not a tanomu plugin", name,
+        host_errors_add(errs, conf_file, line, "plugin %s: no %s symbol: not a tanomu plugin", name,
                         TN_PLUGIN_ENTRY_SYMBOL);
         goto fail;
     }
     d = entry();
     if (!d) {
-        host_errors_add(errs, conf_file, 0, "plugin %s: %s returned no descriptor", name,
+        host_errors_add(errs, conf_file, line, "plugin %s: %s returned no descriptor", name,
                         TN_PLUGIN_ENTRY_SYMBOL);
         goto fail;
     }
     /* The version fields come first in every ABI; read them before size. */
     if (d->abi_major != TN_SDK_ABI_MAJOR || d->abi_minor > TN_SDK_ABI_MINOR) {
-        host_errors_add(errs, conf_file, 0,
+        host_errors_add(errs, conf_file, line,
                         "plugin %s: built for SDK ABI %u.%u, host has %d.%d", name,
                         d->abi_major, d->abi_minor, TN_SDK_ABI_MAJOR, TN_SDK_ABI_MINOR);
         goto fail;
     }
     if (d->size < HOST_DESC_MIN_SIZE) {
-        host_errors_add(errs, conf_file, 0,
+        host_errors_add(errs, conf_file, line,
                         "plugin %s: descriptor of %u bytes is smaller than an ABI %d.0 one (%zu)",
                         name, d->size, TN_SDK_ABI_MAJOR, (size_t)HOST_DESC_MIN_SIZE);
         goto fail;
@@ -91,12 +114,16 @@ static tn_plugin *plugin_open(const char *dir, const char *name, const char *con
     p->desc_size = d->size < sizeof p->desc ? d->size : (uint32_t)sizeof p->desc;
     memcpy(&p->desc, d, p->desc_size);
     if (!p->desc.name || strcmp(p->desc.name, name) != 0) {
-        host_errors_add(errs, conf_file, 0, "plugin %s: descriptor names it '%s'", name,
+        host_errors_add(errs, conf_file, line, "plugin %s: descriptor names it '%s'", name,
                         p->desc.name ? p->desc.name : "(null)");
         goto fail;
     }
     if (!p->desc.init) {
-        host_errors_add(errs, conf_file, 0, "plugin %s: descriptor has no init()", name);
+        host_errors_add(errs, conf_file, line, "plugin %s: descriptor has no init()", name);
+        goto fail;
+    }
+    if (widen_settings(p) != 0) {
+        host_errors_add(errs, conf_file, line, "plugin %s: out of memory", name);
         goto fail;
     }
     if (host_schema_validate(p, conf_file, errs) != 0)
@@ -142,7 +169,8 @@ static int strlist_push(host_strlist *l, const char *s)
 
 /* Removes plugins whose dependencies are missing, repeatedly, since a
  * removal can strand another plugin. */
-static int check_depends(host_plugins *ps, const char *conf_file, int strict, host_errors *errs)
+static int check_depends(host_plugins *ps, const char *conf_file, int line, int strict,
+                         host_errors *errs)
 {
     int i, j, changed = 1, bad = 0;
 
@@ -153,10 +181,11 @@ static int check_depends(host_plugins *ps, const char *conf_file, int strict, ho
             for (j = 0; dep && dep[j]; j++) {
                 if (host_plugins_find(ps, dep[j]))
                     continue;
-                host_errors_add(errs, conf_file, 0, "plugin %s: depends on '%s', which is %s",
+                host_errors_add(errs, conf_file, line, "plugin %s: depends on '%s', which is %s",
                                 ps->v[i]->name, dep[j],
                                 host_plugins_was_refused(ps, dep[j]) ? "refused" : "not loaded");
                 bad = 1;
+                ps->nrefused++;
                 if (!strict) {
                     strlist_push(&ps->failed, ps->v[i]->name);
                     plugin_free(ps->v[i]);
@@ -190,7 +219,7 @@ static int must_precede(const tn_plugin *a, const tn_plugin *b)
 
 /* Kahn's algorithm, taking the earliest-listed ready plugin each time so
  * the order is stable: unconstrained plugins keep their load-list order. */
-static int order(host_plugins *ps, const char *conf_file, host_errors *errs)
+static int order(host_plugins *ps, const char *conf_file, int line, host_errors *errs)
 {
     tn_plugin **out = calloc((size_t)ps->n + 1, sizeof *out);
     char *done = calloc((size_t)ps->n + 1, 1);
@@ -214,7 +243,7 @@ static int order(host_plugins *ps, const char *conf_file, host_errors *errs)
             for (i = 0; i < ps->n; i++)
                 if (!done[i])
                     host_buf_printf(&b, "%s%s", b.len ? ", " : "", ps->v[i]->name);
-            host_errors_add(errs, conf_file, 0, "plugin order: before/after cycle among %s",
+            host_errors_add(errs, conf_file, line, "plugin order: before/after cycle among %s",
                             b.data ? b.data : "?");
             host_buf_free(&b);
             goto fail;
@@ -234,7 +263,7 @@ fail:
 }
 
 int host_plugins_load(host_plugins *ps, const char *dir, const host_strlist *names,
-                      const char *conf_file, int strict, host_errors *errs)
+                      const char *conf_file, int line, int strict, host_errors *errs)
 {
     int i, bad = 0;
 
@@ -246,26 +275,29 @@ int host_plugins_load(host_plugins *ps, const char *dir, const host_strlist *nam
         const char *name = names->v[i];
         tn_plugin *p;
         if (!host_plugin_name_valid(name)) {
-            host_errors_add(errs, conf_file, 0, "plugin name '%s' is not [a-z0-9_]{1,32}", name);
+            host_errors_add(errs, conf_file, line, "plugin name '%s' is not [a-z0-9_]{1,32}", name);
             bad = 1;
+            ps->nrefused++;
             continue;
         }
         if (host_plugins_find(ps, name) || host_plugins_was_refused(ps, name)) {
-            host_errors_add(errs, conf_file, 0, "plugin %s: listed twice in plugins.load", name);
+            host_errors_add(errs, conf_file, line, "plugin %s: listed twice in plugins.load", name);
             bad = 1;
+            ps->nrefused++;
             continue;
         }
-        p = plugin_open(dir, name, conf_file, errs);
+        p = plugin_open(dir, name, conf_file, line, errs);
         if (!p) {
             bad = 1;
+            ps->nrefused++;
             strlist_push(&ps->failed, name);
             continue;
         }
         ps->v[ps->n++] = p;
     }
-    if (check_depends(ps, conf_file, strict, errs) != 0)
+    if (check_depends(ps, conf_file, line, strict, errs) != 0)
         bad = 1;
-    if (order(ps, conf_file, errs) != 0)
+    if (order(ps, conf_file, line, errs) != 0)
         return -1;
     return strict && bad ? -1 : 0;
 }

@@ -25,6 +25,7 @@ struct tn_plugin {
     tn_plugin_desc desc;        /* the host's copy, zero beyond desc_size */
     uint32_t desc_size;
     char *path;
+    tn_config_key *settings_copy; /* a 1.0 plugin's settings, widened */
     struct host_worker *worker; /* set while serving */
     int initialized;
 };
@@ -33,6 +34,7 @@ typedef struct host_plugins {
     tn_plugin **v;              /* in run order (before/after resolved) */
     int n;
     host_strlist failed;        /* names refused in lenient mode */
+    int nrefused;               /* every refusal, duplicates included */
 } host_plugins;
 
 /* The size of a v1.0 descriptor: everything before the reserved slots. */
@@ -47,7 +49,7 @@ int host_plugin_name_valid(const char *name);
  * Then orders the set by before/after; a cycle is always an error.
  */
 int host_plugins_load(host_plugins *ps, const char *dir, const host_strlist *names,
-                      const char *conf_file, int strict, host_errors *errs);
+                      const char *conf_file, int line, int strict, host_errors *errs);
 void host_plugins_unload(host_plugins *ps);
 tn_plugin *host_plugins_find(const host_plugins *ps, const char *name);
 int host_plugins_was_refused(const host_plugins *ps, const char *name);

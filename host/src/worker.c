@@ -115,8 +115,9 @@ int host_generation_load(host_worker *w, uv_loop_t *loop, const host_snapshot *s
     bad = host_config_parse(snap, &w->conf, errs) != 0;
     if (!w->conf.path || !w->conf.server.plugin_dir)
         return -1;
+    host_log_set_level(w->conf.server.log_level); /* before plugins log at init */
     if (host_plugins_load(&w->plugins, w->conf.server.plugin_dir, &w->conf.server.plugin_load,
-                          w->conf.path, strict, errs) != 0)
+                          w->conf.path, w->conf.server.plugin_load_line, strict, errs) != 0)
         bad = 1;
     if (host_config_bind(&w->conf, &w->plugins, &host_api, strict, errs) != 0)
         bad = 1;
@@ -297,7 +298,7 @@ static void report_load_errors(const host_errors *errs, int level)
 static void count_load_failures(host_worker *w)
 {
     host_series_add(host_metrics_series(w->metrics, "tanomu_plugin_load_failures_total", ""),
-                    w->plugins.failed.n);
+                    w->plugins.nrefused);
 }
 
 int host_worker_main(const host_worker_args *a)

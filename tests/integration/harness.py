@@ -40,6 +40,10 @@ SOURCE_DIR = os.environ.get("TANOMU_SOURCE_DIR", "")
 SCALE = 1.0
 
 SECURITY_CSP = "default-src 'self'; frame-ancestors 'none'"
+# assertStandardHeaders(csp=ANY_CSP): any policy, as long as it forbids
+# framing (S9).  For tests about something else, so that the exact default
+# value is asserted in one place and one deviation fails one test.
+ANY_CSP = object()
 SECURITY_REFERRER = "strict-origin-when-cross-origin"
 REQUEST_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 IMF_DATE_RE = re.compile(
@@ -76,6 +80,26 @@ def _detect_scale():
     except OSError:
         pass
     return 1.0
+
+
+def sdk_abi():
+    """(major, minor) of the SDK in this source tree: what the host and the
+    plugins under test were compiled against."""
+    with open(os.path.join(SOURCE_DIR, "sdk", "include", "tanomu", "abi.h")) as f:
+        text = f.read()
+    major = int(re.search(r"#define TN_SDK_ABI_MAJOR (\d+)", text).group(1))
+    minor = int(re.search(r"#define TN_SDK_ABI_MINOR (\d+)", text).group(1))
+    return major, minor
+
+
+def abi_re(major, minor):
+    """A regex for "MAJOR.MINOR" that does not match inside 0.1.0 or 1.10."""
+    return rf"(?<![\d.]){major}\.{minor}(?![\d.])"
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
 
 
 def tanomu_bin():
@@ -591,10 +615,24 @@ class Server:
         self._close_files()
         if expect_rc is not None and rc != expect_rc:
             raise AssertionError(f"server exit status {rc}, expected {expect_rc}\n{self.tail()}")
+        self.assert_no_sanitizer_reports()
         if left:
             raise AssertionError(f"workers of process group {pgid} outlived the master\n"
                                  + self.tail())
         return rc
+
+    SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error: "
+                              r"|WARNING: ThreadSanitizer")
+
+    def assert_no_sanitizer_reports(self):
+        """A report from any process of the server (a worker too, which the
+        master would just restart) fails the test that ran it (S10)."""
+        err = self.stderr()
+        m = self.SANITIZER_RE.search(err)
+        if m:
+            start = max(0, m.start() - 200)
+            raise AssertionError("sanitizer report on the server's stderr:\n"
+                                 + err[start:start + 4000])
 
     def kill(self):
         """Last resort: SIGKILL the process group this Server started."""
@@ -773,9 +811,11 @@ class ServerTestCase(unittest.TestCase):
         return srv
 
     def _failed(self):
-        # unittest keeps the running test's outcome here (3.4 .. 3.12).
-        outcome = getattr(self, "_outcome", None)
-        return outcome is not None and not getattr(outcome, "success", True)
+        """True once this test has a failure or error on record; works from a
+        cleanup (where unittest's own success flag is reset)."""
+        result = getattr(self, "_result_for_dump", None)
+        return result is not None and (
+            len(result.failures) + len(result.errors) > self._fails_before)
 
     @staticmethod
     def _dump(srv):
@@ -792,6 +832,7 @@ class ServerTestCase(unittest.TestCase):
         # Class-wide servers live until tearDownClass: dump theirs here.
         result = result if result is not None else self.defaultTestResult()
         before = len(result.failures) + len(result.errors)
+        self._result_for_dump, self._fails_before = result, before
         out = super().run(result)
         if len(result.failures) + len(result.errors) > before:
             for srv in vars(type(self)).values():
@@ -824,7 +865,11 @@ class ServerTestCase(unittest.TestCase):
         skew = abs(email.utils.parsedate_to_datetime(date).timestamp() - time.time())
         self.assertLess(skew, 120, f"Date {date!r} is off by {skew:.0f}s")
         self.assertIsNotNone(resp.get("X-Request-Id"), f"no X-Request-Id: {resp}")
-        self.assertEqual(resp.get("Content-Security-Policy"), csp, resp)
+        if csp is ANY_CSP:
+            self.assertIn("frame-ancestors 'none'", resp.get("Content-Security-Policy") or "",
+                          resp)
+        else:
+            self.assertEqual(resp.get("Content-Security-Policy"), csp, resp)
         self.assertEqual(resp.get("X-Content-Type-Options"), "nosniff", resp)
         self.assertEqual(resp.get("Referrer-Policy"), referrer, resp)
         if tls:

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
 import harness
@@ -58,6 +59,7 @@ class ReloadTest(ServerTestCase):
     # -- the CLI path ------------------------------------------------------------
 
     def test_reload_cli_serves_new_config_when_it_returns(self):
+        """P4: `tanomu reload` returns 0 once the new generation serves."""
         srv = self.start()
         self.assertEqual(self.greeting(srv), "greeting-0")
         ok0 = self.reloads(srv, "ok")
@@ -71,6 +73,7 @@ class ReloadTest(ServerTestCase):
         srv.stop()
 
     def test_reload_rejected_keeps_old_config(self):
+        """P4: a broken configuration is refused with FILE:LINE; the old one serves on."""
         srv = self.start()
         failed0 = self.reloads(srv, "failed")
         ok0 = self.reloads(srv, "ok")
@@ -116,6 +119,7 @@ class ReloadTest(ServerTestCase):
     # -- SIGHUP ----------------------------------------------------------------------
 
     def test_sighup_reloads(self):
+        """P4: SIGHUP reloads like `tanomu reload`."""
         srv = self.start()
         self.assertEqual(srv.pid_from_file(), srv.proc.pid, "pid_file is not the master's pid")
         ok0 = self.reloads(srv, "ok")
@@ -130,6 +134,7 @@ class ReloadTest(ServerTestCase):
     # -- in-flight and keep-alive traffic ----------------------------------------------
 
     def test_inflight_request_survives_reload(self):
+        """P4: a request in flight during a reload completes."""
         srv = self.start()
         conn = RawConn(srv.port)
         self.addCleanup(conn.close)
@@ -156,6 +161,7 @@ class ReloadTest(ServerTestCase):
         srv.stop()
 
     def test_reload_enables_feature(self):
+        """P3, P4: a tenant turns a feature on by configuration and reload."""
         # P3 + P4: a tenant turns a feature on by configuration and reload.
         srv = self.start(tenants={"demo": demo_tenant("g", probe=False)})
         self.assertEqual(srv.get("/probe/label", host=HOST).status, 404)
@@ -165,6 +171,7 @@ class ReloadTest(ServerTestCase):
         srv.stop()
 
     def test_reload_loads_added_plugin(self):
+        """P4: plugin builds are added by a reload, without a restart."""
         # P4 "and plugin builds": a plugin added to the load list is served
         # after a reload, without a restart.
         srv = self.start(plugins=("hello", "probe", "crashy"), load=["hello", "probe"])
@@ -188,8 +195,9 @@ class ReloadTest(ServerTestCase):
         # Access logging off: at wrk's rate it would write gigabytes of
         # lines this test does not look at.
         srv = self.start(conf={"logging": {"access": False}}, name="reload-wrk")
+        wrk_timeout = f"{int(2 * harness.SCALE + 0.5)}s"   # wrk's default, scaled
         wrk = subprocess.Popen(
-            ["wrk", "-t2", "-c16", f"-d{duration}s", "--timeout", f"{int(2 * harness.SCALE + 0.5)}s",
+            ["wrk", "-t2", "-c16", f"-d{duration}s", "--timeout", wrk_timeout,
              "-H", f"Host: {HOST}", f"http://127.0.0.1:{srv.port}/hello"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.addCleanup(lambda: wrk.poll() is None and wrk.kill())
@@ -233,6 +241,10 @@ class ReloadTest(ServerTestCase):
         self.assertEqual(sum(map(int, errors.groups())) if errors else 0, 0,
                          f"wrk saw socket errors:\n{out}")
         srv.wait_metric("tanomu_reloads_total", lambda v: v >= done, result="ok")
+        sys.stderr.write(f"\n[reload under load] {done} reloads; wrk: "
+                         + " | ".join(l.strip() for l in out.splitlines()
+                                      if re.search(r"requests in|Requests/sec|Socket|Non-2xx", l))
+                         + "\n")
         srv.stop()
 
 

@@ -42,6 +42,7 @@ class TenancyTest(ServerTestCase):
     # -- tenant selection (S21) ------------------------------------------------
 
     def test_host_selects_tenant(self):
+        """S21: the Host header selects the tenant."""
         self.assertEqual(self.get("/hello", ALPHA).json(), {"greeting": "Hello alpha"})
         self.assertEqual(self.get("/hello", "www.alpha.test").json(),
                          {"greeting": "Hello alpha"})
@@ -69,6 +70,7 @@ class TenancyTest(ServerTestCase):
     # -- P3: features on and off ---------------------------------------------
 
     def test_disabled_plugin_routes_404(self):
+        # P3: a feature off for a tenant has no routes there.
         self.assertEqual(self.get("/probe/label", ALPHA).status, 200)   # control
         for path in ("/probe/label", "/probe/params/1/2", "/probe/me"):
             with self.subTest(path):
@@ -77,6 +79,7 @@ class TenancyTest(ServerTestCase):
         self.assertEqual(self.get("/hello", "gamma.test").status, 404)
 
     def test_disabled_plugin_hooks_do_not_run(self):
+        """P3: a feature off for a tenant runs no hooks there."""
         # probe's RESPONSE hook marks every response of tenants enabling it.
         self.assertEqual(self.get("/hello", ALPHA).get("X-Probe-Hook"), "ran")  # control
         r = self.get("/hello", BETA, headers={"X-Test-User": "mallory;admin"})
@@ -84,12 +87,17 @@ class TenancyTest(ServerTestCase):
         self.assertIsNone(r.get("X-Probe-Hook"), "probe's hook ran for a tenant disabling it")
 
     def test_disabled_plugin_cannot_authenticate(self):
-        # beta's access log must not carry a user set by probe's hook.
+        # beta's access log must not carry a user set by probe's hook ...
         rid = "tenancy-noauth-beta"
         self.get("/hello", BETA, headers={"X-Test-User": "mallory;admin",
                                           "X-Request-Id": rid})
         line = self.server.access_line(rid)
         self.assertNotEqual(line.get("user"), "mallory", line)
+        # ... while for alpha, which enables probe, the same request has one.
+        rid = "tenancy-auth-alpha"
+        self.get("/hello", ALPHA, headers={"X-Test-User": "mallory;admin",
+                                           "X-Request-Id": rid})
+        self.assertEqual(self.server.access_line(rid).get("user"), "mallory")
 
     # -- headers per tenant (S5, S9) --------------------------------------------
 
@@ -97,6 +105,7 @@ class TenancyTest(ServerTestCase):
         self.assertStandardHeaders(self.get("/hello", ALPHA))
 
     def test_tenant_security_headers_override(self):
+        """S5, S9: a tenant overrides CSP and Referrer-Policy."""
         r = self.get("/hello", BETA)
         self.assertEqual(r.status, 200)
         self.assertStandardHeaders(r, csp=BETA_CSP, referrer="no-referrer")
@@ -115,6 +124,7 @@ class TenancyTest(ServerTestCase):
     # -- access control (S11) ------------------------------------------------------
 
     def test_authenticated_route_without_principal_401(self):
+        """S11: authentication on every protected resource."""
         self.assertJsonError(self.get("/probe/me", ALPHA), 401)
 
     def test_authenticated_route_with_principal(self):
@@ -125,6 +135,7 @@ class TenancyTest(ServerTestCase):
         self.assertJsonError(self.get("/probe/admin", ALPHA), 401)
 
     def test_role_route_missing_role_403(self):
+        # S11, S19: a role route refuses principals without the role.
         for user in ("bob;user", "bob;", "bob;administrator", "bob;user,viewer"):
             with self.subTest(user):
                 self.assertJsonError(

@@ -105,9 +105,11 @@ class TlsTest(ServerTestCase):
         return r
 
     def test_tls12_handshake_alpn(self):
+        """S18: TLS 1.2 with ALPN http/1.1."""
         self.handshake(ssl.TLSVersion.TLSv1_2, "TLSv1.2")
 
     def test_tls13_handshake_alpn(self):
+        """S18: TLS 1.3 with ALPN http/1.1."""
         self.handshake(ssl.TLSVersion.TLSv1_3, "TLSv1.3")
 
     def test_alpn_prefers_http11_over_h2(self):
@@ -133,12 +135,15 @@ class TlsTest(ServerTestCase):
             self.fail(f"negotiated {s.version()}")
 
     def test_tls10_refused(self):
+        """S18: TLS 1.0 is refused."""
         self.refused(ssl.TLSVersion.TLSv1, "TLSv1")
 
     def test_tls11_refused(self):
+        """S18: TLS 1.1 is refused."""
         self.refused(ssl.TLSVersion.TLSv1_1, "TLSv1.1")
 
     def test_hsts_default_on_tls_only(self):
+        """S5: HSTS on TLS responses, never on plain HTTP."""
         r = self.handshake(None, "TLSv1.3")
         hsts = r.get("Strict-Transport-Security")
         self.assertRegex(hsts or "", r"^max-age=\d+", r)

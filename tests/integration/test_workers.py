@@ -46,26 +46,32 @@ class CrashTest(ServerTestCase):
         cls.server.stop()
 
     def crash_once(self):
-        """GET /crash; returns the monotonic time the connection died."""
+        """GET /crash, then wait for the restart it causes, so no restart is
+        still pending when the next test reads the counters.  Returns the
+        seconds from the connection dying to the restart being counted."""
+        restarts0 = self.server.metrics().sum("tanomu_worker_restarts_total")
         c = RawConn(self.server.port)
         self.addCleanup(c.close)
         c.send(build_request("GET", "/crash", HOST))
         try:
             r = c.read_response(timeout=10)
+            self.assertGreaterEqual(r.status, 500, f"/crash answered {r}")
         except (EOFError, ConnectionResetError):
-            return time.monotonic()
-        self.assertGreaterEqual(r.status, 500, f"/crash answered {r}")
-        return time.monotonic()
+            pass
+        died = time.monotonic()
+        self.server.wait_metric("tanomu_worker_restarts_total",
+                                lambda v: v >= restarts0 + 1, 5)
+        return time.monotonic() - died
 
     def test_crash_restarts_worker_logs_and_counts(self):
+        """A1, A10: a crashed worker is restarted within a second, logged and counted."""
         srv = self.server
         m = srv.metrics()
         restarts0 = m.sum("tanomu_worker_restarts_total")
         crashes0 = m.sum("tanomu_worker_crashes_total", plugin="crashy")
-        died = self.crash_once()
-        srv.wait_metric("tanomu_worker_restarts_total", lambda v: v >= restarts0 + 1, 5)
-        restarted_after = time.monotonic() - died
-        self.assertLessEqual(restarted_after, 1.0 * harness.SCALE + 0.5,
+        restarted_after = self.crash_once()
+        # "Within a second"; the slack is for polling /metrics.
+        self.assertLessEqual(restarted_after, 1.0 * harness.SCALE + 0.3,
                              "worker not restarted within a second")
         self.assertEqual(srv.metrics().sum("tanomu_worker_restarts_total"), restarts0 + 1)
         srv.wait_metric("tanomu_worker_crashes_total", lambda v: v == crashes0 + 1, 5,
@@ -84,9 +90,9 @@ class CrashTest(ServerTestCase):
         m = srv.metrics()
         restarts0 = m.sum("tanomu_worker_restarts_total")
         crashes0 = m.sum("tanomu_worker_crashes_total", plugin="crashy")
-        for i in range(1, 4):
+        for _ in range(3):
             self.crash_once()
-            srv.wait_metric("tanomu_worker_restarts_total", lambda v, i=i: v >= restarts0 + i, 5)
+        self.assertEqual(srv.metrics().sum("tanomu_worker_restarts_total"), restarts0 + 3)
         srv.wait_metric("tanomu_worker_crashes_total", lambda v: v == crashes0 + 3, 5,
                         plugin="crashy")
         for _ in range(10):
@@ -129,6 +135,7 @@ class CrashTest(ServerTestCase):
 class BalanceTest(ServerTestCase):
 
     def test_connections_balanced_across_workers(self):
+        """A9: connections spread over the workers (each >= 25%)."""
         n = 64
         srv = self.new_server(name="balance", workers=2)
         m = srv.metrics()
@@ -187,9 +194,11 @@ class ShutdownTest(ServerTestCase):
         self.assertLess(time.monotonic() - t0, 10 * harness.SCALE)
 
     def test_sigterm_completes_inflight_then_exits_0(self):
+        """A1: SIGTERM drains in-flight requests, then exits 0."""
         self.graceful(signal.SIGTERM)
 
     def test_sigint_completes_inflight_then_exits_0(self):
+        """A1: SIGINT drains in-flight requests, then exits 0."""
         self.graceful(signal.SIGINT)
 
     def test_idle_keepalive_does_not_delay_shutdown(self):

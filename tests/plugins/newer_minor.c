@@ -1,7 +1,8 @@
 /*
- * newer_minor.c - TEST-ONLY loader case: built for a newer ABI minor than the host's; its
- * descriptor may carry members the host does not know, so it is refused.
- * (see loader_common.h and tests/integration/test_loader.py).
+ * newer_minor.c - TEST-ONLY loader case: built for a newer ABI minor
+ * than the host's.  Its descriptor may carry members the host does not
+ * know, so the host must refuse it rather than ignore them.
+ * See loader_common.h and tests/integration/test_loader.py.
  */
 #define LOADER_NAME "newer_minor"
 #define LOADER_MINOR (TN_SDK_ABI_MINOR + 1)

@@ -9,6 +9,9 @@
  * filled with 0xA5, where today's reserved[] would be: a host that reads past
  * `size` sees non-zero "reserved" pointers instead of a clean zero, and a
  * host that insists they are zero would refuse the plugin.
+ *
+ * It has no settings on purpose: old_keys covers an old settings layout, so
+ * each compatibility rule fails its own test.
  */
 #include <tanomu/tanomu.h>
 

@@ -72,6 +72,12 @@ static size_t json_raw(char *out, size_t len, size_t cap, const char *s)
     return len + n;
 }
 
+/* json_str, or the literal null when s is NULL (an absent parameter). */
+static size_t json_str_or_null(char *out, size_t len, size_t cap, const char *s)
+{
+    return s ? json_str(out, len, cap, s) : json_raw(out, len, cap, "null");
+}
+
 /* Parse a non-negative decimal query parameter; -1 when absent or invalid,
  * so handlers can answer 400 instead of guessing. */
 static long query_long(tn_request *req, const char *name, long max)
@@ -184,9 +190,9 @@ static tn_status h_params(tn_plugin *self, tn_request *req, void *ud)
     const char *rest = api->req_param(req, "rest");
     char json[2048];
     size_t n = json_raw(json, 0, sizeof json, "{\"id\":");
-    n = id ? json_str(json, n, sizeof json, id) : json_raw(json, n, sizeof json, "null");
+    n = json_str_or_null(json, n, sizeof json, id);
     n = json_raw(json, n, sizeof json, ",\"rest\":");
-    n = rest ? json_str(json, n, sizeof json, rest) : json_raw(json, n, sizeof json, "null");
+    n = json_str_or_null(json, n, sizeof json, rest);
     n = json_raw(json, n, sizeof json, "}");
     if (n >= sizeof json) {
         api->resp_error(req, 414, "too_long", "parameters too long for the probe");
@@ -205,7 +211,7 @@ static tn_status answer_principal(tn_request *req, const char *key)
     size_t n = json_raw(json, 0, sizeof json, "{\"");
     n = json_raw(json, n, sizeof json, key);
     n = json_raw(json, n, sizeof json, "\":true,\"user\":");
-    n = user ? json_str(json, n, sizeof json, user) : json_raw(json, n, sizeof json, "null");
+    n = json_str_or_null(json, n, sizeof json, user);
     n = json_raw(json, n, sizeof json, "}");
     if (n >= sizeof json)
         return TN_ERROR;
@@ -260,9 +266,9 @@ static tn_status h_label(tn_plugin *self, tn_request *req, void *ud)
     const char *tenant = api->req_tenant(req);
     char json[512];
     size_t n = json_raw(json, 0, sizeof json, "{\"label\":");
-    n = label ? json_str(json, n, sizeof json, label) : json_raw(json, n, sizeof json, "null");
+    n = json_str_or_null(json, n, sizeof json, label);
     n = json_raw(json, n, sizeof json, ",\"tenant\":");
-    n = tenant ? json_str(json, n, sizeof json, tenant) : json_raw(json, n, sizeof json, "null");
+    n = json_str_or_null(json, n, sizeof json, tenant);
     n = json_raw(json, n, sizeof json, "}");
     if (n >= sizeof json)
         return TN_ERROR;

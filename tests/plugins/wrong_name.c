@@ -1,7 +1,8 @@
 /*
- * wrong_name.c - TEST-ONLY loader case: the descriptor names another plugin than the file
- * name; the host must refuse it (a file cannot pose as another plugin).
- * (see loader_common.h and tests/integration/test_loader.py).
+ * wrong_name.c - TEST-ONLY loader case: the descriptor names another
+ * plugin than the file does.  The host must refuse it, so that a file
+ * cannot pose as another plugin.
+ * See loader_common.h and tests/integration/test_loader.py.
  */
 #define LOADER_NAME "wrong_name"
 #define LOADER_DESC_NAME "other_name"
