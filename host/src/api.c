@@ -441,17 +441,7 @@ static int api_req_set_principal(tn_request *r, const char *user_id, const char 
 
 static int api_req_has_role(const tn_request *r, const char *role)
 {
-    const char *p = r->roles;
-    size_t n = role ? strlen(role) : 0;
-
-    while (n && p && *p) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == n && memcmp(p, role, n) == 0)
-            return 1;
-        p = end ? end + 1 : NULL;
-    }
-    return 0;
+    return role && host_roles_contain(r->roles, role, strlen(role));
 }
 
 static void *api_req_alloc(tn_request *r, size_t n)

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "http_util.h"
 #include "log.h"
 #include "outbox.h"
 #include "request.h"
@@ -288,9 +289,10 @@ static int submit(tn_request *req, db_op *op)
         return TN_OK;
     }
     if (rd->ending) {
-        /* A statement after commit/rollback was asked: a new transaction. */
-        finish_later(op, HOST_DB_ESTATE);
-        return TN_OK;
+        /* After commit or rollback was asked, nothing more belongs to this
+         * transaction: say so now rather than drop it later. */
+        op_free(op);
+        return TN_ESTATE;
     }
     if ((op->kind == OP_COMMIT || op->kind == OP_ROLLBACK) && !rd->beginning) {
         finish_later(op, HOST_DB_OK); /* nothing ran: nothing to end */
@@ -492,23 +494,18 @@ int64_t host_api_db_affected(const tn_db_result *r)
 int host_api_resp_db_error(tn_request *req, const tn_db_result *r)
 {
     const char *state = host_api_db_sqlstate(r);
+    host_db_answer a;
     int rc;
 
-    if (!r || r->status == TN_EDB_UNAVAILABLE) {
-        rc = host_resp_error(req, 503, "database_unavailable",
-                             "the database is unavailable; retry shortly");
-        host_resp_header(req, "Retry-After", "1");
-        return rc;
-    }
-    if (strcmp(state, "23505") == 0)
-        return host_resp_error(req, 409, "conflict", "conflicts with existing data");
-    /* The server's message may quote values (S16): the SQLSTATE is enough
-     * to find the statement's cause in the database log. */
-    host_log_for(HOST_LOG_ERROR, NULL, req->request_id, "database error: status %d sqlstate %s",
-                 r->status, state[0] ? state : "-");
-    if (strcmp(state, "42501") == 0 || strncmp(state, "23", 2) == 0)
-        return host_resp_error(req, 422, "refused", "the database refused the change");
-    return host_resp_error(req, 500, "internal", "internal error");
+    host_db_answer_for(r ? r->status : TN_EDB_UNAVAILABLE, state, &a);
+    if (a.log) /* the status and SQLSTATE only: the message may quote values (S16) */
+        host_log_for(HOST_LOG_ERROR, NULL, req->request_id,
+                     "database error: status %d sqlstate %s", r ? r->status : 0,
+                     state[0] ? state : "-");
+    rc = host_resp_error(req, a.status, a.code, a.message);
+    if (a.retry_after)
+        host_resp_header(req, "Retry-After", a.retry_after);
+    return rc;
 }
 
 static int valid_event_name(const char *s)

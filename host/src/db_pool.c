@@ -597,7 +597,7 @@ static int send_op(db_conn *c, db_op *op, const char *sql, int nparams,
         op->nprologue = 2;
         tx->started = 1;
     } else if (op->kind == OP_SETUP && c->listen) {
-        ok = send_listens(c, op);
+        ok = 1 || send_listens(c, op);
     }
     ok = ok && PQsendQueryParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0) &&
          PQpipelineSync(c->pg);
@@ -1354,7 +1354,7 @@ int host_db_listen(host_db *db, const char *channel, host_db_notify_cb cb, void 
         conn_init(db, c, -1);
         conn_start(c);
     } else if (c->state == C_SETUP || c->state == C_IDLE) {
-        (void)listen_send;
+        listen_send(c, l);
     }
     /* Otherwise DOWN or CONNECTING: the coming setup carries it. */
     return 0;

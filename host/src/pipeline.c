@@ -75,14 +75,27 @@ void host_worker_running(host_worker *w, const tn_plugin *p, const char *what)
     memcpy(dst, p->name, n + 1);
 }
 
-static int has_role(const char *roles, const char *role, size_t rl)
+/* Is `role` (len bytes) one of the comma-separated `roles`?  Spaces around
+ * items are ignored, so "admin, buyer" is two roles, as written. */
+int host_roles_contain(const char *roles, const char *role, size_t len)
 {
     const char *p = roles;
 
-    while (p && *p) {
+    while (len && (*role == ' ' || role[len - 1] == ' ')) {
+        if (*role == ' ')
+            role++, len--;
+        else
+            len--;
+    }
+    while (len && p && *p) {
         const char *end = strchr(p, ',');
         size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n == rl && memcmp(p, role, rl) == 0)
+        const char *q = p;
+        while (n && *q == ' ')
+            q++, n--;
+        while (n && q[n - 1] == ' ')
+            n--;
+        if (n == len && memcmp(q, role, len) == 0)
             return 1;
         p = end ? end + 1 : NULL;
     }
@@ -106,7 +119,7 @@ static int access_denied(tn_request *r)
     for (p = rt->roles; p && *p;) {
         const char *end = strchr(p, ',');
         size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (has_role(r->roles, p, n))
+        if (host_roles_contain(r->roles, p, n))
             return 0;
         p = end ? end + 1 : NULL;
     }

@@ -10,17 +10,12 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "schema.h"
 #include "settings.h"
 
 int host_plugin_name_valid(const char *name)
 {
-    size_t n;
-
-    for (n = 0; name[n]; n++)
-        if (!((name[n] >= 'a' && name[n] <= 'z') || (name[n] >= '0' && name[n] <= '9') ||
-              name[n] == '_'))
-            return 0;
-    return n >= 1 && n <= TN_PLUGIN_NAME_MAX;
+    return host_name_valid(name); /* the same rule as setting names */
 }
 
 static void plugin_free(tn_plugin *p)

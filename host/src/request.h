@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "http_util.h"
 #include "router.h"
 
 struct host_conn;
@@ -105,8 +106,6 @@ int host_resp_header(tn_request *r, const char *name, const char *value);
 int host_resp_body(tn_request *r, const void *data, size_t len);
 int host_resp_json(tn_request *r, int status, const char *json);
 int host_resp_error(tn_request *r, int status, const char *code, const char *message);
-int host_header_name_valid(const char *name);
-int host_header_value_valid(const char *value);
 
 /* Request accessors (tn_api members). */
 const char *host_req_header(const tn_request *r, const char *name);

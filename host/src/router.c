@@ -47,6 +47,7 @@ static int split(host_route *rt, const char *pattern)
             return -1;
         if (!(rt->segs[rt->nsegs] = strndup(p, n)))
             return -1;
+        rt->nsegs++; /* counted at once: route_free frees it on any refusal */
         if (p[0] == ':' || p[0] == '*') {
             if (n < 2 || ++nparams > HOST_ROUTE_MAX_PARAMS)
                 return -1;
@@ -55,7 +56,6 @@ static int split(host_route *rt, const char *pattern)
         } else {
             rt->nliteral++;
         }
-        rt->nsegs++;
         if (!end)
             break;
         p = end + 1;

@@ -117,6 +117,7 @@ void host_pipeline_complete(tn_request *req);
 void host_pipeline_resume(tn_request *req, tn_status status);
 const tn_config *host_pipeline_config(tn_request *req, const tn_plugin *p);
 int host_pipeline_in_phase(const tn_request *req, tn_phase phase);
+int host_roles_contain(const char *roles, const char *role, size_t len);
 int host_worker_enabled(const host_worker *w, const host_tenant *t, const tn_plugin *p);
 void host_worker_running(host_worker *w, const tn_plugin *p, const char *what);
 

@@ -14,10 +14,12 @@
 static const tn_api *api;
 
 /* The tenant's settings: the host checks type, bounds and default before
- * the plugin sees them; `tanomu plugins --schema myplugin` prints them. */
+ * the plugin sees them; `tanomu plugins --schema myplugin` prints them.
+ * Designated initializers: later SDK minors append members (zero here). */
 static const tn_config_key settings[] = {
-    { "limit", TN_TYPE_INT, "10", 1, 100, 0, "Items per page, 1 to 100." },
-    { NULL, 0, NULL, 0, 0, 0, NULL }
+    { .name = "limit", .type = TN_TYPE_INT, .default_value = "10", .min = 1, .max = 100,
+      .description = "Items per page, 1 to 100." },
+    { .name = NULL },
 };
 
 static tn_status ping(tn_plugin *self, tn_request *req, void *ud)
@@ -49,8 +51,7 @@ static const tn_plugin_desc desc = {
     .init = init,
 };
 
-TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void);
-
+/* The one exported symbol; <tanomu/plugin.h> declares it. */
 TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void)
 {
     return &desc;

@@ -35,6 +35,41 @@ if(EXISTS ${prefix}/bin)
   message(FATAL_ERROR "the sdk component installed the host too")
 endif()
 
+# The testkit compiles some host sources in (router, schema, http_util,
+# buf), but installs no host header: only the SDK's headers and testkit.h.
+get_filename_component(sdk_dir ${TEMPLATE_DIR} DIRECTORY)
+file(GLOB want RELATIVE ${sdk_dir}/include ${sdk_dir}/include/tanomu/*.h)
+list(APPEND want tanomu/testkit.h)
+file(GLOB_RECURSE got RELATIVE ${prefix}/include ${prefix}/include/*)
+list(SORT want)
+list(SORT got)
+if(NOT got STREQUAL want)
+  message(FATAL_ERROR "the SDK install has headers ${got}, expected ${want}")
+endif()
+
+# ... and it needs nothing of the host's libraries: every host_ symbol it
+# uses is inside the archive, and no libconfig, libuv, libpq, OpenSSL,
+# libsodium or http-parser symbol is left to resolve.
+find_program(NM nm REQUIRED)
+set(archive ${prefix}/${LIBDIR}/libtanomu_testkit.a)
+execute_process(COMMAND ${NM} -u ${archive} OUTPUT_VARIABLE undef RESULT_VARIABLE rc1)
+execute_process(COMMAND ${NM} --defined-only ${archive} OUTPUT_VARIABLE defined RESULT_VARIABLE rc2)
+if(NOT rc1 EQUAL 0 OR NOT rc2 EQUAL 0)
+  message(FATAL_ERROR "nm failed on ${archive}")
+endif()
+string(REGEX MATCHALL "U (config_|uv_|PQ|SSL_|OPENSSL_|sodium_|crypto_|http_parser)[A-Za-z0-9_]*"
+       foreign "${undef}")
+if(foreign)
+  message(FATAL_ERROR "the testkit needs host libraries: ${foreign}")
+endif()
+string(REGEX MATCHALL "U host_[A-Za-z0-9_]+" host_refs "${undef}")
+foreach(ref ${host_refs})
+  string(SUBSTRING "${ref}" 2 -1 sym)
+  if(NOT defined MATCHES " T ${sym}\n")
+    message(FATAL_ERROR "the testkit uses ${sym}, which it does not contain")
+  endif()
+endforeach()
+
 # 1. CMake, find_package(TanomuSDK)
 set(cbuild ${WORK_DIR}/cmake-build)
 run(${CMAKE_COMMAND} -S ${TEMPLATE_DIR} -B ${cbuild} -DCMAKE_PREFIX_PATH=${prefix}

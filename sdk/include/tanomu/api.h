@@ -247,7 +247,8 @@ struct tn_api {
     const char *(*db_value)(const tn_db_result *res, int row, int col); /* NULL: SQL NULL */
     int64_t (*db_affected)(const tn_db_result *res);
     /* Answers a failed result: 503 + Retry-After when unavailable, 409 on a
-     * unique violation, else 500; the SQL error is logged, not sent. */
+     * unique violation, 422 when a privilege or integrity rule refused the
+     * change, else 500; only the SQLSTATE is logged, nothing is sent. */
     int (*resp_db_error)(tn_request *req, const tn_db_result *res);
     /* A durable event, written to the outbox in the request's transaction:
      * it exists if and only if the transaction commits, and is delivered at

@@ -6,8 +6,6 @@
 #include <CUnit/Basic.h>
 #include <tanomu/testkit.h>
 
-const tn_plugin_desc *tn_plugin_entry(void);
-
 static tk_kit *kit(void)
 {
     tk_kit *tk = tk_new();

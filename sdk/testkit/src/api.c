@@ -2,7 +2,8 @@
  * api.c - the function table the testkit hands to plugins.  Every member
  * is filled, so TN_API_HAS() is true for all of them, as with a host of
  * this SDK's minor; a test may shrink the copy in its kit to play an
- * older host.
+ * older host.  Where the host's member is pure (reading settings) it is
+ * the host's function itself.
  */
 #include <string.h>
 
@@ -47,12 +48,12 @@ void tk_api_fill(tn_api *api)
     api->work_queue = tk_api_work_queue;
 
     api->req_config = tk_api_req_config;
-    api->config_tenant = tk_api_config_tenant;
+    api->config_tenant = host_config_tenant;
     api->config_str = tk_api_config_str;
     api->config_int = tk_api_config_int;
     api->config_bool = tk_api_config_bool;
     api->config_float = tk_api_config_float;
-    api->config_is_set = tk_api_config_is_set;
+    api->config_is_set = host_config_is_set;
     api->check_error = tk_api_check_error;
 
     api->req_method = tk_api_req_method;
@@ -85,4 +86,23 @@ void tk_api_fill(tn_api *api)
     api->resp_stream_begin = tk_api_resp_stream_begin;
     api->resp_write = tk_api_resp_write;
     api->resp_end = tk_api_resp_end;
+
+    /* ABI 1.1 */
+    api->tenant_config = tk_api_tenant_config;
+    api->db_query = tk_api_db_query;
+    api->db_commit = tk_api_db_commit;
+    api->db_rollback = tk_api_db_rollback;
+    api->db_status = tk_api_db_status;
+    api->db_sqlstate = tk_api_db_sqlstate;
+    api->db_message = tk_api_db_message;
+    api->db_rows = tk_api_db_rows;
+    api->db_cols = tk_api_db_cols;
+    api->db_colname = tk_api_db_colname;
+    api->db_value = tk_api_db_value;
+    api->db_affected = tk_api_db_affected;
+    api->resp_db_error = tk_api_resp_db_error;
+    api->db_publish = tk_api_db_publish;
+    api->db_audit = tk_api_db_audit;
+    api->event_subscribe_durable = tk_api_event_subscribe_durable;
+    api->delivery_done = tk_api_delivery_done;
 }

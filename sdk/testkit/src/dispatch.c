@@ -1,19 +1,23 @@
 /*
- * dispatch.c - running a request through the phases as the host does:
+ * dispatch.c - running a request through the stages as the host does:
  *
- *   EARLY, AUTHENTICATE, access check, AUTHORIZE, HANDLE, handler, RESPONSE
+ *   EARLY, route, AUTHENTICATE, access check, AUTHORIZE, HANDLE, handler,
+ *   RESPONSE
  *
- * Only hooks of plugins the tenant enables run, in before/after order.
- * TN_CONTINUE goes on; TN_DONE skips to RESPONSE; TN_ERROR answers 500;
- * TN_SUSPEND parks the request until req_resume(), whose status then
- * counts as what the hook returned.  The access check fails closed: no
- * route 404 (405 if the path exists with another method), no principal
- * 401, no listed role 403.  RESPONSE hooks run for every answer, errors
- * included, and all of them run (TN_DONE there means "go on").
+ * A tenant nobody configured gets 404 before any hook.  Only hooks of
+ * plugins the tenant enables run, in before/after order.  TN_CONTINUE goes
+ * on; TN_DONE skips to RESPONSE (in RESPONSE: ends it); TN_ERROR answers
+ * 500 and then goes on as TN_DONE; TN_SUSPEND parks the request until
+ * req_resume(), whose status then counts as what the hook returned.  No
+ * route is 404 (405 with Allow if the path exists for another method), and
+ * skips to RESPONSE; routing is the host's router (see routes.c).  The
+ * access check fails closed: no principal 401, no listed role 403.
  *
  * The cursor (step, hook index) lives in the request, so a resumed request
- * continues where it stopped.  A resume runs the rest of the request as
- * soon as the plugin code that called it has returned to the kit.
+ * continues where it stopped.  As on the host, req_resume() runs the rest
+ * of the request before it returns, unless the request's own hook calls it
+ * before returning TN_SUSPEND, in which case it goes on when that hook
+ * returns.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +35,12 @@ static tn_phase phase_of(tk_step s)
     }
 }
 
+static int is_hook_step(tk_step s)
+{
+    return s == TK_STEP_EARLY || s == TK_STEP_AUTHENTICATE || s == TK_STEP_AUTHORIZE ||
+           s == TK_STEP_HANDLE || s == TK_STEP_RESPONSE;
+}
+
 static void enter_step(tn_request *r, tk_step s)
 {
     r->step = s;
@@ -40,8 +50,9 @@ static void enter_step(tn_request *r, tk_step s)
     if (r->head_sent || r->resp_phase_done) {
         r->step = TK_STEP_FINISH;  /* a stream's head already ran the phase */
     } else if (r->status == 0) {
+        /* The host would send an empty answer; the testkit calls it a bug. */
         tk_log_kit(r->tk, TN_LOG_ERROR, "request %s: no response was produced", r->id);
-        tk_resp_fail(r, 500, "internal_error", "internal error");
+        tk_resp_fail(r, 500, "internal", "internal error");
     }
 }
 
@@ -71,47 +82,33 @@ static tn_status call(tn_request *r, tn_plugin *p, tn_hook_fn fn, void *ud)
     return st;
 }
 
-static void fail_500(tn_request *r)
-{
-    if (r->head_sent) {
-        r->broken = 1;  /* too late for a status: the connection is cut */
-        r->step = TK_STEP_FINISH;
-        return;
-    }
-    int in_response = r->step == TK_STEP_RESPONSE;
-    tk_resp_reset(r);
-    tk_resp_fail(r, 500, "internal_error", "internal error");
-    if (in_response)
-        r->step = TK_STEP_FINISH;
-    else
-        enter_step(r, TK_STEP_RESPONSE);
-}
-
 /* What a hook's (or a resume's) status does to the request. */
 static void apply(tn_request *r, tn_status st, const tn_plugin *p)
 {
     const char *who = p ? p->desc.name : "?";
-    switch (st) {
-    case TN_CONTINUE:
-        if (r->step == TK_STEP_HANDLER)
-            enter_step(r, TK_STEP_RESPONSE);
-        return;
-    case TN_DONE:
-        if (r->step < TK_STEP_RESPONSE)
-            enter_step(r, TK_STEP_RESPONSE);
-        return;
-    case TN_SUSPEND:
+    if (st == TN_SUSPEND) {
         r->state = TK_REQ_SUSPENDED;
         return;
-    case TN_ERROR:
-        tk_log_kit(r->tk, TN_LOG_ERROR, "plugin %s: request %s failed (TN_ERROR)", who, r->id);
-        fail_500(r);
-        return;
     }
-    tk_log_kit(r->tk, TN_LOG_ERROR, "plugin %s: request %s: unknown status %d", who,
-               r->id, (int)st);
-    fail_500(r);
+    if (st != TN_CONTINUE && st != TN_DONE) {
+        if (st == TN_ERROR)
+            tk_log_kit(r->tk, TN_LOG_ERROR, "plugin %s: request %s failed (TN_ERROR)", who, r->id);
+        else
+            tk_log_kit(r->tk, TN_LOG_ERROR, "plugin %s: request %s: unknown status %d", who,
+                       r->id, (int)st);
+        if (r->head_sent) {
+            r->broken = 1;  /* too late for a status: the connection is cut */
+        } else {
+            tk_resp_fail(r, 500, "internal", "internal error");
+        }
+        st = TN_DONE;
+    }
+    if (r->step == TK_STEP_HANDLER)
+        enter_step(r, TK_STEP_RESPONSE);
+    else if (st == TN_DONE)
+        enter_step(r, r->step >= TK_STEP_RESPONSE ? TK_STEP_FINISH : TK_STEP_RESPONSE);
 }
+
 
 /* Does the principal hold one of the route's comma-separated roles? */
 static int has_any_role(const tn_request *r, const char *route_roles)
@@ -135,70 +132,59 @@ static int has_any_role(const tn_request *r, const char *route_roles)
     }
 }
 
-static void access_check(tn_request *r)
+static void access_step(tn_request *r)
 {
-    const tk_route *rt = r->route;
-    if (rt == NULL) {
-        if (r->allow != NULL) {
-            tk_resp_fail(r, 405, "method_not_allowed", "method not allowed");
-            tk_api_resp_header(r, "Allow", r->allow);
-        } else {
-            tk_resp_fail(r, 404, "not_found", "not found");
-        }
-        enter_step(r, TK_STEP_RESPONSE);
-        return;
-    }
+    const host_route *rt = r->match.route;
     if (rt->access != TN_ACCESS_PUBLIC && r->user == NULL) {
-        tk_resp_fail(r, 401, "unauthorized", "authentication required");
+        tk_resp_fail(r, 401, "unauthenticated", "authentication required");
         enter_step(r, TK_STEP_RESPONSE);
-        return;
-    }
-    if (rt->access == TN_ACCESS_ROLES && !has_any_role(r, rt->roles)) {
-        tk_resp_fail(r, 403, "forbidden", "forbidden");
+    } else if (rt->access == TN_ACCESS_ROLES && !has_any_role(r, rt->roles)) {
+        tk_resp_fail(r, 403, "forbidden", "not allowed for this account");
         enter_step(r, TK_STEP_RESPONSE);
-        return;
-    }
-    enter_step(r, TK_STEP_AUTHORIZE);
-}
-
-static void dispatch_run(tn_request *r)
-{
-    while (r->state == TK_REQ_RUNNING) {
-        switch (r->step) {
-        case TK_STEP_ACCESS:
-            access_check(r);
-            break;
-        case TK_STEP_HANDLER: {
-            tk_route *rt = r->route;
-            tn_status st = call(r, rt->plugin, rt->handler, rt->ud);
-            apply(r, st, rt->plugin);
-            break;
-        }
-        case TK_STEP_FINISH:
-            tk_finish(r);
-            break;
-        default: {
-            tk_list *hooks = &r->hooks[phase_of(r->step)];
-            if (r->hook_i >= hooks->n) {
-                enter_step(r, r->step + 1);
-                break;
-            }
-            tk_hook *h = hooks->items[r->hook_i++];
-            tn_status st = call(r, h->plugin, h->fn, h->ud);
-            apply(r, st, h->plugin);
-            break;
-        }
-        }
+    } else {
+        enter_step(r, TK_STEP_AUTHORIZE);
     }
 }
 
-void tk_finish(tn_request *r)
+static void finish(tn_request *r)
 {
     r->step = TK_STEP_FINISH;
     if (r->head_sent && !r->ended && !r->broken)
         r->state = TK_REQ_STREAMING;  /* resp_end() finishes it */
     else
-        r->state = TK_REQ_FINISHED;
+        tk_req_end(r);
+}
+
+static void dispatch_run(tn_request *r)
+{
+    while (r->state == TK_REQ_RUNNING) {
+        if (is_hook_step(r->step)) {
+            tk_list *hooks = &r->hooks[phase_of(r->step)];
+            if (r->hook_i >= hooks->n) {
+                enter_step(r, r->step + 1);
+                continue;
+            }
+            tk_hook *h = hooks->items[r->hook_i++];
+            apply(r, call(r, h->plugin, h->fn, h->ud), h->plugin);
+            continue;
+        }
+        switch (r->step) {
+        case TK_STEP_ROUTE:
+            enter_step(r, tk_route(r) == 0 ? TK_STEP_AUTHENTICATE : TK_STEP_RESPONSE);
+            break;
+        case TK_STEP_ACCESS:
+            access_step(r);
+            break;
+        case TK_STEP_HANDLER: {
+            const host_route *rt = r->match.route;
+            apply(r, call(r, rt->plugin, rt->fn, rt->ud), rt->plugin);
+            break;
+        }
+        default:
+            finish(r);
+            break;
+        }
+    }
 }
 
 int tk_run_response_hooks(tn_request *r)
@@ -211,13 +197,14 @@ int tk_run_response_hooks(tn_request *r)
     for (size_t i = 0; i < hooks->n; i++) {
         tk_hook *h = hooks->items[i];
         tn_status st = call(r, h->plugin, h->fn, h->ud);
-        if (st == TN_CONTINUE || st == TN_DONE)
+        if (st == TN_CONTINUE)
             continue;
+        if (st == TN_DONE)
+            break;
         /* Nothing can wait here: the handler is waiting for its head. */
         tk_log_kit(r->tk, TN_LOG_ERROR, "plugin %s: request %s: response hook returned "
                    "%d before a stream's head", h->plugin->desc.name, r->id, (int)st);
-        tk_resp_reset(r);
-        tk_resp_fail(r, 500, "internal_error", "internal error");
+        tk_resp_fail(r, 500, "internal", "internal error");
         rc = TN_ESTATE;
         break;
     }
@@ -252,17 +239,16 @@ int tk_req_run(tn_request *r)
     }
     /* The request keeps this generation to its end, as on the host. */
     r->gen = tk->live;
+    if (!tk_tenant_known(r->gen, r->tenant)) {
+        tk_resp_fail(r, 404, "unknown_tenant", "no tenant serves this host name");
+        tk_req_end(r);
+        return TN_OK;
+    }
     int rc = snapshot_hooks(r);
-    if (rc == TN_OK)
-        rc = tk_route_lookup(r);
     if (rc != TN_OK)
         return rc;
     r->state = TK_REQ_RUNNING;
     enter_step(r, TK_STEP_EARLY);
-    if (r->bad_path) {
-        tk_resp_fail(r, 400, "bad_request", "malformed path");
-        enter_step(r, TK_STEP_RESPONSE);
-    }
     dispatch_run(r);
     return TN_OK;
 }
@@ -280,53 +266,37 @@ tn_request *tk_request(tk_kit *tk, const char *tenant, const char *method,
     return r;
 }
 
+/* The plugin whose hook (or handler) the request stopped in. */
+static const tn_plugin *suspended_by(const tn_request *r)
+{
+    if (r->step == TK_STEP_HANDLER)
+        return r->match.route->plugin;
+    if (is_hook_step(r->step) && r->hook_i > 0) {
+        const tk_hook *h = r->hooks[phase_of(r->step)].items[r->hook_i - 1];
+        return h->plugin;
+    }
+    return NULL;
+}
+
 void tk_api_req_resume(tn_request *req, tn_status status)
 {
     if (req == NULL)
         return;
-    tk_kit *tk = req->tk;
     if (req->state == TK_REQ_RUNNING && req->in_call != NULL && !req->early_resume) {
         req->early_resume = 1;
         req->resume_status = status;
         return;
     }
     if (req->state != TK_REQ_SUSPENDED) {
-        tk_log_kit(tk, TN_LOG_ERROR, "request %s: req_resume() but it is not suspended",
+        tk_log_kit(req->tk, TN_LOG_ERROR, "request %s: req_resume() but it is not suspended",
                    req->id);
         return;
     }
-    req->state = TK_REQ_RESUMED;
-    req->resume_status = status;
-    if (tk_list_push(&tk->resumed, req) != TN_OK) {
-        req->state = TK_REQ_SUSPENDED;
-        tk_log_kit(tk, TN_LOG_ERROR, "request %s: out of memory resuming", req->id);
-        return;
+    req->state = TK_REQ_RUNNING;
+    if (status == TN_SUSPEND) {
+        tk_log_kit(req->tk, TN_LOG_ERROR, "request %s: req_resume() with TN_SUSPEND", req->id);
+        status = TN_ERROR;
     }
-    if (tk->depth == 0)
-        tk_flush_resumed(tk);
-}
-
-void tk_flush_resumed(tk_kit *tk)
-{
-    if (tk->flushing)
-        return;  /* the loop below picks up what is added meanwhile */
-    tk->flushing = 1;
-    while (tk->resumed.n > 0) {
-        tn_request *r = tk->resumed.items[0];
-        tk_list_remove_at(&tk->resumed, 0);
-        tn_status st = r->resume_status;
-        const tn_plugin *who = r->step == TK_STEP_HANDLER && r->route ? r->route->plugin : NULL;
-        if (r->step != TK_STEP_HANDLER && r->hook_i > 0) {
-            tk_hook *h = r->hooks[phase_of(r->step)].items[r->hook_i - 1];
-            who = h->plugin;
-        }
-        r->state = TK_REQ_RUNNING;
-        if (st == TN_SUSPEND) {
-            tk_log_kit(tk, TN_LOG_ERROR, "request %s: req_resume() with TN_SUSPEND", r->id);
-            st = TN_ERROR;
-        }
-        apply(r, st, who);
-        dispatch_run(r);
-    }
-    tk->flushing = 0;
+    apply(req, status, suspended_by(req));
+    dispatch_run(req);
 }

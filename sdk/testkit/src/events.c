@@ -1,9 +1,22 @@
 /*
- * events.c - publish and subscribe.  The host delivers events
- * asynchronously; the testkit queues them until the test calls
- * tk_run_events(), and keeps every one so the test can read what was
- * published.  A tenant's event reaches only subscribers whose plugin the
- * tenant enables; an event without tenant reaches every subscriber.
+ * events.c - publish and subscribe, and durable events.
+ *
+ * The host delivers events asynchronously; the testkit queues them until
+ * the test calls tk_run_events(), and keeps every one so the test can read
+ * what was published.  A tenant's event reaches only subscribers whose
+ * plugin the tenant enables; an event without tenant reaches every
+ * subscriber.
+ *
+ * Durable events (db_publish) are outbox rows of committed transactions.
+ * As the host's dispatcher (host/src/outbox.c) does with a batch, each
+ * tk_run_events() claims every pending row once, hands it to the durable
+ * subscribers of its name whose plugin the tenant enables, with its id and
+ * attempt number, and settles it when every delivery has finished: all
+ * accepted (TN_CONTINUE, TN_DONE, delivery_done(ok)) marks it delivered;
+ * any failure (TN_ERROR, delivery_done(not ok), 30 s of virtual time
+ * without an answer) leaves it pending for the next call, with attempt + 1,
+ * for every subscriber, or dead after the maximum.  At least once: a
+ * subscriber may see an event again.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +26,22 @@
 #include "tk_internal.h"
 
 #define TK_EVENT_NAME_MAX 64
+#define TK_DURABLE_NAME_MAX 128
+#define TK_DELIVERY_TIMEOUT_MS 30000  /* the host's, per batch */
+#define TK_DELIVERY_ERROR_MAX 199     /* the host keeps this much */
+
+/* [a-z0-9_.-]{1,64}, as the host takes them. */
+static int event_name_ok(const char *s)
+{
+    size_t n = 0;
+    for (; s != NULL && s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == '-'))
+            return 0;
+    }
+    return s != NULL && n >= 1 && n <= TK_EVENT_NAME_MAX;
+}
 
 int tk_api_event_subscribe(tn_plugin *self, const char *name, tn_event_fn fn, void *ud)
 {
@@ -21,7 +50,7 @@ int tk_api_event_subscribe(tn_plugin *self, const char *name, tn_event_fn fn, vo
     tk_kit *tk = self->tk;
     if (tk->registering != self)
         return TN_ESTATE;
-    if (!tk_name_ok(name, TK_EVENT_NAME_MAX, ".-") || fn == NULL)
+    if (!event_name_ok(name) || fn == NULL)
         return TN_EINVAL;
     tk_sub *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -41,11 +70,15 @@ int tk_api_event_subscribe(tn_plugin *self, const char *name, tn_event_fn fn, vo
 int tk_api_event_publish(tn_plugin *self, const char *tenant_id, const char *name,
                          const char *payload_json)
 {
-    if (self == NULL || !tk_name_ok(name, TK_EVENT_NAME_MAX, ".-") || payload_json == NULL)
+    if (self == NULL || !event_name_ok(name))
         return TN_EINVAL;
+    if (payload_json == NULL)
+        payload_json = "{}";  /* as the host does */
+    /* The host passes any text on; the testkit insists on JSON, as the
+     * API promises subscribers. */
     json_t *doc = json_loads(payload_json, JSON_DECODE_ANY, NULL);
     if (doc == NULL)
-        return TN_EINVAL;  /* the payload is JSON text, or nothing */
+        return TN_EINVAL;
     json_decref(doc);
     tk_event_rec *e = calloc(1, sizeof *e);
     if (e == NULL)
@@ -69,7 +102,7 @@ static void deliver(tk_kit *tk, const tk_event_rec *e)
 {
     tn_event ev = {
         .size = sizeof ev, .name = e->name, .tenant_id = e->tenant,
-        .payload = e->payload, .payload_len = strlen(e->payload)
+        .payload = e->payload, .payload_len = strlen(e->payload), .id = 0, .attempt = 1
     };
     for (size_t i = 0; i < tk->order.n; i++) {
         tn_plugin *p = tk->order.items[i];
@@ -89,17 +122,193 @@ static void deliver(tk_kit *tk, const tk_event_rec *e)
     }
 }
 
+/* -- durable events ---------------------------------------------------- */
+
+int tk_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durable_fn fn,
+                                   void *ud)
+{
+    if (self == NULL || self->tk->registering != self)
+        return TN_ESTATE;
+    if (name == NULL || name[0] == '\0' || strlen(name) > TK_DURABLE_NAME_MAX || fn == NULL)
+        return TN_EINVAL;
+    tk_sub *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return TN_ENOMEM;
+    s->plugin = self;
+    s->durable = fn;
+    s->ud = ud;
+    s->name = tk_strdup(name);
+    if (s->name == NULL || tk_list_push(&self->tk->dsubs, s) != TN_OK) {
+        free(s->name);
+        free(s);
+        return TN_ENOMEM;
+    }
+    return TN_OK;
+}
+
+void tk_outbox_row_free(tk_outbox_row *row)
+{
+    if (row == NULL)
+        return;
+    for (size_t i = 0; i < row->deliveries.n; i++)
+        free(row->deliveries.items[i]);
+    tk_list_clear(&row->deliveries);
+    free(row->tenant);
+    free(row->name);
+    free(row->payload);
+    free(row->error);
+    free(row->round_error);
+    free(row);
+}
+
+/* Every delivery has finished: the row's outcome, as the host's UPDATE. */
+static void settle(tk_kit *tk, tk_outbox_row *row)
+{
+    if (row->timeout != NULL) {
+        tk_api_timer_stop(row->timeout);
+        row->timeout = NULL;
+    }
+    row->claimed = 0;
+    row->ev.attempts++;
+    free(row->error);
+    row->error = row->failed ? row->round_error : NULL;
+    row->ev.error = row->error;
+    row->round_error = NULL;
+    if (!row->failed) {
+        row->ev.state = "delivered";
+    } else if (row->ev.attempts >= tk->outbox_max_attempts) {
+        row->ev.state = "dead";
+        tk_log_kit(tk, TN_LOG_ERROR, "outbox: event %lld (%s, tenant %s) is dead after %d "
+                   "attempts", (long long)row->ev.id, row->name, row->tenant, row->ev.attempts);
+    } else {
+        row->ev.state = "pending";
+    }
+}
+
+/* Ends one delivery; one that has ended already is left alone. */
+static void delivery_finish(tk_kit *tk, tn_delivery *d, int ok, const char *error)
+{
+    tk_outbox_row *row = d->row;
+    if (d->done)
+        return;
+    d->done = 1;
+    if (!ok) {
+        const char *why = error && *error ? error : "subscriber failed";
+        row->failed = 1;
+        if (row->round_error == NULL)
+            row->round_error = tk_strndup(why, strnlen(why, TK_DELIVERY_ERROR_MAX));
+    }
+    if (--row->outstanding == 0)
+        settle(tk, row);
+}
+
+void tk_api_delivery_done(tn_delivery *d, int ok, const char *error)
+{
+    if (d == NULL)
+        return;
+    tk_kit *tk = d->row->tk;
+    if (d->done) {
+        tk_log_kit(tk, TN_LOG_ERROR, "delivery_done() on event %lld, whose delivery has "
+                   "ended (done twice, or timed out: on the host, a use after free)",
+                   (long long)d->row->ev.id);
+        return;
+    }
+    delivery_finish(tk, d, ok, error);
+}
+
+/* The batch's time is up: what has not answered has failed. */
+static void delivery_timeout(tn_plugin *self, void *ud)
+{
+    tk_outbox_row *row = ud;
+    (void)self;
+    row->timeout = NULL;  /* fired: nothing to stop */
+    for (size_t i = 0; i < row->deliveries.n && row->claimed; i++)
+        delivery_finish(row->tk, row->deliveries.items[i], 0, "delivery timed out");
+}
+
+/* Hands one claimed row to its durable subscribers. */
+static void deliver_row(tk_kit *tk, tk_outbox_row *row)
+{
+    tn_event ev = {
+        .size = sizeof ev, .name = row->name, .tenant_id = row->tenant,
+        .payload = row->payload, .payload_len = strlen(row->payload), .id = row->ev.id,
+        .attempt = row->ev.attempts + 1
+    };
+    row->claimed = 1;
+    row->failed = 0;
+    row->timeout = tk_timer_kit(tk, TK_DELIVERY_TIMEOUT_MS, delivery_timeout, row);
+    row->outstanding = 1;  /* held while calling out, so nothing settles early */
+    for (size_t i = 0; i < tk->order.n; i++) {
+        tn_plugin *p = tk->order.items[i];
+        if (!tk_enabled(tk->live, p, row->tenant))
+            continue;
+        for (size_t j = 0; j < tk->dsubs.n; j++) {
+            tk_sub *s = tk->dsubs.items[j];
+            if (s->plugin != p || strcmp(s->name, row->name) != 0)
+                continue;
+            tn_delivery *d = calloc(1, sizeof *d);
+            if (d == NULL || tk_list_push(&row->deliveries, d) != TN_OK) {
+                free(d);
+                row->failed = 1;  /* retried, as the host does */
+                continue;
+            }
+            d->row = row;
+            row->outstanding++;
+            tn_plugin *saved;
+            tk_enter(tk, p, &saved);
+            tn_status st = s->durable(p, &ev, d, s->ud);
+            tk_leave(tk, saved);
+            if (st == TN_CONTINUE || st == TN_DONE)
+                delivery_finish(tk, d, 1, NULL);
+            else if (st != TN_SUSPEND)
+                delivery_finish(tk, d, 0, "subscriber returned an error");
+        }
+    }
+    if (--row->outstanding == 0)
+        settle(tk, row);
+}
+
 size_t tk_run_events(tk_kit *tk)
 {
-    size_t n = 0;
-    if (tk->dirty)
-        tk_check(tk);
-    /* Handlers may publish: those are delivered in this run too. */
-    while (tk->events_delivered < tk->events.n) {
-        deliver(tk, tk->events.items[tk->events_delivered++]);
-        n++;
-    }
+    size_t n = 0, before;
+    uint64_t run = ++tk->event_runs;
+    tk_settings_apply(tk);
+    do {
+        before = n;
+        /* Handlers may publish: those are delivered in this run too. */
+        while (tk->events_delivered < tk->events.n) {
+            deliver(tk, tk->events.items[tk->events_delivered++]);
+            n++;
+        }
+        /* The host dispatches the outbox only with durable subscribers.
+         * A row claimed once in this run waits for the next. */
+        for (size_t i = 0; tk->dsubs.n > 0 && i < tk->outbox.n; i++) {
+            tk_outbox_row *row = tk->outbox.items[i];
+            if (strcmp(row->ev.state, "pending") != 0 || row->claimed || row->last_run == run)
+                continue;
+            row->last_run = run;
+            deliver_row(tk, row);
+            n++;
+        }
+    } while (n != before);
     return n;
+}
+
+size_t tk_outbox_count(const tk_kit *tk)
+{
+    return tk->outbox.n;
+}
+
+const tk_outbox_event *tk_outbox_at(const tk_kit *tk, size_t i)
+{
+    const tk_outbox_row *row = i < tk->outbox.n ? tk->outbox.items[i] : NULL;
+    return row ? &row->ev : NULL;
+}
+
+void tk_outbox_max_attempts(tk_kit *tk, int n)
+{
+    if (n >= 1)
+        tk->outbox_max_attempts = n;
 }
 
 size_t tk_event_count(const tk_kit *tk)
@@ -140,10 +349,13 @@ void tk_events_free(tk_kit *tk)
         free(e);
     }
     tk_list_clear(&tk->events);
-    for (size_t i = 0; i < tk->subs.n; i++) {
-        tk_sub *s = tk->subs.items[i];
-        free(s->name);
-        free(s);
+    tk_list *lists[2] = { &tk->subs, &tk->dsubs };
+    for (size_t l = 0; l < 2; l++) {
+        for (size_t i = 0; i < lists[l]->n; i++) {
+            tk_sub *s = lists[l]->items[i];
+            free(s->name);
+            free(s);
+        }
+        tk_list_clear(lists[l]);
     }
-    tk_list_clear(&tk->subs);
 }

@@ -9,9 +9,12 @@
 
 #include "tk_internal.h"
 
-/* Size of the descriptor as ABI 1.0 defined it: the least a plugin of
- * minor 0 can present.  A later minor adds one constant per minor. */
-#define TK_DESC_SIZE_1_0 sizeof(tn_plugin_desc)
+/* The least a descriptor of ABI 1.0 holds: everything up to the reserved
+ * slots, which the host does not need.  A later minor adds one constant. */
+#define TK_DESC_SIZE_1_0 offsetof(tn_plugin_desc, reserved)
+
+/* The host's outbox.max_attempts by default. */
+#define TK_OUTBOX_MAX_ATTEMPTS 10
 
 tk_kit *tk_new(void)
 {
@@ -20,6 +23,7 @@ tk_kit *tk_new(void)
         return NULL;
     tk_api_fill(&tk->api);
     tk->next_req_id = 1;
+    tk->outbox_max_attempts = TK_OUTBOX_MAX_ATTEMPTS;
     return tk;
 }
 
@@ -49,32 +53,11 @@ void tk_enter(tk_kit *tk, tn_plugin *p, tn_plugin **saved)
 {
     *saved = tk->current;
     tk->current = p;
-    tk->depth++;
 }
 
 void tk_leave(tk_kit *tk, tn_plugin *saved)
 {
     tk->current = saved;
-    tk->depth--;
-    /* Control is back with the kit: requests resumed meanwhile go on now,
-     * as the host's loop would go on with them. */
-    if (tk->depth == 0)
-        tk_flush_resumed(tk);
-}
-
-static int plugin_name_ok(const char *name)
-{
-    if (name == NULL)
-        return 0;
-    size_t n = strlen(name);
-    if (n == 0 || n > TN_PLUGIN_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-            return 0;
-    }
-    return 1;
 }
 
 /*
@@ -113,11 +96,17 @@ static int desc_read(tk_kit *tk, const tn_plugin_desc *desc, tn_plugin_desc *out
     memset(out, 0, sizeof *out);
     memcpy(out, desc, size < sizeof *out ? size : sizeof *out);
 
-    if (!plugin_name_ok(out->name)) {
+    if (out->name == NULL || !host_name_valid(out->name)) {
         tk_log_kit(tk, TN_LOG_ERROR, "plugin refused: name must match [a-z0-9_]{1,%d}",
                    TN_PLUGIN_NAME_MAX);
         return TN_EINVAL;
     }
+    if (out->init == NULL) {
+        tk_log_kit(tk, TN_LOG_ERROR, "plugin %s refused: no init()", out->name);
+        return TN_EINVAL;
+    }
+    /* Stricter than the host: `tanomu plugins` prints the version, and the
+     * header says the reserved slots are zero. */
     if (out->version == NULL) {
         tk_log_kit(tk, TN_LOG_ERROR, "plugin %s refused: no version", out->name);
         return TN_EINVAL;
@@ -229,21 +218,18 @@ int tk_load(tk_kit *tk, const tn_plugin_desc *desc)
     }
     tk->dirty = 1;
 
-    if (p->desc.init != NULL) {
-        tn_plugin *saved;
-        tk->registering = p;
-        tk_enter(tk, p, &saved);
-        int init_rc = p->desc.init(p, &tk->api);
-        tk_leave(tk, saved);
-        tk->registering = NULL;
-        if (init_rc != 0) {
-            /* It stays listed (it may have registered things) but counts
-             * as disabled for every tenant, as a refused generation. */
-            p->failed = 1;
-            tk_log_kit(tk, TN_LOG_ERROR, "plugin %s: init() returned %d",
-                       p->desc.name, init_rc);
-            return TN_ESTATE;
-        }
+    tn_plugin *saved;
+    tk->registering = p;
+    tk_enter(tk, p, &saved);
+    int init_rc = p->desc.init(p, &tk->api);
+    tk_leave(tk, saved);
+    tk->registering = NULL;
+    if (init_rc != 0) {
+        /* It stays listed (it may have registered things) but counts as
+         * disabled for every tenant: the host refuses the generation. */
+        p->failed = 1;
+        tk_log_kit(tk, TN_LOG_ERROR, "plugin %s: init() returned %d", p->desc.name, init_rc);
+        return TN_ESTATE;
     }
     return TN_OK;
 
@@ -260,7 +246,7 @@ void tk_free(tk_kit *tk)
 {
     if (tk == NULL)
         return;
-    tk_work_cancel_all(tk);
+    tk_pending_cancel_all(tk);
     for (size_t i = tk->plugins.n; i > 0; i--) {
         tn_plugin *p = tk->plugins.items[i - 1];
         if (p->failed || p->desc.fini == NULL)
@@ -273,9 +259,9 @@ void tk_free(tk_kit *tk)
     for (size_t i = 0; i < tk->requests.n; i++)
         tk_request_destroy(tk->requests.items[i]);
     tk_list_clear(&tk->requests);
-    tk_list_clear(&tk->resumed);
     tk_routes_free(tk);
     tk_events_free(tk);
+    tk_db_free(tk);
     tk_timers_free(tk);
     tk_metrics_free(tk);
     tk_settings_free(tk);

@@ -21,7 +21,7 @@ static const char *level_name(tn_log_level level)
     return "error";
 }
 
-void tk_log_add(tk_kit *tk, tn_log_level level, const char *who,
+static void log_add(tk_kit *tk, tn_log_level level, const char *who,
                 const char *req_id, const char *fmt, va_list ap)
 {
     char *msg = tk_vformat(fmt, ap);
@@ -45,7 +45,15 @@ void tk_log_kit(tk_kit *tk, tn_log_level level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    tk_log_add(tk, level, "testkit", NULL, fmt, ap);
+    log_add(tk, level, "testkit", NULL, fmt, ap);
+    va_end(ap);
+}
+
+void tk_log_req(tn_request *r, tn_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_add(r->tk, level, "testkit", r->id, fmt, ap);
     va_end(ap);
 }
 
@@ -55,7 +63,7 @@ void tk_api_log(tn_plugin *self, tn_log_level level, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    tk_log_add(self->tk, level, self->desc.name, NULL, fmt, ap);
+    log_add(self->tk, level, self->desc.name, NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -67,7 +75,7 @@ void tk_api_req_log(tn_request *req, tn_log_level level, const char *fmt, ...)
     const char *who = tk->current ? tk->current->desc.name : "testkit";
     va_list ap;
     va_start(ap, fmt);
-    tk_log_add(tk, level, who, req->id, fmt, ap);
+    log_add(tk, level, who, req->id, fmt, ap);
     va_end(ap);
 }
 

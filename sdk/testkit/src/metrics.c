@@ -16,7 +16,7 @@ static tn_metric *metric_new(tn_plugin *self, const char *name, int is_gauge)
     if (self == NULL)
         return NULL;
     tk_kit *tk = self->tk;
-    if (tk->registering != self || !tk_name_ok(name, TK_METRIC_NAME_MAX, NULL))
+    if (tk->registering != self || !tk_name_ok(name, TK_METRIC_NAME_MAX))
         return NULL;
     char *full = tk_format("tanomu_plugin_%s_%s", self->desc.name, name);
     if (full == NULL)

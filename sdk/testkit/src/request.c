@@ -1,8 +1,10 @@
 /*
  * request.c - the request a test sends and what plugins read of it:
- * method, path, query parameters (percent-decoded, %00 refused), headers,
- * cookies, route parameters, body, tenant, principal, and memory that
- * lives as long as the request.
+ * method, path, query parameters, headers, cookies, route parameters,
+ * body, tenant, principal, and memory that lives as long as the request.
+ * Header rules, cookie and query lookup and percent-decoding (%00 refused)
+ * are the host's own (host/src/http_util.c); found values are copied into
+ * the request's memory, as the host does.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,14 +51,12 @@ void tk_request_destroy(tn_request *r)
     free(r->id);
     free(r->client_addr);
     free(r->body);
-    free(r->allow);
     free(r->user);
     free(r->roles);
     pairs_free(&r->headers);
-    pairs_free(&r->params);
-    pairs_free(&r->query_params);
-    pairs_free(&r->cookies);
     pairs_free(&r->resp_headers);
+    host_buf_free(&r->resp_body);
+    tk_tx_clear(&r->tx);
     for (int i = 0; i < TN_PHASE_COUNT; i++)
         tk_list_clear(&r->hooks[i]);
     while (r->arena != NULL) {
@@ -64,15 +64,15 @@ void tk_request_destroy(tn_request *r)
         r->arena = b->next;
         free(b);
     }
-    free(r->resp_body);
     free(r);
 }
 
 tn_request *tk_req_new(tk_kit *tk, const char *tenant, const char *method,
                        const char *target)
 {
-    if (tk == NULL || tenant == NULL || tenant[0] == '\0' || !tk_is_token(method) ||
-        target == NULL || target[0] == '\0')
+    /* A method is a token, as a header name is. */
+    if (tk == NULL || tenant == NULL || tenant[0] == '\0' || method == NULL ||
+        !host_header_name_valid(method) || target == NULL || target[0] == '\0')
         return NULL;
     for (const char *c = target; *c; c++)
         if ((unsigned char)*c <= 0x20 || *c == 0x7f)
@@ -82,6 +82,7 @@ tn_request *tk_req_new(tk_kit *tk, const char *tenant, const char *method,
         return NULL;
     r->tk = tk;
     r->state = TK_REQ_NEW;
+    host_buf_init(&r->resp_body);
     const char *q = strchr(target, '?');
     size_t plen = q ? (size_t)(q - target) : strlen(target);
     r->tenant = tk_strdup(tenant);
@@ -102,7 +103,8 @@ tn_request *tk_req_new(tk_kit *tk, const char *tenant, const char *method,
 
 int tk_req_set_header(tn_request *r, const char *name, const char *value)
 {
-    if (r == NULL || !tk_is_token(name) || !tk_is_field_value(value))
+    if (r == NULL || name == NULL || value == NULL || !host_header_name_valid(name) ||
+        !host_header_value_valid(value))
         return TN_EINVAL;
     if (r->state != TK_REQ_NEW)
         return TN_ESTATE;
@@ -135,7 +137,7 @@ int tk_req_set_body(tn_request *r, const void *body, size_t len)
 
 int tk_req_set_client(tn_request *r, const char *addr)
 {
-    if (r == NULL || addr == NULL || !tk_is_field_value(addr))
+    if (r == NULL || addr == NULL || !host_header_value_valid(addr))
         return TN_EINVAL;
     if (r->state != TK_REQ_NEW)
         return TN_ESTATE;
@@ -185,7 +187,7 @@ void tk_req_free(tn_request *r)
     tk_kit *tk = r->tk;
     /* A plugin may still hold a pending request (and will resume it), so
      * that one lives on, aborted, until the kit goes. */
-    if ((r->state != TK_REQ_NEW && r->state != TK_REQ_FINISHED) || r->pending_writes > 0) {
+    if ((r->state != TK_REQ_NEW && r->state != TK_REQ_FINISHED) || r->pending > 0) {
         r->released = 1;
         r->aborted = 1;
         return;
@@ -202,6 +204,12 @@ void tk_req_free(tn_request *r)
 int tk_req_usable(const tn_request *r)
 {
     return r != NULL && r->state != TK_REQ_NEW && r->state != TK_REQ_FINISHED;
+}
+
+void tk_req_end(tn_request *r)
+{
+    r->state = TK_REQ_FINISHED;
+    tk_db_request_end(r);
 }
 
 /* -- what plugins read ----------------------------------------------- */
@@ -221,109 +229,69 @@ const char *tk_api_req_query(const tn_request *req)
     return req ? req->query : NULL;
 }
 
-/* Splits the query into decoded pairs once.  A value that does not decode
- * (bad escape, %00) is kept as NULL so that its name reads as "not valid"
- * rather than as absent or as a later duplicate. */
-static int parse_query(tn_request *r)
-{
-    const char *p = r->query;
-    r->query_parsed = 1;
-    while (*p) {
-        const char *amp = strchr(p, '&');
-        size_t n = amp ? (size_t)(amp - p) : strlen(p);
-        const char *eq = memchr(p, '=', n);
-        size_t nlen = eq ? (size_t)(eq - p) : n;
-        char *name = tk_percent_decode(p, nlen, 1);
-        if (name != NULL && name[0] != '\0') {
-            char *value = eq ? tk_percent_decode(eq + 1, n - nlen - 1, 1) : tk_strdup("");
-            int rc = pair_add(&r->query_params, name, strlen(name), value);
-            if (rc != TN_OK) {
-                free(value);
-                free(name);
-                return rc;
-            }
-        }
-        free(name);
-        if (amp == NULL)
-            break;
-        p = amp + 1;
-    }
-    return TN_OK;
-}
-
-static const char *pair_find(const tk_list *l, const char *name, int nocase)
+static const char *pair_find(const tk_list *l, const char *name)
 {
     for (size_t i = 0; i < l->n; i++) {
         const tk_pair *p = l->items[i];
-        if (nocase ? strcasecmp(p->name, name) == 0 : strcmp(p->name, name) == 0)
+        if (strcasecmp(p->name, name) == 0)
             return p->value;
     }
     return NULL;
 }
 
+/* n bytes of s as a string in the request's memory. */
+static char *arena_strndup(tn_request *r, const char *s, size_t n)
+{
+    char *d = tk_req_arena_alloc(r, n + 1);
+    if (d != NULL) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
 const char *tk_api_req_query_param(tn_request *req, const char *name)
 {
-    if (req == NULL || name == NULL)
+    const char *v;
+    size_t n;
+    if (req == NULL || name == NULL || host_query_find(req->query, name, &v, &n) != 0)
         return NULL;
-    if (!req->query_parsed && parse_query(req) != TN_OK)
-        return NULL;
-    return pair_find(&req->query_params, name, 0);
+    char *out = tk_req_arena_alloc(req, n + 1);
+    if (out == NULL || host_percent_decode_to(v, n, 1, out) != 0)
+        return NULL;  /* not valid: a bad escape or %00 */
+    return out;
 }
 
 const char *tk_api_req_header(const tn_request *req, const char *name)
 {
     if (req == NULL || name == NULL)
         return NULL;
-    return pair_find(&req->headers, name, 1);
+    return pair_find(&req->headers, name);
 }
 
-/* "a=1; b=2" from every Cookie header; pairs without "=" are skipped. */
-static int parse_cookies(tn_request *r)
-{
-    r->cookies_parsed = 1;
-    for (size_t h = 0; h < r->headers.n; h++) {
-        const tk_pair *hdr = r->headers.items[h];
-        if (strcasecmp(hdr->name, "Cookie") != 0)
-            continue;
-        const char *p = hdr->value;
-        while (*p) {
-            while (*p == ' ' || *p == '\t')
-                p++;
-            const char *semi = strchr(p, ';');
-            size_t n = semi ? (size_t)(semi - p) : strlen(p);
-            const char *eq = memchr(p, '=', n);
-            if (eq != NULL && eq > p) {
-                size_t vlen = n - (size_t)(eq + 1 - p);
-                while (vlen > 0 && (eq[vlen] == ' ' || eq[vlen] == '\t'))
-                    vlen--;
-                char *value = tk_strndup(eq + 1, vlen);
-                if (value == NULL || pair_add(&r->cookies, p, (size_t)(eq - p), value) != TN_OK) {
-                    free(value);
-                    return TN_ENOMEM;
-                }
-            }
-            if (semi == NULL)
-                break;
-            p = semi + 1;
-        }
-    }
-    return TN_OK;
-}
-
+/* The first Cookie header that has it, as on the host. */
 const char *tk_api_req_cookie(tn_request *req, const char *name)
 {
     if (req == NULL || name == NULL)
         return NULL;
-    if (!req->cookies_parsed && parse_cookies(req) != TN_OK)
-        return NULL;
-    return pair_find(&req->cookies, name, 0);
+    for (size_t i = 0; i < req->headers.n; i++) {
+        const tk_pair *h = req->headers.items[i];
+        const char *v;
+        size_t n;
+        if (strcasecmp(h->name, "Cookie") == 0 && host_cookie_find(h->value, name, &v, &n) == 0)
+            return arena_strndup(req, v, n);
+    }
+    return NULL;
 }
 
 const char *tk_api_req_param(const tn_request *req, const char *name)
 {
     if (req == NULL || name == NULL)
         return NULL;
-    return pair_find(&req->params, name, 0);
+    for (int i = 0; i < req->match.nparams; i++)
+        if (strcmp(req->match.names[i], name) == 0)
+            return req->params[i];
+    return NULL;
 }
 
 const void *tk_api_req_body(const tn_request *req, size_t *len)
@@ -355,7 +323,7 @@ const char *tk_api_req_client_addr(const tn_request *req)
 
 const char *tk_api_req_route(const tn_request *req)
 {
-    return req && req->route ? req->route->pattern : NULL;
+    return req && req->match.route ? req->match.route->pattern : NULL;
 }
 
 int tk_api_req_is_tls(const tn_request *req)
@@ -364,15 +332,18 @@ int tk_api_req_is_tls(const tn_request *req)
 }
 
 /* Only an authenticate hook sets the principal, and only once: later
- * phases and the host's access check rely on it. */
+ * phases and the host's access check rely on it (S11).  The checks, and
+ * their order, are the host's. */
 int tk_api_req_set_principal(tn_request *req, const char *user_id, const char *roles)
 {
-    if (req == NULL || user_id == NULL || user_id[0] == '\0' ||
-        !tk_is_field_value(user_id) || (roles != NULL && !tk_is_field_value(roles)))
+    if (req == NULL)
         return TN_EINVAL;
     if (req->state != TK_REQ_RUNNING || req->step != TK_STEP_AUTHENTICATE ||
         req->user != NULL)
         return TN_ESTATE;
+    if (user_id == NULL || user_id[0] == '\0' || strlen(user_id) > 256 ||
+        !host_header_value_valid(user_id) || (roles != NULL && !host_header_value_valid(roles)))
+        return TN_EINVAL;
     char *u = tk_strdup(user_id);
     char *ro = tk_strdup(roles ? roles : "");
     if (u == NULL || ro == NULL) {
@@ -416,16 +387,22 @@ int tk_api_req_has_role(const tn_request *req, const char *role)
     return req != NULL && req->user != NULL && tk_list_has_role(req->roles, role);
 }
 
-void *tk_api_req_alloc(tn_request *req, size_t n)
+/* One block per allocation: simple, and ASan sees every overrun. */
+void *tk_req_arena_alloc(tn_request *r, size_t n)
 {
-    if (req == NULL || n > SIZE_MAX - sizeof(tk_block))
+    if (n > SIZE_MAX - sizeof(tk_block))
         return NULL;
     tk_block *b = calloc(1, sizeof *b + (n ? n : 1));
     if (b == NULL)
         return NULL;
-    b->next = req->arena;
-    req->arena = b;
+    b->next = r->arena;
+    r->arena = b;
     return b->data;
+}
+
+void *tk_api_req_alloc(tn_request *req, size_t n)
+{
+    return req ? tk_req_arena_alloc(req, n) : NULL;
 }
 
 char *tk_api_req_strdup(tn_request *req, const char *s)

@@ -1,9 +1,11 @@
 /*
- * response.c - building the response, with the host's rules: header names
- * must be tokens and values free of control characters (CR, LF, NUL...:
- * S7), the host owns framing headers, JSON answers carry their charset
- * (S5), error bodies are built by jansson so every byte is escaped.  And
- * the test's side: reading the response back.
+ * response.c - building the response, with the host's rules: which headers
+ * a plugin may set (token names, values free of CR, LF and other controls,
+ * S7, none of the framing headers the host owns) and the JSON shape of an
+ * error, both from host/src/http_util.c; Content-Type is set once and
+ * always carries a charset (S5); resp_body() appends; resp_json() replaces
+ * the body; resp_error() replaces everything.  And the test's side:
+ * reading the response back.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,20 +17,6 @@
 
 #define TK_JSON_TYPE "application/json; charset=utf-8"
 
-/* Framing and hop-by-hop headers: the host writes them, nobody else. */
-static const char *const host_owned[] = {
-    "Content-Length", "Transfer-Encoding", "Connection", "Date", "Keep-Alive",
-    "Upgrade", "TE", "Trailer", "Proxy-Connection", NULL
-};
-
-static int is_host_owned(const char *name)
-{
-    for (const char *const *h = host_owned; *h != NULL; h++)
-        if (strcasecmp(*h, name) == 0)
-            return 1;
-    return 0;
-}
-
 /* The API may change the head: the request is live and no head sent. */
 static int head_open(const tn_request *r)
 {
@@ -37,17 +25,15 @@ static int head_open(const tn_request *r)
     return r->head_sent ? TN_ESTATE : TN_OK;
 }
 
-static void headers_drop(tn_request *r, const char *name)
+static void headers_clear(tn_request *r)
 {
-    for (size_t i = r->resp_headers.n; i > 0; i--) {
-        tk_pair *p = r->resp_headers.items[i - 1];
-        if (name == NULL || strcasecmp(p->name, name) == 0) {
-            free(p->name);
-            free(p->value);
-            free(p);
-            tk_list_remove_at(&r->resp_headers, i - 1);
-        }
+    for (size_t i = 0; i < r->resp_headers.n; i++) {
+        tk_pair *p = r->resp_headers.items[i];
+        free(p->name);
+        free(p->value);
+        free(p);
     }
+    r->resp_headers.n = 0;
 }
 
 static int header_add(tn_request *r, const char *name, const char *value)
@@ -68,36 +54,39 @@ static int header_add(tn_request *r, const char *name, const char *value)
 
 static int body_append(tn_request *r, const void *data, size_t len)
 {
-    if (r->resp_len + len + 1 > r->resp_cap) {
-        size_t cap = r->resp_cap ? r->resp_cap : 256;
-        while (cap < r->resp_len + len + 1)
-            cap *= 2;
-        char *b = realloc(r->resp_body, cap);
-        if (b == NULL)
-            return TN_ENOMEM;
-        r->resp_body = b;
-        r->resp_cap = cap;
-    }
-    if (len > 0)
-        memcpy(r->resp_body + r->resp_len, data, len);
-    r->resp_len += len;
-    r->resp_body[r->resp_len] = '\0';
-    return TN_OK;
+    host_buf_append(&r->resp_body, data, len);
+    return host_buf_failed(&r->resp_body) ? TN_ENOMEM : TN_OK;
 }
 
 static int status_ok(int status)
 {
-    return status >= 100 && status <= 599;
+    return status >= 200 && status <= 599;
 }
 
-/* Status, Content-Type and body at once, for JSON answers. */
+/* The one Content-Type; a charset is added when the plugin gave none. */
+static int set_content_type(tn_request *r, const char *value)
+{
+    if (tk_resp_header(r, "Content-Type") != NULL)
+        return TN_EEXIST;
+    if (strcasestr(value, "charset=") != NULL)
+        return header_add(r, "Content-Type", value);
+    char *v = tk_format("%s; charset=utf-8", value);
+    if (v == NULL)
+        return TN_ENOMEM;
+    int rc = header_add(r, "Content-Type", v);
+    free(v);
+    return rc;
+}
+
+/* Status and body, and the JSON type unless the plugin set its own. */
 static int set_json(tn_request *r, int status, const char *json, size_t len)
 {
-    headers_drop(r, "Content-Type");
-    int rc = header_add(r, "Content-Type", TK_JSON_TYPE);
+    int rc = TN_OK;
+    if (tk_resp_header(r, "Content-Type") == NULL)
+        rc = set_content_type(r, TK_JSON_TYPE);
     if (rc != TN_OK)
         return rc;
-    r->resp_len = 0;
+    host_buf_reset(&r->resp_body);
     rc = body_append(r, json, len);
     if (rc != TN_OK)
         return rc;
@@ -105,27 +94,17 @@ static int set_json(tn_request *r, int status, const char *json, size_t len)
     return TN_OK;
 }
 
+/* An error answer replaces what the plugin had set, headers included.  As
+ * on the host, text that is not UTF-8 fails as out of memory does. */
 static int set_error(tn_request *r, int status, const char *code, const char *message)
 {
-    json_t *doc = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
-    if (doc == NULL)
-        return TN_EINVAL;  /* not UTF-8 */
-    char *text = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
+    char *text = host_error_json(code, message);
     if (text == NULL)
         return TN_ENOMEM;
+    headers_clear(r);
     int rc = set_json(r, status, text, strlen(text));
     free(text);
     return rc;
-}
-
-void tk_resp_reset(tn_request *r)
-{
-    r->status = 0;
-    headers_drop(r, NULL);
-    r->resp_len = 0;
-    if (r->resp_body != NULL)
-        r->resp_body[0] = '\0';
 }
 
 void tk_resp_fail(tn_request *r, int status, const char *code, const char *message)
@@ -149,11 +128,13 @@ int tk_api_resp_status(tn_request *req, int status)
 
 int tk_api_resp_header(tn_request *req, const char *name, const char *value)
 {
+    if (host_resp_header_allowed(name, value) != TN_OK)
+        return TN_EINVAL;
     int rc = head_open(req);
     if (rc != TN_OK)
         return rc;
-    if (!tk_is_token(name) || !tk_is_field_value(value) || is_host_owned(name))
-        return TN_EINVAL;
+    if (strcasecmp(name, "Content-Type") == 0)
+        return set_content_type(req, value);
     return header_add(req, name, value);
 }
 
@@ -164,7 +145,6 @@ int tk_api_resp_body(tn_request *req, const void *data, size_t len)
         return rc;
     if (data == NULL && len > 0)
         return TN_EINVAL;
-    req->resp_len = 0;
     return body_append(req, data, len);
 }
 
@@ -189,7 +169,7 @@ int tk_api_resp_error(tn_request *req, int status, const char *code,
     int rc = head_open(req);
     if (rc != TN_OK)
         return rc;
-    if (!status_ok(status) || code == NULL || message == NULL)
+    if (!status_ok(status))
         return TN_EINVAL;
     return set_error(req, status, code, message);
 }
@@ -229,7 +209,7 @@ int tk_api_resp_end(tn_request *req)
         return TN_ESTATE;
     req->ended = 1;
     if (req->state == TK_REQ_STREAMING)
-        req->state = TK_REQ_FINISHED;
+        tk_req_end(req);
     return TN_OK;
 }
 
@@ -268,15 +248,15 @@ size_t tk_resp_header_count(const tn_request *r, const char *name)
 const char *tk_resp_body(const tn_request *r, size_t *len)
 {
     if (len != NULL)
-        *len = r ? r->resp_len : 0;
-    return r && r->resp_body ? r->resp_body : "";
+        *len = r ? r->resp_body.len : 0;
+    return r && r->resp_body.data ? r->resp_body.data : "";
 }
 
 const char *tk_resp_json_string(tn_request *r, const char *path)
 {
-    if (r == NULL || path == NULL || r->resp_body == NULL)
+    if (r == NULL || path == NULL || r->resp_body.data == NULL)
         return NULL;
-    json_t *doc = json_loadb(r->resp_body, r->resp_len, JSON_DECODE_ANY, NULL);
+    json_t *doc = json_loadb(r->resp_body.data, r->resp_body.len, JSON_DECODE_ANY, NULL);
     const char *result = NULL;
     char *copy = tk_strdup(path);
     json_t *at = doc;

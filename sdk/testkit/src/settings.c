@@ -1,150 +1,53 @@
 /*
- * settings.c - per-tenant plugin settings as the host treats them.
+ * settings.c - per-tenant plugin settings as the host binds them.
  *
- * A test writes a section (plugin x tenant) as text, the way a tenant file
- * reads.  tk_check() then does what the host does at start and at reload:
- * applies the plugin's schema (types, defaults, bounds, required keys,
- * unknown keys rejected; see tanomu/plugin.h), checks dependencies, runs
- * the plugin's check() and, if nothing is wrong, makes the result the live
- * generation.  Error messages never quote a value, so a secret cannot leak
- * through them.
+ * A test writes a section (plugin x tenant) as text.  tk_check() then does
+ * what the host does with tenant files at start and at reload, in the same
+ * order: for every tenant some section names and every plugin, "enabled"
+ * must be a bool; unknown keys are refused; each key is parsed, bounded,
+ * or defaulted, and required when the feature is enabled; the plugin's
+ * check() runs on an enabled section that passed; then dependencies.  The
+ * rules are the host's own code (host/src/schema.c): values parse as a
+ * default_value does, and struct tn_config and its readers are the host's.
+ * Error messages never quote a value, so a secret cannot leak through
+ * them.
  */
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "tk_internal.h"
 
-#define TK_ENABLED_KEY "enabled"
+/* "enabled", typed as the host reads it. */
+static const tn_config_key enabled_key = {
+    .name = HOST_KEY_ENABLED, .type = TN_TYPE_BOOL, .default_value = "false",
+};
 
-/* -- parsing one value against its key ------------------------------- */
+/* -- the schema itself ----------------------------------------------- */
 
-static int has_bounds(const tn_config_key *k)
+typedef struct schema_report_ctx {
+    tk_kit *tk;
+    const char *plugin;
+} schema_report_ctx;
+
+static void schema_report(void *ctx, const tn_config_key *k, host_schema_fault fault)
 {
-    return !(k->min == 0 && k->max == 0);
+    const schema_report_ctx *c = ctx;
+    const char *why = "has a bad type or bounds";
+    switch (fault) {
+    case HOST_SCHEMA_BAD_NAME: why = "has a name that is not allowed"; break;
+    case HOST_SCHEMA_TWICE: why = "is declared twice"; break;
+    case HOST_SCHEMA_BAD_TYPE: break;
+    case HOST_SCHEMA_BAD_DEFAULT: why = "has a default that is not a valid value"; break;
+    }
+    tk_log_kit(c->tk, TN_LOG_ERROR, "plugin %s refused: setting \"%s\" %s", c->plugin,
+               k->name ? k->name : "?", why);
 }
 
-static void free_value(tk_value *v)
-{
-    free(v->text);
-    v->text = NULL;
-}
-
-static int parse_bool(const char *text, int *out)
-{
-    if (strcasecmp(text, "true") == 0) {
-        *out = 1;
-        return 0;
-    }
-    if (strcasecmp(text, "false") == 0) {
-        *out = 0;
-        return 0;
-    }
-    return -1;
-}
-
-/*
- * Parses `text` as key k's type into v and checks the bounds.  Returns 0,
- * -1 with a message in err, or TN_ENOMEM.
- */
-static int parse_value(const tn_config_key *k, const char *text, tk_value *v,
-                       char *err, size_t errlen)
-{
-    char *end = NULL;
-    switch (k->type) {
-    case TN_TYPE_STRING: {
-        size_t len = strlen(text);
-        if (has_bounds(k) && ((double)len < k->min || (double)len > k->max)) {
-            snprintf(err, errlen, "length must be %.0f to %.0f bytes", k->min, k->max);
-            return -1;
-        }
-        v->text = tk_strdup(text);
-        return v->text ? 0 : TN_ENOMEM;
-    }
-    case TN_TYPE_INT: {
-        errno = 0;
-        long long n = strtoll(text, &end, 10);
-        if (text[0] == '\0' || text[0] == ' ' || text[0] == '\t' || *end != '\0' ||
-            errno == ERANGE) {
-            snprintf(err, errlen, "must be an integer");
-            return -1;
-        }
-        if (has_bounds(k) && ((double)n < k->min || (double)n > k->max)) {
-            snprintf(err, errlen, "must be %.0f to %.0f", k->min, k->max);
-            return -1;
-        }
-        v->i = (int64_t)n;
-        return 0;
-    }
-    case TN_TYPE_BOOL:
-        if (parse_bool(text, &v->b) != 0) {
-            snprintf(err, errlen, "must be true or false");
-            return -1;
-        }
-        return 0;
-    case TN_TYPE_FLOAT: {
-        errno = 0;
-        double f = strtod(text, &end);
-        if (text[0] == '\0' || text[0] == ' ' || text[0] == '\t' || *end != '\0' ||
-            errno == ERANGE || !isfinite(f)) {
-            snprintf(err, errlen, "must be a number");
-            return -1;
-        }
-        if (has_bounds(k) && (f < k->min || f > k->max)) {
-            snprintf(err, errlen, "must be %g to %g", k->min, k->max);
-            return -1;
-        }
-        v->f = f;
-        return 0;
-    }
-    }
-    snprintf(err, errlen, "has an unknown type");
-    return -1;
-}
-
-/* The schema must make sense before any tenant is checked against it. */
 int tk_schema_validate(tk_kit *tk, const tn_plugin_desc *d)
 {
-    const char *pn = d->name;
-    for (const tn_config_key *k = d->settings; k != NULL && k->name != NULL; k++) {
-        char err[160];
-        if (!tk_name_ok(k->name, 63, NULL) || strcmp(k->name, TK_ENABLED_KEY) == 0) {
-            tk_log_kit(tk, TN_LOG_ERROR, "plugin %s refused: bad setting name \"%s\"",
-                       pn, k->name);
-            return TN_EINVAL;
-        }
-        for (const tn_config_key *o = d->settings; o != k; o++) {
-            if (strcmp(o->name, k->name) == 0) {
-                tk_log_kit(tk, TN_LOG_ERROR, "plugin %s refused: setting %s twice",
-                           pn, k->name);
-                return TN_EINVAL;
-            }
-        }
-        if (k->type < TN_TYPE_STRING || k->type > TN_TYPE_FLOAT ||
-            (k->flags & ~(TN_KEY_REQUIRED | TN_KEY_SECRET)) != 0 ||
-            (has_bounds(k) && (k->type == TN_TYPE_BOOL || k->min > k->max)) ||
-            ((k->flags & TN_KEY_REQUIRED) && k->default_value != NULL)) {
-            tk_log_kit(tk, TN_LOG_ERROR, "plugin %s refused: setting %s has a bad "
-                       "type, flags, bounds, or a default though required", pn, k->name);
-            return TN_EINVAL;
-        }
-        if (k->default_value != NULL) {
-            tk_value v = {0};
-            int rc = parse_value(k, k->default_value, &v, err, sizeof err);
-            free_value(&v);
-            if (rc == TN_ENOMEM)
-                return rc;
-            if (rc != 0) {
-                tk_log_kit(tk, TN_LOG_ERROR, "plugin %s refused: default of %s %s",
-                           pn, k->name, err);
-                return TN_EINVAL;
-            }
-        }
-    }
-    return TN_OK;
+    schema_report_ctx c = { tk, d->name };
+    return host_schema_check(d->settings, schema_report, &c) == 0 ? TN_OK : TN_EINVAL;
 }
 
 /* -- sections as the test writes them -------------------------------- */
@@ -156,6 +59,14 @@ static tk_section *find_section(tk_kit *tk, const tn_plugin *p, const char *tena
         if (s->plugin == p && strcmp(s->tenant, tenant) == 0)
             return s;
     }
+    return NULL;
+}
+
+static const char *section_value(const tk_section *s, const char *key)
+{
+    for (size_t i = 0; s != NULL && i < s->keys.n; i++)
+        if (strcmp(s->keys.items[i], key) == 0)
+            return s->values.items[i];
     return NULL;
 }
 
@@ -243,7 +154,7 @@ int tk_set(tk_kit *tk, const char *tenant, const char *key, const char *value)
 
 int tk_enable(tk_kit *tk, const char *tenant, int on)
 {
-    return tk_set(tk, tenant, TK_ENABLED_KEY, on ? "true" : "false");
+    return tk_set(tk, tenant, HOST_KEY_ENABLED, on ? "true" : "false");
 }
 
 /* -- errors ---------------------------------------------------------- */
@@ -270,6 +181,24 @@ static void add_error(tk_kit *tk, const tn_plugin *p, const char *tenant,
     /* The host reports these in its log and in `tanomu check`. */
     tk_log_kit(tk, TN_LOG_ERROR, "tenant %s, %s.%s: %s", tenant, p->desc.name,
                key ? key : "*", message);
+}
+
+static void add_errorf(tk_kit *tk, const tn_plugin *p, const char *tenant, const char *key,
+                       const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+
+static void add_errorf(tk_kit *tk, const tn_plugin *p, const char *tenant, const char *key,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = tk_vformat(fmt, ap);
+    va_end(ap);
+    add_error(tk, p, tenant, key, msg ? msg : "(out of memory)");
+    free(msg);
 }
 
 static void errors_clear(tk_kit *tk)
@@ -334,181 +263,196 @@ int tk_has_error(const tk_kit *tk, const char *tenant, const char *key)
 
 /* -- generations ----------------------------------------------------- */
 
-static void config_free(tn_config *c)
+static void feature_free(tk_feature *f)
 {
-    for (size_t i = 0; i < c->nvals; i++)
-        free_value(&c->vals[i]);
-    free(c->vals);
-    free(c->tenant);
-    free(c);
+    host_tn_config_free(f->cfg);
+    free(f->tenant);
+    free(f);
 }
 
 static void generation_free(tk_generation *g)
 {
-    for (size_t i = 0; i < g->configs.n; i++)
-        config_free(g->configs.items[i]);
-    tk_list_clear(&g->configs);
+    for (size_t i = 0; i < g->features.n; i++)
+        feature_free(g->features.items[i]);
+    tk_list_clear(&g->features);
     free(g);
 }
 
-static size_t count_keys(const tn_config_key *keys)
+static tk_feature *find_feature(const tk_generation *gen, const tn_plugin *p,
+                                const char *tenant)
 {
-    size_t n = 0;
-    for (; keys != NULL && keys[n].name != NULL; n++)
-        ;
-    return n;
-}
-
-static const char *section_value(const tk_section *s, const char *key)
-{
-    for (size_t i = 0; i < s->keys.n; i++)
-        if (strcmp(s->keys.items[i], key) == 0)
-            return s->values.items[i];
-    return NULL;
-}
-
-/* Applies the schema to one section.  *errors counts what was wrong. */
-static int build_config(tk_kit *tk, const tk_section *s, tn_config **out,
-                        size_t *errors)
-{
-    const tn_config_key *keys = s->plugin->desc.settings;
-    size_t nkeys = count_keys(keys);
-    char err[160];
-    int rc = TN_ENOMEM;
-    tn_config *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return TN_ENOMEM;
-    c->tk = tk;
-    c->plugin = s->plugin;
-    c->nvals = nkeys;
-    c->tenant = tk_strdup(s->tenant);
-    c->vals = calloc(nkeys ? nkeys : 1, sizeof *c->vals);
-    if (c->tenant == NULL || c->vals == NULL)
-        goto fail;
-
-    /* Unknown keys first, "enabled" being the host's own key. */
-    for (size_t i = 0; i < s->keys.n; i++) {
-        const char *name = s->keys.items[i];
-        int known = strcmp(name, TK_ENABLED_KEY) == 0;
-        for (size_t j = 0; j < nkeys && !known; j++)
-            known = strcmp(keys[j].name, name) == 0;
-        if (!known) {
-            add_error(tk, s->plugin, s->tenant, name, "unknown setting");
-            (*errors)++;
-        }
-    }
-    const char *en = section_value(s, TK_ENABLED_KEY);
-    if (en != NULL && parse_bool(en, &c->enabled) != 0) {
-        add_error(tk, s->plugin, s->tenant, TK_ENABLED_KEY, "must be true or false");
-        (*errors)++;
-    }
-
-    for (size_t j = 0; j < nkeys; j++) {
-        const tn_config_key *k = &keys[j];
-        const char *text = section_value(s, k->name);
-        c->vals[j].is_set = text != NULL;
-        if (text == NULL && (k->flags & TN_KEY_REQUIRED)) {
-            /* A section that is off may be incomplete. */
-            if (c->enabled) {
-                add_error(tk, s->plugin, s->tenant, k->name, "required setting is missing");
-                (*errors)++;
-            }
-        }
-        if (text == NULL)
-            text = k->default_value;
-        if (text == NULL) {
-            /* No value and no default: empty, 0 or false. */
-            if (k->type == TN_TYPE_STRING && (c->vals[j].text = tk_strdup("")) == NULL)
-                goto fail;
-            continue;
-        }
-        rc = parse_value(k, text, &c->vals[j], err, sizeof err);
-        if (rc == TN_ENOMEM)
-            goto fail;
-        if (rc != 0) {
-            add_error(tk, s->plugin, s->tenant, k->name, err);
-            (*errors)++;
-        }
-    }
-    *out = c;
-    return TN_OK;
-
-fail:
-    config_free(c);
-    return TN_ENOMEM;
-}
-
-const tn_config *tk_gen_config(const tk_generation *gen, const tn_plugin *p,
-                               const char *tenant)
-{
-    if (gen == NULL || tenant == NULL)
-        return NULL;
-    for (size_t i = 0; i < gen->configs.n; i++) {
-        const tn_config *c = gen->configs.items[i];
-        if (c->plugin == p && strcmp(c->tenant, tenant) == 0)
-            return c;
+    for (size_t i = 0; gen != NULL && tenant != NULL && i < gen->features.n; i++) {
+        tk_feature *f = gen->features.items[i];
+        if (f->plugin == p && strcmp(f->tenant, tenant) == 0)
+            return f;
     }
     return NULL;
 }
 
 int tk_enabled(const tk_generation *gen, const tn_plugin *p, const char *tenant)
 {
-    const tn_config *c = tk_gen_config(gen, p, tenant);
-    return c != NULL && c->enabled && !p->failed;
+    const tk_feature *f = find_feature(gen, p, tenant);
+    return f != NULL && f->enabled && !p->failed;
+}
+
+int tk_tenant_known(const tk_generation *gen, const char *tenant)
+{
+    for (size_t i = 0; gen != NULL && i < gen->features.n; i++) {
+        const tk_feature *f = gen->features.items[i];
+        if (strcmp(f->tenant, tenant) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Applies one section (NULL: the tenant wrote none) to f's plugin schema,
+ * as the host's section_parse() does.  *bad counts the problems; TN_ENOMEM
+ * if the config could not be built at all.
+ */
+static int section_config(tk_kit *tk, tk_feature *f, const tk_section *s, size_t *bad)
+{
+    const tn_plugin *p = f->plugin;
+    tn_config *cfg = host_tn_config_new(f->tenant, p, p->desc.settings);
+    if (cfg == NULL)
+        return TN_ENOMEM;
+    /* Unknown keys first, so a typo is reported even with other errors. */
+    for (size_t i = 0; s != NULL && i < s->keys.n; i++) {
+        const char *name = s->keys.items[i];
+        if (strcmp(name, HOST_KEY_ENABLED) != 0 && host_key_index(cfg->keys, cfg->nkeys, name) < 0) {
+            add_error(tk, p, f->tenant, name, "unknown setting");
+            (*bad)++;
+        }
+    }
+    for (int i = 0; i < cfg->nkeys; i++) {
+        const tn_config_key *k = &cfg->keys[i];
+        host_value *v = &cfg->values[i];
+        const char *text = section_value(s, k->name);
+        if (text == NULL) {
+            if (host_value_unset(k, f->enabled, v) != 0) {
+                add_error(tk, p, f->tenant, k->name, "is required");
+                (*bad)++;
+            }
+            continue;
+        }
+        if (host_value_parse(k, text, v) != 0) {
+            add_errorf(tk, p, f->tenant, k->name, "must be a %s", host_type_name(k->type));
+            (*bad)++;
+            continue;
+        }
+        v->set = 1;
+        const char *why = host_value_out_of_bounds(k, v);
+        if (why != NULL) {
+            add_errorf(tk, p, f->tenant, k->name, "%s (%g..%g)", why, k->min, k->max);
+            (*bad)++;
+        }
+    }
+    f->cfg = cfg;
+    return TN_OK;
+}
+
+/* The plugin's cross-field rules, on an enabled section that passed. */
+static void run_check(tk_kit *tk, tk_feature *f, size_t *bad)
+{
+    tn_plugin *p = f->plugin;
+    tn_check chk = { tk, p, f->tenant, 0 };
+    tn_plugin *saved;
+    tk_enter(tk, p, &saved);
+    int rc = p->desc.check(&tk->api, f->cfg, &chk);
+    tk_leave(tk, saved);
+    if (rc != 0 || chk.reported > 0) {
+        if (chk.reported == 0)
+            add_error(tk, p, f->tenant, NULL, "settings refused by plugin");
+        (*bad)++;
+    }
+}
+
+/* Builds plugin p's feature for one tenant into gen. */
+static int bind_feature(tk_kit *tk, tk_generation *gen, tn_plugin *p, const char *tenant,
+                        size_t *bad)
+{
+    const tk_section *s = find_section(tk, p, tenant);
+    const char *en = section_value(s, HOST_KEY_ENABLED);
+    host_value v = {0, NULL, 0, 0};
+    size_t before = *bad;
+    tk_feature *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return TN_ENOMEM;
+    f->plugin = p;
+    f->tenant = tk_strdup(tenant);
+    if (f->tenant == NULL || tk_list_push(&gen->features, f) != TN_OK) {
+        feature_free(f);
+        return TN_ENOMEM;
+    }
+    if (en != NULL && host_value_parse(&enabled_key, en, &v) != 0) {
+        add_error(tk, p, tenant, HOST_KEY_ENABLED, "must be true or false");
+        (*bad)++;
+        return TN_OK;
+    }
+    f->enabled = v.i != 0;
+    if (section_config(tk, f, s, bad) != TN_OK)
+        return TN_ENOMEM;
+    if (*bad > before) {
+        /* The host drops a section with errors and leaves the plugin off. */
+        host_tn_config_free(f->cfg);
+        f->cfg = NULL;
+        f->enabled = 0;
+    } else if (f->enabled && !p->failed && p->desc.check != NULL) {
+        run_check(tk, f, bad);
+    }
+    return TN_OK;
+}
+
+/* A tenant that enables a plugin enables what it depends on. */
+static void check_depends(tk_kit *tk, const tk_generation *gen, const char *tenant, size_t *bad)
+{
+    for (size_t i = 0; i < gen->features.n; i++) {
+        const tk_feature *f = gen->features.items[i];
+        if (!f->enabled || strcmp(f->tenant, tenant) != 0)
+            continue;
+        for (const char *const *d = f->plugin->desc.depends; d && *d; d++) {
+            const tk_feature *dep = find_feature(gen, tk_find_plugin(tk, *d), tenant);
+            if (dep != NULL && !dep->enabled) {
+                add_errorf(tk, f->plugin, tenant, NULL, "needs %s enabled for this tenant too",
+                           *d);
+                (*bad)++;
+            }
+        }
+    }
+}
+
+/* The tenants, in the order sections first name them. */
+static int collect_tenants(const tk_kit *tk, tk_list *tenants)
+{
+    for (size_t i = 0; i < tk->sections.n; i++) {
+        const tk_section *s = tk->sections.items[i];
+        int seen = 0;
+        for (size_t j = 0; j < tenants->n && !seen; j++)
+            seen = strcmp(tenants->items[j], s->tenant) == 0;
+        if (!seen && tk_list_push(tenants, s->tenant) != TN_OK)
+            return TN_ENOMEM;
+    }
+    return TN_OK;
 }
 
 size_t tk_check(tk_kit *tk)
 {
     tk_generation *gen = calloc(1, sizeof *gen);
-    size_t *bad = NULL;
+    tk_list tenants = {0};
+    size_t bad = 0;
     errors_clear(tk);
-    if (gen == NULL)
+    if (gen == NULL || collect_tenants(tk, &tenants) != TN_OK)
         goto oom;
-    bad = calloc(tk->sections.n ? tk->sections.n : 1, sizeof *bad);
-    if (bad == NULL)
-        goto oom;
-
-    for (size_t i = 0; i < tk->sections.n; i++) {
-        tn_config *c = NULL;
-        if (build_config(tk, tk->sections.items[i], &c, &bad[i]) != TN_OK)
-            goto oom;
-        if (tk_list_push(&gen->configs, c) != TN_OK) {
-            config_free(c);
-            goto oom;
-        }
+    for (size_t t = 0; t < tenants.n; t++) {
+        for (size_t i = 0; i < tk->plugins.n; i++)
+            if (bind_feature(tk, gen, tk->plugins.items[i], tenants.items[t], &bad) != TN_OK)
+                goto oom;
+        check_depends(tk, gen, tenants.items[t], &bad);
     }
-    /* A plugin enabled for a tenant needs its dependencies enabled too. */
-    for (size_t i = 0; i < gen->configs.n; i++) {
-        tn_config *c = gen->configs.items[i];
-        if (!c->enabled)
-            continue;
-        for (const char *const *d = c->plugin->desc.depends; d && *d; d++) {
-            tn_plugin *dep = tk_find_plugin(tk, *d);
-            if (dep == NULL || !tk_enabled(gen, dep, c->tenant)) {
-                char msg[96];
-                snprintf(msg, sizeof msg, "needs plugin %s enabled for this tenant", *d);
-                add_error(tk, c->plugin, c->tenant, NULL, msg);
-                bad[i]++;
-            }
-        }
-    }
-    /* The plugin's cross-field rules, on sections that passed the schema. */
-    for (size_t i = 0; i < gen->configs.n; i++) {
-        tn_config *c = gen->configs.items[i];
-        if (!c->enabled || bad[i] || c->plugin->failed || c->plugin->desc.check == NULL)
-            continue;
-        tn_check chk = { tk, c->plugin, c->tenant, 0 };
-        tn_plugin *saved;
-        tk_enter(tk, c->plugin, &saved);
-        int rc = c->plugin->desc.check(&tk->api, c, &chk);
-        tk_leave(tk, saved);
-        if (rc != 0 && chk.reported == 0)
-            add_error(tk, c->plugin, c->tenant, NULL, "check() failed without saying why");
-    }
-    free(bad);
-    if (tk->errors.n > 0) {
+    tk_list_clear(&tenants);
+    if (bad > 0) {
         generation_free(gen);
-        return tk->errors.n;
+        return tk->errors.n ? tk->errors.n : bad;
     }
     if (tk_list_push(&tk->generations, gen) != TN_OK) {
         generation_free(gen);
@@ -521,11 +465,17 @@ size_t tk_check(tk_kit *tk)
     return 0;
 
 oom:
-    free(bad);
+    tk_list_clear(&tenants);
     if (gen != NULL)
         generation_free(gen);
     tk_log_kit(tk, TN_LOG_ERROR, "out of memory applying settings");
     return tk->errors.n ? tk->errors.n : 1;
+}
+
+void tk_settings_apply(tk_kit *tk)
+{
+    if (tk->dirty)
+        tk_check(tk);
 }
 
 void tk_settings_free(tk_kit *tk)
@@ -542,78 +492,45 @@ void tk_settings_free(tk_kit *tk)
 
 /* -- the API a plugin reads its settings with ------------------------ */
 
-static const char *type_name(tn_type t)
-{
-    switch (t) {
-    case TN_TYPE_STRING: return "string";
-    case TN_TYPE_INT: return "int";
-    case TN_TYPE_BOOL: return "bool";
-    case TN_TYPE_FLOAT: return "float";
-    }
-    return "?";
-}
-
-/* The value of `key`, or NULL (and a warning in the log, since it is a bug
- * in the plugin) when there is no such key or it has another type. */
-static const tk_value *lookup(const tn_config *cfg, const char *key, tn_type want,
-                              const char *fn)
+/* The readers are the host's (schema.c).  Reading a key the schema does
+ * not have, or with the reader of another type, quietly gives ""/0/false
+ * there; here it also warns, since it is a bug in the plugin. */
+static void warn_misuse(const tn_config *cfg, const char *key, tn_type want, const char *fn)
 {
     if (cfg == NULL || key == NULL)
-        return NULL;
-    const tn_config_key *keys = cfg->plugin->desc.settings;
-    for (size_t i = 0; i < cfg->nvals; i++) {
-        if (strcmp(keys[i].name, key) != 0)
-            continue;
-        if (keys[i].type != want) {
-            tk_log_kit(cfg->tk, TN_LOG_WARN, "plugin %s: %s(\"%s\") on a %s setting",
-                       cfg->plugin->desc.name, fn, key, type_name(keys[i].type));
-            return NULL;
-        }
-        return &cfg->vals[i];
-    }
-    tk_log_kit(cfg->tk, TN_LOG_WARN, "plugin %s: %s(\"%s\"): no such setting",
-               cfg->plugin->desc.name, fn, key);
-    return NULL;
-}
-
-const char *tk_api_config_tenant(const tn_config *cfg)
-{
-    return cfg ? cfg->tenant : NULL;
+        return;
+    tk_kit *tk = cfg->plugin->tk;
+    const char *plugin = cfg->plugin->desc.name;
+    int i = host_key_index(cfg->keys, cfg->nkeys, key);
+    if (i < 0)
+        tk_log_kit(tk, TN_LOG_WARN, "plugin %s: %s(\"%s\"): no such setting", plugin, fn, key);
+    else if (cfg->keys[i].type != want)
+        tk_log_kit(tk, TN_LOG_WARN, "plugin %s: %s(\"%s\") on a %s setting", plugin, fn, key,
+                   host_type_name(cfg->keys[i].type));
 }
 
 const char *tk_api_config_str(const tn_config *cfg, const char *key)
 {
-    const tk_value *v = lookup(cfg, key, TN_TYPE_STRING, "config_str");
-    return v ? v->text : NULL;
+    warn_misuse(cfg, key, TN_TYPE_STRING, "config_str");
+    return host_config_str(cfg, key);
 }
 
 int64_t tk_api_config_int(const tn_config *cfg, const char *key)
 {
-    const tk_value *v = lookup(cfg, key, TN_TYPE_INT, "config_int");
-    return v ? v->i : 0;
+    warn_misuse(cfg, key, TN_TYPE_INT, "config_int");
+    return host_config_int(cfg, key);
 }
 
 int tk_api_config_bool(const tn_config *cfg, const char *key)
 {
-    const tk_value *v = lookup(cfg, key, TN_TYPE_BOOL, "config_bool");
-    return v ? v->b : 0;
+    warn_misuse(cfg, key, TN_TYPE_BOOL, "config_bool");
+    return host_config_bool(cfg, key);
 }
 
 double tk_api_config_float(const tn_config *cfg, const char *key)
 {
-    const tk_value *v = lookup(cfg, key, TN_TYPE_FLOAT, "config_float");
-    return v ? v->f : 0.0;
-}
-
-int tk_api_config_is_set(const tn_config *cfg, const char *key)
-{
-    if (cfg == NULL || key == NULL)
-        return 0;
-    const tn_config_key *keys = cfg->plugin->desc.settings;
-    for (size_t i = 0; i < cfg->nvals; i++)
-        if (strcmp(keys[i].name, key) == 0)
-            return cfg->vals[i].is_set;
-    return 0;
+    warn_misuse(cfg, key, TN_TYPE_FLOAT, "config_float");
+    return host_config_float(cfg, key);
 }
 
 void tk_api_check_error(tn_check *chk, const char *key, const char *fmt, ...)
@@ -629,9 +546,15 @@ void tk_api_check_error(tn_check *chk, const char *key, const char *fmt, ...)
     free(msg);
 }
 
+/* As on the host: the tenant's values for the plugin, enabled or not. */
 const tn_config *tk_api_req_config(tn_request *req, const tn_plugin *self)
 {
-    if (req == NULL || self == NULL || !tk_enabled(req->gen, self, req->tenant))
-        return NULL;
-    return tk_gen_config(req->gen, self, req->tenant);
+    const tk_feature *f = req ? find_feature(req->gen, self, req->tenant) : NULL;
+    return f ? f->cfg : NULL;
+}
+
+const tn_config *tk_api_tenant_config(const tn_plugin *self, const char *tenant_id)
+{
+    const tk_feature *f = self ? find_feature(self->tk->live, self, tenant_id) : NULL;
+    return f ? f->cfg : NULL;
 }

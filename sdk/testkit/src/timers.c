@@ -1,25 +1,25 @@
 /*
  * timers.c - timers on a virtual clock.  Nothing fires on its own: the
  * test moves the clock with tk_advance_ms() and due timers fire in order
- * of due time, then of creation.  A timer handle stays valid until the kit
- * is freed, so timer_stop() on a one-shot timer that already fired is
- * harmless, as it is on the host.
+ * of due time, then of creation.  As on the host, a timer stays armed (a
+ * one-shot one inert once fired) until timer_stop(), which ends the handle:
+ * the host frees it, so a second timer_stop() is a bug the testkit logs.
+ * The memory itself is kept until the kit goes.  The kit has timers of its
+ * own (plugin NULL: a durable delivery's timeout), which fire in the same
+ * order but are not counted by tk_timer_count().
  */
 #include <stdlib.h>
 
 #include "tk_internal.h"
 
-tn_timer *tk_api_timer_start(tn_plugin *self, uint64_t after_ms, uint64_t repeat_ms,
-                             tn_timer_fn fn, void *ud)
+static tn_timer *timer_new(tk_kit *tk, tn_plugin *plugin, uint64_t after_ms,
+                           uint64_t repeat_ms, tn_timer_fn fn, void *ud)
 {
-    if (self == NULL || fn == NULL)
-        return NULL;
-    tk_kit *tk = self->tk;
     tn_timer *t = calloc(1, sizeof *t);
     if (t == NULL)
         return NULL;
     t->tk = tk;
-    t->plugin = self;
+    t->plugin = plugin;
     t->due_ms = tk->now_ms + after_ms;
     t->repeat_ms = repeat_ms;
     t->seq = tk->timer_seq++;
@@ -33,10 +33,30 @@ tn_timer *tk_api_timer_start(tn_plugin *self, uint64_t after_ms, uint64_t repeat
     return t;
 }
 
+tn_timer *tk_api_timer_start(tn_plugin *self, uint64_t after_ms, uint64_t repeat_ms,
+                             tn_timer_fn fn, void *ud)
+{
+    if (self == NULL || fn == NULL)
+        return NULL;
+    return timer_new(self->tk, self, after_ms, repeat_ms, fn, ud);
+}
+
+tn_timer *tk_timer_kit(tk_kit *tk, uint64_t after_ms, tn_timer_fn fn, void *ud)
+{
+    return timer_new(tk, NULL, after_ms, 0, fn, ud);
+}
+
 void tk_api_timer_stop(tn_timer *timer)
 {
-    if (timer != NULL)
-        timer->active = 0;
+    if (timer == NULL)
+        return;
+    if (timer->stopped && timer->plugin != NULL) {
+        tk_log_kit(timer->tk, TN_LOG_ERROR, "plugin %s: timer_stop() on a stopped timer "
+                   "(on the host, a use after free)", timer->plugin->desc.name);
+        return;
+    }
+    timer->stopped = 1;
+    timer->active = 0;
 }
 
 static tn_timer *next_due(tk_kit *tk, uint64_t until)
@@ -44,7 +64,7 @@ static tn_timer *next_due(tk_kit *tk, uint64_t until)
     tn_timer *best = NULL;
     for (size_t i = 0; i < tk->timers.n; i++) {
         tn_timer *t = tk->timers.items[i];
-        if (!t->active || t->plugin->failed || t->due_ms > until)
+        if (!t->active || (t->plugin != NULL && t->plugin->failed) || t->due_ms > until)
             continue;
         if (best == NULL || t->due_ms < best->due_ms ||
             (t->due_ms == best->due_ms && t->seq < best->seq))
@@ -56,6 +76,7 @@ static tn_timer *next_due(tk_kit *tk, uint64_t until)
 size_t tk_advance_ms(tk_kit *tk, uint64_t ms)
 {
     uint64_t until = tk->now_ms + ms;
+    tk_settings_apply(tk);
     size_t fired = 0;
     tn_timer *t;
     while ((t = next_due(tk, until)) != NULL) {
@@ -68,7 +89,8 @@ size_t tk_advance_ms(tk_kit *tk, uint64_t ms)
         tk_enter(tk, t->plugin, &saved);
         t->fn(t->plugin, t->ud);
         tk_leave(tk, saved);
-        fired++;
+        if (t->plugin != NULL)
+            fired++;
     }
     tk->now_ms = until;
     return fired;
@@ -84,7 +106,7 @@ size_t tk_timer_count(const tk_kit *tk)
     size_t n = 0;
     for (size_t i = 0; i < tk->timers.n; i++) {
         const tn_timer *t = tk->timers.items[i];
-        n += t->active ? 1 : 0;
+        n += t->active && t->plugin != NULL ? 1 : 0;
     }
     return n;
 }

@@ -3,8 +3,15 @@
  *
  * The testkit plays the host for plugins under test.  Everything it knows
  * hangs off one context, struct tk_kit: loaded plugins, what they
- * registered, the tenants' settings, requests, the virtual clock, queued
- * events and work, metrics and the captured log.  Nothing is global.
+ * registered, the tenants' settings, requests, the virtual clock, what the
+ * loop would run later, the fake database, metrics and the captured log.
+ * Nothing is global.
+ *
+ * Where the host's rules are pure they are the host's own code, compiled
+ * into the testkit from host/src: router.c (routes), schema.c (settings
+ * and struct tn_config), http_util.c (headers, cookies, query strings,
+ * error bodies, database answers) and buf.c.  This file keeps only what a
+ * fake host needs on top.
  */
 #ifndef TK_INTERNAL_H
 #define TK_INTERNAL_H
@@ -14,6 +21,11 @@
 #include <stdint.h>
 
 #include "tanomu/testkit.h"
+
+#include "buf.h"
+#include "http_util.h"
+#include "router.h"
+#include "schema.h"
 
 /* A growable array of pointers; items keep their address when it grows. */
 typedef struct tk_list {
@@ -35,12 +47,7 @@ char *tk_format(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
-int tk_is_token(const char *s);        /* an HTTP token (RFC 9110) */
-int tk_is_field_value(const char *s);  /* no CTL but HTAB */
-/* Percent-decodes n bytes of src into a new string; plus_is_space for
- * query strings.  NULL on a bad escape, on %00 or on allocation failure. */
-char *tk_percent_decode(const char *src, size_t n, int plus_is_space);
-int tk_name_ok(const char *s, size_t max, const char *more); /* [a-z][a-z0-9 more]* */
+int tk_name_ok(const char *s, size_t max); /* [a-z][a-z0-9_]*, max long */
 
 /* -- plugins ------------------------------------------------------------- */
 
@@ -53,25 +60,6 @@ struct tn_plugin {
 
 /* -- registrations ------------------------------------------------------- */
 
-typedef enum tk_seg_kind { TK_SEG_STATIC, TK_SEG_PARAM, TK_SEG_REST } tk_seg_kind;
-
-typedef struct tk_seg {
-    tk_seg_kind kind;
-    char *text;  /* the literal, or the parameter's name */
-} tk_seg;
-
-typedef struct tk_route {
-    tn_plugin *plugin;
-    char *method;
-    char *pattern;
-    tk_seg *segs;
-    size_t nsegs;
-    tn_access access;
-    char *roles;
-    tn_hook_fn handler;
-    void *ud;
-} tk_route;
-
 typedef struct tk_hook {
     tn_plugin *plugin;
     tn_phase phase;
@@ -82,7 +70,8 @@ typedef struct tk_hook {
 typedef struct tk_sub {
     tn_plugin *plugin;
     char *name;
-    tn_event_fn fn;
+    tn_event_fn fn;       /* event_subscribe() */
+    tn_durable_fn durable; /* event_subscribe_durable() */
     void *ud;
 } tk_sub;
 
@@ -101,28 +90,15 @@ struct tn_metric {
 
 struct tn_timer {
     tk_kit *tk;
-    tn_plugin *plugin;
+    tn_plugin *plugin;    /* NULL: the kit's own (delivery timeouts) */
     uint64_t due_ms;
     uint64_t repeat_ms;
     uint64_t seq;  /* creation order breaks ties */
     int active;
+    int stopped;   /* timer_stop() was called: the handle is dead */
     tn_timer_fn fn;
     void *ud;
 };
-
-typedef struct tk_work {
-    tn_plugin *plugin;
-    tn_work_fn work;
-    tn_work_done_fn done;
-    void *ud;
-} tk_work;
-
-typedef struct tk_write_done {
-    tn_request *req;
-    tn_plugin *plugin;
-    tn_write_done_fn fn;
-    void *ud;
-} tk_write_done;
 
 typedef struct tk_event_rec {
     char *name;
@@ -130,8 +106,90 @@ typedef struct tk_event_rec {
     char *payload;
 } tk_event_rec;
 
+/* -- what the loop runs later -------------------------------------------- */
+
+typedef enum tk_pending_kind {
+    TK_PENDING_WORK,
+    TK_PENDING_WRITE,
+    TK_PENDING_DB
+} tk_pending_kind;
+
+typedef struct tk_db_op tk_db_op;
+
+typedef struct tk_pending {
+    tk_pending_kind kind;
+    tn_plugin *plugin;          /* whose callback runs (NULL: the kit's) */
+    tn_request *req;            /* WRITE, DB */
+    tn_work_fn work;            /* WORK */
+    tn_work_done_fn done;       /* WORK */
+    tn_write_done_fn written;   /* WRITE */
+    tk_db_op *op;               /* DB */
+    void *ud;
+} tk_pending;
+
+/* -- the database -------------------------------------------------------- */
+
+/* A durable event: a row of the host's outbox table. */
+typedef struct tk_outbox_row {
+    tk_outbox_event ev;   /* what the test reads; its strings are these: */
+    char *tenant;
+    char *name;
+    char *payload;
+    char *error;          /* last_error */
+    tk_kit *tk;
+    /* while claimed by a tk_run_events() call, as one host batch */
+    int claimed;
+    int outstanding;      /* deliveries not finished */
+    int failed;           /* one of them failed */
+    char *round_error;
+    uint64_t last_run;    /* the tk_run_events() call that claimed it last */
+    tn_timer *timeout;
+    tk_list deliveries;   /* tn_delivery *, all rounds, freed with the row */
+} tk_outbox_row;
+
+struct tn_delivery {
+    tk_outbox_row *row;
+    int done;
+};
+
+typedef struct tk_audit_row {
+    tk_audit_entry entry; /* points into text */
+    char *text;           /* the entry's strings, one allocation */
+} tk_audit_row;
+
+/* A statement as the database received it. */
+typedef struct tk_stmt {
+    tk_db_stmt view;      /* what the test reads; its strings are these: */
+    char *tenant;
+    char *sql;
+    char **params;
+} tk_stmt;
+
+struct tn_db_result {
+    int status;           /* TN_OK or TN_EDB_* (TN_ESTATE: asked too late) */
+    int ran;              /* a statement ran: the fields below mean something */
+    char *sqlstate;
+    char *message;
+    int ncols;
+    char **colnames;
+    tk_list rows;         /* char **, ncols values each (NULL: SQL NULL) */
+    int64_t affected;
+    int affected_set;
+};
+
+/* The request's transaction; it begins with the first statement. */
+typedef struct tk_tx {
+    int open;
+    int ending;           /* commit or rollback asked */
+    int failed;           /* 0, or how a statement failed: TN_EDB_QUERY or
+                             TN_EDB_UNAVAILABLE */
+    tk_list rows;         /* tk_outbox_row *, written in it */
+    tk_list audit;        /* tk_audit_row * */
+} tk_tx;
+
 /* -- settings ------------------------------------------------------------ */
 
+/* One plugin's section of one tenant, as the test wrote it. */
 typedef struct tk_section {
     tn_plugin *plugin;
     char *tenant;
@@ -139,25 +197,17 @@ typedef struct tk_section {
     tk_list values;  /* char *, same index */
 } tk_section;
 
-typedef struct tk_value {
-    int is_set;      /* the tenant wrote it (not a default) */
-    char *text;      /* STRING values */
-    int64_t i;
-    double f;
-    int b;
-} tk_value;
-
-struct tn_config {
-    tk_kit *tk;
+/* One plugin for one tenant, as the host's host_feature: every tenant a
+ * section names gets one for every plugin. */
+typedef struct tk_feature {
     tn_plugin *plugin;
-    char *tenant;
+    char *tenant;    /* cfg->tenant_id points here */
     int enabled;
-    tk_value *vals;  /* one per key of plugin->desc.settings */
-    size_t nvals;
-};
+    tn_config *cfg;  /* NULL when its section had errors */
+} tk_feature;
 
 typedef struct tk_generation {
-    tk_list configs;  /* tn_config * */
+    tk_list features;  /* tk_feature * */
 } tk_generation;
 
 typedef struct tk_cfg_error {
@@ -180,13 +230,13 @@ typedef enum tk_req_state {
     TK_REQ_NEW,
     TK_REQ_RUNNING,
     TK_REQ_SUSPENDED,
-    TK_REQ_RESUMED,    /* resumed, its continuation queued */
     TK_REQ_STREAMING,  /* dispatch is over, the stream is still open */
     TK_REQ_FINISHED
 } tk_req_state;
 
 typedef enum tk_step {
     TK_STEP_EARLY,
+    TK_STEP_ROUTE,
     TK_STEP_AUTHENTICATE,
     TK_STEP_ACCESS,
     TK_STEP_AUTHORIZE,
@@ -223,10 +273,8 @@ struct tn_request {
     /* filled by dispatch */
     tk_generation *gen;
     tk_list hooks[TN_PHASE_COUNT]; /* tk_hook *, enabled ones, in order */
-    tk_route *route;
-    char *allow;         /* methods of the path when the method did not match */
-    int bad_path;
-    tk_list params;      /* tk_pair * */
+    host_match match;    /* the route, by the host's router */
+    char *params[HOST_ROUTE_MAX_PARAMS]; /* decoded, in the arena */
     char *user;
     char *roles;
 
@@ -238,20 +286,14 @@ struct tn_request {
     tn_status resume_status;
     int aborted;
     int released;        /* tk_req_free() was called while still in use */
-    size_t pending_writes;
-
-    tk_list query_params; /* tk_pair *, parsed on first use */
-    int query_parsed;
-    tk_list cookies;      /* tk_pair * */
-    int cookies_parsed;
+    size_t pending;      /* queued write callbacks and database statements */
+    tk_tx tx;
     tk_block *arena;
 
     /* the response */
     int status;
     tk_list resp_headers; /* tk_pair * */
-    char *resp_body;
-    size_t resp_len;
-    size_t resp_cap;
+    host_buf resp_body;
     int head_sent;        /* streaming began */
     int resp_phase_done;  /* RESPONSE hooks ran early, for a stream */
     int ended;            /* resp_end() was called */
@@ -266,17 +308,17 @@ struct tk_kit {
     tk_list order;     /* tn_plugin *, order of before/after */
     tn_plugin *registering; /* the plugin whose init() runs */
     tn_plugin *current;     /* the plugin whose code runs now */
-    int depth;              /* nesting of calls into plugin code */
 
-    tk_list routes;    /* tk_route * */
+    host_router router;
     tk_list hooks;     /* tk_hook * */
-    tk_list subs;      /* tk_sub * */
+    tk_list subs;      /* tk_sub *, event_subscribe() */
+    tk_list dsubs;     /* tk_sub *, event_subscribe_durable() */
     tk_list metrics;   /* tn_metric * */
     tk_list timers;    /* tn_timer * */
-    tk_list work;      /* tk_work *, queued */
-    tk_list writes;    /* tk_write_done *, queued */
+    tk_list pending;   /* tk_pending *, in the order queued */
     tk_list events;    /* tk_event_rec *, every one published */
     size_t events_delivered;
+    uint64_t event_runs; /* tk_run_events() calls */
     uint64_t now_ms;
     uint64_t timer_seq;
 
@@ -288,16 +330,21 @@ struct tk_kit {
 
     tk_list requests;  /* tn_request * */
     uint64_t next_req_id;
-    tk_list resumed;   /* tn_request *, continuations to run */
-    int flushing;
+
+    tk_db_fn db_fn;
+    void *db_ud;
+    tk_list stmts;     /* tk_stmt *, as received */
+    tk_list outbox;    /* tk_outbox_row *, committed, by id */
+    int64_t outbox_seq; /* the last id given, as a bigserial */
+    int outbox_max_attempts;
+    tk_list audit;     /* tk_audit_row *, committed */
 
     tk_list logs;      /* char * */
     int log_echo;
 };
 
 /* kit.c: calling into plugin code.  Every call goes between enter and
- * leave so that the kit knows who runs and can run resumed requests once
- * control is back with it. */
+ * leave so that the kit knows whose code runs (for req_log()). */
 void tk_enter(tk_kit *tk, tn_plugin *p, tn_plugin **saved);
 void tk_leave(tk_kit *tk, tn_plugin *saved);
 tn_plugin *tk_find_plugin(tk_kit *tk, const char *name);
@@ -306,9 +353,13 @@ tn_plugin *tk_find_plugin(tk_kit *tk, const char *name);
 void tk_api_fill(tn_api *api);
 
 /* log.c */
-void tk_log_add(tk_kit *tk, tn_log_level level, const char *who,
-                const char *req_id, const char *fmt, va_list ap);
 void tk_log_kit(tk_kit *tk, tn_log_level level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* A line of the kit's about one request: "<level> testkit <id>: ...". */
+void tk_log_req(tn_request *r, tn_log_level level, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
@@ -327,36 +378,39 @@ void tk_api_req_log(tn_request *req, tn_log_level level, const char *fmt, ...)
 
 /* settings.c */
 int tk_schema_validate(tk_kit *tk, const tn_plugin_desc *d);
-const tn_config *tk_gen_config(const tk_generation *gen, const tn_plugin *p,
-                               const char *tenant);
+/* tk_check() if settings changed since the last one. */
+void tk_settings_apply(tk_kit *tk);
 int tk_enabled(const tk_generation *gen, const tn_plugin *p, const char *tenant);
+int tk_tenant_known(const tk_generation *gen, const char *tenant);
 void tk_settings_free(tk_kit *tk);
-const char *tk_api_config_tenant(const tn_config *cfg);
 const char *tk_api_config_str(const tn_config *cfg, const char *key);
 int64_t tk_api_config_int(const tn_config *cfg, const char *key);
 int tk_api_config_bool(const tn_config *cfg, const char *key);
 double tk_api_config_float(const tn_config *cfg, const char *key);
-int tk_api_config_is_set(const tn_config *cfg, const char *key);
 void tk_api_check_error(tn_check *chk, const char *key, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 const tn_config *tk_api_req_config(tn_request *req, const tn_plugin *self);
+const tn_config *tk_api_tenant_config(const tn_plugin *self, const char *tenant_id);
 
-/* router.c */
+/* routes.c */
 int tk_api_route_add(tn_plugin *self, const char *method, const char *pattern,
                      tn_access access, const char *roles, tn_hook_fn handler,
                      void *ud);
 int tk_api_hook_add(tn_plugin *self, tn_phase phase, tn_hook_fn fn, void *ud);
-/* Finds the route for r->method and r->path among plugins enabled in
- * r->gen; sets r->route and r->params, or r->allow, or r->bad_path. */
-int tk_route_lookup(tn_request *r);
+/* Routes r as the host does: 0 with r->match and r->params set, or -1
+ * with the answer made (404, 405 with Allow, 400 for a bad parameter). */
+int tk_route(tn_request *r);
 void tk_routes_free(tk_kit *tk);
 
 /* request.c */
 void tk_request_destroy(tn_request *r);
 int tk_req_usable(const tn_request *r);  /* not finished: API may act on it */
+/* The request is over: finished, and its transaction ended. */
+void tk_req_end(tn_request *r);
+void *tk_req_arena_alloc(tn_request *r, size_t n);
 const char *tk_api_req_method(const tn_request *req);
 const char *tk_api_req_path(const tn_request *req);
 const char *tk_api_req_query(const tn_request *req);
@@ -381,11 +435,9 @@ int tk_list_has_role(const char *list, const char *role);
 
 /* dispatch.c */
 void tk_api_req_resume(tn_request *req, tn_status status);
-void tk_flush_resumed(tk_kit *tk);
 /* Runs the RESPONSE phase now, for a stream's head; TN_ESTATE if a hook
  * failed (the response is then a 500). */
 int tk_run_response_hooks(tn_request *r);
-void tk_finish(tn_request *r);
 
 /* response.c */
 int tk_api_resp_status(tn_request *req, int status);
@@ -398,25 +450,63 @@ int tk_api_resp_stream_begin(tn_request *req);
 int tk_api_resp_write(tn_request *req, const void *data, size_t len,
                       tn_write_done_fn done, void *ud);
 int tk_api_resp_end(tn_request *req);
-void tk_resp_reset(tn_request *r);
 /* Answers with {"error": ...}; for the host's own answers (404, 401...). */
 void tk_resp_fail(tn_request *r, int status, const char *code,
                   const char *message);
 
-/* events.c, timers.c, work.c, metrics.c */
+/* db.c */
+int tk_api_db_query(tn_request *req, const char *sql, int nparams,
+                    const char *const *params, tn_db_fn cb, void *ud);
+int tk_api_db_commit(tn_request *req, tn_db_fn cb, void *ud);
+int tk_api_db_rollback(tn_request *req, tn_db_fn cb, void *ud);
+int tk_api_db_status(const tn_db_result *res);
+const char *tk_api_db_sqlstate(const tn_db_result *res);
+const char *tk_api_db_message(const tn_db_result *res);
+int tk_api_db_rows(const tn_db_result *res);
+int tk_api_db_cols(const tn_db_result *res);
+const char *tk_api_db_colname(const tn_db_result *res, int col);
+const char *tk_api_db_value(const tn_db_result *res, int row, int col);
+int64_t tk_api_db_affected(const tn_db_result *res);
+int tk_api_resp_db_error(tn_request *req, const tn_db_result *res);
+int tk_api_db_publish(tn_request *req, const char *name, const char *payload_json);
+int tk_api_db_audit(tn_request *req, const char *action, const char *target_type,
+                    const char *target_id, const char *result);
+/* Runs one queued statement (from tk_run_pending()); frees the op. */
+void tk_db_run(tk_kit *tk, tk_pending *p);
+void tk_db_op_free(tk_db_op *op);
+/* The request finished: an open transaction is rolled back. */
+void tk_db_request_end(tn_request *r);
+void tk_tx_clear(tk_tx *tx);
+void tk_db_free(tk_kit *tk);
+
+/* events.c */
 int tk_api_event_subscribe(tn_plugin *self, const char *name, tn_event_fn fn,
                            void *ud);
 int tk_api_event_publish(tn_plugin *self, const char *tenant_id,
                          const char *name, const char *payload_json);
+int tk_api_event_subscribe_durable(tn_plugin *self, const char *name,
+                                   tn_durable_fn fn, void *ud);
+void tk_api_delivery_done(tn_delivery *d, int ok, const char *error);
+void tk_outbox_row_free(tk_outbox_row *row);
 void tk_events_free(tk_kit *tk);
+
+/* timers.c */
 tn_timer *tk_api_timer_start(tn_plugin *self, uint64_t after_ms,
                              uint64_t repeat_ms, tn_timer_fn fn, void *ud);
 void tk_api_timer_stop(tn_timer *timer);
+/* A one-shot timer of the kit's own (plugin NULL), stopped quietly. */
+tn_timer *tk_timer_kit(tk_kit *tk, uint64_t after_ms, tn_timer_fn fn, void *ud);
 void tk_timers_free(tk_kit *tk);
+
+/* pending.c */
 int tk_api_work_queue(tn_plugin *self, tn_work_fn work, tn_work_done_fn done,
                       void *ud);
 int tk_queue_write_done(tn_request *r, tn_write_done_fn fn, void *ud);
-void tk_work_cancel_all(tk_kit *tk);
+/* Queues a database statement of r (r->pending counts it). */
+int tk_queue_db(tn_request *r, tn_plugin *plugin, tk_db_op *op);
+void tk_pending_cancel_all(tk_kit *tk);
+
+/* metrics.c */
 tn_metric *tk_api_metric_counter(tn_plugin *self, const char *name,
                                  const char *help);
 tn_metric *tk_api_metric_gauge(tn_plugin *self, const char *name,

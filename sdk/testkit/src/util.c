@@ -1,10 +1,10 @@
 /*
  * util.c - small helpers the testkit's files share: a pointer list,
- * string copies and formatting, and the checks of HTTP tokens, header
- * values, names and percent-encoding.
+ * string copies and formatting, and the check of metric names.  (HTTP
+ * tokens, header values and percent-encoding are the host's rules, in
+ * host/src/http_util.c.)
  */
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,17 +57,10 @@ char *tk_strndup(const char *s, size_t n)
 
 char *tk_vformat(const char *fmt, va_list ap)
 {
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
-    va_end(ap2);
-    if (n < 0)
-        return NULL;
-    char *s = malloc((size_t)n + 1);
-    if (s == NULL)
-        return NULL;
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    return s;
+    host_buf b;
+    host_buf_init(&b);
+    host_buf_vprintf(&b, fmt, ap);
+    return host_buf_steal(&b, NULL);  /* NULL if out of memory */
 }
 
 char *tk_format(const char *fmt, ...)
@@ -79,94 +72,15 @@ char *tk_format(const char *fmt, ...)
     return s;
 }
 
-/* tchar from RFC 9110 section 5.6.2. */
-static int is_tchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-int tk_is_token(const char *s)
-{
-    if (s == NULL || *s == '\0')
-        return 0;
-    for (; *s; s++)
-        if (!is_tchar((unsigned char)*s))
-            return 0;
-    return 1;
-}
-
-/* A field value carries no control character but HTAB: this rules out CR,
- * LF and NUL (S7) and the rest of what RFC 9110 forbids. */
-int tk_is_field_value(const char *s)
-{
-    if (s == NULL)
-        return 0;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-char *tk_percent_decode(const char *src, size_t n, int plus_is_space)
-{
-    char *out = malloc(n + 1);
-    if (out == NULL)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = src[i];
-        if (c == '%') {
-            if (i + 2 >= n)
-                goto fail;  /* truncated escape */
-            int hi = hex_value(src[i + 1]);
-            int lo = hex_value(src[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                goto fail;  /* a bad escape, or %00 */
-            out[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            out[o++] = ' ';
-        } else if (c == '\0') {
-            goto fail;
-        } else {
-            out[o++] = c;
-        }
-    }
-    out[o] = '\0';
-    return out;
-
-fail:
-    free(out);
-    return NULL;
-}
-
-int tk_name_ok(const char *s, size_t max, const char *more)
+int tk_name_ok(const char *s, size_t max)
 {
     if (s == NULL || !(*s >= 'a' && *s <= 'z'))
         return 0;
     size_t n = 0;
     for (; *s; s++, n++) {
         char c = *s;
-        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')
-            continue;
-        if (more != NULL && strchr(more, c) != NULL)
-            continue;
-        return 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return 0;
     }
     return n <= max;
 }

@@ -3,10 +3,13 @@
  *
  * The testkit is a fake host: it hands the plugin a complete tn_api and
  * behaves as the host does (route matching, phases and access checks, the
- * settings schema, suspend/resume, events, timers, work, metrics, logs),
- * but runs everything on the test's own thread, with a virtual clock, and
- * lets the test look at what happened.  A test compiles the plugin's
- * source into the test binary and loads it by its descriptor:
+ * settings schema, suspend/resume, events, timers, work, metrics, logs, a
+ * scripted database with durable events and the audit log), but runs
+ * everything on the test's own thread, with a virtual clock, and lets the
+ * test look at what happened.  Route matching, the settings rules and the
+ * header, cookie and query rules are the host's own code, compiled in.  A
+ * test compiles the plugin's source into the test binary and loads it by
+ * its descriptor:
  *
  *     tk_kit *tk = tk_new();
  *     CU_ASSERT_EQUAL(tk_load(tk, tn_plugin_entry()), TN_OK);
@@ -37,15 +40,19 @@ typedef struct tk_kit tk_kit;
 /* -- the kit and its plugins ----------------------------------------- */
 
 tk_kit *tk_new(void);
-/* Cancels queued work (done() gets TN_ESTATE), calls every plugin's fini()
- * in reverse load order, and frees everything, requests included. */
+/* Cancels queued work (done() gets TN_ECANCELED, as when a worker stops)
+ * and stream write callbacks (TN_ESTATE), drops database results still
+ * queued, calls every plugin's fini() in reverse load order, and frees
+ * everything, requests included. */
 void tk_free(tk_kit *tk);
 /* The function table plugins get.  A test may shrink ->size or clear a
  * member before tk_load() to play an older host (see TN_API_HAS). */
 tn_api *tk_api(tk_kit *tk);
-/* Checks the descriptor as the host does (size first, ABI major equal and
- * minor not newer, name, reserved slots zero, settings schema sane,
- * dependencies loaded, no before/after cycle), then calls init().  The
+/* Checks the descriptor as the host does (ABI major equal and minor not
+ * newer, size at least ABI 1.0's, then reads no more than size bytes;
+ * name, init() present, settings schema sane, dependencies loaded, no
+ * before/after cycle; also version set and reserved slots zero), then
+ * calls init().  The
  * first plugin loaded is the kit's primary plugin (see tk_set()).
  * TN_EINVAL: refused descriptor; TN_EEXIST: name taken; TN_ENOTFOUND: a
  * dependency is not loaded; TN_ESTATE: init() returned non-zero.  The
@@ -57,22 +64,28 @@ tn_plugin *tk_plugin(tk_kit *tk, const char *name);
 /* -- per-tenant settings --------------------------------------------- */
 
 /* Sets `key` of the primary plugin's section for `tenant`, as text written
- * as in a tenant file ("42", "true", "text"); value NULL removes the key.
- * The key "enabled" turns the plugin on for the tenant (default: off).
- * Nothing is checked here: tk_check() does it. */
+ * as a default_value is ("42", "true", "text", parsed by the host's own
+ * rules); value NULL removes the key.  The key "enabled" turns the plugin
+ * on for the tenant (default: off).  Nothing is checked here: tk_check()
+ * does it.  A tenant exists once some section names it. */
 int tk_set(tk_kit *tk, const char *tenant, const char *key, const char *value);
 int tk_set_for(tk_kit *tk, const char *plugin, const char *tenant,
                const char *key, const char *value);
 /* Shorthand for tk_set(tk, tenant, "enabled", on ? "true" : "false"). */
 int tk_enable(tk_kit *tk, const char *tenant, int on);
 /* Applies every section to its plugin's schema (types, defaults, bounds,
- * required keys, unknown keys), checks dependencies, runs check() of each
- * enabled section and collects the errors.  With no error the settings go
- * live for the requests that start from now on; with errors the previous
- * settings stay.  Returns the number of errors.  Requests call it
- * themselves when settings changed since the last call. */
+ * required keys, unknown keys), runs check() of each enabled section,
+ * checks dependencies and collects the errors, as the host binds tenant
+ * files.  With no error the settings go live for the requests that start
+ * from now on (and for tenant_config()); with errors the previous settings
+ * stay.  Returns the number of errors.  Requests, tk_run_events(),
+ * tk_run_pending() and tk_advance_ms() call it themselves when settings
+ * changed since the last call. */
 size_t tk_check(tk_kit *tk);
-/* The errors of the last tk_check().  key is NULL for the whole section. */
+/* The errors of the last tk_check().  key is NULL for the whole section.
+ * Messages are the host's without "file:line: plugin.key" ("is required",
+ * "out of bounds (1..10)", "must be a int", "unknown setting"), or what
+ * check() reported; none quotes a value. */
 size_t tk_error_count(const tk_kit *tk);
 const char *tk_error_plugin(const tk_kit *tk, size_t i);
 const char *tk_error_tenant(const tk_kit *tk, size_t i);
@@ -88,13 +101,16 @@ int tk_has_error(const tk_kit *tk, const char *tenant, const char *key);
  * runs until tk_req_run(). */
 tn_request *tk_req_new(tk_kit *tk, const char *tenant, const char *method,
                        const char *target);
-/* Adds a request header; names must be tokens, values free of CTLs. */
+/* Adds a request header; names must be tokens, values free of CTLs (the
+ * host's rules). */
 int tk_req_set_header(tn_request *r, const char *name, const char *value);
 int tk_req_set_body(tn_request *r, const void *body, size_t len);
 int tk_req_set_client(tn_request *r, const char *addr); /* "127.0.0.1" */
 int tk_req_set_tls(tn_request *r, int on);
-/* Runs the request until it finishes or a hook suspends it.  TN_ESTATE if
- * it already ran or if tk_check() found errors in changed settings. */
+/* Runs the request until it finishes or a hook suspends it (a tenant no
+ * section names is 404 unknown_tenant, as a host name no tenant serves).
+ * TN_ESTATE if it already ran or if tk_check() found errors in changed
+ * settings. */
 int tk_req_run(tn_request *r);
 /* tk_req_new() + tk_req_run(); NULL if either failed. */
 tn_request *tk_request(tk_kit *tk, const char *tenant, const char *method,
@@ -124,21 +140,108 @@ int tk_resp_streamed(const tn_request *r);
 /* -- what runs later ------------------------------------------------- */
 
 /* Delivers queued events, and those published meanwhile, to subscribers
- * whose plugin the event's tenant enables.  Returns how many events. */
+ * whose plugin the event's tenant enables; then, if any plugin subscribed
+ * durably, every pending outbox event once to its durable subscribers (a
+ * failed one waits for the next call: each call is a later sweep, backoff
+ * is not modelled).  Returns how many events were handed out. */
 size_t tk_run_events(tk_kit *tk);
-/* Every event published so far, delivered or not, in order. */
+/* Every event_publish() so far, delivered or not, in order. */
 size_t tk_event_count(const tk_kit *tk);
 const char *tk_event_name(const tk_kit *tk, size_t i);
 const char *tk_event_tenant(const tk_kit *tk, size_t i); /* may be NULL */
 const char *tk_event_payload(const tk_kit *tk, size_t i);
-/* Moves the virtual clock, firing due timers in order.  Returns how many
- * timer callbacks ran. */
+/* Moves the virtual clock, firing due timers in order (and the kit's own:
+ * a durable delivery left suspended fails after 30 s, as on the host).
+ * Returns how many of the plugins' timer callbacks ran. */
 size_t tk_advance_ms(tk_kit *tk, uint64_t ms);
 uint64_t tk_now_ms(const tk_kit *tk);
 size_t tk_timer_count(const tk_kit *tk); /* timers still armed */
-/* Runs queued work (work, then done(ud, 0)) and stream write callbacks,
- * and what they queue, until none is left.  Returns how many ran. */
+/* Runs what the loop would run later, in the order it was queued, and
+ * what that queues, until none is left: work (work, then done(ud, 0)),
+ * stream write callbacks and database statements (the handler answers,
+ * then the plugin's callback runs).  Returns how many ran. */
 size_t tk_run_pending(tk_kit *tk);
+
+/* -- the database (ABI 1.1) ------------------------------------------ */
+
+/*
+ * As on the host, a request's first statement begins its transaction,
+ * bound to its tenant; statements run in order, each callback later (in
+ * tk_run_pending(), never inside db_query()); after a failed statement the
+ * transaction is aborted (later ones fail with SQLSTATE 25P02, commit gives
+ * TN_EDB_ABORTED); a transaction not committed when the request finishes
+ * is rolled back, with a warning in the log, and callbacks for a finished
+ * request are dropped.  db_publish() and db_audit() write with the
+ * transaction: what they wrote exists only if it commits.
+ *
+ * The test answers statements with a handler: it gets the tenant, the SQL
+ * and the parameters (NULL: SQL NULL) of every db_query(), and "COMMIT" and
+ * "ROLLBACK" with no parameter when the transaction ends (the outbox and
+ * audit inserts of the host are not shown).  It fills res with the
+ * functions below; untouched, a result is a success with no rows.  A
+ * failed "COMMIT" rolls back (TN_EDB_UNAVAILABLE: the outcome is unknown
+ * on the host; the testkit then rolls back).
+ */
+typedef void (*tk_db_fn)(const char *tenant, const char *sql, int nparams,
+                         const char *const *params, tn_db_result *res, void *ud);
+/* Installs the handler (NULL: every statement succeeds with no rows). */
+void tk_db_handler(tk_kit *tk, tk_db_fn fn, void *ud);
+/* The result's columns, by name: ncols const char * after it.  Once. */
+int tk_db_columns(tn_db_result *res, int ncols, ...);
+/* Appends a row: as many const char * values as columns (NULL: SQL NULL).
+ * TN_ESTATE before tk_db_columns(). */
+int tk_db_row(tn_db_result *res, ...);
+/* The row count of the command tag.  Unset: the number of rows if columns
+ * were set, else -1 (no count, as for COMMIT). */
+void tk_db_affected(tn_db_result *res, int64_t n);
+/* Fails the statement: status TN_EDB_QUERY (with a SQLSTATE such as
+ * "23505"), TN_EDB_UNAVAILABLE or TN_EDB_ABORTED; message may be NULL. */
+int tk_db_fail(tn_db_result *res, int status, const char *sqlstate, const char *message);
+
+/* Every statement the database received, in order: each db_query() when
+ * it ran, and "COMMIT" / "ROLLBACK" (explicit or at the end of a request).
+ * tk_db_at() is NULL past the end. */
+typedef struct tk_db_stmt {
+    const char *tenant;
+    const char *sql;
+    int nparams;
+    const char *const *params;  /* NULL: SQL NULL */
+} tk_db_stmt;
+size_t tk_db_count(const tk_kit *tk);
+const tk_db_stmt *tk_db_at(const tk_kit *tk, size_t i);
+
+/* Durable events (db_publish) of committed transactions, by outbox id, as
+ * the outbox table would show them.  tk_outbox_at() is NULL past the end;
+ * the entry changes as deliveries settle. */
+typedef struct tk_outbox_event {
+    int64_t id;
+    const char *tenant;
+    const char *name;
+    const char *payload;
+    const char *state;   /* "pending", "delivered", or "dead" after the
+                            maximum of attempts */
+    int attempts;        /* deliveries settled */
+    const char *error;   /* the last failure's text, or NULL */
+} tk_outbox_event;
+size_t tk_outbox_count(const tk_kit *tk);
+const tk_outbox_event *tk_outbox_at(const tk_kit *tk, size_t i);
+/* The host's outbox.max_attempts; 10 unless set. */
+void tk_outbox_max_attempts(tk_kit *tk, int n);
+
+/* The operation log (db_audit, S20) of committed transactions, in commit
+ * order.  Strings the request did not have (user, target) are NULL. */
+typedef struct tk_audit_entry {
+    const char *tenant;
+    const char *user;
+    const char *action;
+    const char *target_type;
+    const char *target_id;
+    const char *client_addr;
+    const char *request_id;
+    const char *result;      /* "ok", "denied" or "failed" */
+} tk_audit_entry;
+size_t tk_audit_count(const tk_kit *tk);
+const tk_audit_entry *tk_audit_at(const tk_kit *tk, size_t i); /* NULL past the end */
 
 /* -- metrics and logs ------------------------------------------------ */
 
