@@ -597,7 +597,7 @@ static int send_op(db_conn *c, db_op *op, const char *sql, int nparams,
         op->nprologue = 2;
         tx->started = 1;
     } else if (op->kind == OP_SETUP && c->listen) {
-        ok = 1 || send_listens(c, op);
+        ok = send_listens(c, op);
     }
     ok = ok && PQsendQueryParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0) &&
          PQpipelineSync(c->pg);

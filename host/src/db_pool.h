@@ -172,9 +172,9 @@ const char *host_db_tx_tenant(const host_db_tx *tx); /* NULL if none */
  * NULL payload, once per loss, for each listener whose LISTEN had been in
  * effect.  Before its LISTEN first takes effect a listener hears nothing and
  * is not told: scan once yourself (host_db_get_stats: listening).
- * Notifications come in the order their transactions committed.
- * HOST_DB_EINVAL (bad channel, no cb, too many),
- * HOST_DB_ECLOSED, HOST_DB_ENOMEM.
+ * Notifications come in the order their transactions committed.  Errors:
+ * HOST_DB_EINVAL (bad channel, no cb, too many), HOST_DB_ECLOSED,
+ * HOST_DB_ENOMEM.
  */
 int host_db_listen(host_db *db, const char *channel, host_db_notify_cb cb, void *ud);
 

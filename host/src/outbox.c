@@ -36,9 +36,14 @@ typedef struct host_dsub {
 typedef struct batch_event batch_event;
 typedef struct batch batch;
 
+/* A delivery a plugin may hold on to (TN_SUSPEND) beyond its batch: when
+ * the batch gives up on it (timeout) it is orphaned, and freed by the
+ * plugin's late delivery_done() instead of by the batch. */
 struct tn_delivery {
     batch_event *ev;
     int done;
+    int held;                   /* the plugin suspended it */
+    int orphaned;
 };
 
 struct batch_event {
@@ -49,7 +54,7 @@ struct batch_event {
     int outstanding;            /* subscribers not finished */
     int failed;
     char error[200];
-    tn_delivery *deliveries;
+    tn_delivery **deliveries;
     int ndeliveries;
     batch *b;
 };
@@ -122,11 +127,18 @@ int host_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durab
 
 static void batch_free(batch *b)
 {
-    int i;
+    int i, j;
 
     for (i = 0; i < b->nevents; i++) {
         free(b->events[i].name);
         free(b->events[i].payload);
+        for (j = 0; j < b->events[i].ndeliveries; j++) {
+            tn_delivery *d = b->events[i].deliveries[j];
+            if (d->held)
+                d->orphaned = 1; /* the plugin still has it (timed out) */
+            else
+                free(d);
+        }
         free(b->events[i].deliveries);
     }
     free(b->events);
@@ -254,8 +266,14 @@ static void delivery_finish(tn_delivery *d, int ok, const char *error)
 
 void host_api_delivery_done(tn_delivery *d, int ok, const char *error)
 {
-    if (d)
-        delivery_finish(d, ok, error);
+    if (!d)
+        return;
+    if (d->orphaned) { /* too late: the batch has gone, the event is retried */
+        free(d);
+        return;
+    }
+    d->held = 0;
+    delivery_finish(d, ok, error);
 }
 
 static void on_delivery_timeout(uv_timer_t *t)
@@ -265,7 +283,7 @@ static void on_delivery_timeout(uv_timer_t *t)
 
     for (i = 0; i < b->nevents; i++)
         for (j = 0; j < b->events[i].ndeliveries; j++)
-            delivery_finish(&b->events[i].deliveries[j], 0, "delivery timed out");
+            delivery_finish(b->events[i].deliveries[j], 0, "delivery timed out");
 }
 
 static void deliver_event(host_outbox *o, batch *b, batch_event *e)
@@ -299,7 +317,11 @@ static void deliver_event(host_outbox *o, batch *b, batch_event *e)
         tn_status st;
         if (strcmp(s->name, e->name) != 0 || !host_worker_enabled(w, t, s->plugin))
             continue;
-        d = &e->deliveries[k++];
+        if (!(d = calloc(1, sizeof *d))) {
+            e->failed = 1;
+            continue;
+        }
+        e->deliveries[k++] = d;
         d->ev = e;
         e->ndeliveries = k;
         e->outstanding++;
@@ -308,7 +330,9 @@ static void deliver_event(host_outbox *o, batch *b, batch_event *e)
         host_worker_running(w, NULL, NULL);
         if (st == TN_CONTINUE || st == TN_DONE)
             delivery_finish(d, 1, NULL);
-        else if (st != TN_SUSPEND)
+        else if (st == TN_SUSPEND)
+            d->held = !d->done; /* unless it already called delivery_done */
+        else
             delivery_finish(d, 0, "subscriber returned an error");
     }
     if (--e->outstanding == 0)

@@ -320,6 +320,28 @@ int dbt_end_wait(host_db_tx *tx, int commit, dbt_res *out)
     return out->status;
 }
 
+host_db *dbt_pool_new(int size, int queue_max, uint64_t queue_timeout_ms,
+                      uint64_t statement_timeout_ms)
+{
+    host_db_opts o;
+
+    memset(&o, 0, sizeof o);
+    o.conninfo = DBT_APP_URL();
+    o.size = size;
+    o.queue_max = queue_max;
+    o.queue_timeout_ms = queue_timeout_ms;
+    o.statement_timeout_ms = statement_timeout_ms;
+    o.reconnect_min_ms = 50;
+    o.reconnect_max_ms = 500;
+    return host_db_new(dbt_loop(), &o);
+}
+
+void dbt_pool_free(host_db *db)
+{
+    host_db_free(db);
+    dbt_loop_drain();
+}
+
 int dbt_wait_ready(host_db *db, int want, double ms)
 {
     double end = dbt_now_ms() + ms;
@@ -328,6 +350,42 @@ int dbt_wait_ready(host_db *db, int want, double ms)
     while (host_db_ready(db) != want && dbt_now_ms() < end)
         uv_run(loop, UV_RUN_ONCE);
     return host_db_ready(db) == want;
+}
+
+static void on_spawned_exit(uv_process_t *p, int64_t status, int sig)
+{
+    dbt_spawned *s = p->data;
+
+    (void)sig;
+    s->status = status;
+    s->done = 1;
+    uv_close((uv_handle_t *)p, NULL);
+}
+
+int dbt_pg_sh(const char *cmd, dbt_spawned *s)
+{
+    char *args[4];
+    uv_process_options_t po;
+    uv_stdio_container_t stdio[3];
+
+    args[0] = (char *)dbt_env("TANOMU_PG_SH");
+    args[1] = (char *)cmd;
+    args[2] = (char *)dbt_env("TANOMU_PG_DIR");
+    args[3] = NULL;
+    memset(&po, 0, sizeof po);
+    memset(s, 0, sizeof *s);
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = 2;
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = 2;
+    po.file = args[0];
+    po.args = args;
+    po.exit_cb = on_spawned_exit;
+    po.stdio = stdio;
+    po.stdio_count = 3;
+    s->proc.data = s;
+    return uv_spawn(dbt_loop(), &s->proc, &po);
 }
 
 int dbt_run(const char *suite, CU_TestInfo *tests)

@@ -84,8 +84,24 @@ int dbt_begin_wait(host_db *db, const char *tenant, host_db_tx **tx);
 int dbt_query_wait(host_db_tx *tx, const char *sql, int n, const char *const *p, dbt_res *out);
 int dbt_end_wait(host_db_tx *tx, int commit, dbt_res *out);
 
+/* A pool on dbt_loop() for the app role, reconnecting fast (50 to 500 ms);
+ * 0 means the pool's default.  dbt_pool_free frees it and drains the loop. */
+host_db *dbt_pool_new(int size, int queue_max, uint64_t queue_timeout_ms,
+                      uint64_t statement_timeout_ms);
+void dbt_pool_free(host_db *db);
+
 /* Runs the loop until host_db_ready(db) equals want, up to ms. */
 int dbt_wait_ready(host_db *db, int want, double ms);
+
+/* scripts/pg.sh CMD on this test's cluster ("stop", "start"), run without
+ * blocking the loop, so the pool keeps working (and failing) meanwhile.
+ * argv, no shell.  done is set, and status filled, when it exits. */
+typedef struct dbt_spawned {
+    uv_process_t proc;
+    int done;
+    int64_t status;
+} dbt_spawned;
+int dbt_pg_sh(const char *cmd, dbt_spawned *s);
 
 /* Runs one suite; returns the process exit code. */
 int dbt_run(const char *suite, CU_TestInfo *tests);

@@ -12,28 +12,6 @@
 
 #include "dbtest.h"
 
-static host_db *pool_new(int size, int queue_max, uint64_t queue_timeout_ms,
-                         uint64_t statement_timeout_ms)
-{
-    host_db_opts o;
-
-    memset(&o, 0, sizeof o);
-    o.conninfo = DBT_APP_URL();
-    o.size = size;
-    o.queue_max = queue_max;
-    o.queue_timeout_ms = queue_timeout_ms;
-    o.statement_timeout_ms = statement_timeout_ms;
-    o.reconnect_min_ms = 50;
-    o.reconnect_max_ms = 500;
-    return host_db_new(dbt_loop(), &o);
-}
-
-static void pool_free(host_db *db)
-{
-    host_db_free(db);
-    dbt_loop_drain();
-}
-
 static int setup(void)
 {
     const char *ids[2] = {"pool_a", "pool_b"};
@@ -45,7 +23,7 @@ static int setup(void)
  * what RLS sees. */
 static void test_roundtrip(void)
 {
-    host_db *db = pool_new(2, 8, 1000, 0);
+    host_db *db = dbt_pool_new(2, 8, 1000, 0);
     const char *p[1] = {"hello"};
     host_db_tx *tx;
     dbt_res r = {0};
@@ -69,14 +47,14 @@ static void test_roundtrip(void)
     CU_ASSERT_EQUAL(r.affected, 2);
     CU_ASSERT_EQUAL(dbt_end_wait(tx, 1, &r), HOST_DB_OK);
     dbt_res_free(&r);
-    pool_free(db);
+    dbt_pool_free(db);
 }
 
 /* S21: a connection goes back to the pool with no tenant on it, even if a
  * statement set one at session level. */
 static void test_tenant_not_carried(void)
 {
-    host_db *db = pool_new(1, 8, 1000, 0);
+    host_db *db = dbt_pool_new(1, 8, 1000, 0);
     host_db_tx *tx;
     dbt_res r = {0};
 
@@ -107,14 +85,14 @@ static void test_tenant_not_carried(void)
     CU_ASSERT_STRING_EQUAL(r.first ? r.first : "", "pool_a");
     CU_ASSERT_EQUAL(dbt_end_wait(tx, 1, &r), HOST_DB_OK);
     dbt_res_free(&r);
-    pool_free(db);
+    dbt_pool_free(db);
 }
 
 /* Errors are values: SQLSTATE and message; the transaction is aborted,
  * COMMIT says so, and the connection serves the next request. */
 static void test_errors_and_abort(void)
 {
-    host_db *db = pool_new(1, 8, 1000, 0);
+    host_db *db = dbt_pool_new(1, 8, 1000, 0);
     host_db_tx *tx;
     dbt_res r = {0};
 
@@ -140,13 +118,13 @@ static void test_errors_and_abort(void)
     CU_ASSERT_EQUAL(dbt_end_wait(tx, 1, &r), HOST_DB_OK);
     /* Ending twice is refused without a callback. */
     dbt_res_free(&r);
-    pool_free(db);
+    dbt_pool_free(db);
 }
 
 /* Several statements in flight on one tx: answered in order. */
 static void test_pipelined(void)
 {
-    host_db *db = pool_new(1, 8, 1000, 0);
+    host_db *db = dbt_pool_new(1, 8, 1000, 0);
     host_db_tx *tx;
     dbt_res r[4];
     int i;
@@ -172,7 +150,7 @@ static void test_pipelined(void)
     CU_ASSERT_EQUAL(r[3].status, HOST_DB_OK);
     for (i = 0; i < 4; i++)
         dbt_res_free(&r[i]);
-    pool_free(db);
+    dbt_pool_free(db);
 }
 
 /* Exhaustion: the queue holds queue_max callers; the next gets EBUSY at
@@ -180,7 +158,7 @@ static void test_pipelined(void)
  * 503), and a released connection goes to the first waiter. */
 static void test_queue_bound_and_timeout(void)
 {
-    host_db *db = pool_new(1, 2, 300, 0);
+    host_db *db = dbt_pool_new(1, 2, 300, 0);
     host_db_tx *tx;
     dbt_beg w[3];
     dbt_res r = {0};
@@ -225,13 +203,67 @@ static void test_queue_bound_and_timeout(void)
     CU_ASSERT_STRING_EQUAL(r.first ? r.first : "", "pool_b");
     CU_ASSERT_EQUAL(dbt_end_wait(w[0].tx, 1, &r), HOST_DB_OK);
     dbt_res_free(&r);
-    pool_free(db);
+    dbt_pool_free(db);
+}
+
+/* A caller that retries at once on EBUSY must not starve the loop: each
+ * retry's answer comes on a later loop iteration, so timers still fire.
+ * (A zero-delay timer would not do: libuv 1.44 reruns it in the same pass.) */
+typedef struct spinner {
+    host_db *db;
+    long retries;
+    int timer_fired;
+} spinner;
+
+static void spin_begin_cb(host_db_tx *tx, int status, void *ud)
+{
+    spinner *s = ud;
+
+    if (tx)
+        host_db_tx_rollback(tx, NULL, NULL);
+    if (status == HOST_DB_EBUSY && !s->timer_fired && ++s->retries < 2000000)
+        host_db_tx_begin(s->db, "pool_a", spin_begin_cb, s);
+}
+
+static void on_spin_timer(uv_timer_t *t)
+{
+    spinner *s = t->data;
+    s->timer_fired = 1;
+}
+
+static void test_tight_retry_does_not_starve(void)
+{
+    host_db_opts o;
+    host_db_tx *tx;
+    spinner s = {0};
+    uv_timer_t t;
+    dbt_res r = {0};
+
+    memset(&o, 0, sizeof o);
+    o.conninfo = DBT_APP_URL();
+    o.size = 1;
+    o.queue_max = -1; /* no waiting at all */
+    s.db = host_db_new(dbt_loop(), &o);
+    CU_ASSERT_FATAL(s.db != NULL);
+    CU_ASSERT_TRUE(dbt_wait_ready(s.db, 1, 5000));
+    CU_ASSERT_EQUAL_FATAL(dbt_begin_wait(s.db, "pool_a", &tx), HOST_DB_OK);
+    uv_timer_init(dbt_loop(), &t);
+    t.data = &s;
+    uv_timer_start(&t, on_spin_timer, 50, 0);
+    CU_ASSERT_EQUAL(host_db_tx_begin(s.db, "pool_a", spin_begin_cb, &s), 0);
+    CU_ASSERT_TRUE(dbt_wait(&s.timer_fired, 5000));
+    CU_ASSERT_TRUE(s.retries > 0 && s.retries < 2000000);
+    printf("\n    %ld EBUSY retries while a 50 ms timer still fired\n", s.retries);
+    uv_close((uv_handle_t *)&t, NULL);
+    CU_ASSERT_EQUAL(dbt_end_wait(tx, 0, &r), HOST_DB_OK);
+    dbt_res_free(&r);
+    dbt_pool_free(s.db);
 }
 
 /* statement_timeout is set on every connection. */
 static void test_statement_timeout(void)
 {
-    host_db *db = pool_new(1, 8, 1000, 200);
+    host_db *db = dbt_pool_new(1, 8, 1000, 200);
     host_db_tx *tx;
     dbt_res r = {0};
     double t0;
@@ -249,7 +281,7 @@ static void test_statement_timeout(void)
     CU_ASSERT_STRING_EQUAL(r.first ? r.first : "", "200ms");
     CU_ASSERT_EQUAL(dbt_end_wait(tx, 1, &r), HOST_DB_OK);
     dbt_res_free(&r);
-    pool_free(db);
+    dbt_pool_free(db);
 }
 
 /* A server nobody listens on: callers fail fast with EUNAVAIL, not after
@@ -280,14 +312,14 @@ static void test_unreachable_fails_fast(void)
     CU_ASSERT_EQUAL(host_db_tx_begin(db, "pool_a", dbt_begin_cb, &b), 0);
     CU_ASSERT_TRUE(dbt_wait(&b.done, 1000));
     CU_ASSERT_EQUAL(b.status, HOST_DB_EUNAVAIL);
-    pool_free(db);
+    dbt_pool_free(db);
 }
 
 /* A backend killed under a transaction: the statement fails, the pool
  * replaces the connection without help. */
 static void test_backend_killed(void)
 {
-    host_db *db = pool_new(2, 8, 1000, 0);
+    host_db *db = dbt_pool_new(2, 8, 1000, 0);
     host_db_tx *victim, *killer;
     dbt_res r = {0};
     host_db_stats st;
@@ -318,14 +350,14 @@ static void test_backend_killed(void)
     CU_ASSERT_TRUE(st.reconnects >= 1);
     printf("\n    replaced the killed connection in %.0f ms\n", dbt_now_ms() - t0);
     dbt_res_free(&r);
-    pool_free(db);
+    dbt_pool_free(db);
 }
 
 /* Freeing with a waiter, a statement in flight and an open tx: everyone is
  * told ECLOSED, the tx can still be ended, nothing leaks (ASan). */
 static void test_free_with_work_outstanding(void)
 {
-    host_db *db = pool_new(1, 8, 5000, 0);
+    host_db *db = dbt_pool_new(1, 8, 5000, 0);
     host_db_tx *tx;
     dbt_beg w = {0};
     dbt_res q = {0}, e = {0};
@@ -425,59 +457,21 @@ static void on_load_timer(uv_timer_t *t)
     load_next(t->data);
 }
 
-typedef struct spawned {
-    uv_process_t proc;
-    int done;
-    int64_t status;
-} spawned;
-
-static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
-{
-    spawned *s = p->data;
-
-    (void)sig;
-    s->status = status;
-    s->done = 1;
-    uv_close((uv_handle_t *)p, NULL);
-}
-
-/* Runs scripts/pg.sh CMD DIR without blocking the loop: the pool keeps
- * working (and failing) while the server stops or starts.  argv, no shell. */
-static int pg_sh(const char *cmd, spawned *s)
-{
-    char *args[4];
-    uv_process_options_t po;
-    uv_stdio_container_t stdio[3];
-
-    args[0] = (char *)dbt_env("TANOMU_PG_SH");
-    args[1] = (char *)cmd;
-    args[2] = (char *)dbt_env("TANOMU_PG_DIR");
-    args[3] = NULL;
-    memset(&po, 0, sizeof po);
-    memset(s, 0, sizeof *s);
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_INHERIT_FD;
-    stdio[1].data.fd = 2;
-    stdio[2].flags = UV_INHERIT_FD;
-    stdio[2].data.fd = 2;
-    po.file = args[0];
-    po.args = args;
-    po.exit_cb = on_exit_cb;
-    po.stdio = stdio;
-    po.stdio_count = 3;
-    s->proc.data = s;
-    return uv_spawn(dbt_loop(), &s->proc, &po);
-}
-
 static void test_server_restart(void)
 {
     load l;
-    spawned sp;
+    host_db_opts o;
+    dbt_spawned sp;
     double t_stop, t_down = 0, t_started, t_recovered;
     long ok_before, failed_during;
 
     memset(&l, 0, sizeof l);
-    l.db = pool_new(2, 16, 500, 0);
+    /* Production defaults for the backoff (100 ms doubling to 2 s). */
+    memset(&o, 0, sizeof o);
+    o.conninfo = DBT_APP_URL();
+    o.size = 2;
+    o.queue_timeout_ms = 500;
+    l.db = host_db_new(dbt_loop(), &o);
     CU_ASSERT_FATAL(l.db != NULL);
     CU_ASSERT_TRUE(dbt_wait_ready(l.db, 1, 5000));
     uv_timer_init(dbt_loop(), &l.timer);
@@ -491,7 +485,7 @@ static void test_server_restart(void)
 
     /* Fast shutdown while transactions run. */
     t_stop = dbt_now_ms();
-    CU_ASSERT_EQUAL_FATAL(pg_sh("stop", &sp), 0);
+    CU_ASSERT_EQUAL_FATAL(dbt_pg_sh("stop", &sp), 0);
     CU_ASSERT_TRUE(dbt_wait(&sp.done, 30000));
     CU_ASSERT_EQUAL(sp.status, 0);
     CU_ASSERT_TRUE(dbt_wait_ready(l.db, 0, 5000));
@@ -501,7 +495,7 @@ static void test_server_restart(void)
     CU_ASSERT_TRUE(l.failed > failed_during);
     CU_ASSERT_FALSE(host_db_ready(l.db));
 
-    CU_ASSERT_EQUAL_FATAL(pg_sh("start", &sp), 0);
+    CU_ASSERT_EQUAL_FATAL(dbt_pg_sh("start", &sp), 0);
     CU_ASSERT_TRUE(dbt_wait(&sp.done, 60000));
     CU_ASSERT_EQUAL(sp.status, 0);
     t_started = dbt_now_ms();
@@ -520,7 +514,7 @@ static void test_server_restart(void)
     uv_close((uv_handle_t *)&l.timer, NULL);
     while (l.running && dbt_now_ms() - t_recovered < 5000)
         uv_run(dbt_loop(), UV_RUN_ONCE);
-    pool_free(l.db);
+    dbt_pool_free(l.db);
 }
 
 int main(void)
@@ -532,6 +526,7 @@ int main(void)
         {"pipelined statements answer in order", test_pipelined},
         {"queue bound (EBUSY) and wait timeout (ETIMEDOUT) under exhaustion",
          test_queue_bound_and_timeout},
+        {"a caller retrying on EBUSY cannot starve the loop", test_tight_retry_does_not_starve},
         {"statement_timeout per connection", test_statement_timeout},
         {"unreachable server: EUNAVAIL fast, not ready", test_unreachable_fails_fast},
         {"backend killed under a tx: error, then replaced", test_backend_killed},
