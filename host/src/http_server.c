@@ -31,6 +31,7 @@
 #define LINGER_MS 2000
 #define BALANCE_RETRY_MS 2
 #define DRAIN_GRACE_MS 1000
+#define WRITE_HIGH_WATER (1u << 20) /* queued response bytes per connection */
 /* Answers without a tenant (unknown host, health, refused input) carry the
  * same policy a tenant gets by default. */
 #define HOST_DEFAULT_CSP "default-src 'self'; frame-ancestors 'none'"
@@ -61,6 +62,7 @@ struct host_conn {
     int msg_complete;
     int err_status;            /* set by a callback that refused input */
     int reading;
+    int write_blocked;         /* waiting for the client to read */
     host_buf line;             /* the request line, until complete */
     int line_done;
     char peer[INET6_ADDRSTRLEN];
@@ -78,6 +80,7 @@ typedef struct host_write {
 static http_parser_settings parser_settings;
 
 static void conn_process(host_conn *c);
+static void continue_reading(host_conn *c);
 static void conn_read_start(host_conn *c);
 static void arm_idle_timer(host_conn *c);
 static void arm_header_timer(host_conn *c);
@@ -238,12 +241,16 @@ static void conn_close(host_conn *c)
 static void on_write(uv_write_t *w, int status)
 {
     host_write *hw = (host_write *)w;
+    host_conn *c = hw->conn;
 
     if (hw->done)
         hw->done(hw->req, status, hw->ud);
     free(hw->bufs[0]);
     free(hw->bufs[1]);
     free(hw);
+    if (c && c->write_blocked && status == 0 &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= WRITE_HIGH_WATER / 2)
+        continue_reading(c);
 }
 
 /* Sends bytes that are already on-the-wire form (TLS records). */
@@ -409,12 +416,29 @@ static void request_done(tn_request *r)
     c->line_done = 0;
     host_buf_reset(&c->line);
     http_parser_pause(&c->parser, 0);
+    continue_reading(c);
+}
+
+/* The next request, unless the client is not reading our answers: then we
+ * wait (on_write resumes) instead of queueing responses without bound. */
+static void continue_reading(host_conn *c)
+{
+    if (c->closing || c->req.active)
+        return;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_HIGH_WATER) {
+        if (c->reading)
+            uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+        c->write_blocked = 1;
+        return;
+    }
+    c->write_blocked = 0;
     if (c->in.len > 0)
         conn_process(c);
     else
         arm_idle_timer(c);
     if (!c->reading && !c->closing)
-        conn_read_start(c); /* it was stopped while the buffer was full */
+        conn_read_start(c); /* stopped while the buffer or the queue was full */
 }
 
 int host_request_unwind(tn_request *r)
