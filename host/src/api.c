@@ -101,17 +101,6 @@ static int api_hook_add(tn_plugin *p, tn_phase phase, tn_hook_fn fn, void *ud)
     return TN_OK;
 }
 
-static int valid_event_name(const char *s)
-{
-    size_t n;
-
-    for (n = 0; s && s[n]; n++)
-        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_' ||
-              s[n] == '.' || s[n] == '-'))
-            return 0;
-    return s && n >= 1 && n <= 64;
-}
-
 static int api_event_subscribe(tn_plugin *p, const char *name, tn_event_fn fn, void *ud)
 {
     host_worker *w = worker_of_plugin(p);
@@ -119,7 +108,7 @@ static int api_event_subscribe(tn_plugin *p, const char *name, tn_event_fn fn, v
 
     if (!registering(p, "event_subscribe"))
         return TN_ESTATE;
-    if (!valid_event_name(name) || !fn)
+    if (!host_event_name_valid(name) || !fn)
         return TN_EINVAL;
     if (!(v = realloc(w->subs, (size_t)(w->nsubs + 1) * sizeof *v)))
         return TN_ENOMEM;
@@ -258,7 +247,7 @@ static int api_event_publish(tn_plugin *p, const char *tenant_id, const char *na
     host_worker *w = worker_of_plugin(p);
     host_event *e;
 
-    if (!w || !valid_event_name(name))
+    if (!w || !host_event_name_valid(name))
         return TN_EINVAL;
     if (!(e = calloc(1, sizeof *e)))
         return TN_ENOMEM;

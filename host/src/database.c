@@ -508,19 +508,6 @@ int host_api_resp_db_error(tn_request *req, const tn_db_result *r)
     return rc;
 }
 
-static int valid_event_name(const char *s)
-{
-    size_t n;
-
-    if (!s || !(s[0] >= 'a' && s[0] <= 'z'))
-        return 0;
-    for (n = 0; s[n]; n++)
-        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_' ||
-              s[n] == '.'))
-            return 0;
-    return n <= 128;
-}
-
 int host_api_db_publish(tn_request *req, const char *name, const char *payload)
 {
     static const char sql[] =
@@ -531,7 +518,7 @@ int host_api_db_publish(tn_request *req, const char *name, const char *payload)
     db_op *op;
     int rc;
 
-    if (!req || !req->tenant || !valid_event_name(name))
+    if (!req || !req->tenant || !host_event_name_valid(name))
         return TN_EINVAL;
     payload = payload ? payload : "{}";
     if (!(j = json_loads(payload, JSON_DECODE_ANY, NULL)))

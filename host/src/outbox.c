@@ -88,6 +88,21 @@ static void next(host_outbox *o);
 
 /* ---- subscriptions --------------------------------------------------------- */
 
+/* The rule of the outbox's CHECK constraint, for every event (durable or
+ * not), so a name that works in one place works in the other. */
+int host_event_name_valid(const char *s)
+{
+    size_t n;
+
+    if (!s || !(s[0] >= 'a' && s[0] <= 'z'))
+        return 0;
+    for (n = 0; s[n]; n++)
+        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_' ||
+              s[n] == '.'))
+            return 0;
+    return n <= 128;
+}
+
 static host_outbox *outbox_of(host_worker *w)
 {
     if (!w->outbox) {
@@ -107,7 +122,7 @@ int host_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durab
 
     if (!w || !w->initializing)
         return TN_ESTATE;
-    if (!name || !*name || strlen(name) > 128 || !fn)
+    if (!host_event_name_valid(name) || !fn)
         return TN_EINVAL;
     if (!(o = outbox_of(w)))
         return TN_ENOMEM;
