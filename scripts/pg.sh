@@ -146,12 +146,12 @@ port_in_use() {
 }
 
 pick_port() {
-    local want=${WANT_PORT:-$DEFAULT_PORT} p i
+    local want=${WANT_PORT:-$DEFAULT_PORT} p
     if [ "$want" != auto ]; then
         case $want in *[!0-9]*|'') die "PGPORT must be a number or 'auto'" ;; esac
         echo "$want"; return
     fi
-    for i in $(seq 1 50); do
+    for _ in $(seq 1 50); do
         p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
         port_in_use "$p" || { echo "$p"; return; }
     done
@@ -241,7 +241,17 @@ EOF
 }
 
 is_running() {
-    [ -d "$C/data" ] && as_srv "$PGBIN/pg_ctl" -D "$C/data" status >/dev/null 2>&1
+    local pid
+    [ -d "$C/data" ] || return 1
+    # A postmaster that died stays a zombie until PID 1 reaps it, and
+    # pg_ctl calls a zombie running: give the reaper a moment first.
+    pid=$(head -n 1 "$C/data/postmaster.pid" 2>/dev/null || true)
+    for _ in $(seq 1 50); do
+        case $pid in ''|*[!0-9]*) break ;; esac
+        [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ] || break
+        sleep 0.1
+    done
+    as_srv "$PGBIN/pg_ctl" -D "$C/data" status >/dev/null 2>&1
 }
 
 start_server() {
@@ -255,8 +265,8 @@ start_server() {
 }
 
 wait_ready() {
-    local port=$1 i
-    for i in $(seq 1 100); do
+    local port=$1
+    for _ in $(seq 1 100); do
         "$PGBIN/pg_isready" -q -h "$C/run" -p "$port" -d postgres && return 0
         sleep 0.1
     done

@@ -154,6 +154,19 @@ void host_db_answer_for(int db_status, const char *sqlstate, host_db_answer *out
         out->code = "database_unavailable";
         out->message = "the database is unavailable; retry shortly";
         out->retry_after = "1";
+    } else if (strcmp(state, "57014") == 0) {
+        /* statement_timeout: the database is overloaded or the statement
+         * too slow; the client may try again later. */
+        out->status = 503;
+        out->code = "database_timeout";
+        out->message = "the database did not answer in time; retry shortly";
+        out->retry_after = "1";
+        out->log = 1;
+    } else if (strncmp(state, "22", 2) == 0) {
+        /* Data exception: the input could not be stored as given (A6). */
+        out->status = 400;
+        out->code = "invalid_input";
+        out->message = "the input is not valid for this field";
     } else if (strcmp(state, "23505") == 0) {
         out->status = 409;
         out->code = "conflict";

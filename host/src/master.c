@@ -354,7 +354,7 @@ static void worker_crashed(host_master *m, int slot, int wstatus, uint64_t lived
 {
     host_worker_slot *ws = host_metrics_slot(m->metrics, slot);
     char plugin[128] = "host", route[128] = "", labels[300], esc[260];
-    const char *run = ws->running;
+    const char *run = ws->running, *hash;
     uint64_t delay = 0;
 
     if (run[0]) {
@@ -374,6 +374,10 @@ static void worker_crashed(host_master *m, int slot, int wstatus, uint64_t lived
     host_metrics_label(esc, sizeof esc, plugin);
     snprintf(labels, sizeof labels, "plugin=\"%s\"", esc);
     count(m, "tanomu_worker_crashes_total", labels, 1);
+    /* It died delivering a durable event ("name#id"): count it against
+     * the event, whose own attempt counter rolled back with the worker. */
+    if ((hash = strrchr(route, '#')) != NULL)
+        host_metrics_poison_add(m->metrics, strtoll(hash + 1, NULL, 10));
     /* A worker that dies at once would die again at once: pace restarts,
      * doubling while crashes come quickly, from 100 ms to 5 s. */
     if (lived_ms < CRASH_LOOP_MS) {
@@ -660,6 +664,19 @@ static void declare_families(host_metrics *mx)
                         "Worker deaths by the plugin that was running.");
     host_metrics_family(mx, "tanomu_generation", HOST_METRIC_GAUGE,
                         "Configuration generation being served.");
+    host_metrics_family(mx, "tanomu_outbox_delivered_total", HOST_METRIC_COUNTER,
+                        "Durable events delivered.");
+    host_metrics_family(mx, "tanomu_outbox_failed_total", HOST_METRIC_COUNTER,
+                        "Durable event deliveries that failed (to be retried or dead).");
+    host_metrics_family(mx, "tanomu_outbox_dead_total", HOST_METRIC_COUNTER,
+                        "Durable events given up after max_attempts (tanomu events --dead).");
+    host_metrics_family(mx, "tanomu_db_pool_connections", HOST_METRIC_GAUGE,
+                        "Database connections per worker slot by state.");
+    host_metrics_family(mx, "tanomu_db_pool_waiting", HOST_METRIC_GAUGE,
+                        "Requests waiting for a database connection per worker slot.");
+    host_metrics_family(mx, "tanomu_db_pool_rejected_total", HOST_METRIC_COUNTER,
+                        "Requests refused a connection (queue full or wait timed out), "
+                        "per worker process.");
     /* Zero series, so dashboards see them before the first event. */
     host_metrics_series(mx, "tanomu_reloads_total", "result=\"ok\"");
     host_metrics_series(mx, "tanomu_reloads_total", "result=\"failed\"");

@@ -11,6 +11,7 @@
 #define FAMILY_MAX 64
 #define LABELS_MAX 184
 #define MAX_FAMILIES 256
+#define POISON_SLOTS 256
 
 enum { SLOT_EMPTY = 0, SLOT_WRITING = 1, SLOT_READY = 2 };
 
@@ -29,10 +30,16 @@ typedef struct metric_family {
     char help[160];
 } metric_family;
 
+typedef struct poison {
+    int64_t event_id;
+    int64_t crashes;
+} poison;
+
 struct host_metrics {
     size_t map_size;
     uint32_t nseries;
     host_worker_slot workers[HOST_MAX_WORKER_SLOTS];
+    poison poison[POISON_SLOTS];
     metric_family families[MAX_FAMILIES];
     host_series series[];
 };
@@ -178,6 +185,41 @@ int64_t host_metrics_min_conns(host_metrics *m, int64_t generation)
             best = c;
     }
     return best == INT64_MAX ? 0 : best;
+}
+
+/* The master is the only writer; a full table forgets the oldest slot in
+ * the probe line, which only costs that event a few more attempts. */
+void host_metrics_poison_add(host_metrics *m, int64_t id)
+{
+    uint32_t h = (uint32_t)((uint64_t)id * 2654435761u) % POISON_SLOTS, i;
+
+    if (!m || id <= 0)
+        return;
+    for (i = 0; i < 8; i++) {
+        poison *p = &m->poison[(h + i) % POISON_SLOTS];
+        int64_t cur = __atomic_load_n(&p->event_id, __ATOMIC_RELAXED);
+        if (cur == id || cur == 0) {
+            __atomic_store_n(&p->event_id, id, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&p->crashes, 1, __ATOMIC_RELAXED);
+            return;
+        }
+    }
+    __atomic_store_n(&m->poison[h].crashes, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->poison[h].event_id, id, __ATOMIC_RELAXED);
+}
+
+int64_t host_metrics_poison_get(host_metrics *m, int64_t id)
+{
+    uint32_t h = (uint32_t)((uint64_t)id * 2654435761u) % POISON_SLOTS, i;
+
+    if (!m || id <= 0)
+        return 0;
+    for (i = 0; i < 8; i++) {
+        poison *p = &m->poison[(h + i) % POISON_SLOTS];
+        if (__atomic_load_n(&p->event_id, __ATOMIC_RELAXED) == id)
+            return __atomic_load_n(&p->crashes, __ATOMIC_RELAXED);
+    }
+    return 0;
 }
 
 void host_metrics_label(char *out, size_t cap, const char *value)

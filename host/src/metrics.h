@@ -61,6 +61,11 @@ host_worker_slot *host_metrics_slot(host_metrics *m, int index);
 /* Smallest conns_open among accepting slots of a generation. */
 int64_t host_metrics_min_conns(host_metrics *m, int64_t generation);
 
+/* Durable events whose delivery killed a worker, by outbox id: written by
+ * the master when it reaps the worker, read by the dispatchers. */
+void host_metrics_poison_add(host_metrics *m, int64_t event_id);
+int64_t host_metrics_poison_get(host_metrics *m, int64_t event_id);
+
 void host_metrics_render(host_metrics *m, host_buf *out);
 /* Escapes a label value for the exposition format into out. */
 void host_metrics_label(char *out, size_t cap, const char *value);

@@ -217,14 +217,14 @@ static void settle(batch *b)
     host_worker *w = b->o->w;
     const host_db_conf *c = &w->conf.server.db;
     static const char ok_sql[] =
-        "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, "
+        "UPDATE outbox SET state = 'delivered', attempts = $2::int, "
         "delivered_at = now(), last_error = NULL WHERE id = $1";
     static const char fail_sql[] =
-        "UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
-        "state = CASE WHEN attempts + 1 >= $3::int THEN 'dead' ELSE 'pending' END, "
-        "next_attempt_at = now() + make_interval(secs => $4::double precision / 1000) "
+        "UPDATE outbox SET attempts = $3::int, last_error = $2, "
+        "state = CASE WHEN $3::int >= $4::int THEN 'dead' ELSE 'pending' END, "
+        "next_attempt_at = now() + make_interval(secs => $5::double precision / 1000) "
         "WHERE id = $1";
-    char id[32], max[16], delay[32];
+    char id[32], max[16], delay[32], tries[16];
     int i;
 
     if (b->settling)
@@ -234,20 +234,25 @@ static void settle(batch *b)
     for (i = 0; i < b->nevents; i++) {
         batch_event *e = &b->events[i];
         snprintf(id, sizeof id, "%lld", (long long)e->id);
+        snprintf(tries, sizeof tries, "%d", e->attempts + 1);
         if (!e->failed) {
-            const char *p[1] = {id};
-            host_db_tx_query(b->tx, ok_sql, 1, p, on_update, NULL);
+            const char *p[2] = {id, tries};
+            host_db_tx_query(b->tx, ok_sql, 2, p, on_update, NULL);
+            host_series_add(w->outbox_delivered, 1);
             continue;
         }
         snprintf(max, sizeof max, "%d", c->outbox_max_attempts);
         snprintf(delay, sizeof delay, "%llu", (unsigned long long)backoff_ms(c, e->attempts + 1));
         {
-            const char *p[4] = {id, e->error[0] ? e->error : "failed", max, delay};
-            host_db_tx_query(b->tx, fail_sql, 4, p, on_update, NULL);
+            const char *p[5] = {id, e->error[0] ? e->error : "failed", tries, max, delay};
+            host_db_tx_query(b->tx, fail_sql, 5, p, on_update, NULL);
         }
-        if (e->attempts + 1 >= c->outbox_max_attempts)
+        host_series_add(w->outbox_failed, 1);
+        if (e->attempts + 1 >= c->outbox_max_attempts) {
+            host_series_add(w->outbox_dead, 1);
             host_log(HOST_LOG_ERROR, "outbox: event %lld (%s, tenant %s) is dead after %d attempts",
                      (long long)e->id, e->name, b->tenant, e->attempts + 1);
+        }
     }
     if (host_db_tx_commit(b->tx, on_commit, b) < 0) {
         b->tx = NULL;
@@ -306,6 +311,7 @@ static void deliver_event(host_outbox *o, batch *b, batch_event *e)
     host_worker *w = o->w;
     const host_tenant *t = NULL;
     tn_event ev;
+    char what[160];
     int i, k = 0;
 
     for (i = 0; i < w->conf.ntenants; i++)
@@ -340,7 +346,10 @@ static void deliver_event(host_outbox *o, batch *b, batch_event *e)
         d->ev = e;
         e->ndeliveries = k;
         e->outstanding++;
-        host_worker_running(w, s->plugin, e->name);
+        /* "name#id": if this kills the worker, the master counts it against
+         * the event, so a poison event ends dead instead of crash-looping. */
+        snprintf(what, sizeof what, "%s#%lld", e->name, (long long)e->id);
+        host_worker_running(w, s->plugin, what);
         st = s->fn(s->plugin, &ev, d, s->ud);
         host_worker_running(w, NULL, NULL);
         if (st == TN_CONTINUE || st == TN_DONE)
@@ -359,7 +368,7 @@ static void on_claim(host_db_tx *tx, int status, const host_db_result *res, void
     batch *b = ud;
     host_outbox *o = b->o;
     host_worker *w = o->w;
-    int i, n;
+    int i, n, crashes;
 
     (void)tx;
     if (status != HOST_DB_OK) {
@@ -394,6 +403,17 @@ static void on_claim(host_db_tx *tx, int status, const host_db_result *res, void
         e->attempts = atoi(host_db_result_value(res, i, 3));
         if (!e->name || !e->payload)
             e->failed = 1;
+        /* Deliveries that killed a worker never committed their attempt:
+         * count them from the master's record. */
+        crashes = (int)host_metrics_poison_get(w->metrics, e->id);
+        if (crashes > 0) {
+            e->attempts += crashes;
+            if (e->attempts >= w->conf.server.db.outbox_max_attempts - 1) {
+                e->failed = 1;
+                snprintf(e->error, sizeof e->error, "its delivery killed the worker %d times",
+                         crashes);
+            }
+        }
     }
     uv_timer_start(&b->timeout, on_delivery_timeout, DELIVERY_TIMEOUT_MS, 0);
     for (i = 0; i < n; i++) {
@@ -570,6 +590,9 @@ int host_outbox_start(host_worker *w)
 
     if (!o || o->nsubs == 0 || !w->db)
         return 0;
+    w->outbox_delivered = host_metrics_series(w->metrics, "tanomu_outbox_delivered_total", "");
+    w->outbox_failed = host_metrics_series(w->metrics, "tanomu_outbox_failed_total", "");
+    w->outbox_dead = host_metrics_series(w->metrics, "tanomu_outbox_dead_total", "");
     uv_timer_init(w->loop, &o->sweep);
     o->sweep.data = o;
     /* The first sweep soon after start: what a dead worker left behind. */

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -238,14 +239,37 @@ static void on_signal(uv_signal_t *s, int signum)
     begin_drain(w);
 }
 
+/* Four times a second: readiness for the master's /readyz, and the pool's
+ * figures for /metrics (A4). */
 static void on_db_watch(uv_timer_t *t)
 {
+    static const char *const states[] = {"idle", "busy", "connecting", "down"};
     host_worker *w = t->data;
+    host_db_stats st;
+    int64_t v[4];
+    char labels[64];
+    int i;
 
     if (w->slot)
         __atomic_store_n(&w->slot->db_state,
                          !w->conf.server.db.url ? 0 : host_database_ready(w) ? 2 : 1,
                          __ATOMIC_RELAXED);
+    if (!w->db || !w->metrics)
+        return;
+    host_db_get_stats(w->db, &st);
+    v[0] = st.idle;
+    v[1] = st.busy;
+    v[2] = st.connecting;
+    v[3] = st.down;
+    for (i = 0; i < 4; i++) {
+        snprintf(labels, sizeof labels, "worker=\"%d\",state=\"%s\"", w->slot_index, states[i]);
+        host_series_set(host_metrics_series(w->metrics, "tanomu_db_pool_connections", labels),
+                        v[i]);
+    }
+    snprintf(labels, sizeof labels, "worker=\"%d\"", w->slot_index);
+    host_series_set(host_metrics_series(w->metrics, "tanomu_db_pool_waiting", labels), st.waiting);
+    host_series_set(host_metrics_series(w->metrics, "tanomu_db_pool_rejected_total", labels),
+                    (int64_t)(st.rejected + st.timed_out));
 }
 
 static void on_prepare(uv_prepare_t *p)
@@ -347,7 +371,8 @@ int host_worker_main(const host_worker_args *a)
     host_outbox_start(w);
     uv_timer_init(loop, &w->db_watch);
     w->db_watch.data = w;
-    uv_timer_start(&w->db_watch, on_db_watch, 0, 250);
+    on_db_watch(&w->db_watch); /* the slot is right before we say ready */
+    uv_timer_start(&w->db_watch, on_db_watch, 250, 250);
     uv_timer_init(loop, &w->drain_timer);
     w->drain_timer.data = w;
     uv_prepare_init(loop, &w->log_flush);

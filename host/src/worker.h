@@ -85,6 +85,7 @@ typedef struct host_worker {
     struct host_db *db;         /* NULL without database.url */
     struct host_outbox *outbox;
     uv_timer_t db_watch;        /* publishes database readiness to the slot */
+    host_series *outbox_delivered, *outbox_failed, *outbox_dead;
 } host_worker;
 
 /* Loads config from snap, plugins, binds features, runs every plugin's
