@@ -168,6 +168,20 @@ static int stage_phase(int stage)
 
 static void run(tn_request *r);
 
+/* TN_DONE: on to the response phase, or, said by a response hook, straight
+ * to sending.  The handler runs with the stage already at ST_RESPONSE and
+ * hook 0, so a handler's DONE (returned or resumed) still gets the response
+ * hooks, while a response hook's (hook already past it) ends them. */
+static void skip_to_response(tn_request *r)
+{
+    if (r->stage < ST_RESPONSE) {
+        r->stage = ST_RESPONSE;
+        r->hook = 0;
+    } else if (r->stage == ST_RESPONSE && r->hook > 0) {
+        r->stage = ST_SEND;
+    }
+}
+
 /* Calls one hook or handler with the bookkeeping around it. */
 static tn_status call(tn_request *r, tn_plugin *p, tn_hook_fn fn, void *ud, const char *what)
 {
@@ -223,14 +237,8 @@ static void run(tn_request *r)
                 fail_500(r, h->plugin);
                 st = TN_DONE;
             }
-            if (st == TN_DONE) {
-                if (r->stage >= ST_RESPONSE) {
-                    r->stage = ST_SEND;
-                } else {
-                    r->stage = ST_RESPONSE;
-                }
-                r->hook = 0;
-            }
+            if (st == TN_DONE)
+                skip_to_response(r);
             continue;
         }
         switch (r->stage) {
@@ -285,10 +293,8 @@ void host_pipeline_resume(tn_request *r, tn_status st)
         fail_500(r, NULL);
         st = TN_DONE;
     }
-    if (st == TN_DONE) {
-        r->stage = r->stage > ST_RESPONSE ? ST_SEND : ST_RESPONSE;
-        r->hook = 0;
-    }
+    if (st == TN_DONE)
+        skip_to_response(r);
     run(r);
 }
 

@@ -234,6 +234,9 @@ struct tn_api {
      * db_query); the handler typically returns TN_SUSPEND and calls
      * req_resume() from the last callback.  A transaction not committed
      * when the request ends is rolled back. */
+    /* Parameters are C strings: a value with a NUL byte must be refused
+     * (or encoded) by the plugin.  Transaction control, SET and set_config
+     * are the host's and are refused (TN_EINVAL). */
     int (*db_query)(tn_request *req, const char *sql, int nparams,
                     const char *const *params, tn_db_fn cb, void *ud);
     int (*db_commit)(tn_request *req, tn_db_fn cb, void *ud);
@@ -246,9 +249,10 @@ struct tn_api {
     const char *(*db_colname)(const tn_db_result *res, int col);
     const char *(*db_value)(const tn_db_result *res, int row, int col); /* NULL: SQL NULL */
     int64_t (*db_affected)(const tn_db_result *res);
-    /* Answers a failed result: 503 + Retry-After when unavailable, 409 on a
-     * unique violation, 422 when a privilege or integrity rule refused the
-     * change, else 500; only the SQLSTATE is logged, nothing is sent. */
+    /* Answers a failed result: 503 + Retry-After when unavailable or on a
+     * statement timeout, 400 when the input does not fit (SQLSTATE class
+     * 22), 409 on a unique violation, 422 when a privilege or integrity rule
+     * refused the change, else 500.  Only the SQLSTATE is logged. */
     int (*resp_db_error)(tn_request *req, const tn_db_result *res);
     /* A durable event, written to the outbox in the request's transaction:
      * it exists if and only if the transaction commits, and is delivered at
