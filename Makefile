@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build run test test-asan test-plain bench clean
+.PHONY: all deps build run test test-asan test-plain bench fuzz clean
 
 all: build
 
@@ -31,5 +31,19 @@ test-asan: deps
 bench: build
 	@./bench/run.sh $(BUILD)
 
+# libFuzzer with clang (apt-get install clang), by hand: FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	  -DTANOMU_SANITIZE=ON -DTANOMU_FUZZ=ON -DTANOMU_WERROR=OFF \
+	  -DTANOMU_TEST_SUBDIRS=fuzz >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_http fuzz_config fuzz_router
+	@for t in http config router; do \
+	  mkdir -p build-fuzz/corpus-$$t && \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp \
+	  ./build-fuzz/bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+	    build-fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

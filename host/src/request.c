@@ -135,7 +135,7 @@ void host_request_free(tn_request *r)
 /* Turns the "name\0value\0" pairs gathered by the parser into an array. */
 int host_request_index_headers(tn_request *r)
 {
-    char *p = r->hdrbuf.data, *end = p + r->hdrbuf.len;
+    char *p = r->hdrbuf.data, *end = p ? p + r->hdrbuf.len : NULL;
     int n = 0, i;
 
     for (char *q = p; q && q < end; q += strlen(q) + 1)
