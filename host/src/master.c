@@ -32,6 +32,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 #include "worker.h"
 
 #define MAX_LISTEN 16
@@ -62,6 +63,8 @@ typedef struct host_master {
     int tls_fds[MAX_LISTEN];
     int ntls;
     int admin_fd;
+    host_tls_ctx *tls;          /* made here, so all workers share session keys */
+    host_tls_ctx *new_tls;      /* the reload's, until it serves */
     host_server admin;
     host_child children[HOST_MAX_WORKER_SLOTS];
     int64_t generation;
@@ -88,8 +91,9 @@ typedef struct host_master {
 } host_master;
 
 static void start_reload(host_master *m);
+static int tls_open(const host_config *conf, host_tls_ctx **out, host_errors *errs);
 static void spawn(host_master *m, int slot, int64_t gen, const host_snapshot *snap,
-                  const host_config *conf, int strict);
+                  host_tls_ctx *tls, int strict);
 
 static uint64_t now_ms(void)
 {
@@ -259,7 +263,7 @@ static void on_status_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 /* In the child: drop the master's loop (the documented way after fork) and
  * become a worker. */
 static void become_worker(host_master *m, int slot, int64_t gen, const host_snapshot *snap,
-                          int strict, int status_fd)
+                          host_tls_ctx *tls, int strict, int status_fd)
 {
     host_worker_args a;
     int rc;
@@ -281,20 +285,20 @@ static void become_worker(host_master *m, int slot, int64_t gen, const host_snap
     a.nlisten = m->nlisten;
     a.tls_fds = m->tls_fds;
     a.ntls = m->ntls;
+    a.tls = tls;
     host_log_setup(HOST_LOG_INFO, 0, "worker");
     rc = host_worker_main(&a);
     _exit(rc);
 }
 
 static void spawn(host_master *m, int slot, int64_t gen, const host_snapshot *snap,
-                  const host_config *conf, int strict)
+                  host_tls_ctx *tls, int strict)
 {
     host_child *c = &m->children[slot];
     host_worker_slot *ws = host_metrics_slot(m->metrics, slot);
     int fds[2];
     pid_t pid;
 
-    (void)conf;
     if (pipe2(fds, O_CLOEXEC) != 0) {
         host_log(HOST_LOG_ERROR, "pipe: %s", strerror(errno));
         return;
@@ -309,7 +313,7 @@ static void spawn(host_master *m, int slot, int64_t gen, const host_snapshot *sn
     }
     if (pid == 0) {
         close(fds[0]);
-        become_worker(m, slot, gen, snap, strict, fds[1]);
+        become_worker(m, slot, gen, snap, tls, strict, fds[1]);
     }
     close(fds[1]);
     host_buf_free(&c->msg);
@@ -339,7 +343,7 @@ static void restart_missing(host_master *m)
     for (; have < m->nworkers; have++) {
         if ((slot = free_slot(m)) < 0)
             return;
-        spawn(m, slot, m->generation, &m->snap, &m->conf, 0);
+        spawn(m, slot, m->generation, &m->snap, m->tls, 0);
         count(m, "tanomu_worker_restarts_total", "", 1);
     }
 }
@@ -494,6 +498,10 @@ static void start_reload(host_master *m)
     }
     if (!same_listeners(&m->conf, &m->new_conf))
         host_log(HOST_LOG_WARN, "reload: listen addresses changed; they take effect at restart");
+    if (m->ntls > 0 && tls_open(&m->new_conf, &m->new_tls, &m->reload_errs) != 0) {
+        reload_finish(m, 0);
+        return;
+    }
     m->reload_gen = m->generation + 1;
     m->reload_workers = worker_count(&m->new_conf);
     for (i = 0; i < m->reload_workers; i++) {
@@ -502,7 +510,7 @@ static void start_reload(host_master *m)
             reload_finish(m, 0);
             return;
         }
-        spawn(m, slot, m->reload_gen, &m->new_snap, &m->new_conf, 1);
+        spawn(m, slot, m->reload_gen, &m->new_snap, m->new_tls, 1);
     }
     uv_timer_start(&m->reload_timer, on_reload_timeout, m->new_conf.server.reload_timeout_ms, 0);
 }
@@ -536,6 +544,9 @@ static void reload_finish(host_master *m, int ok)
         memset(&m->new_conf, 0, sizeof m->new_conf);
         m->generation = m->reload_gen;
         m->nworkers = m->reload_workers;
+        host_tls_ctx_free(m->tls); /* the old workers keep their own copy */
+        m->tls = m->new_tls;
+        m->new_tls = NULL;
         host_log_setup(m->conf.server.log_level, 0, "master");
         host_series_set(host_metrics_series(m->metrics, "tanomu_generation", ""), m->generation);
         count(m, "tanomu_reloads_total", "result=\"ok\"", 1);
@@ -545,6 +556,8 @@ static void reload_finish(host_master *m, int ok)
     } else {
         host_snapshot_free(&m->new_snap);
         host_config_free(&m->new_conf);
+        host_tls_ctx_free(m->new_tls);
+        m->new_tls = NULL;
         count(m, "tanomu_reloads_total", "result=\"failed\"", 1);
         errors = host_errors_join(&m->reload_errs);
         for (i = 0; i < m->reload_errs.count; i++)
@@ -714,6 +727,20 @@ static int open_listeners(host_master *m, host_errors *errs)
     return 0;
 }
 
+/* The TLS context of a generation.  Made in the master before the fork, so
+ * every worker has the same session-ticket keys and a client resumes its
+ * session whichever worker it reaches next. */
+static int tls_open(const host_config *conf, host_tls_ctx **out, host_errors *errs)
+{
+    char err[256];
+
+    *out = host_tls_ctx_new(conf->server.tls_cert, conf->server.tls_key, err, sizeof err);
+    if (*out)
+        return 0;
+    host_errors_add(errs, conf->path, 0, "server.tls: %s", err);
+    return -1;
+}
+
 static int write_pid_file(host_master *m)
 {
     char buf[32];
@@ -752,7 +779,7 @@ int host_master_run(const char *conf_path)
         goto out;
     }
     host_log_setup(m->conf.server.log_level, 0, "master");
-    if (open_listeners(m, &errs) != 0) {
+    if (open_listeners(m, &errs) != 0 || (m->ntls > 0 && tls_open(&m->conf, &m->tls, &errs) != 0)) {
         host_errors_print(&errs, stderr);
         goto out;
     }
@@ -794,7 +821,7 @@ int host_master_run(const char *conf_path)
     m->nworkers = worker_count(&m->conf);
     host_series_set(host_metrics_series(m->metrics, "tanomu_generation", ""), 1);
     for (i = 0; i < m->nworkers; i++)
-        spawn(m, i, m->generation, &m->snap, &m->conf, 0);
+        spawn(m, i, m->generation, &m->snap, m->tls, 0);
     uv_run(m->loop, UV_RUN_DEFAULT);
     rc = m->exit_code;
     unlink(m->conf.server.pid_file);
@@ -814,6 +841,7 @@ out:
     for (i = 0; i < m->ntls; i++)
         close(m->tls_fds[i]);
     host_metrics_destroy(m->metrics);
+    host_tls_ctx_free(m->tls);
     host_snapshot_free(&m->snap);
     host_config_free(&m->conf);
     host_errors_free(&errs);

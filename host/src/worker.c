@@ -283,7 +283,8 @@ static int start_listeners(host_worker *w, const host_worker_args *a, host_error
     char err[256];
     int i;
 
-    if (a->ntls > 0) {
+    w->srv.tls = a->tls;
+    if (a->ntls > 0 && !w->srv.tls) {
         w->srv.tls = host_tls_ctx_new(w->conf.server.tls_cert, w->conf.server.tls_key, err,
                                       sizeof err);
         if (!w->srv.tls) {

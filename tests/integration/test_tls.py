@@ -163,6 +163,29 @@ class TlsTest(ServerTestCase):
         self.assertJsonError(r, 404)
         self.assertStandardHeaders(r, tls=True)
 
+    def test_session_resumes_on_any_worker(self):
+        """The TLS context (and its session-ticket keys) is made once in the
+        master, so a session resumes whichever worker takes the next
+        connection; 8 connections spread over both workers."""
+        ctx = client_context(self.server.cert, ssl.TLSVersion.TLSv1_2)
+        first = self.tls_conn(ctx)
+        self.assertEqual(first.request("GET", "/hello", HOST).status, 200)
+        session = first.sock.session
+        self.assertIsNotNone(session)
+        before = self.server.metrics()
+        kept = []  # held open, so the balancing sends the next to the other worker
+        for _ in range(8):
+            raw = socket.create_connection(("127.0.0.1", self.server.tls_port), timeout=10)
+            s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+            kept.append(s)
+            self.addCleanup(s.close)
+            self.assertTrue(s.session_reused, "a full handshake: the session was not resumed")
+        after = self.server.metrics()
+        grew = [w for w in after.label_values("tanomu_worker_connections_total", "worker")
+                if after.sum("tanomu_worker_connections_total", worker=w) >
+                before.sum("tanomu_worker_connections_total", worker=w)]
+        self.assertGreaterEqual(len(grew), 2, "all connections went to one worker")
+
     def test_health_over_tls(self):
         c = self.tls_conn(client_context(self.server.cert))
         self.assertEqual(c.request("GET", "/healthz", "anything.example").status, 200)
