@@ -7,6 +7,7 @@
  * The position is kept in the request (stage, hook), so the walk is a loop
  * that can stop and restart anywhere, never a recursion through plugins.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -372,23 +373,40 @@ static const char *status_class(int s)
     return s >= 100 && s < 600 ? c[s / 100 - 1] : "other";
 }
 
+static host_count_slot *count_slot(host_worker *w, tn_request *r)
+{
+    const host_route *rt = r->match.route;
+    int cls = r->status / 100;
+    uintptr_t key = ((uintptr_t)r->tenant >> 4) * 31 + ((uintptr_t)rt >> 4) * 7 + (uintptr_t)cls;
+    host_count_slot *c = &w->count_cache[key % HOST_COUNT_SLOTS];
+    char labels[256], tenant[80], route[128];
+
+    if (c->requests && c->tenant == r->tenant && c->route == rt && c->status_class == cls)
+        return c;
+    host_metrics_label(tenant, sizeof tenant, r->tenant ? r->tenant->id : "");
+    host_metrics_label(route, sizeof route, rt ? rt->pattern : "(none)");
+    snprintf(labels, sizeof labels, "tenant=\"%s\",route=\"%s\",status=\"%s\"", tenant, route,
+             status_class(r->status));
+    c->requests = host_metrics_series(w->metrics, "tanomu_http_requests_total", labels);
+    snprintf(labels, sizeof labels, "tenant=\"%s\"", tenant);
+    c->duration = host_metrics_series(w->metrics, "tanomu_http_request_duration_seconds", labels);
+    c->tenant = r->tenant;
+    c->route = rt;
+    c->status_class = cls;
+    return c;
+}
+
 static void count(host_worker *w, tn_request *r, uint64_t us)
 {
-    char labels[256], tenant[80], route[128];
+    host_count_slot *c;
 
     if (!w->metrics)
         return;
     if (w->slot)
         __atomic_fetch_add(&w->slot->requests_total, 1, __ATOMIC_RELAXED);
-    host_metrics_label(tenant, sizeof tenant, r->tenant ? r->tenant->id : "");
-    host_metrics_label(route, sizeof route,
-                       r->match.route ? r->match.route->pattern : "(none)");
-    snprintf(labels, sizeof labels, "tenant=\"%s\",route=\"%s\",status=\"%s\"", tenant, route,
-             status_class(r->status));
-    host_series_add(host_metrics_series(w->metrics, "tanomu_http_requests_total", labels), 1);
-    snprintf(labels, sizeof labels, "tenant=\"%s\"", tenant);
-    host_series_observe_us(
-        host_metrics_series(w->metrics, "tanomu_http_request_duration_seconds", labels), us);
+    c = count_slot(w, r);
+    host_series_add(c->requests, 1);
+    host_series_observe_us(c->duration, us);
 }
 
 void host_pipeline_complete(tn_request *r)

@@ -39,6 +39,17 @@ typedef struct host_sub {
 } host_sub;
 
 typedef struct host_event host_event;
+
+/* Series a request is counted in, by tenant, route and status class: a
+ * direct-mapped cache so the hot path skips the shared table's lookup. */
+typedef struct host_count_slot {
+    const void *tenant;
+    const void *route;
+    int status_class;
+    host_series *requests;
+    host_series *duration;
+} host_count_slot;
+#define HOST_COUNT_SLOTS 256
 typedef struct host_tenant_map host_tenant_map;
 
 struct tn_timer {
@@ -86,6 +97,7 @@ typedef struct host_worker {
     struct host_outbox *outbox;
     uv_timer_t db_watch;        /* publishes database readiness to the slot */
     host_series *outbox_delivered, *outbox_failed, *outbox_dead;
+    host_count_slot count_cache[HOST_COUNT_SLOTS];
 } host_worker;
 
 /* Loads config from snap, plugins, binds features, runs every plugin's
