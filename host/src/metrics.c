@@ -38,6 +38,7 @@ typedef struct poison {
 struct host_metrics {
     size_t map_size;
     uint32_t nseries;
+    _Atomic int64_t dropped;    /* lookups refused because the table is full */
     host_worker_slot workers[HOST_MAX_WORKER_SLOTS];
     poison poison[POISON_SLOTS];
     metric_family families[MAX_FAMILIES];
@@ -108,10 +109,11 @@ int host_metrics_family(host_metrics *m, const char *name, host_metric_type type
 
 host_series *host_metrics_series(host_metrics *m, const char *family, const char *labels)
 {
-    uint32_t h, i, n = m->nseries;
+    uint32_t h, i, n;
 
     if (!m || strlen(family) >= FAMILY_MAX || strlen(labels) >= LABELS_MAX)
         return NULL;
+    n = m->nseries;
     h = hash2(family, labels);
     for (i = 0; i < n; i++) {
         host_series *s = &m->series[(h + i) % n];
@@ -133,6 +135,7 @@ host_series *host_metrics_series(host_metrics *m, const char *family, const char
         if (s->hash == h && strcmp(s->family, family) == 0 && strcmp(s->labels, labels) == 0)
             return s;
     }
+    atomic_fetch_add_explicit(&m->dropped, 1, memory_order_relaxed);
     return NULL;
 }
 
@@ -293,6 +296,11 @@ void host_metrics_render(host_metrics *m, host_buf *out)
     int f;
 
     render_worker_slots(m, out);
+    /* So a full table is seen, not silently missing series. */
+    host_buf_printf(out, "# HELP tanomu_metrics_series_dropped_total Updates lost because the "
+                         "metrics table is full.\n# TYPE tanomu_metrics_series_dropped_total "
+                         "counter\ntanomu_metrics_series_dropped_total %lld\n",
+                    (long long)atomic_load(&m->dropped));
     for (f = 0; f < MAX_FAMILIES; f++) {
         metric_family *fam = &m->families[f];
         if (atomic_load(&fam->state) != SLOT_READY)

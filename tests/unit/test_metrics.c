@@ -83,6 +83,13 @@ static void test_full_table_returns_null_not_crash(void)
     }
     CU_ASSERT_EQUAL(got, 8);
     host_series_add(NULL, 1); /* callers need not check */
+    {
+        host_buf page;
+        host_buf_init(&page);
+        host_metrics_render(m, &page);
+        CU_ASSERT_PTR_NOT_NULL(strstr(page.data, "tanomu_metrics_series_dropped_total 12\n"));
+        host_buf_free(&page);
+    }
     host_metrics_destroy(m);
 }
 
