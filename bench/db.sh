@@ -24,9 +24,10 @@
 #   BENCH_KEEP=1  keep the temporary directory (cluster, logs)
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BUILD="${1:-build}"
-case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+ROOT="$BENCH_ROOT"
+BUILD="$(bench_build "${1:-}")"
 
 THREADS="${BENCH_THREADS:-2}"
 CONNS="${BENCH_CONNS:-16}"
@@ -61,17 +62,7 @@ chmod 0711 "$TMP"
 HOST_PID=""
 
 stop_host() {
-    [ -n "$HOST_PID" ] || return 0
-    kill -TERM "$HOST_PID" 2>/dev/null || { HOST_PID=""; return 0; }
-    for _ in $(seq 1 100); do
-        kill -0 "$HOST_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$HOST_PID" 2>/dev/null; then
-        echo "bench/db: host pid $HOST_PID ignored TERM for 10s, killing its group" >&2
-        kill -KILL -- "-$HOST_PID" 2>/dev/null || true
-    fi
-    wait "$HOST_PID" 2>/dev/null || true
+    stop_pid "$HOST_PID"
     HOST_PID=""
 }
 
@@ -96,9 +87,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # ---- the cluster, durable (no TANOMU_PG_FAST) --------------------------------
 
@@ -172,12 +160,6 @@ wrk.body = "bench"
 wrk.headers["Content-Type"] = "text/plain"
 EOF
 
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
-        printf "%.2f", n }'
-}
 
 # run_host N: one wrk measurement into H_TPS[N] H_P50[N] H_P99[N] H_ERR[N].
 declare -a H_TPS=() H_P50=() H_P99=() H_ERR=() P_TPS=() P_LAT=() P_ERR=()

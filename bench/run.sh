@@ -12,9 +12,10 @@
 # Both servers get temporary configs under one temp dir, removed on exit.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BUILD="${1:-build}"
-case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+ROOT="$BENCH_ROOT"
+BUILD="$(bench_build "${1:-}")"
 
 THREADS="${BENCH_THREADS:-2}"
 CONNS="${BENCH_CONNS:-64}"
@@ -63,22 +64,6 @@ TMP="$(mktemp -d "${TMPDIR:-/tmp}/tanomu-bench.XXXXXX")"
 HOST_PID=""
 NGINX_PID=""
 
-# Stops a server: TERM (graceful for both), then KILL if it lingers.
-stop_pid() {
-    local pid="$1"
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        echo "bench: pid $pid ignored TERM for 5s, killing it" >&2
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -95,12 +80,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# A port the kernel says is free now (a small race, fine for a manual tool).
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
-        shuf -i 20000-60000 -n 1
-}
 
 # Polls until url answers 200 with the Host header, or the pid dies.
 wait_ready() {
@@ -173,14 +152,6 @@ start_nginx() {
 }
 
 # ---- measuring ----------------------------------------------------------------
-
-# wrk prints latencies with their own units; the table wants ms.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
-        printf "%.2f", n }'
-}
 
 # run_wrk NAME URL: warm-up, then the measured run, into RPS/P50/P99/ERR[NAME].
 declare -A RPS=() P50=() P99=() ERR=()
