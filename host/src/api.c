@@ -179,14 +179,25 @@ static tn_metric *api_metric_gauge(tn_plugin *p, const char *name, const char *h
 
 /* ---- metrics, events, timers, work -------------------------------------- */
 
+/* Plugins usually count for the same tenant again and again: the last
+ * series found is kept, so the shared table is searched on a change only. */
 static host_series *metric_series(host_worker *w, tn_metric *m, const char *tenant)
 {
     char labels[128], t[96];
 
     if (!w || !w->metrics || !m)
         return NULL;
-    host_metrics_label(t, sizeof t, tenant ? tenant : "");
+    tenant = tenant ? tenant : "";
+    if (m->last && strcmp(m->last_tenant, tenant) == 0)
+        return m->last;
+    host_metrics_label(t, sizeof t, tenant);
     snprintf(labels, sizeof labels, "tenant=\"%s\"", t);
+    m->last = NULL;
+    if (strlen(tenant) < sizeof m->last_tenant) {
+        m->last = host_metrics_series(w->metrics, m->family, labels);
+        memcpy(m->last_tenant, tenant, strlen(tenant) + 1);
+        return m->last;
+    }
     return host_metrics_series(w->metrics, m->family, labels);
 }
 

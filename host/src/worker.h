@@ -64,6 +64,8 @@ struct tn_metric {
     char family[64];
     host_metric_type type;
     struct host_worker *worker;
+    char last_tenant[72];       /* the series used last, to skip the lookup */
+    host_series *last;
 };
 
 typedef struct host_worker {

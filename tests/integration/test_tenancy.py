@@ -162,6 +162,21 @@ class TenancyTest(ServerTestCase):
         self.server.wait_metric("tanomu_http_requests_total", lambda v: v == b0 + 2,
                                 tenant="beta", status="4xx")
 
+    def test_plugin_metric_per_tenant(self):
+        """A plugin's counter (hello's greetings_total) is kept per tenant,
+        also when tenants alternate request by request (A4, S21)."""
+        m0 = self.server.metrics()
+        a0 = m0.sum("tanomu_plugin_hello_greetings_total", tenant="alpha")
+        b0 = m0.sum("tanomu_plugin_hello_greetings_total", tenant="beta")
+        for _ in range(3):
+            self.get("/hello", ALPHA)
+            self.get("/hello", BETA)
+        self.get("/hello", ALPHA)
+        self.server.wait_metric("tanomu_plugin_hello_greetings_total", lambda v: v == a0 + 4,
+                                tenant="alpha")
+        self.server.wait_metric("tanomu_plugin_hello_greetings_total", lambda v: v == b0 + 3,
+                                tenant="beta")
+
 
 if __name__ == "__main__":
     harness.main()
