@@ -93,16 +93,23 @@ int host_metrics_family(host_metrics *m, const char *name, host_metric_type type
         metric_family *f = &m->families[i];
         uint32_t expect = SLOT_EMPTY;
         uint32_t st = atomic_load(&f->state);
-        if (st == SLOT_READY && strcmp(f->name, name) == 0)
-            return 0;
-        if (st == SLOT_EMPTY &&
-            atomic_compare_exchange_strong(&f->state, &expect, SLOT_WRITING)) {
-            f->type = type;
-            snprintf(f->name, sizeof f->name, "%s", name);
-            snprintf(f->help, sizeof f->help, "%s", help ? help : "");
-            atomic_store(&f->state, SLOT_READY);
-            return 0;
+        if (st == SLOT_EMPTY) {
+            if (atomic_compare_exchange_strong(&f->state, &expect, SLOT_WRITING)) {
+                f->type = type;
+                snprintf(f->name, sizeof f->name, "%s", name);
+                snprintf(f->help, sizeof f->help, "%s", help ? help : "");
+                atomic_store(&f->state, SLOT_READY);
+                return 0;
+            }
+            st = expect;
         }
+        /* Another worker is declaring a family here right now, maybe this
+         * one (all workers declare theirs at start): wait and look, or the
+         * family would be listed twice and every sum doubled. */
+        while (st == SLOT_WRITING)
+            st = atomic_load(&f->state);
+        if (strcmp(f->name, name) == 0)
+            return 0;
     }
     return -1;
 }

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,6 +46,52 @@ static void test_counts_from_many_processes_add_up(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(page.data, want));
     }
     CU_ASSERT_PTR_NOT_NULL(strstr(page.data, "# TYPE t_total counter\n"));
+    host_buf_free(&page);
+    host_metrics_destroy(m);
+}
+
+/* Workers declare their plugins' families at the same moment: each name
+ * must be listed once, or every sum over the page doubles. */
+static void test_families_declared_concurrently_listed_once(void)
+{
+    host_metrics *m = host_metrics_create(64);
+    volatile int *go = mmap(NULL, sizeof *go, PROT_READ | PROT_WRITE,
+                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    pid_t pids[4];
+    int i, k, st;
+    host_buf page;
+    char want[64];
+    const char *p;
+
+    CU_ASSERT_FATAL(go != MAP_FAILED);
+    *go = 0;
+    for (i = 0; i < 4; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            while (!__atomic_load_n(go, __ATOMIC_ACQUIRE))
+                ; /* all start together: the race is the point */
+            for (k = 0; k < 200; k++) {
+                char name[32];
+                snprintf(name, sizeof name, "fam_%d_total", k);
+                host_metrics_family(m, name, HOST_METRIC_COUNTER, "x");
+            }
+            _exit(0);
+        }
+    }
+    usleep(20000);
+    __atomic_store_n(go, 1, __ATOMIC_RELEASE);
+    for (i = 0; i < 4; i++)
+        waitpid(pids[i], &st, 0);
+    munmap((void *)go, sizeof *go);
+    host_buf_init(&page);
+    host_metrics_render(m, &page);
+    for (k = 0; k < 200; k++) {
+        int seen = 0;
+        snprintf(want, sizeof want, "# TYPE fam_%d_total counter\n", k);
+        for (p = page.data; (p = strstr(p, want)) != NULL; p++)
+            seen++;
+        CU_ASSERT_EQUAL(seen, 1);
+    }
     host_buf_free(&page);
     host_metrics_destroy(m);
 }
@@ -110,6 +157,8 @@ int main(void)
         return 2;
     s = CU_add_suite("metrics", NULL, NULL);
     CU_add_test(s, "counts from many processes add up (A4)", test_counts_from_many_processes_add_up);
+    CU_add_test(s, "families declared at once by many processes listed once",
+                test_families_declared_concurrently_listed_once);
     CU_add_test(s, "histogram buckets are cumulative", test_histogram_is_cumulative);
     CU_add_test(s, "full table: NULL, no crash", test_full_table_returns_null_not_crash);
     CU_add_test(s, "label values escaped", test_label_escaping);
