@@ -162,6 +162,13 @@ class TenancyTest(ServerTestCase):
         self.server.wait_metric("tanomu_http_requests_total", lambda v: v == b0 + 2,
                                 tenant="beta", status="4xx")
 
+    def test_response_hook_suspended_then_done_runs_once(self):
+        """A response hook that suspends and resumes with TN_DONE ends the
+        response phase: it does not run again (one X-Probe-Hook header)."""
+        r = self.get("/probe/label", ALPHA, headers={"X-Probe-Suspend-Response": "1"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.get_all("X-Probe-Hook"), ["ran"])
+
     def test_plugin_metric_per_tenant(self):
         """A plugin's counter (hello's greetings_total) is kept per tenant,
         also when tenants alternate request by request (A4, S21)."""

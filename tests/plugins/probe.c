@@ -295,13 +295,26 @@ static tn_status hook_authenticate(tn_plugin *self, tn_request *req, void *ud)
     return TN_CONTINUE;
 }
 
-/* Marks every response of a tenant that enables probe, so a test can tell
- * whether probe's hooks ran for a request (they must not when disabled). */
-static tn_status hook_response(tn_plugin *self, tn_request *req, void *ud)
+static void response_resume(tn_plugin *self, void *ud)
 {
     (void)self;
+    api->req_resume(ud, TN_DONE);
+}
+
+/* Marks every response of a tenant that enables probe, so a test can tell
+ * whether probe's hooks ran for a request (they must not when disabled).
+ * With request header X-Probe-Suspend-Response the hook suspends and
+ * resumes with TN_DONE from a timer: the response phase must then end,
+ * not start over (each run adds one X-Probe-Hook header). */
+static tn_status hook_response(tn_plugin *self, tn_request *req, void *ud)
+{
     (void)ud;
     api->resp_header(req, "X-Probe-Hook", "ran");
+    if (api->req_header(req, "X-Probe-Suspend-Response")) {
+        if (!api->timer_start(self, 10, 0, response_resume, req))
+            return TN_ERROR;
+        return TN_SUSPEND;
+    }
     return TN_CONTINUE;
 }
 
