@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "config.h"
 #include "errors.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "settings.h"
-#include "worker.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -16,7 +16,7 @@
 
 #include "config.h"
 #include "errors.h"
-#include "worker.h"
+#include "generation.h"
 
 static char dir[256];
 static char plugin_dir[512];

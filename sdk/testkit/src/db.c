@@ -28,7 +28,6 @@
 #define TK_SQL_ROLLBACK "ROLLBACK"
 /* The host's limits (database.c, outbox.c and the tables' CHECKs). */
 #define TK_DB_MAX_PARAMS 1000
-#define TK_DB_NAME_MAX 128
 #define TK_AUDIT_ACTION_MAX 128
 
 typedef enum tk_db_kind {
@@ -397,18 +396,9 @@ int tk_api_db_rollback(tn_request *req, tn_db_fn cb, void *ud)
     return end_tx(req, TK_DB_ROLLBACK, cb, ud);
 }
 
-/* The outbox's name CHECK: ^[a-z][a-z0-9_.]{0,127}$. */
-static int outbox_name_ok(const char *s)
-{
-    if (s == NULL || !(s[0] >= 'a' && s[0] <= 'z'))
-        return 0;
-    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.");
-    return s[n] == '\0' && n <= TK_DB_NAME_MAX;
-}
-
 int tk_api_db_publish(tn_request *req, const char *name, const char *payload_json)
 {
-    if (!tk_req_usable(req) || !outbox_name_ok(name))
+    if (!tk_req_usable(req) || !host_event_name_valid(name))
         return TN_EINVAL;
     const char *payload = payload_json ? payload_json : "{}";
     json_t *doc = json_loads(payload, JSON_DECODE_ANY, NULL);  /* a jsonb column */

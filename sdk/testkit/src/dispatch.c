@@ -110,40 +110,23 @@ static void apply(tn_request *r, tn_status st, const tn_plugin *p)
 }
 
 
-/* Does the principal hold one of the route's comma-separated roles? */
-static int has_any_role(const tn_request *r, const char *route_roles)
-{
-    const char *p = route_roles;
-    for (;;) {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, ",");
-        size_t t = n;
-        while (t > 0 && p[t - 1] == ' ')
-            t--;
-        char *role = tk_strndup(p, t);
-        int ok = role != NULL && tk_list_has_role(r->roles, role);
-        free(role);
-        if (ok)
-            return 1;
-        if (p[n] == '\0')
-            return 0;
-        p += n + 1;
-    }
-}
-
+/* The host's rule (host/core/access.c), failing closed. */
 static void access_step(tn_request *r)
 {
     const host_route *rt = r->match.route;
-    if (rt->access != TN_ACCESS_PUBLIC && r->user == NULL) {
-        tk_resp_fail(r, 401, "unauthenticated", "authentication required");
-        enter_step(r, TK_STEP_RESPONSE);
-    } else if (rt->access == TN_ACCESS_ROLES && !has_any_role(r, rt->roles)) {
-        tk_resp_fail(r, 403, "forbidden", "not allowed for this account");
-        enter_step(r, TK_STEP_RESPONSE);
-    } else {
+
+    switch (host_access_check(rt->access, rt->roles, r->user, r->roles)) {
+    case 0:
         enter_step(r, TK_STEP_AUTHORIZE);
+        return;
+    case 401:
+        tk_resp_fail(r, 401, "unauthenticated", "authentication required");
+        break;
+    default:
+        tk_resp_fail(r, 403, "forbidden", "not allowed for this account");
+        break;
     }
+    enter_step(r, TK_STEP_RESPONSE);
 }
 
 static void finish(tn_request *r)

@@ -25,23 +25,8 @@
 
 #include "tk_internal.h"
 
-#define TK_EVENT_NAME_MAX 64
-#define TK_DURABLE_NAME_MAX 128
 #define TK_DELIVERY_TIMEOUT_MS 30000  /* the host's, per batch */
 #define TK_DELIVERY_ERROR_MAX 199     /* the host keeps this much */
-
-/* [a-z0-9_.-]{1,64}, as the host takes them. */
-static int event_name_ok(const char *s)
-{
-    size_t n = 0;
-    for (; s != NULL && s[n]; n++) {
-        char c = s[n];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == '-'))
-            return 0;
-    }
-    return s != NULL && n >= 1 && n <= TK_EVENT_NAME_MAX;
-}
 
 int tk_api_event_subscribe(tn_plugin *self, const char *name, tn_event_fn fn, void *ud)
 {
@@ -50,7 +35,7 @@ int tk_api_event_subscribe(tn_plugin *self, const char *name, tn_event_fn fn, vo
     tk_kit *tk = self->tk;
     if (tk->registering != self)
         return TN_ESTATE;
-    if (!event_name_ok(name) || fn == NULL)
+    if (!host_event_name_valid(name) || fn == NULL)
         return TN_EINVAL;
     tk_sub *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -70,7 +55,7 @@ int tk_api_event_subscribe(tn_plugin *self, const char *name, tn_event_fn fn, vo
 int tk_api_event_publish(tn_plugin *self, const char *tenant_id, const char *name,
                          const char *payload_json)
 {
-    if (self == NULL || !event_name_ok(name))
+    if (self == NULL || !host_event_name_valid(name))
         return TN_EINVAL;
     if (payload_json == NULL)
         payload_json = "{}";  /* as the host does */
@@ -129,7 +114,7 @@ int tk_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durable
 {
     if (self == NULL || self->tk->registering != self)
         return TN_ESTATE;
-    if (name == NULL || name[0] == '\0' || strlen(name) > TK_DURABLE_NAME_MAX || fn == NULL)
+    if (!host_event_name_valid(name) || fn == NULL)
         return TN_EINVAL;
     tk_sub *s = calloc(1, sizeof *s);
     if (s == NULL)

@@ -96,7 +96,7 @@ static int desc_read(tk_kit *tk, const tn_plugin_desc *desc, tn_plugin_desc *out
     memset(out, 0, sizeof *out);
     memcpy(out, desc, size < sizeof *out ? size : sizeof *out);
 
-    if (out->name == NULL || !host_name_valid(out->name)) {
+    if (out->name == NULL || !host_plugin_name_valid(out->name)) {
         tk_log_kit(tk, TN_LOG_ERROR, "plugin refused: name must match [a-z0-9_]{1,%d}",
                    TN_PLUGIN_NAME_MAX);
         return TN_EINVAL;

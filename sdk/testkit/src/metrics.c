@@ -9,14 +9,13 @@
 
 #include "tk_internal.h"
 
-#define TK_METRIC_NAME_MAX 48
 
 static tn_metric *metric_new(tn_plugin *self, const char *name, int is_gauge)
 {
     if (self == NULL)
         return NULL;
     tk_kit *tk = self->tk;
-    if (tk->registering != self || !tk_name_ok(name, TK_METRIC_NAME_MAX))
+    if (tk->registering != self || !host_metric_name_valid(name))
         return NULL;
     char *full = tk_format("tanomu_plugin_%s_%s", self->desc.name, name);
     if (full == NULL)

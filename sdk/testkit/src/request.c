@@ -361,30 +361,10 @@ const char *tk_api_req_principal(const tn_request *req)
     return req ? req->user : NULL;
 }
 
-int tk_list_has_role(const char *list, const char *role)
-{
-    if (list == NULL || role == NULL || role[0] == '\0')
-        return 0;
-    size_t rn = strlen(role);
-    const char *p = list;
-    for (;;) {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, ",");
-        size_t t = n;
-        while (t > 0 && p[t - 1] == ' ')
-            t--;
-        if (t == rn && strncmp(p, role, rn) == 0)
-            return 1;
-        if (p[n] == '\0')
-            return 0;
-        p += n + 1;
-    }
-}
-
 int tk_api_req_has_role(const tn_request *req, const char *role)
 {
-    return req != NULL && req->user != NULL && tk_list_has_role(req->roles, role);
+    return req != NULL && req->user != NULL && role != NULL &&
+           host_roles_contain(req->roles, role, strlen(role));
 }
 
 /* One block per allocation: simple, and ASan sees every overrun. */

@@ -22,8 +22,10 @@
 
 #include "tanomu/testkit.h"
 
+#include "access.h"
 #include "buf.h"
 #include "http_util.h"
+#include "names.h"
 #include "router.h"
 #include "schema.h"
 
@@ -47,7 +49,6 @@ char *tk_format(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
-int tk_name_ok(const char *s, size_t max); /* [a-z][a-z0-9_]*, max long */
 
 /* -- plugins ------------------------------------------------------------- */
 
@@ -431,7 +432,6 @@ int tk_api_req_has_role(const tn_request *req, const char *role);
 void *tk_api_req_alloc(tn_request *req, size_t n);
 char *tk_api_req_strdup(tn_request *req, const char *s);
 int tk_api_req_is_aborted(const tn_request *req);
-int tk_list_has_role(const char *list, const char *role);
 
 /* dispatch.c */
 void tk_api_req_resume(tn_request *req, tn_status status);

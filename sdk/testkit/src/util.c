@@ -72,15 +72,3 @@ char *tk_format(const char *fmt, ...)
     return s;
 }
 
-int tk_name_ok(const char *s, size_t max)
-{
-    if (s == NULL || !(*s >= 'a' && *s <= 'z'))
-        return 0;
-    size_t n = 0;
-    for (; *s; s++, n++) {
-        char c = *s;
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-            return 0;
-    }
-    return n <= max;
-}

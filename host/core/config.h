@@ -80,7 +80,11 @@ typedef struct host_server_conf {
     host_db_conf db;
 } host_server_conf;
 
-typedef struct host_feature host_feature; /* settings.c */
+/* A plugin's settings for one tenant, bound by runtime/settings.c. */
+typedef struct host_feature {
+    int enabled;
+    struct tn_config *cfg;
+} host_feature;
 
 typedef struct host_tenant {
     char *id;
@@ -114,5 +118,7 @@ void host_config_free(host_config *conf);
 const host_tenant *host_config_tenant_by_host(const host_config *conf, const char *host,
                                               size_t len);
 char *host_path_join(const char *dir, const char *path);
+
+void host_features_free(host_tenant *t);
 
 #endif

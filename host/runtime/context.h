@@ -1,13 +1,12 @@
 /*
- * worker.h - one worker process: a libuv loop serving one generation of
- * configuration and plugins.
- *
- * host_worker is the worker's whole context.  The same load path
- * (host_generation_load) serves `tanomu check`, `tanomu plugins` and a
- * worker starting up, so what check accepts is exactly what serves.
+ * context.h - host_worker, the one context every runtime file works on: the
+ * generation of configuration and plugins a worker serves, and the loop,
+ * server and database handles they use.  The process around it (signals,
+ * the status pipe, draining) is proc/worker.c's; loading it is
+ * generation.c's.
  */
-#ifndef HOST_WORKER_H
-#define HOST_WORKER_H
+#ifndef HOST_CONTEXT_H
+#define HOST_CONTEXT_H
 
 #include <uv.h>
 
@@ -102,47 +101,17 @@ typedef struct host_worker {
     host_count_slot count_cache[HOST_COUNT_SLOTS];
 } host_worker;
 
-/* Loads config from snap, plugins, binds features, runs every plugin's
- * init().  Lenient (strict = 0) as on first start: refused plugins are
- * reported in errs and skipped. */
-int host_generation_load(host_worker *w, uv_loop_t *loop, const host_snapshot *snap,
-                         int strict, host_errors *errs);
-void host_generation_unload(host_worker *w);
-
-/* The body of a worker process; returns the exit status. */
-typedef struct host_worker_args {
-    const host_snapshot *snap;
-    host_metrics *metrics;
-    int slot_index;
-    int64_t generation;
-    int strict;
-    int quiet_load_errors;      /* another worker reports them */
-    int status_fd;
-    const int *listen_fds;
-    int nlisten;
-    const int *tls_fds;
-    int ntls;
-    struct host_tls_ctx *tls;   /* the master's, shared by the generation */
-} host_worker_args;
-
-int host_worker_main(const host_worker_args *args);
-
-/* pipeline.c */
-void host_pipeline_dispatch(tn_request *req);
-void host_pipeline_complete(tn_request *req);
-void host_pipeline_resume(tn_request *req, tn_status status);
-const tn_config *host_pipeline_config(tn_request *req, const tn_plugin *p);
-int host_pipeline_in_phase(const tn_request *req, tn_phase phase);
-int host_roles_contain(const char *roles, const char *role, size_t len);
+/* Does tenant t enable plugin p?  (Disabled plugins neither route nor hook.) */
 int host_worker_enabled(const host_worker *w, const host_tenant *t, const tn_plugin *p);
+
+/* Records what runs now in the worker's shared-memory slot, so the master
+ * can name the plugin and route if this process dies in the middle of it;
+ * p NULL clears it. */
 void host_worker_running(host_worker *w, const tn_plugin *p, const char *what);
 
-/* api.c */
-extern const tn_api host_api;
-void host_worker_events_init(host_worker *w);
-void host_worker_api_cleanup(host_worker *w);
-
-/* tenant map (worker.c) */
+/* The tenant a Host header names, or NULL; the map is built per generation. */
+host_tenant_map *host_tenant_map_build(const host_config *conf);
+void host_tenant_map_free(host_tenant_map *m);
 const host_tenant *host_worker_tenant(const host_worker *w, const char *host, size_t len);
 
 #endif

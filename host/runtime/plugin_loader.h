@@ -40,8 +40,6 @@ typedef struct host_plugins {
 /* The size of a v1.0 descriptor: everything before the reserved slots. */
 #define HOST_DESC_MIN_SIZE offsetof(tn_plugin_desc, reserved)
 
-int host_plugin_name_valid(const char *name);
-
 /*
  * Loads the listed plugins.  strict (check, reload): any problem is an
  * error and the call fails.  Lenient (first start): a bad plugin is logged

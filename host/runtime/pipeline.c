@@ -13,11 +13,13 @@
 
 #include <http_parser.h>
 
+#include "access.h"
 #include "database.h"
+#include "context.h"
 #include "log.h"
+#include "pipeline.h"
 #include "request.h"
 #include "settings.h"
-#include "worker.h"
 
 enum stage {
     ST_EARLY = 0,
@@ -40,12 +42,6 @@ static host_worker *worker_of(const tn_request *r)
     return r->srv->ctx;
 }
 
-int host_worker_enabled(const host_worker *w, const host_tenant *t, const tn_plugin *p)
-{
-    (void)w;
-    return t && p->index < t->nfeatures && t->features[p->index].enabled;
-}
-
 static int route_allowed(const tn_plugin *p, const void *ctx)
 {
     const tn_request *r = ctx;
@@ -53,79 +49,21 @@ static int route_allowed(const tn_plugin *p, const void *ctx)
     return host_worker_enabled(worker_of(r), r->tenant, p);
 }
 
-/* Records what runs now, in shared memory, so the master can name the
- * plugin and route if this process dies in the middle of it. */
-void host_worker_running(host_worker *w, const tn_plugin *p, const char *what)
-{
-    char *dst;
-    size_t n, m;
-
-    if (!w->slot)
-        return;
-    dst = w->slot->running;
-    if (!p) {
-        dst[0] = '\0';
-        return;
-    }
-    n = strlen(p->name);
-    m = what ? strlen(what) : 0;
-    if (m > sizeof w->slot->running - n - 2)
-        m = sizeof w->slot->running - n - 2;
-    memcpy(dst + n + 1, what, m);
-    dst[n + 1 + m] = '\0';
-    memcpy(dst, p->name, n + 1);
-}
-
-/* Is `role` (len bytes) one of the comma-separated `roles`?  Spaces around
- * items are ignored, so "admin, buyer" is two roles, as written. */
-int host_roles_contain(const char *roles, const char *role, size_t len)
-{
-    const char *p = roles;
-
-    while (len && (*role == ' ' || role[len - 1] == ' ')) {
-        if (*role == ' ')
-            role++, len--;
-        else
-            len--;
-    }
-    while (len && p && *p) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        const char *q = p;
-        while (n && *q == ' ')
-            q++, n--;
-        while (n && q[n - 1] == ' ')
-            n--;
-        if (n == len && memcmp(q, role, len) == 0)
-            return 1;
-        p = end ? end + 1 : NULL;
-    }
-    return 0;
-}
-
 /* Fails closed: no principal is 401, none of the route's roles is 403. */
 static int access_denied(tn_request *r)
 {
     const host_route *rt = r->match.route;
-    const char *p;
 
-    if (rt->access == TN_ACCESS_PUBLIC)
+    switch (host_access_check(rt->access, rt->roles, r->user_id, r->roles)) {
+    case 0:
         return 0;
-    if (!r->user_id) {
+    case 401:
         host_resp_error(r, 401, "unauthenticated", "authentication required");
         return 1;
+    default:
+        host_resp_error(r, 403, "forbidden", "not allowed for this account");
+        return 1;
     }
-    if (rt->access == TN_ACCESS_AUTHENTICATED)
-        return 0;
-    for (p = rt->roles; p && *p;) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (host_roles_contain(r->roles, p, n))
-            return 0;
-        p = end ? end + 1 : NULL;
-    }
-    host_resp_error(r, 403, "forbidden", "not allowed for this account");
-    return 1;
 }
 
 static int route_request(tn_request *r)

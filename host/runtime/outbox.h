@@ -26,7 +26,6 @@ void host_outbox_free(struct host_worker *w);
 void host_outbox_kick(struct host_worker *w, const char *tenant);
 
 /* [a-z][a-z0-9_.]{0,127}: every event name, durable or not. */
-int host_event_name_valid(const char *name);
 
 int host_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durable_fn fn,
                                      void *ud);

@@ -9,12 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int host_name_valid(const char *name)
-{
-    size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_");
-
-    return name[n] == '\0' && n >= 1 && n <= TN_PLUGIN_NAME_MAX;
-}
+#include "names.h"
 
 const char *host_type_name(tn_type t)
 {
@@ -113,7 +108,7 @@ int host_schema_check(const tn_config_key *keys, host_schema_report_fn report, v
     for (i = 0; i < n; i++) {
         const tn_config_key *k = &keys[i];
         host_value v = {0, NULL, 0, 0};
-        if (!host_name_valid(k->name) || strcmp(k->name, HOST_KEY_ENABLED) == 0) {
+        if (!host_plugin_name_valid(k->name) || strcmp(k->name, HOST_KEY_ENABLED) == 0) {
             report(ctx, k, HOST_SCHEMA_BAD_NAME);
             bad = 1;
             continue;

@@ -1,6 +1,6 @@
 /*
- * worker.c - loading a generation (config, plugins, settings, init) and
- * the life of a worker process: report ready, serve, drain, exit.
+ * worker.c - the life of a worker process: load a generation, report
+ * ready, serve, drain, exit.
  *
  * The worker tells the master how its start went over a pipe: "R" when it
  * serves, "E" followed by the error lines when it cannot.  That is how a
@@ -17,163 +17,14 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "database.h"
+#include "generation.h"
 #include "log.h"
 #include "outbox.h"
+#include "pipeline.h"
 #include "settings.h"
 #include "tls.h"
-
-/* ---- tenant lookup by host name ------------------------------------------ */
-
-typedef struct map_entry {
-    const char *host;
-    const host_tenant *tenant;
-} map_entry;
-
-struct host_tenant_map {
-    map_entry *v;
-    size_t mask;
-};
-
-static uint32_t host_hash(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (unsigned char)(c + 32);
-        h = (h ^ c) * 16777619u;
-    }
-    return h;
-}
-
-static host_tenant_map *tenant_map_build(const host_config *conf)
-{
-    host_tenant_map *m = calloc(1, sizeof *m);
-    size_t n = 0, cap = 16;
-    int i, j;
-
-    if (!m)
-        return NULL;
-    for (i = 0; i < conf->ntenants; i++)
-        n += (size_t)conf->tenants[i].hosts.n;
-    while (cap < n * 2)
-        cap *= 2;
-    if (!(m->v = calloc(cap, sizeof *m->v))) {
-        free(m);
-        return NULL;
-    }
-    m->mask = cap - 1;
-    for (i = 0; i < conf->ntenants; i++) {
-        const host_tenant *t = &conf->tenants[i];
-        if (!t->id || !t->features)
-            continue;
-        for (j = 0; j < t->hosts.n; j++) {
-            const char *h = t->hosts.v[j];
-            size_t k = host_hash(h, strlen(h)) & m->mask;
-            while (m->v[k].host)
-                k = (k + 1) & m->mask;
-            m->v[k].host = h;
-            m->v[k].tenant = t;
-        }
-    }
-    return m;
-}
-
-static void tenant_map_free(host_tenant_map *m)
-{
-    if (!m)
-        return;
-    free(m->v);
-    free(m);
-}
-
-const host_tenant *host_worker_tenant(const host_worker *w, const char *host, size_t len)
-{
-    const host_tenant_map *m = w->tenant_map;
-    size_t k;
-
-    if (!m || len == 0)
-        return NULL;
-    for (k = host_hash(host, len) & m->mask; m->v[k].host; k = (k + 1) & m->mask)
-        if (strncasecmp(m->v[k].host, host, len) == 0 && m->v[k].host[len] == '\0')
-            return m->v[k].tenant;
-    return NULL;
-}
-
-/* ---- a generation ----------------------------------------------------------- */
-
-int host_generation_load(host_worker *w, uv_loop_t *loop, const host_snapshot *snap,
-                         int strict, host_errors *errs)
-{
-    int i, bad, before = errs->count;
-
-    w->loop = loop;
-    /* Go on after errors as far as the structures allow, so one run of
-     * check reports the tenant files' mistakes along with the main file's. */
-    bad = host_config_parse(snap, &w->conf, errs) != 0;
-    if (!w->conf.path || !w->conf.server.plugin_dir)
-        return -1;
-    host_log_set_level(w->conf.server.log_level); /* before plugins log at init */
-    if (host_plugins_load(&w->plugins, w->conf.server.plugin_dir, &w->conf.server.plugin_load,
-                          w->conf.path, w->conf.server.plugin_load_line, strict, errs) != 0)
-        bad = 1;
-    if (host_config_bind(&w->conf, &w->plugins, &host_api, strict, errs) != 0)
-        bad = 1;
-    if (bad)
-        return -1;
-    host_worker_events_init(w);
-    w->initializing = 1;
-    for (i = 0; i < w->plugins.n; i++) {
-        tn_plugin *p = w->plugins.v[i];
-        p->worker = w;
-        host_worker_running(w, p, "init");
-        if (p->desc.init(p, &host_api) != 0) {
-            host_errors_add(errs, w->conf.path, 0, "plugin %s: init() failed", p->name);
-            host_worker_running(w, NULL, NULL);
-            w->initializing = 0;
-            return -1;
-        }
-        host_worker_running(w, NULL, NULL);
-        p->initialized = 1;
-    }
-    w->initializing = 0;
-    if (!(w->tenant_map = tenant_map_build(&w->conf)))
-        return -1;
-    w->loaded = 1;
-    return strict && errs->count > before ? -1 : 0;
-}
-
-static void on_handle_close_noop(uv_handle_t *h)
-{
-    (void)h;
-}
-
-void host_generation_unload(host_worker *w)
-{
-    int i;
-
-    for (i = w->plugins.n - 1; i >= 0; i--) {
-        tn_plugin *p = w->plugins.v[i];
-        if (p->initialized && p->desc.fini)
-            p->desc.fini(p);
-        p->initialized = 0;
-    }
-    if (w->events_idle.loop && !uv_is_closing((uv_handle_t *)&w->events_idle))
-        uv_close((uv_handle_t *)&w->events_idle, on_handle_close_noop);
-    host_worker_api_cleanup(w);
-    host_router_free(&w->router);
-    tenant_map_free(w->tenant_map);
-    w->tenant_map = NULL;
-    /* Handles closed above must finish before the plugins' code goes. */
-    if (w->loop)
-        uv_run(w->loop, UV_RUN_NOWAIT);
-    host_plugins_unload(&w->plugins);
-    host_config_free(&w->conf);
-    w->loaded = 0;
-}
 
 /* ---- the worker process --------------------------------------------------- */
 

@@ -19,19 +19,10 @@
 
 struct host_plugins;
 
-struct host_feature {
-    int enabled;
-    tn_config *cfg;
-};
-
-/* Checks a plugin's declared schema itself (a plugin bug refuses it). */
-int host_schema_validate(const tn_plugin *p, const char *conf_file, host_errors *errs);
-
 /* Parses every tenant's features section against the loaded plugins and
  * runs each enabled plugin's check(); strict as for host_plugins_load. */
 int host_config_bind(host_config *conf, const struct host_plugins *ps, const tn_api *api,
                      int strict, host_errors *errs);
-void host_features_free(host_tenant *t);
 
 /* Prints a plugin's settings as documentation (tanomu plugins --schema). */
 void host_schema_print(const tn_plugin *p, FILE *out);

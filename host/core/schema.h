@@ -45,9 +45,6 @@ typedef enum host_schema_fault {
 typedef void (*host_schema_report_fn)(void *ctx, const tn_config_key *key,
                                       host_schema_fault fault);
 
-/* [a-z0-9_]{1,32}: the names of settings, and of plugins (the loader's
- * host_plugin_name_valid() has the same rule). */
-int host_name_valid(const char *name);
 const char *host_type_name(tn_type t);
 /* Keys before the terminating entry (whose name is NULL); 0 for NULL. */
 int host_keys_count(const tn_config_key *keys);

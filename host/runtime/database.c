@@ -15,11 +15,12 @@
 
 #include <jansson.h>
 
+#include "context.h"
 #include "http_util.h"
 #include "log.h"
+#include "names.h"
 #include "outbox.h"
 #include "request.h"
-#include "worker.h"
 
 typedef enum { OP_QUERY, OP_COMMIT, OP_ROLLBACK } op_kind;
 

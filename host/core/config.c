@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "plugin_loader.h"
-#include "settings.h"
+#include "names.h"
+#include "schema.h"
 
 #define MAX_CONFIG_FILE (1024 * 1024)
 #define MAX_TENANT_FILES 10000
@@ -547,17 +547,6 @@ static void parse_server(reader *r, config_t *cfg, host_config *conf)
 
 /* ---- tenant files ------------------------------------------------------- */
 
-static int valid_tenant_id(const char *s)
-{
-    size_t n = 0;
-
-    for (; s[n]; n++)
-        if (!(islower((unsigned char)s[n]) || isdigit((unsigned char)s[n]) || s[n] == '_' ||
-              s[n] == '-'))
-            return 0;
-    return n >= 1 && n <= 64;
-}
-
 static int valid_hostname(const char *s)
 {
     size_t n = 0;
@@ -590,8 +579,8 @@ static void parse_tenant(reader *r, host_tenant *t, const host_config *conf, int
     idset = config_setting_get_member(tg, "id");
     if (!t->id) {
         bad(r, tg, "missing '%s'", "tenant.id");
-    } else if (!valid_tenant_id(t->id)) {
-        bad(r, idset, "'%s' must match [a-z0-9_-]{1,64}", "tenant.id");
+    } else if (!host_tenant_id_valid(t->id)) {
+        bad(r, idset, "'%s' must match [a-z0-9][a-z0-9_-]{0,62}", "tenant.id");
     }
     get_strlist(r, tg, "hosts", NULL, &t->hosts);
     if (t->hosts.n == 0)
@@ -676,6 +665,18 @@ fail:
                         "out of memory reading configuration");
     config_destroy(&main_cfg);
     return -1;
+}
+
+/* The settings bound to a tenant (runtime/settings.c binds them). */
+void host_features_free(host_tenant *t)
+{
+    int i;
+
+    for (i = 0; i < t->nfeatures; i++)
+        host_tn_config_free(t->features[i].cfg);
+    free(t->features);
+    t->features = NULL;
+    t->nfeatures = 0;
 }
 
 void host_config_free(host_config *conf)

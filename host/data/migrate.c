@@ -22,6 +22,8 @@
 #include <libpq-fe.h>
 #include <openssl/evp.h>
 
+#include "names.h"
+
 /* A migration file is code, not data: anything this big is a mistake. */
 #define MIG_MAX_FILE (16u * 1024 * 1024)
 #define MIG_MAX_NAME 128
@@ -633,23 +635,6 @@ done:
     return rc;
 }
 
-static int tenant_id_ok(const char *id)
-{
-    size_t n = id ? strlen(id) : 0, i;
-
-    /* The same rule as the CHECK on tenants.id, so errors read clearly. */
-    if (n == 0 || n > 63)
-        return 0;
-    for (i = 0; i < n; i++) {
-        char c = id[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 (i > 0 && (c == '_' || c == '-'));
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
 int host_migrate_tenants(const char *owner_conninfo, const char *const *ids, int nids,
                          FILE *out, FILE *err)
 {
@@ -661,7 +646,7 @@ int host_migrate_tenants(const char *owner_conninfo, const char *const *ids, int
     r.out = out ? out : stdout;
     r.err = err ? err : stderr;
     for (i = 0; i < nids; i++) {
-        if (!tenant_id_ok(ids[i])) {
+        if (!host_tenant_id_valid(ids[i])) {
             mig_error(&r, "bad tenant id '%s' (want [a-z0-9][a-z0-9_-]{0,62})",
                       ids[i] ? ids[i] : "");
             return -1;

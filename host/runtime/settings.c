@@ -20,45 +20,6 @@ struct tn_check {
     int count;
 };
 
-/* Where host_schema_check() reports, and what it reports about. */
-typedef struct schema_report_ctx {
-    const tn_plugin *p;
-    const char *conf_file;
-    host_errors *errs;
-} schema_report_ctx;
-
-static void schema_report(void *ctx, const tn_config_key *k, host_schema_fault fault)
-{
-    const schema_report_ctx *c = ctx;
-
-    switch (fault) {
-    case HOST_SCHEMA_BAD_NAME:
-        host_errors_add(c->errs, c->conf_file, 0, "plugin %s: setting name '%s' is not allowed",
-                        c->p->name, k->name);
-        break;
-    case HOST_SCHEMA_TWICE:
-        host_errors_add(c->errs, c->conf_file, 0, "plugin %s: setting '%s' declared twice",
-                        c->p->name, k->name);
-        break;
-    case HOST_SCHEMA_BAD_TYPE:
-        host_errors_add(c->errs, c->conf_file, 0, "plugin %s: setting '%s' has a bad type or bounds",
-                        c->p->name, k->name);
-        break;
-    case HOST_SCHEMA_BAD_DEFAULT:
-        host_errors_add(c->errs, c->conf_file, 0,
-                        "plugin %s: default of setting '%s' is not a valid %s", c->p->name,
-                        k->name, host_type_name(k->type));
-        break;
-    }
-}
-
-int host_schema_validate(const tn_plugin *p, const char *conf_file, host_errors *errs)
-{
-    schema_report_ctx c = {p, conf_file, errs};
-
-    return host_schema_check(p->desc.settings, schema_report, &c);
-}
-
 static int line_of(const config_setting_t *s)
 {
     return s ? (int)config_setting_source_line(s) : 0;
@@ -239,17 +200,6 @@ int host_config_bind(host_config *conf, const host_plugins *ps, const tn_api *ap
             bad = 1;
     }
     return bad ? -1 : 0;
-}
-
-void host_features_free(host_tenant *t)
-{
-    int i;
-
-    for (i = 0; i < t->nfeatures; i++)
-        host_tn_config_free(t->features[i].cfg);
-    free(t->features);
-    t->features = NULL;
-    t->nfeatures = 0;
 }
 
 void host_schema_print(const tn_plugin *p, FILE *out)

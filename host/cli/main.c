@@ -14,11 +14,11 @@
 #include "cli_db.h"
 #include "config.h"
 #include "errors.h"
+#include "generation.h"
 #include "log.h"
 #include "master.h"
 #include "settings.h"
 #include "tls.h"
-#include "worker.h"
 
 #define DEFAULT_CONF "config/tanomu.conf"
 

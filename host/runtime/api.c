@@ -11,12 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
+#include "api.h"
 #include "database.h"
+#include "context.h"
 #include "log.h"
+#include "names.h"
 #include "outbox.h"
+#include "pipeline.h"
 #include "request.h"
 #include "settings.h"
-#include "worker.h"
 
 struct host_event {
     host_event *next;
@@ -122,18 +126,6 @@ static int api_event_subscribe(tn_plugin *p, const char *name, tn_event_fn fn, v
     return TN_OK;
 }
 
-static int valid_metric_name(const char *s)
-{
-    size_t n;
-
-    if (!s || !(s[0] >= 'a' && s[0] <= 'z'))
-        return 0;
-    for (n = 0; s[n]; n++)
-        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_'))
-            return 0;
-    return n <= 48;
-}
-
 static tn_metric *metric_new(tn_plugin *p, const char *name, const char *help,
                              host_metric_type type)
 {
@@ -143,7 +135,7 @@ static tn_metric *metric_new(tn_plugin *p, const char *name, const char *help,
     char family[64];
     int i;
 
-    if (!registering(p, "metric registration") || !valid_metric_name(name))
+    if (!registering(p, "metric registration") || !host_metric_name_valid(name))
         return NULL;
     snprintf(family, sizeof family, "tanomu_plugin_%s_%s", p->name, name);
     for (i = 0; i < w->nmetrics; i++)

@@ -16,10 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "database.h"
 #include "db_pool.h"
+#include "db_pool.h"
+#include "context.h"
 #include "log.h"
-#include "worker.h"
+#include "names.h"
 
 #define DELIVERY_TIMEOUT_MS 30000
 #define MAX_QUEUED_TENANTS 4096
@@ -87,21 +88,6 @@ struct host_outbox {
 static void next(host_outbox *o);
 
 /* ---- subscriptions --------------------------------------------------------- */
-
-/* The rule of the outbox's CHECK constraint, for every event (durable or
- * not), so a name that works in one place works in the other. */
-int host_event_name_valid(const char *s)
-{
-    size_t n;
-
-    if (!s || !(s[0] >= 'a' && s[0] <= 'z'))
-        return 0;
-    for (n = 0; s[n]; n++)
-        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_' ||
-              s[n] == '.'))
-            return 0;
-    return n <= 128;
-}
 
 static host_outbox *outbox_of(host_worker *w)
 {

@@ -16,7 +16,7 @@
 
 #include "csv.h"
 #include "migrate.h"
-#include "plugin_loader.h"
+#include "names.h"
 
 static int need_owner(const host_config *conf)
 {

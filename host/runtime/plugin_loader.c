@@ -10,12 +10,46 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "names.h"
 #include "schema.h"
-#include "settings.h"
 
-int host_plugin_name_valid(const char *name)
+/* Where host_schema_check() reports, and what it reports about. */
+typedef struct schema_report_ctx {
+    const tn_plugin *p;
+    const char *conf_file;
+    host_errors *errs;
+} schema_report_ctx;
+
+static void schema_report(void *ctx, const tn_config_key *k, host_schema_fault fault)
 {
-    return host_name_valid(name); /* the same rule as setting names */
+    const schema_report_ctx *c = ctx;
+
+    switch (fault) {
+    case HOST_SCHEMA_BAD_NAME:
+        host_errors_add(c->errs, c->conf_file, 0, "plugin %s: setting name '%s' is not allowed",
+                        c->p->name, k->name);
+        break;
+    case HOST_SCHEMA_TWICE:
+        host_errors_add(c->errs, c->conf_file, 0, "plugin %s: setting '%s' declared twice",
+                        c->p->name, k->name);
+        break;
+    case HOST_SCHEMA_BAD_TYPE:
+        host_errors_add(c->errs, c->conf_file, 0, "plugin %s: setting '%s' has a bad type or bounds",
+                        c->p->name, k->name);
+        break;
+    case HOST_SCHEMA_BAD_DEFAULT:
+        host_errors_add(c->errs, c->conf_file, 0,
+                        "plugin %s: default of setting '%s' is not a valid %s", c->p->name,
+                        k->name, host_type_name(k->type));
+        break;
+    }
+}
+
+static int schema_validate(const tn_plugin *p, const char *conf_file, host_errors *errs)
+{
+    schema_report_ctx c = {p, conf_file, errs};
+
+    return host_schema_check(p->desc.settings, schema_report, &c);
 }
 
 static void plugin_free(tn_plugin *p)
@@ -121,7 +155,7 @@ static tn_plugin *plugin_open(const char *dir, const char *name, const char *con
         host_errors_add(errs, conf_file, line, "plugin %s: out of memory", name);
         goto fail;
     }
-    if (host_schema_validate(p, conf_file, errs) != 0)
+    if (schema_validate(p, conf_file, errs) != 0)
         goto fail;
     return p;
 fail:
