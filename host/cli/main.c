@@ -17,6 +17,7 @@
 #include "generation.h"
 #include "log.h"
 #include "master.h"
+#include "reload_status.h"
 #include "settings.h"
 #include "tls.h"
 
@@ -233,56 +234,15 @@ static int cmd_plugins(const cli *c)
     return rc;
 }
 
-static uint64_t realtime_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Reads "begun N\nstate S\n..." written by the master. */
-static int read_reload_status(const char *path, uint64_t *begun, char *state, size_t cap,
-                              char **rest)
-{
-    FILE *f = fopen(path, "r");
-    char line[256], *p;
-    unsigned long long b = 0;
-    size_t n = 0, r;
-
-    *rest = NULL;
-    if (!f)
-        return -1;
-    if (!fgets(line, sizeof line, f) || sscanf(line, "begun %llu", &b) != 1 ||
-        !fgets(line, sizeof line, f) || strncmp(line, "state ", 6) != 0) {
-        fclose(f);
-        return -1;
-    }
-    snprintf(state, cap, "%s", line + 6);
-    state[strcspn(state, "\n")] = '\0';
-    *begun = b;
-    if (fgets(line, sizeof line, f)) { /* generation line */
-        p = malloc(65536);
-        if (p) {
-            while ((r = fread(p + n, 1, 65535 - n, f)) > 0 && n < 65535)
-                n += r;
-            p[n] = '\0';
-            *rest = p;
-        }
-    }
-    fclose(f);
-    return 0;
-}
-
 static int cmd_reload(const cli *c)
 {
     host_snapshot snap;
     host_config conf;
     host_errors errs;
-    char status_path[4096], state[256];
-    FILE *f;
+    char status_path[4096];
+    FILE *f = NULL;
     long pid = 0;
-    uint64_t t0, begun, deadline;
+    uint64_t t0, deadline;
     int rc = 1;
 
     host_errors_init(&errs);
@@ -292,33 +252,36 @@ static int cmd_reload(const cli *c)
         host_errors_free(&errs);
         return 1;
     }
-    snprintf(status_path, sizeof status_path, "%s.reload", conf.server.pid_file);
+    if (host_reload_status_path(conf.server.pid_file, status_path, sizeof status_path) != 0) {
+        fprintf(stderr, "tanomu reload: pid file path too long\n");
+        goto out;
+    }
     f = fopen(conf.server.pid_file, "r");
     if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 1 || kill((pid_t)pid, 0) != 0) {
         fprintf(stderr, "tanomu reload: no running server (pid file %s)\n", conf.server.pid_file);
         goto out;
     }
-    t0 = realtime_ns();
+    t0 = host_realtime_ns();
     if (kill((pid_t)pid, SIGHUP) != 0) {
         fprintf(stderr, "tanomu reload: cannot signal pid %ld: %s\n", pid, strerror(errno));
         goto out;
     }
     deadline = t0 + (conf.server.reload_timeout_ms + 10000) * 1000000ull;
-    while (realtime_ns() < deadline) {
-        char *rest = NULL;
-        if (read_reload_status(status_path, &begun, state, sizeof state, &rest) == 0 &&
-            begun >= t0 && strcmp(state, "running") != 0) {
-            if (strcmp(state, "ok") == 0) {
+    while (host_realtime_ns() < deadline) {
+        host_reload_status st;
+        if (host_reload_status_read(status_path, &st) == 0 && st.begun_ns >= t0 &&
+            strcmp(st.state, HOST_RELOAD_RUNNING) != 0) {
+            if (strcmp(st.state, HOST_RELOAD_OK) == 0) {
                 printf("reload ok\n");
                 rc = 0;
             } else {
                 fprintf(stderr, "reload rejected; the running configuration stays:\n%s",
-                        rest ? rest : "");
+                        st.errors ? st.errors : "");
             }
-            free(rest);
+            free(st.errors);
             goto out;
         }
-        free(rest);
+        free(st.errors);
         usleep(20000);
     }
     fprintf(stderr, "tanomu reload: no result within %llu ms\n",

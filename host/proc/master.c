@@ -32,6 +32,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "metrics.h"
+#include "reload_status.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -100,37 +101,21 @@ static uint64_t now_ms(void)
     return host_now_ns() / 1000000;
 }
 
-static uint64_t realtime_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void count(host_master *m, const char *family, const char *labels, int64_t n)
 {
     host_series_add(host_metrics_series(m->metrics, family, labels), n);
 }
 
-/* The reload status file that `tanomu reload` waits on: written to a
- * temporary name and renamed, so a reader never sees half of it. */
+/* The reload status file that `tanomu reload` waits on. */
 static void write_status(host_master *m, const char *state, const char *errors)
 {
-    char tmp[4096];
-    FILE *f;
+    host_reload_status st = {m->reload_begun_ns, "", m->generation, (char *)errors};
 
     if (!m->status_path)
         return;
-    snprintf(tmp, sizeof tmp, "%s.tmp", m->status_path);
-    if (!(f = fopen(tmp, "w")))
-        return;
-    fprintf(f, "begun %llu\nstate %s\ngeneration %lld\n", (unsigned long long)m->reload_begun_ns,
-            state, (long long)m->generation);
-    if (errors)
-        fputs(errors, f);
-    if (fclose(f) == 0)
-        rename(tmp, m->status_path);
+    snprintf(st.state, sizeof st.state, "%s", state);
+    if (host_reload_status_write(m->status_path, &st) != 0)
+        host_log(HOST_LOG_WARN, "cannot write the reload status file %s", m->status_path);
 }
 
 /* ---- workers -------------------------------------------------------------- */
@@ -487,9 +472,9 @@ static void start_reload(host_master *m)
         return;
     }
     m->reloading = 1;
-    m->reload_begun_ns = realtime_ns();
+    m->reload_begun_ns = host_realtime_ns();
     host_errors_init(&m->reload_errs);
-    write_status(m, "running", NULL);
+    write_status(m, HOST_RELOAD_RUNNING, NULL);
     host_log(HOST_LOG_INFO, "reload: reading %s", m->conf_path);
     if (host_config_snapshot(m->conf_path, &m->new_snap, &m->reload_errs) != 0 ||
         host_config_parse(&m->new_snap, &m->new_conf, &m->reload_errs) != 0) {
@@ -552,7 +537,7 @@ static void reload_finish(host_master *m, int ok)
         count(m, "tanomu_reloads_total", "result=\"ok\"", 1);
         host_log(HOST_LOG_INFO, "reload: generation %lld serving", (long long)m->generation);
         m->reloading = 0;
-        write_status(m, "ok", NULL);
+        write_status(m, HOST_RELOAD_OK, NULL);
     } else {
         host_snapshot_free(&m->new_snap);
         host_config_free(&m->new_conf);
@@ -563,7 +548,7 @@ static void reload_finish(host_master *m, int ok)
         for (i = 0; i < m->reload_errs.count; i++)
             host_log(HOST_LOG_ERROR, "reload rejected: %s", m->reload_errs.items[i]);
         m->reloading = 0;
-        write_status(m, "failed", errors);
+        write_status(m, HOST_RELOAD_FAILED, errors);
         free(errors);
     }
     host_errors_free(&m->reload_errs);
@@ -788,9 +773,10 @@ int host_master_run(const char *conf_path)
         goto out;
     }
     declare_families(m->metrics);
-    if (!(m->status_path = malloc(strlen(m->conf.server.pid_file) + 8)))
+    if (!(m->status_path = malloc(strlen(m->conf.server.pid_file) + 8)) ||
+        host_reload_status_path(m->conf.server.pid_file, m->status_path,
+                                strlen(m->conf.server.pid_file) + 8) != 0)
         goto out;
-    sprintf(m->status_path, "%s.reload", m->conf.server.pid_file);
     if (write_pid_file(m) != 0)
         goto out;
     m->loop = calloc(1, sizeof *m->loop);
