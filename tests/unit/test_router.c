@@ -1,5 +1,5 @@
 /*
- * test_router.c - route registration and matching (host/src/router.c).
+ * test_router.c - route registration and matching (host/core/router.c).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * test_tls.c - unit tests of host/src/tls.c, the host's memory-BIO TLS.
+ * test_tls.c - unit tests of host/net/tls.c, the host's memory-BIO TLS.
  *
  * No sockets: a client SSL between two memory BIOs talks to a
  * host_tls_conn, and the tests pump the bytes between them by hand, which

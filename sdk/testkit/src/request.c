@@ -3,7 +3,7 @@
  * method, path, query parameters, headers, cookies, route parameters,
  * body, tenant, principal, and memory that lives as long as the request.
  * Header rules, cookie and query lookup and percent-decoding (%00 refused)
- * are the host's own (host/src/http_util.c); found values are copied into
+ * are the host's own (host/core/http_util.c); found values are copied into
  * the request's memory, as the host does.
  */
 #include <stdint.h>

@@ -2,7 +2,7 @@
  * response.c - building the response, with the host's rules: which headers
  * a plugin may set (token names, values free of CR, LF and other controls,
  * S7, none of the framing headers the host owns) and the JSON shape of an
- * error, both from host/src/http_util.c; Content-Type is set once and
+ * error, both from host/core/http_util.c; Content-Type is set once and
  * always carries a charset (S5); resp_body() appends; resp_json() replaces
  * the body; resp_error() replaces everything.  And the test's side:
  * reading the response back.

@@ -8,10 +8,11 @@
  * Nothing is global.
  *
  * Where the host's rules are pure they are the host's own code, compiled
- * into the testkit from host/src: router.c (routes), schema.c (settings
+ * into the testkit from host/core: router.c (routes), schema.c (settings
  * and struct tn_config), http_util.c (headers, cookies, query strings,
- * error bodies, database answers) and buf.c.  This file keeps only what a
- * fake host needs on top.
+ * error bodies, database answers), names.c (plugin, event, metric names),
+ * access.c (route access, role lists) and buf.c.  This file keeps only
+ * what a fake host needs on top.
  */
 #ifndef TK_INTERNAL_H
 #define TK_INTERNAL_H
