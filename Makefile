@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build run test test-asan test-plain bench fuzz clean
+.PHONY: all deps build run test test-asan test-plain bench fuzz format lint lint-format lint-analyze clean
 
 all: build
 
@@ -45,5 +45,35 @@ fuzz:
 	    build-fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
 
+# Style (.clang-format) and static analysis, by hand or in review; not part
+# of `make test`.  `make format` rewrites files in place.
+CLANG_FORMAT ?= clang-format
+FORMAT_FILES = $(shell find host sdk plugins tests -name '*.[ch]' -not -path '*/corpus/*' | sort)
+ANALYZE_BUILD ?= build-analyze
+
+format:
+	@$(CLANG_FORMAT) -i --style=file $(FORMAT_FILES)
+
+# lint = the format check (fails on a difference), then the analyzers, which
+# report but do not fail: their findings need a person to judge them.
+lint: lint-format lint-analyze
+
+lint-format:
+	@$(CLANG_FORMAT) --dry-run --Werror --style=file $(FORMAT_FILES)
+
+lint-analyze:
+	@cmake -S . -B $(ANALYZE_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTANOMU_WERROR=OFF \
+	  -DTANOMU_BUILD_TESTS=OFF -DCMAKE_C_FLAGS=-fanalyzer >/dev/null
+	@cmake --build $(ANALYZE_BUILD) --clean-first -j $(JOBS) --target tanomu \
+	  >$(ANALYZE_BUILD)/analyzer.log 2>&1 || true
+	@grep -E 'warning: .*\[-Wanalyzer' $(ANALYZE_BUILD)/analyzer.log | sort -u \
+	  >$(ANALYZE_BUILD)/analyzer-warnings.txt || true
+	@echo "gcc -fanalyzer: $$(wc -l <$(ANALYZE_BUILD)/analyzer-warnings.txt) warning(s)," \
+	  "details in $(ANALYZE_BUILD)/analyzer.log"
+	@cppcheck --quiet --enable=warning,portability --inline-suppr --std=c11 \
+	  -I host/src -I sdk/include host/src 2>$(ANALYZE_BUILD)/cppcheck.txt || true
+	@echo "cppcheck: $$(grep -c ': \(error\|warning\|portability\)' $(ANALYZE_BUILD)/cppcheck.txt)" \
+	  "finding(s), in $(ANALYZE_BUILD)/cppcheck.txt"
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz $(ANALYZE_BUILD)

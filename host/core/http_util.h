@@ -42,9 +42,13 @@ int host_query_find(const char *query, const char *name, const char **value, siz
  * (malloc'd).  NULL if out of memory or a string is not UTF-8. */
 char *host_error_json(const char *code, const char *message);
 
-/* How the host answers a failed database result (resp_db_error). */
+/* How the host answers a failed database result (resp_db_error): 503 with
+ * Retry-After when the database is unavailable or cancelled the statement
+ * (57014, statement_timeout), 400 for a data exception (class 22), 409 for a
+ * unique violation (23505), 422 for a privilege (42501) or other integrity
+ * (class 23) refusal, else 500. */
 typedef struct host_db_answer {
-    int status;                 /* HTTP status: 503, 409, 422 or 500 */
+    int status;                 /* HTTP status: 503, 400, 409, 422 or 500 */
     const char *code;           /* for host_error_json() */
     const char *message;
     const char *retry_after;    /* the Retry-After value, or NULL */

@@ -87,7 +87,7 @@ static const char *trim_msg(const char *m, char *buf, size_t cap)
     return buf;
 }
 
-int host_migrate_name_ok(const char *name)
+int host_migrate_name_valid(const char *name)
 {
     size_t n = strlen(name), i;
 
@@ -107,7 +107,7 @@ int host_migrate_name_ok(const char *name)
     return 1;
 }
 
-static int scope_ok(const char *s)
+static int scope_valid(const char *s)
 {
     size_t n = s ? strlen(s) : 0, i;
 
@@ -211,7 +211,7 @@ static int collect_source(mig_run *r, int si)
     int first = r->nfiles, i;
     char label[MIG_MAX_SCOPE + MIG_MAX_NAME + 2];
 
-    if (!scope_ok(s->scope)) {
+    if (!scope_valid(s->scope)) {
         mig_error(r, "bad scope '%s' (want [a-z0-9_]{1,63})", s->scope ? s->scope : "");
         return -1;
     }
@@ -232,7 +232,7 @@ static int collect_source(mig_run *r, int si)
 
         if (de->d_name[0] == '.' || !ends_with_sql(de->d_name))
             continue;
-        if (!host_migrate_name_ok(de->d_name)) {
+        if (!host_migrate_name_valid(de->d_name)) {
             mig_error(r, "%s/%s: bad migration file name (want NNNN_name.sql, name in [a-z0-9_])",
                       s->dir, de->d_name);
             goto fail;
@@ -292,7 +292,8 @@ static PGresult *q(mig_run *r, const char *what, const char *sql, int n,
     return NULL;
 }
 
-static int exec_ok(mig_run *r, const char *what, const char *sql)
+/* A statement without rows: 0, or -1 with the error reported. */
+static int exec_cmd(mig_run *r, const char *what, const char *sql)
 {
     PGresult *res = q(r, what, sql, 0, NULL, PGRES_COMMAND_OK);
     if (!res)
@@ -373,7 +374,7 @@ static int load_applied(mig_run *r, int status_only)
         PQclear(res);
         if (i)
             return 0;
-    } else if (exec_ok(r, "create schema_migrations",
+    } else if (exec_cmd(r, "create schema_migrations",
                        "CREATE TABLE IF NOT EXISTS schema_migrations ("
                        " scope text NOT NULL,"
                        " name text NOT NULL,"
@@ -416,6 +417,8 @@ static int load_applied(mig_run *r, int status_only)
 /* Matches files with records; refuses changed checksums and pending files
  * that sort before an applied one of their scope.  Returns the number of
  * problems found (all reported). */
+/* Matches files to recorded rows; reports every edited or out-of-order
+ * file.  0 when there is none, else -1. */
 static int reconcile(mig_run *r)
 {
     int i, j, bad = 0;
@@ -455,7 +458,7 @@ static int reconcile(mig_run *r)
             }
         }
     }
-    return bad;
+    return bad ? -1 : 0;
 }
 
 static void print_status(mig_run *r)
@@ -517,7 +520,7 @@ static int apply_one(mig_run *r, mig_file *f)
     char buf[2048];
     int64_t t0 = now_ms();
 
-    if (exec_ok(r, "BEGIN", "BEGIN") != 0)
+    if (exec_cmd(r, "BEGIN", "BEGIN") != 0)
         return -1;
     /* Simple-query protocol: the file may hold many statements. */
     res = PQexec(r->pg, f->sql);
@@ -550,7 +553,7 @@ static int apply_one(mig_run *r, mig_file *f)
         goto fail;
     PQclear(res);
     res = NULL;
-    if (exec_ok(r, "COMMIT", "COMMIT") != 0)
+    if (exec_cmd(r, "COMMIT", "COMMIT") != 0)
         goto fail;
     fprintf(r->out, "migrate: applied %s/%s (%lld ms)\n", scope, f->name,
             (long long)(now_ms() - t0));
@@ -610,7 +613,7 @@ int host_migrate(const char *owner_conninfo, const host_migrate_src *srcs, int n
     if (load_applied(&r, status_only) != 0)
         goto done;
     if (status_only) {
-        rc = reconcile(&r) == 0 ? 0 : -1;
+        rc = reconcile(&r);
         print_status(&r);
         goto done;
     }
@@ -654,7 +657,7 @@ int host_migrate_tenants(const char *owner_conninfo, const char *const *ids, int
     }
     if (connect_owner(&r, owner_conninfo) != 0)
         goto done;
-    if (exec_ok(&r, "BEGIN", "BEGIN") != 0)
+    if (exec_cmd(&r, "BEGIN", "BEGIN") != 0)
         goto done;
     for (i = 0; i < nids; i++) {
         const char *p[1] = {ids[i]};
@@ -673,7 +676,7 @@ int host_migrate_tenants(const char *owner_conninfo, const char *const *ids, int
             fprintf(r.out, "migrate: tenant %s added\n", ids[i]);
         PQclear(res);
     }
-    if (exec_ok(&r, "COMMIT", "COMMIT") != 0)
+    if (exec_cmd(&r, "COMMIT", "COMMIT") != 0)
         goto done;
     rc = 0;
     goto done;

@@ -45,7 +45,7 @@ int host_migrate(const char *owner_conninfo, const host_migrate_src *srcs, int n
 int host_migrate_tenants(const char *owner_conninfo, const char *const *ids, int nids,
                          FILE *out, FILE *err);
 
-/* 1 if name is a valid migration file name (exposed for tests). */
-int host_migrate_name_ok(const char *name);
+/* 1 if name is a valid migration file name, else 0 (exposed for tests). */
+int host_migrate_name_valid(const char *name);
 
 #endif

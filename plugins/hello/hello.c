@@ -159,10 +159,9 @@ static const tn_plugin_desc hello_desc = {
     .fini = hello_fini,
 };
 
-/* The one exported symbol; declared here since -Wmissing-prototypes wants
- * a prototype and the SDK headers leave it to the plugin. */
-TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void);
-
+/* The one exported symbol (its prototype is in <tanomu/plugin.h>): the host
+ * finds it with dlsym() at load, calls it once and copies the descriptor,
+ * refusing the plugin if the ABI, size or name do not fit. */
 TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void)
 {
     return &hello_desc;

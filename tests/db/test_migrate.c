@@ -89,16 +89,16 @@ static int table_exists(const char *name)
 /* S3: only NNNN_name.sql with a lower-case name is a migration. */
 static void test_name_rules(void)
 {
-    CU_ASSERT_TRUE(host_migrate_name_ok("0001_core.sql"));
-    CU_ASSERT_TRUE(host_migrate_name_ok("9999_a_b_9.sql"));
-    CU_ASSERT_FALSE(host_migrate_name_ok("001_core.sql"));
-    CU_ASSERT_FALSE(host_migrate_name_ok("0001-core.sql"));
-    CU_ASSERT_FALSE(host_migrate_name_ok("0001_Core.sql"));
-    CU_ASSERT_FALSE(host_migrate_name_ok("0001_.sql"));
-    CU_ASSERT_FALSE(host_migrate_name_ok("0001_../x.sql"));
-    CU_ASSERT_FALSE(host_migrate_name_ok("0001_a.sql.bak"));
-    CU_ASSERT_FALSE(host_migrate_name_ok("0001_a b.sql"));
-    CU_ASSERT_FALSE(host_migrate_name_ok("abcd_a.sql"));
+    CU_ASSERT_TRUE(host_migrate_name_valid("0001_core.sql"));
+    CU_ASSERT_TRUE(host_migrate_name_valid("9999_a_b_9.sql"));
+    CU_ASSERT_FALSE(host_migrate_name_valid("001_core.sql"));
+    CU_ASSERT_FALSE(host_migrate_name_valid("0001-core.sql"));
+    CU_ASSERT_FALSE(host_migrate_name_valid("0001_Core.sql"));
+    CU_ASSERT_FALSE(host_migrate_name_valid("0001_.sql"));
+    CU_ASSERT_FALSE(host_migrate_name_valid("0001_../x.sql"));
+    CU_ASSERT_FALSE(host_migrate_name_valid("0001_a.sql.bak"));
+    CU_ASSERT_FALSE(host_migrate_name_valid("0001_a b.sql"));
+    CU_ASSERT_FALSE(host_migrate_name_valid("abcd_a.sql"));
 }
 
 /* Files apply by name within a source, sources in the order given, each

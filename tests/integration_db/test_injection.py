@@ -4,14 +4,13 @@ A6, S16, S21).
 Every value reaches PostgreSQL as a $n parameter (the SDK has no call that
 puts a value into SQL text), so injection strings are stored and returned
 verbatim and never executed: tables stay, row counts are what the requests
-asked for, and a pg_sleep in a value takes no time.  Bytes that cannot be
+asked for, and a CREATE TABLE in a value creates no table.  Bytes that cannot be
 text (NUL, invalid UTF-8) are refused with a JSON error, never a crash or a
 silently shortened value.
 """
 
 import os
 import sys
-import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,6 +28,8 @@ PAYLOADS = [
     "E'\\x27'",
     "\\'; DROP TABLE tenants; --",
     "'; SELECT pg_sleep(3); --",
+    "'); CREATE TABLE injected_marker (); --",
+    "x'; CREATE TABLE injected_marker (); SELECT '",
     "current_setting('app.tenant_id')",
     "' || (SELECT string_agg(body, ',') FROM notes) || '",
     "a'); INSERT INTO notes (tenant_id, body) VALUES ('b', 'pwned'); --",
@@ -48,6 +49,10 @@ class InjectionTest(DbTestCase):
     def assertUntouched(self, notes_before, added=()):
         """Tables all there; notes exactly as before plus ADDED (tenant, body)."""
         self.assertTrue(self.pg.tables_exist(), "a table was dropped")
+        # Executed, a payload would leave this table behind: proof by a
+        # trace, not by how long a request took (a loaded machine is slow).
+        self.assertEqual(self.pg.scalar("SELECT to_regclass('public.injected_marker') IS NULL;"),
+                         "t", "a CREATE TABLE in a value was executed")
         now = self.pg.notes()
         for i, v in notes_before.items():
             self.assertEqual(now.get(i), v, f"note {i} changed")
@@ -66,9 +71,7 @@ class InjectionTest(DbTestCase):
         before = self.pg.notes()
         ids = {}
         for p in PAYLOADS:
-            t0 = time.monotonic()
             nid, _ = srv.create_note("a", p)
-            self.assertLess(time.monotonic() - t0, 2.5, f"{p!r} slept: it was executed")
             ids[nid] = p
         stored = self.pg.notes()
         for nid, p in ids.items():
@@ -80,13 +83,11 @@ class InjectionTest(DbTestCase):
 
     def test_echo_values_round_trip_S1(self):
         """S1: values in the query string come back exactly from SELECT $1;
-        a pg_sleep inside one costs nothing."""
+        a statement inside one is not run."""
         srv = self.srv
         before = self.pg.notes()
         for p in PAYLOADS + ["", " ", "NULL", "null", "\\N", "0x27"]:
-            t0 = time.monotonic()
             r = srv.req("b", "GET", "/db/echo?v=" + urllib.parse.quote(p, safe=""))
-            self.assertLess(time.monotonic() - t0, 2.5, f"{p!r} slept: it was executed")
             self.assertEqual(r.status, 200, (p, r))
             self.assertEqual(r.body.decode("utf-8"), p)
         # '+' is a space in a query string; %2B is a plus.

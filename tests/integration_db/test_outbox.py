@@ -15,7 +15,6 @@ import io
 import os
 import signal
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dbharness import DbTestCase, harness, main, wait_until  # noqa: E402
@@ -236,14 +235,15 @@ class OutboxTest(DbTestCase):
         """A3: SIGTERM while a delivery is held: the host exits 0 without
         waiting for it or settling it, and the next host on the same
         database delivers the event."""
-        srv = self.db_server()
+        # A drain of 10 minutes: had stop() waited for the held delivery it
+        # would run into its own bounded wait and fail, whatever the load
+        # (a stopwatch around stop() flakes on a busy machine instead).
+        srv = self.db_server(conf={"server": {"drain_timeout_ms": 600000}})
         nid, _ = srv.create_note("b", "hold-then-stop", flags="hold=1")
         (line, m), = wait_until(lambda: srv.plugin_logs(
             r"^holding delivery of event (\d+) attempt 1 tenant b$"), 10, what="held delivery")
         eid = int(m.group(1))
-        t0 = time.monotonic()
         self.assertEqual(srv.stop(), 0)
-        self.assertLess(time.monotonic() - t0, 8 * harness.SCALE, "stop waited for the hold")
         self.assertEqual(srv.deliveries(eid), [])
         self.assertEqual(self.pg.outbox_rows(nid)[0]["state"], "pending")
         srv2 = self.db_server(migrate=False, marker_dir=srv.marker_dir)

@@ -185,47 +185,51 @@ class ResilienceTest(DbTestCase):
 
     def test_pool_exhaustion_fails_fast_A4(self):
         """A4: one worker, pool_size 2, queue_max 2: six concurrent slow
-        requests.  Two get connections and succeed; two wait in the queue and
-        time out; two find the queue full and are refused at once.  Every
-        refusal is a 503 with Retry-After, long before a connection frees;
-        /readyz stays 200 (busy is not down); nothing crashes; afterwards the
-        pool serves normally."""
+        requests.  Two get connections and succeed; the four others are
+        refused with a 503 + Retry-After before either connection frees (two
+        find the queue full, two time out in it: which is which is only
+        visible in time, so tests/db/test_pool.c tells EBUSY from ETIMEDOUT);
+        /readyz stays 200 (busy is not down); nothing crashes; afterwards
+        the pool serves normally."""
         qt = 0.5 * harness.SCALE
-        sleep_s = 2.0 * harness.SCALE
+        sleep_s = 4.0 * harness.SCALE   # well past qt, so the order below holds
         srv = self.db_server(workers=1, db={"pool_size": 2, "queue_max": 2,
                                             "queue_timeout_ms": int(qt * 1000)})
+        rejected0 = srv.metrics().sum("tanomu_db_pool_rejected_total")
         n = 6
         barrier = threading.Barrier(n)
         out = [None] * n
+        order = []                      # indexes, in the order answers came
+        lock = threading.Lock()
 
         def one(i):
             barrier.wait()
-            t0 = time.monotonic()
             r = srv.req(("a", "b")[i % 2], "GET", f"/db/sleep?ms={int(sleep_s * 1000)}",
                         timeout=30)
-            out[i] = (r, time.monotonic() - t0)
+            with lock:
+                out[i] = r
+                order.append(i)
 
         threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
         for t in threads:
             t.start()
-        wait_until(lambda: sum(1 for x in out if x and x[0].status == 503) >= 2, 10,
+        wait_until(lambda: sum(1 for r in out if r and r.status == 503) >= 2, 10,
                    what="refusals while the pool is busy")
         self.assertEqual(srv.admin_get("/readyz").status, 200, "a busy pool is not down")
         for t in threads:
             t.join(60)
-        ok = [(r, e) for r, e in out if r.status == 200]
-        refused = [(r, e) for r, e in out if r.status != 200]
+        self.assertTrue(all(out), out)
+        ok = [i for i in order if out[i].status == 200]
+        refused = [i for i in order if out[i].status != 200]
         self.assertEqual(len(ok), 2, out)
-        for r, e in ok:
-            self.assertGreaterEqual(e, sleep_s * 0.95)
-        for r, e in refused:
-            self.assertDbUnavailable(r)
-            self.assertLess(e, sleep_s * 0.9, f"a refusal waited for a connection: {e:.2f}s")
-        waited = [e for _, e in refused if e >= qt * 0.95]
-        fast = [e for _, e in refused if e < qt * 0.95]
-        self.assertTrue(waited, f"none timed out in the queue: {[e for _, e in refused]}")
-        self.assertTrue(fast, f"none refused at once (queue full): {[e for _, e in refused]}")
-        self.assertEqual(len(waited), 2, [e for _, e in refused])
+        for i in refused:
+            self.assertDbUnavailable(out[i])
+        # Refusals do not wait for a connection: every one came back before
+        # either sleep ended (an order of events, not a stopwatch).
+        self.assertEqual(order[:4], refused, f"a refusal waited for a connection: {order}")
+        # Counted (at least these four: the outbox sweeper shares the pool
+        # and can be refused too).
+        srv.wait_metric("tanomu_db_pool_rejected_total", lambda v: v >= rejected0 + 4, 5)
         # The pool is whole again: two at once succeed.
         res = [None, None]
 
@@ -241,8 +245,9 @@ class ResilienceTest(DbTestCase):
 
     def test_statement_timeout_A4(self):
         """A4: a statement over statement_timeout_ms is cancelled by the
-        server: the request gets a JSON 5xx error soon after the limit
-        (not after the statement's own time), the error log carries only
+        server: the request gets a JSON 5xx error, not before the limit,
+        because PostgreSQL cancelled the statement (SQLSTATE 57014, not the
+        statement running its own time out), the error log carries only
         the SQLSTATE (S16), and the connection is reusable."""
         limit = 0.5 * harness.SCALE
         srv = self.db_server(workers=1, db={"pool_size": 1,
@@ -252,7 +257,8 @@ class ResilienceTest(DbTestCase):
         took = time.monotonic() - t0
         self.assertIn(r.status, (500, 503, 504), r)
         self.assertJsonError(r, r.status)
-        self.assertLess(took, limit * 4, f"answered after {took:.2f}s")
+        # A lower bound only: the server cannot cancel before the limit, but
+        # a loaded machine can answer late (57014 below shows who ended it).
         self.assertGreaterEqual(took, limit * 0.9)
         rid = r.get("X-Request-Id")
         line = srv.wait_log(lambda l: l.get("request_id") == rid and "sqlstate" in l.get("msg", ""),
@@ -277,10 +283,8 @@ class ResilienceTest(DbTestCase):
                 "SELECT count(*) FROM pg_stat_activity WHERE usename = 'tanomu_app' "
                 "AND query LIKE 'SELECT pg_sleep%';") == "1", 5, what="the sleep running")
         # Gone.  The next request waits for the connection, then gets it.
-        t0 = time.monotonic()
-        r = srv.req("b", "GET", "/db/echo?v=next", timeout=15)
+        r = srv.req("b", "GET", "/db/echo?v=next", timeout=15)   # the wait is bounded
         self.assertEqual((r.status, r.body), (200, b"next"))
-        self.assertLess(time.monotonic() - t0, 5 * harness.SCALE)
         # A hung-up POST: whatever the plugin did, the pool stays whole.
         with srv.raw() as c:
             c.send(harness.build_request("POST", "/db/notes", "a.test", body="hung up"))
