@@ -50,6 +50,61 @@ int host_resp_header_allowed(const char *name, const char *value)
     return TN_OK;
 }
 
+int host_target_split(char *target, const char **path, const char **query)
+{
+    char *q, *hash;
+
+    if (!target || target[0] != '/')
+        return -1;
+    if ((hash = strchr(target, '#')))
+        *hash = '\0';
+    q = strchr(target, '?');
+    *query = q ? q + 1 : "";
+    if (q)
+        *q = '\0';
+    *path = target;
+    for (char *s = target; s; s = strchr(s + 1, '/')) {
+        if ((s[1] == '.' && (s[2] == '/' || s[2] == '\0')) ||
+            (s[1] == '.' && s[2] == '.' && (s[3] == '/' || s[3] == '\0')))
+            return -1;
+    }
+    return 0;
+}
+
+int host_method_status(const char *method)
+{
+    static const char *const served[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
+                                         "OPTIONS"};
+    size_t i;
+
+    for (i = 0; i < sizeof served / sizeof served[0]; i++)
+        if (strcmp(method, served[i]) == 0)
+            return 0;
+    return strcmp(method, "TRACE") == 0 ? 405 : 501;
+}
+
+void host_refusal_for(int status, const char **code, const char **message)
+{
+    static const struct { int status; const char *code, *message; } table[] = {
+        {405, "method_not_allowed", "method not allowed"},
+        {413, "body_too_large", "request body too large"},
+        {414, "uri_too_long", "request line too long"},
+        {417, "expectation_failed", "unsupported Expect"},
+        {431, "headers_too_large", "request header fields too large"},
+        {501, "not_implemented", "method not implemented"},
+        {500, "internal", "internal error"},
+    };
+    size_t i;
+
+    *code = "bad_request";
+    *message = "malformed request";
+    for (i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].status == status) {
+            *code = table[i].code;
+            *message = table[i].message;
+        }
+}
+
 static int hexval(int c)
 {
     if (c >= '0' && c <= '9')

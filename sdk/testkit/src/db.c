@@ -1,7 +1,7 @@
 /*
  * db.c - the database, scripted by the test.
  *
- * It keeps the host's rules (host/src/database.c) so that a plugin meets
+ * It keeps the host's rules (host/runtime/database.c) so that a plugin meets
  * them in its unit tests: a request's first statement begins a transaction
  * bound to its tenant; statements run in order and answer later, never
  * inside the call; a statement asked after commit or rollback was asked

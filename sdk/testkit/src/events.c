@@ -8,7 +8,7 @@
  * subscriber.
  *
  * Durable events (db_publish) are outbox rows of committed transactions.
- * As the host's dispatcher (host/src/outbox.c) does with a batch, each
+ * As the host's dispatcher (host/runtime/outbox.c) does with a batch, each
  * tk_run_events() claims every pending row once, hands it to the durable
  * subscribers of its name whose plugin the tenant enables, with its id and
  * attempt number, and settles it when every delivery has finished: all

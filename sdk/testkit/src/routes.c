@@ -1,6 +1,6 @@
 /*
  * routes.c - routes and hooks: registering them from init(), and routing a
- * request.  The matching is the host's router (host/src/router.c) and the
+ * request.  The matching is the host's router (host/core/router.c) and the
  * decoding of parameters the host's (http_util.c), so a route answers in a
  * plugin's unit test exactly as it will on a server: literals against the
  * raw path, parameters decoded after matching (a bad escape or %00 is 400),

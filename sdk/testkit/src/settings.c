@@ -7,7 +7,7 @@
  * must be a bool; unknown keys are refused; each key is parsed, bounded,
  * or defaulted, and required when the feature is enabled; the plugin's
  * check() runs on an enabled section that passed; then dependencies.  The
- * rules are the host's own code (host/src/schema.c): values parse as a
+ * rules are the host's own code (host/core/schema.c): values parse as a
  * default_value does, and struct tn_config and its readers are the host's.
  * Error messages never quote a value, so a secret cannot leak through
  * them.

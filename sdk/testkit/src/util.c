@@ -2,7 +2,7 @@
  * util.c - small helpers the testkit's files share: a pointer list,
  * string copies and formatting, and the check of metric names.  (HTTP
  * tokens, header values and percent-encoding are the host's rules, in
- * host/src/http_util.c.)
+ * host/core/http_util.c.)
  */
 #include <stdarg.h>
 #include <stdlib.h>
