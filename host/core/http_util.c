@@ -199,6 +199,61 @@ char *host_error_json(const char *code, const char *message)
     return text;
 }
 
+static int ident_char(char c)
+{
+    return c == '_' || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+/* True if word occurs in s as a whole identifier (case-insensitive). */
+static int has_word(const char *s, const char *word)
+{
+    size_t n = strlen(word);
+    const char *p = s;
+
+    while ((p = strcasestr(p, word)) != NULL) {
+        if (!(p > s && ident_char(p[-1])) && !ident_char(p[n]))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+int host_sql_allowed(const char *sql)
+{
+    static const char *const control[] = {"begin", "start", "commit", "end", "rollback",
+                                          "abort", "set", "reset", "discard", "listen",
+                                          "unlisten", "notify", "savepoint", "release",
+                                          "prepare", "do", NULL};
+    const char *p = sql;
+    char word[16];
+    size_t n = 0;
+    int i;
+
+    for (;;) { /* skip blanks and comments before the first keyword */
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
+        if (p[0] == '-' && p[1] == '-') {
+            p += strcspn(p, "\n");
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *end = strstr(p + 2, "*/");
+            if (!end)
+                return 0;
+            p = end + 2;
+        } else {
+            break;
+        }
+    }
+    while (n < sizeof word - 1 && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+        word[n++] = (char)(*p++ | 0x20);
+    word[n] = '\0';
+    for (i = 0; control[i]; i++)
+        if (strcmp(word, control[i]) == 0)
+            return 0;
+    /* Reading the tenant (current_setting) is fine; changing it is not, nor
+     * spelling a name with Unicode escapes to slip past this check. */
+    return !has_word(sql, "set_config") && !strstr(sql, "U&") && !strstr(sql, "u&");
+}
+
 void host_db_answer_for(int db_status, const char *sqlstate, host_db_answer *out)
 {
     const char *state = sqlstate ? sqlstate : "";

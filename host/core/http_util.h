@@ -66,6 +66,13 @@ typedef struct host_db_answer {
                                    the server's message may quote values, S16) */
 } host_db_answer;
 
+/* 1 if a plugin may send this statement (db_query): not transaction
+ * control, SET and the like (BEGIN, COMMIT, SET, RESET, LISTEN, DO, ...
+ * as the first keyword, after blanks and comments), no set_config() and
+ * no U& escapes, so nothing changes app.tenant_id behind row-level
+ * security (S21).  A check on text: defence in depth, not a sandbox. */
+int host_sql_allowed(const char *sql);
+
 /* db_status is TN_OK or a TN_EDB_* code (TN_EDB_UNAVAILABLE for no result
  * at all), sqlstate the result's SQLSTATE ("" if none). */
 void host_db_answer_for(int db_status, const char *sqlstate, host_db_answer *out);

@@ -521,6 +521,65 @@ static tn_status h_stream(tn_plugin *self, tn_request *req, void *ud)
     return TN_DONE;
 }
 
+/* -- the database, as a host without one answers -------------------------- */
+
+/* The statement's result: what the accessors say, then resp_db_error(). */
+static void db_answered(tn_request *req, const tn_db_result *res, void *ud)
+{
+    const tn_api *api = conform.api;
+    char line[256];
+    const char *sqlstate = api->db_sqlstate(res), *colname = api->db_colname(res, 0);
+    snprintf(line, sizeof line, "status=%d sqlstate=%s rows=%d cols=%d affected=%lld "
+             "colname=%s value=%s", api->db_status(res), sqlstate ? sqlstate : "(null)",
+             api->db_rows(res), api->db_cols(res), (long long)api->db_affected(res),
+             colname ? colname : "(null)", api->db_value(res, 0, 0) ? "set" : "(null)");
+    if (api->db_status(res) != TN_OK)
+        api->resp_db_error(req, res);
+    else
+        reply(req, 200, json_pack("{s:b}", "ran", 1));
+    api->resp_header(req, "X-Conform-Db-Result", line);
+    if (ud != NULL)
+        api->resp_header(req, "X-Conform-Db-Rcs", ud);
+    api->req_resume(req, TN_DONE);
+}
+
+/* GET /c/db: one statement whose answer is the response, and what
+ * db_query, db_publish and db_audit refuse at once (X-Conform-Db-Rcs). */
+static tn_status h_db(tn_plugin *self, tn_request *req, void *ud)
+{
+    static const char *const refused[] = {
+        "BEGIN", "commit", "  -- note\n ROLLBACK", "/* c */ SET search_path TO x",
+        "reset all", "SELECT set_config('app.tenant_id', 'x', false)", "SELECT U&\"x\"",
+        "listen x", "DO $$ BEGIN END $$", "/* unclosed SELECT 1", "",
+    };
+    const tn_api *api = conform.api;
+    const char *one[] = {"1"};
+    size_t n = 0, cap = 256;
+    char *rcs = api->req_alloc(req, cap);
+    (void)self;
+    (void)ud;
+    if (rcs == NULL)
+        return TN_ERROR;
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        n += (size_t)snprintf(rcs + n, cap - n, "%d,",
+                              api->db_query(req, refused[i], 0, NULL, db_answered, NULL));
+    n += (size_t)snprintf(rcs + n, cap - n, "args:%d,%d,%d;",
+                          api->db_query(req, "SELECT 1", -1, NULL, db_answered, NULL),
+                          api->db_query(req, "SELECT 1", 1001, one, db_answered, NULL),
+                          api->db_query(req, "SELECT $1", 1, NULL, db_answered, NULL));
+    /* The statement first: the later ones ride in its transaction. */
+    int rc = api->db_query(req, "SELECT current_setting('app.tenant_id') WHERE 1 = $1", 1, one,
+                           db_answered, rcs);
+    n += (size_t)snprintf(rcs + n, cap - n, "query:%d;publish:%d,%d,%d;audit:%d,%d,%d",
+                          rc, api->db_publish(req, "order.created", "{}"),
+                          api->db_publish(req, "order-created", "{}"),
+                          api->db_publish(req, "order.created", "not json"),
+                          api->db_audit(req, "", "order", "1", "ok"),
+                          api->db_audit(req, "order.view", "order", "1", "maybe"),
+                          api->db_audit(req, "order.view", "order", NULL, "ok"));
+    return rc == TN_OK ? TN_SUSPEND : TN_ERROR;
+}
+
 /* -- settings ------------------------------------------------------------- */
 
 static json_t *config_json(const tn_config *cfg)
@@ -795,6 +854,7 @@ static int register_routes(tn_plugin *self)
         {"GET", "/c/timer-stop", TN_ACCESS_PUBLIC, NULL, h_timer_stop, NULL},
         {"GET", "/c/stream", TN_ACCESS_PUBLIC, NULL, h_stream, NULL},
         {"GET", "/c/settings", TN_ACCESS_PUBLIC, NULL, h_settings, NULL},
+        {"GET", "/c/db", TN_ACCESS_PUBLIC, NULL, h_db, NULL},
         {"GET", "/c/publish", TN_ACCESS_PUBLIC, NULL, h_publish, NULL},
         {"GET", "/c/events", TN_ACCESS_PUBLIC, NULL, h_events, NULL},
         {"GET", "/c/registered", TN_ACCESS_PUBLIC, NULL, h_registered, NULL},

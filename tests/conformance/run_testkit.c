@@ -2,7 +2,8 @@
  * run_testkit.c - the testkit side of the conformance test: loads the
  * conform plugin by its descriptor, gives the tenants of scenarios.json
  * their settings, runs every scenario in order as a request, drives what
- * a host's loop would run meanwhile (work, timers, events), and prints one
+ * a host's loop would run meanwhile (work, timers, events; the database
+ * is one that is not there, as on the host under test), and prints one
  * JSON document: for each scenario its status, every response header and
  * the body.  test_conformance.py compares it with what the real host
  * answers over HTTP.
@@ -20,6 +21,19 @@
  * unanswered (the host test would time out on it too). */
 #define RUN_STEP_MS 1
 #define RUN_MAX_MS 60000
+
+/* The host under test runs without a database: every statement it is
+ * asked answers TN_EDB_UNAVAILABLE.  This handler plays that server. */
+static void no_database(const char *tenant, const char *sql, int nparams,
+                        const char *const *params, tn_db_result *res, void *ud)
+{
+    (void)tenant;
+    (void)sql;
+    (void)nparams;
+    (void)params;
+    (void)ud;
+    tk_db_fail(res, TN_EDB_UNAVAILABLE, NULL, NULL);
+}
 
 /* Text as a settings value is written in a tenant file. */
 static int set_value(tk_kit *tk, const char *tenant, const char *key, json_t *v)
@@ -169,6 +183,7 @@ int main(int argc, char **argv)
     }
     if (configure(tk, json_object_get(doc, "tenants")) != 0)
         goto done;
+    tk_db_handler(tk, no_database, NULL);
     results = json_array();
     json_array_foreach(json_object_get(doc, "scenarios"), i, sc)
         json_array_append_new(results, run_one(tk, sc));
