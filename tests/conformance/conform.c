@@ -570,13 +570,15 @@ static tn_status h_db(tn_plugin *self, tn_request *req, void *ud)
     /* The statement first: the later ones ride in its transaction. */
     int rc = api->db_query(req, "SELECT current_setting('app.tenant_id') WHERE 1 = $1", 1, one,
                            db_answered, rcs);
-    n += (size_t)snprintf(rcs + n, cap - n, "query:%d;publish:%d,%d,%d;audit:%d,%d,%d",
-                          rc, api->db_publish(req, "order.created", "{}"),
+    n += (size_t)snprintf(rcs + n, cap - n, "query:%d;publish:%d,%d;audit:%d,%d", rc,
                           api->db_publish(req, "order-created", "{}"),
                           api->db_publish(req, "order.created", "not json"),
                           api->db_audit(req, "", "order", "1", "ok"),
-                          api->db_audit(req, "order.view", "order", "1", "maybe"),
-                          api->db_audit(req, "order.view", "order", NULL, "ok"));
+                          api->db_audit(req, "order.view", "order", "1", "maybe"));
+    /* ?more=1: valid ones too, queued behind the statement. */
+    if (query_is(req, "more", "1"))
+        snprintf(rcs + n, cap - n, ";more:%d,%d", api->db_publish(req, "order.created", "{}"),
+                 api->db_audit(req, "order.view", "order", NULL, "ok"));
     return rc == TN_OK ? TN_SUSPEND : TN_ERROR;
 }
 
@@ -649,10 +651,12 @@ static tn_status h_publish(tn_plugin *self, tn_request *req, void *ud)
         tenant = api->req_tenant(req);
     else if (strcmp(tenant, "none") == 0)
         tenant = NULL;
-    if (query_is(req, "payload", "null"))
-        payload = NULL;
+    if (payload == NULL)
+        payload = "{\"n\":1}";
+    else if (strcmp(payload, "null") == 0)
+        payload = NULL; /* the host publishes "{}" */
     return reply(req, 200, json_pack("{s:i}", "rc", api->event_publish(self, tenant,
-                 name ? name : "order.created", payload ? payload : "{\"n\":1}")));
+                 name ? name : "order.created", payload)));
 }
 
 /* GET /c/events: what the subscriber received since the last read. */
