@@ -50,6 +50,61 @@ int host_resp_header_allowed(const char *name, const char *value)
     return TN_OK;
 }
 
+int host_target_split(char *target, const char **path, const char **query)
+{
+    char *q, *hash;
+
+    if (!target || target[0] != '/')
+        return -1;
+    if ((hash = strchr(target, '#')))
+        *hash = '\0';
+    q = strchr(target, '?');
+    *query = q ? q + 1 : "";
+    if (q)
+        *q = '\0';
+    *path = target;
+    for (char *s = target; s; s = strchr(s + 1, '/')) {
+        if ((s[1] == '.' && (s[2] == '/' || s[2] == '\0')) ||
+            (s[1] == '.' && s[2] == '.' && (s[3] == '/' || s[3] == '\0')))
+            return -1;
+    }
+    return 0;
+}
+
+int host_method_status(const char *method)
+{
+    static const char *const served[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
+                                         "OPTIONS"};
+    size_t i;
+
+    for (i = 0; i < sizeof served / sizeof served[0]; i++)
+        if (strcmp(method, served[i]) == 0)
+            return 0;
+    return strcmp(method, "TRACE") == 0 ? 405 : 501;
+}
+
+void host_refusal_for(int status, const char **code, const char **message)
+{
+    static const struct { int status; const char *code, *message; } table[] = {
+        {405, "method_not_allowed", "method not allowed"},
+        {413, "body_too_large", "request body too large"},
+        {414, "uri_too_long", "request line too long"},
+        {417, "expectation_failed", "unsupported Expect"},
+        {431, "headers_too_large", "request header fields too large"},
+        {501, "not_implemented", "method not implemented"},
+        {500, "internal", "internal error"},
+    };
+    size_t i;
+
+    *code = "bad_request";
+    *message = "malformed request";
+    for (i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].status == status) {
+            *code = table[i].code;
+            *message = table[i].message;
+        }
+}
+
 static int hexval(int c)
 {
     if (c >= '0' && c <= '9')
@@ -142,6 +197,61 @@ char *host_error_json(const char *code, const char *message)
 
     json_decref(o);
     return text;
+}
+
+static int ident_char(char c)
+{
+    return c == '_' || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+/* True if word occurs in s as a whole identifier (case-insensitive). */
+static int has_word(const char *s, const char *word)
+{
+    size_t n = strlen(word);
+    const char *p = s;
+
+    while ((p = strcasestr(p, word)) != NULL) {
+        if (!(p > s && ident_char(p[-1])) && !ident_char(p[n]))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+int host_sql_allowed(const char *sql)
+{
+    static const char *const control[] = {"begin", "start", "commit", "end", "rollback",
+                                          "abort", "set", "reset", "discard", "listen",
+                                          "unlisten", "notify", "savepoint", "release",
+                                          "prepare", "do", NULL};
+    const char *p = sql;
+    char word[16];
+    size_t n = 0;
+    int i;
+
+    for (;;) { /* skip blanks and comments before the first keyword */
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
+        if (p[0] == '-' && p[1] == '-') {
+            p += strcspn(p, "\n");
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *end = strstr(p + 2, "*/");
+            if (!end)
+                return 0;
+            p = end + 2;
+        } else {
+            break;
+        }
+    }
+    while (n < sizeof word - 1 && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+        word[n++] = (char)(*p++ | 0x20);
+    word[n] = '\0';
+    for (i = 0; control[i]; i++)
+        if (strcmp(word, control[i]) == 0)
+            return 0;
+    /* Reading the tenant (current_setting) is fine; changing it is not, nor
+     * spelling a name with Unicode escapes to slip past this check. */
+    return !has_word(sql, "set_config") && !strstr(sql, "U&") && !strstr(sql, "u&");
 }
 
 void host_db_answer_for(int db_status, const char *sqlstate, host_db_answer *out)

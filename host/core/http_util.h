@@ -23,6 +23,20 @@ int host_header_value_valid(const char *value);
  * Date, X-Request-Id, ...).  TN_EINVAL otherwise. */
 int host_resp_header_allowed(const char *name, const char *value);
 
+/* The request-line rules the host applies before any tenant or plugin
+ * sees a request (the HTTP server answers them itself, no hook runs).
+ * host_target_split: an origin-form target ("/" first) with no "." or ".."
+ * path segment; a "#fragment" is dropped and "?" starts the query.  Splits
+ * target in place (*path, *query: "" if none).  0, or -1 for 400.
+ * host_method_status: 0 for a method the host serves (GET, HEAD, POST,
+ * PUT, PATCH, DELETE, OPTIONS), 405 for TRACE (S5), else 501.  What each
+ * status answers is in host_refusal_for(). */
+int host_target_split(char *target, const char **path, const char **query);
+int host_method_status(const char *method);
+/* The code and message of the host's own answer for status (400, 405, 413,
+ * 414, 417, 431, 501, 500); 400's for any other. */
+void host_refusal_for(int status, const char **code, const char **message);
+
 /* Decodes the n bytes at s into out (room for n + 1), NUL-terminated.
  * 0, or -1 on a broken escape or an encoded NUL: such input is refused,
  * not guessed at. */
@@ -55,6 +69,13 @@ typedef struct host_db_answer {
     int log;                    /* log the status and SQLSTATE (only those:
                                    the server's message may quote values, S16) */
 } host_db_answer;
+
+/* 1 if a plugin may send this statement (db_query): not transaction
+ * control, SET and the like (BEGIN, COMMIT, SET, RESET, LISTEN, DO, ...
+ * as the first keyword, after blanks and comments), no set_config() and
+ * no U& escapes, so nothing changes app.tenant_id behind row-level
+ * security (S21).  A check on text: defence in depth, not a sandbox. */
+int host_sql_allowed(const char *sql);
 
 /* db_status is TN_OK or a TN_EDB_* code (TN_EDB_UNAVAILABLE for no result
  * at all), sqlstate the result's SQLSTATE ("" if none). */

@@ -288,9 +288,15 @@ int host_resp_json(tn_request *r, int status, const char *json)
 
 int host_resp_error(tn_request *r, int status, const char *code, const char *message)
 {
-    char *text = host_error_json(code, message);
+    char *text;
     int rc = TN_ENOMEM;
 
+    /* Refused before anything is dropped: a failed call changes nothing. */
+    if (r->head_sent)
+        return TN_ESTATE;
+    if (status < 200 || status > 599)
+        return TN_EINVAL;
+    text = host_error_json(code, message);
     if (text) {
         host_buf_reset(&r->resp_headers);
         r->own = 0;

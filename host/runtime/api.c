@@ -467,11 +467,13 @@ static int api_stream_begin(tn_request *r)
 
     if (r->head_sent || !r->active)
         return TN_ESTATE;
-    /* Response hooks still get to add headers before the head leaves. */
+    /* Response hooks still get to add headers before the head leaves;
+     * TN_DONE ends the phase, as it does for a response sent whole. */
     for (i = 0; i < w->hooks[TN_PHASE_RESPONSE].n; i++) {
         host_hook *h = &w->hooks[TN_PHASE_RESPONSE].v[i];
-        if (host_worker_enabled(w, r->tenant, h->plugin))
-            h->fn(h->plugin, r, h->ud);
+        if (host_worker_enabled(w, r->tenant, h->plugin) &&
+            h->fn(h->plugin, r, h->ud) == TN_DONE)
+            break;
     }
     return host_response_stream_begin(r);
 }

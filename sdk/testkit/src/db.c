@@ -368,6 +368,12 @@ int tk_api_db_query(tn_request *req, const char *sql, int nparams,
     if (!tk_req_usable(req) || sql == NULL || sql[0] == '\0' || nparams < 0 ||
         nparams > TK_DB_MAX_PARAMS || (nparams > 0 && params == NULL))
         return TN_EINVAL;
+    /* Transaction control, SET and set_config() are the host's (S21). */
+    if (!host_sql_allowed(sql)) {
+        tk_log_req(req, TN_LOG_ERROR, "statement refused: transaction control and "
+                   "app.tenant_id are the host's");
+        return TN_EINVAL;
+    }
     tk_db_op *op = op_new(TK_DB_QUERY, cb, ud);
     if (op == NULL || (op->stmt = stmt_new(req->tenant, sql, nparams, params)) == NULL) {
         tk_db_op_free(op);

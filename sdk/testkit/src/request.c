@@ -83,13 +83,23 @@ tn_request *tk_req_new(tk_kit *tk, const char *tenant, const char *method,
     r->tk = tk;
     r->state = TK_REQ_NEW;
     host_buf_init(&r->resp_body);
-    const char *q = strchr(target, '?');
-    size_t plen = q ? (size_t)(q - target) : strlen(target);
+    /* The host's request-line rules: the target split as it splits it
+     * (fragment dropped), and what its server answers without a hook. */
+    char *split = tk_strdup(target);
+    const char *path = target, *query = "";
+    if (split != NULL && host_target_split(split, &path, &query) != 0) {
+        r->refused = 400;
+        path = target;
+        query = "";
+    }
+    if (r->refused == 0)
+        r->refused = host_method_status(method);
     r->tenant = tk_strdup(tenant);
     r->method = tk_strdup(method);
     r->target = tk_strdup(target);
-    r->path = tk_strndup(target, plen);
-    r->query = tk_strdup(q ? q + 1 : "");
+    r->path = split ? tk_strdup(path) : NULL;
+    r->query = split ? tk_strdup(query) : NULL;
+    free(split);
     r->id = tk_format("tk-%llu", (unsigned long long)tk->next_req_id++);
     r->client_addr = tk_strdup("127.0.0.1");
     if (r->tenant == NULL || r->method == NULL || r->target == NULL || r->path == NULL ||

@@ -107,6 +107,14 @@ static int set_error(tn_request *r, int status, const char *code, const char *me
     return rc;
 }
 
+void tk_resp_head_defaults(tn_request *r)
+{
+    if (r->status == 0)
+        r->status = 200;
+    if (tk_resp_header(r, "Content-Type") == NULL && set_content_type(r, TK_JSON_TYPE) != TN_OK)
+        tk_log_req(r, TN_LOG_ERROR, "out of memory for the default Content-Type");
+}
+
 void tk_resp_fail(tn_request *r, int status, const char *code, const char *message)
 {
     if (set_error(r, status, code, message) != TN_OK) {
@@ -185,6 +193,14 @@ int tk_api_resp_stream_begin(tn_request *req)
     rc = tk_run_response_hooks(req);
     if (rc != TN_OK)
         return rc;
+    tk_resp_head_defaults(req);
+    /* The host sends only what is written after the head: a body set
+     * before it (by the handler or a hook's resp_error) is dropped. */
+    if (req->resp_body.len > 0) {
+        tk_log_req(req, TN_LOG_WARN, "%zu bytes of body set before resp_stream_begin() "
+                   "are dropped, as on the host", req->resp_body.len);
+        host_buf_reset(&req->resp_body);
+    }
     req->head_sent = 1;
     return TN_OK;
 }
@@ -245,18 +261,37 @@ size_t tk_resp_header_count(const tn_request *r, const char *name)
     return n;
 }
 
+const char *tk_resp_header_at(const tn_request *r, size_t i, const char **value)
+{
+    if (r == NULL || i >= r->resp_headers.n)
+        return NULL;
+    const tk_pair *p = r->resp_headers.items[i];
+    if (value != NULL)
+        *value = p->value;
+    return p->name;
+}
+
+/* As on the wire: the host sends no body for HEAD, 204 and 304. */
+static int sends_body(const tn_request *r)
+{
+    return strcmp(r->method, "HEAD") != 0 && r->status != 204 && r->status != 304;
+}
+
 const char *tk_resp_body(const tn_request *r, size_t *len)
 {
+    int has = r != NULL && r->resp_body.data != NULL && sends_body(r);
     if (len != NULL)
-        *len = r ? r->resp_body.len : 0;
-    return r && r->resp_body.data ? r->resp_body.data : "";
+        *len = has ? r->resp_body.len : 0;
+    return has ? r->resp_body.data : "";
 }
 
 const char *tk_resp_json_string(tn_request *r, const char *path)
 {
-    if (r == NULL || path == NULL || r->resp_body.data == NULL)
+    size_t len;
+    const char *body = tk_resp_body(r, &len);
+    if (r == NULL || path == NULL || len == 0)
         return NULL;
-    json_t *doc = json_loadb(r->resp_body.data, r->resp_body.len, JSON_DECODE_ANY, NULL);
+    json_t *doc = json_loadb(body, len, JSON_DECODE_ANY, NULL);
     const char *result = NULL;
     char *copy = tk_strdup(path);
     json_t *at = doc;

@@ -268,6 +268,8 @@ struct tn_request {
     char *id;
     char *client_addr;
     int is_tls;
+    int refused;         /* the host's server answers this status itself
+                            (bad target, method it does not serve): no hook */
     tk_list headers;     /* tk_pair * */
     char *body;
     size_t body_len;
@@ -436,8 +438,9 @@ int tk_api_req_is_aborted(const tn_request *req);
 
 /* dispatch.c */
 void tk_api_req_resume(tn_request *req, tn_status status);
-/* Runs the RESPONSE phase now, for a stream's head; TN_ESTATE if a hook
- * failed (the response is then a 500). */
+/* Runs the RESPONSE phase now, for a stream's head.  As on the host, what
+ * the hooks return does not stop the head (the testkit logs a TN_ERROR or
+ * TN_SUSPEND there as a plugin bug); TN_DONE ends the phase. */
 int tk_run_response_hooks(tn_request *r);
 
 /* response.c */
@@ -451,6 +454,9 @@ int tk_api_resp_stream_begin(tn_request *req);
 int tk_api_resp_write(tn_request *req, const void *data, size_t len,
                       tn_write_done_fn done, void *ud);
 int tk_api_resp_end(tn_request *req);
+/* What the host's response head adds when it leaves: status 200 when the
+ * plugin set none, and the JSON Content-Type when it set none. */
+void tk_resp_head_defaults(tn_request *r);
 /* Answers with {"error": ...}; for the host's own answers (404, 401...). */
 void tk_resp_fail(tn_request *r, int status, const char *code,
                   const char *message);

@@ -97,8 +97,9 @@ int tk_has_error(const tk_kit *tk, const char *tenant, const char *key);
 
 /* -- requests -------------------------------------------------------- */
 
-/* A request to `tenant` for `target` (path and optional ?query).  Nothing
- * runs until tk_req_run(). */
+/* A request to `tenant` for `target` (path and optional ?query; a
+ * #fragment is dropped, as the host does).  Nothing runs until
+ * tk_req_run(). */
 tn_request *tk_req_new(tk_kit *tk, const char *tenant, const char *method,
                        const char *target);
 /* Adds a request header; names must be tokens, values free of CTLs (the
@@ -107,8 +108,11 @@ int tk_req_set_header(tn_request *r, const char *name, const char *value);
 int tk_req_set_body(tn_request *r, const void *body, size_t len);
 int tk_req_set_client(tn_request *r, const char *addr); /* "127.0.0.1" */
 int tk_req_set_tls(tn_request *r, int on);
-/* Runs the request until it finishes or a hook suspends it (a tenant no
- * section names is 404 unknown_tenant, as a host name no tenant serves).
+/* Runs the request until it finishes or a hook suspends it.  As on the
+ * host, and before any hook: a target that is not "/..." or has a "." or
+ * ".." segment is 400 bad_request, TRACE 405, a method other than GET,
+ * HEAD, POST, PUT, PATCH, DELETE and OPTIONS 501 not_implemented; a tenant
+ * no section names is 404 unknown_tenant, as a host name no tenant serves.
  * TN_ESTATE if it already ran or if tk_check() found errors in changed
  * settings. */
 int tk_req_run(tn_request *r);
@@ -130,6 +134,9 @@ int tk_resp_status(const tn_request *r);
 /* First header of that name (any case), or NULL. */
 const char *tk_resp_header(const tn_request *r, const char *name);
 size_t tk_resp_header_count(const tn_request *r, const char *name);
+/* The i-th response header in the order set (name; *value, optional,
+ * gets its value), or NULL past the end: to list them all. */
+const char *tk_resp_header_at(const tn_request *r, size_t i, const char **value);
 /* The body, always NUL-terminated; len (optional) gets its length. */
 const char *tk_resp_body(const tn_request *r, size_t *len);
 /* The string at a dotted path ("error.code") of a JSON body, or NULL. */
