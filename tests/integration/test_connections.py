@@ -54,13 +54,14 @@ class NonReadingClientsTest(ServerTestCase):
         before = srv.metrics().sum("tanomu_worker_requests_total")
         socks = [non_reading_client(srv.port) for _ in range(n)]
         srv.wait_metric("tanomu_worker_requests_total", lambda v: v >= before + n, 20)
-        srv.wait_metric("tanomu_connections_open", lambda v: v == n, 10)
         return socks
 
     def test_clients_that_stop_reading_then_close_are_released(self):
         """The write error after the client's reset closes the connection."""
         srv = self.start()
         socks = self.blocked_clients(srv, 20)
+        # Nothing closes them while their clients are there (long send timeout).
+        self.assertEqual(self.open_conns(srv), 20)
         for s in socks:
             s.close()  # unread data: the kernel sends a reset
         srv.wait_metric("tanomu_connections_open", lambda v: v == 0, 10)
@@ -72,12 +73,13 @@ class NonReadingClientsTest(ServerTestCase):
         srv = self.start(send_timeout_ms=1000)
         socks = self.blocked_clients(srv, 3)
         self.addCleanup(lambda: [s.close() for s in socks])
+        # The clients stay connected; the server closes its side.
         srv.wait_metric("tanomu_connections_open", lambda v: v == 0, 10)
         self.assertEqual(srv.get("/healthz").status, 200)
 
     def test_slow_reader_making_progress_is_not_closed(self):
         """The timeout is about progress, not about the whole response."""
-        srv = self.start(send_timeout_ms=1000)
+        srv = self.start(send_timeout_ms=2000)
         c = RawConn(srv.port)
         self.addCleanup(c.close)
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -85,7 +87,7 @@ class NonReadingClientsTest(ServerTestCase):
         got = 0
         t0 = time.monotonic()
         # Read slowly for longer than the send timeout, in small bites.
-        while time.monotonic() - t0 < 2.5:
+        while time.monotonic() - t0 < 3.0:
             c.sock.settimeout(10 * harness.SCALE)
             chunk = c.sock.recv(16384)
             self.assertTrue(chunk, f"closed after {got} bytes while the client was reading")
