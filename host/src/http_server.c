@@ -36,6 +36,7 @@
  * same policy a tenant gets by default. */
 #define HOST_DEFAULT_CSP "default-src 'self'; frame-ancestors 'none'"
 #define REQUEST_LINE_MAX 8192
+#define POST_BATCH 64 /* pipelined requests one connection runs per loop pass */
 
 struct host_listener {
     uv_poll_t poll;
@@ -60,6 +61,8 @@ struct host_conn {
     host_tls_conn *tls;
     int open_handles;          /* tcp + timers; freed at 0 with no request */
     int posted;                /* on srv->posted: not freed until run */
+    int in_pass;               /* being run by the posted pass */
+    int more;                  /* a request ended in the pass and more is buffered */
     int read_eof;              /* the client sent all it will (EOF, close_notify) */
     int closing;               /* close has begun */
     int got_bytes;             /* some of the next request has arrived */
@@ -521,6 +524,17 @@ static int backlog_full(const host_conn *c)
     return c->in.len > c->srv->limits.header_bytes + c->srv->limits.body_bytes;
 }
 
+/* Reads again unless there is enough to work through: while a request
+ * runs, up to the backlog limit (so a client that goes away is noticed);
+ * otherwise one read's worth, as each consumed request moves the buffer. */
+static void conn_resume_reading(host_conn *c)
+{
+    if (c->reading || c->closing || c->read_eof || c->write_blocked || backlog_full(c))
+        return;
+    if (c->req.active || c->in.len < READ_CHUNK)
+        conn_read_start(c);
+}
+
 /* The next request, unless the client is not reading our answers: then we
  * wait (on_write resumes) instead of queueing responses without bound. */
 static void continue_reading(host_conn *c)
@@ -538,15 +552,17 @@ static void continue_reading(host_conn *c)
     if (c->in.len > 0) {
         /* A pipelined request starts from the loop, not from inside the
          * completion of the one before it: no stack grows per request. */
-        conn_post(c);
+        if (c->in_pass)
+            c->more = 1;
+        else
+            conn_post(c);
     } else if (c->read_eof) {
         conn_close(c); /* answered all the client sent before it finished */
         return;
     } else {
         arm_idle_timer(c);
     }
-    if (!c->reading && !c->closing && !c->read_eof && !backlog_full(c))
-        conn_read_start(c); /* stopped while the buffer or the queue was full */
+    conn_resume_reading(c); /* stopped while the buffer or the queue was full */
 }
 
 /* Queues the connection for the next loop pass (like nginx's posted
@@ -570,7 +586,8 @@ static void conn_run_buffered(host_conn *c)
     if (c->closing || c->write_blocked)
         return;
     conn_process(c);
-    if (!c->read_eof || c->closing || c->req.active || c->posted)
+    conn_resume_reading(c);
+    if (!c->read_eof || c->closing || c->req.active || c->posted || c->more)
         return;
     if (c->got_bytes)
         send_error(c, 400, "bad_request", "incomplete request");
@@ -592,10 +609,23 @@ static void on_post_idle(uv_idle_t *h)
         next = c->post_next;
         c->post_next = NULL;
         c->posted = 0;
-        if (c->closing)
+        if (c->closing) {
             conn_free_if_done(c);
-        else
+            continue;
+        }
+        /* Requests that end at once run one after the other here, in a
+         * loop, each from this frame: a few per pass, then the others. */
+        c->in_pass = 1;
+        for (int i = 0; i < POST_BATCH; i++) {
+            c->more = 0;
             conn_run_buffered(c);
+            if (!c->more || c->closing)
+                break;
+        }
+        c->in_pass = 0;
+        if (c->more && !c->closing)
+            conn_post(c);
+        c->more = 0;
     }
 }
 
@@ -1298,7 +1328,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         c->in.data[c->in.len] = '\0';
     }
     /* A client that sends far ahead of our answers waits: stop reading. */
-    if (backlog_full(c)) {
+    if (backlog_full(c) || (c->posted && !c->req.active && c->in.len >= READ_CHUNK)) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     }
