@@ -479,7 +479,7 @@ static void parse_server(reader *r, config_t *cfg, host_config *conf)
     static const char *const server_keys[] = {"listen", "admin_listen", "workers", "pid_file",
         "drain_timeout_ms", "reload_timeout_ms", "limits", "tls", NULL};
     static const char *const limit_keys[] = {"header_bytes", "headers", "body_bytes",
-        "header_timeout_ms", "keepalive_timeout_ms", NULL};
+        "header_timeout_ms", "keepalive_timeout_ms", "send_timeout_ms", NULL};
     static const char *const tls_keys[] = {"enabled", "listen", "cert", "key", NULL};
     static const char *const log_keys[] = {"level", "access", NULL};
     static const char *const plugin_keys[] = {"dir", "load", NULL};
@@ -511,6 +511,7 @@ static void parse_server(reader *r, config_t *cfg, host_config *conf)
     s->limits.header_timeout_ms = (uint64_t)get_int(r, lim, "header_timeout_ms", 10000, 100, 600000);
     s->limits.keepalive_timeout_ms =
         (uint64_t)get_int(r, lim, "keepalive_timeout_ms", 5000, 100, 600000);
+    s->limits.send_timeout_ms = (uint64_t)get_int(r, lim, "send_timeout_ms", 60000, 100, 3600000);
 
     tls = group(r, srv, "tls");
     only_keys(r, tls, tls_keys);

@@ -36,6 +36,7 @@ typedef struct host_limits {
     size_t body_bytes;
     uint64_t header_timeout_ms;
     uint64_t keepalive_timeout_ms;
+    uint64_t send_timeout_ms;   /* queued response bytes without progress; 0: none */
 } host_limits;
 
 typedef struct host_strlist {

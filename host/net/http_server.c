@@ -36,6 +36,7 @@
  * same policy a tenant gets by default. */
 #define HOST_DEFAULT_CSP "default-src 'self'; frame-ancestors 'none'"
 #define REQUEST_LINE_MAX 8192
+#define POST_BATCH 64 /* pipelined requests one connection runs per loop pass */
 
 struct host_listener {
     uv_poll_t poll;
@@ -50,13 +51,19 @@ struct host_listener {
 struct host_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
+    uv_timer_t send_timer;     /* queued bytes must make progress (send timeout) */
     host_server *srv;
     host_conn *prev, *next;
+    host_conn *post_next;      /* on srv->posted */
     http_parser parser;
     host_buf in;               /* received, not yet parsed (plaintext) */
     tn_request req;
     host_tls_conn *tls;
-    int open_handles;          /* tcp + timer; freed at 0 with no request */
+    int open_handles;          /* tcp + timers; freed at 0 with no request */
+    int posted;                /* on srv->posted: not freed until run */
+    int in_pass;               /* being run by the posted pass */
+    int more;                  /* a request ended in the pass and more is buffered */
+    int read_eof;              /* the client sent all it will (EOF, close_notify) */
     int closing;               /* close has begun */
     int got_bytes;             /* some of the next request has arrived */
     int msg_complete;
@@ -65,6 +72,14 @@ struct host_conn {
     int write_blocked;         /* waiting for the client to read */
     host_buf line;             /* the request line, until complete */
     int line_done;
+    size_t scan_pos;           /* bytes of `in` whose line endings are checked */
+    size_t scan_len;           /* bytes on the head's current line so far */
+    int scan_cr;               /* the last byte scanned was CR */
+    int scan_lines;            /* head lines complete */
+    int head_scanned;          /* the head's empty line was seen */
+    uint64_t queued;           /* bytes handed to uv_write, ever */
+    uint64_t sent_mark;        /* of those, written when last checked */
+    uint64_t progress_ms;      /* loop time the written count last grew */
     char peer[INET6_ADDRSTRLEN];
 };
 
@@ -86,6 +101,10 @@ static void arm_idle_timer(host_conn *c);
 static void arm_header_timer(host_conn *c);
 static void on_write(uv_write_t *w, int status);
 static void write_raw(host_conn *c, char *p, size_t n);
+static void watch_send(host_conn *c, size_t n);
+static void conn_post(host_conn *c);
+static void on_post_idle(uv_idle_t *h);
+static void send_error(host_conn *c, int status, const char *code, const char *msg);
 static void new_request_id(host_server *srv, char out[65]);
 
 uint64_t host_now_ns(void)
@@ -145,7 +164,7 @@ fail:
 
 static void conn_free_if_done(host_conn *c)
 {
-    if (c->open_handles > 0 || c->req.active)
+    if (c->open_handles > 0 || c->req.active || c->posted)
         return;
     host_request_free(&c->req);
     host_buf_free(&c->in);
@@ -191,6 +210,7 @@ static void conn_close_now(host_conn *c)
         c->req.aborted = 1;
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->send_timer, on_handle_closed);
 }
 
 static void on_linger_timeout(uv_timer_t *t)
@@ -249,6 +269,15 @@ static void on_write(uv_write_t *w, int status)
     free(hw->bufs[0]);
     free(hw->bufs[1]);
     free(hw);
+    if (c && status < 0) {
+        /* The client is gone (a reset, typically after it stopped reading
+         * and closed): nothing queued can be delivered, and a connection
+         * that is not reading would never notice otherwise. */
+        if (status != UV_ECANCELED)
+            host_log(HOST_LOG_DEBUG, "client %s: write failed: %s", c->peer, uv_strerror(status));
+        conn_close_now(c);
+        return;
+    }
     if (c && c->write_blocked && status == 0 &&
         uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= WRITE_HIGH_WATER / 2)
         continue_reading(c);
@@ -267,6 +296,7 @@ static void write_raw(host_conn *c, char *p, size_t n)
     }
     hw->conn = c;
     hw->bufs[0] = p;
+    watch_send(c, n);
 }
 
 /* Takes ownership of a and b (malloc'd, may be NULL). */
@@ -322,7 +352,46 @@ static int conn_write(host_conn *c, char *a, size_t alen, char *b, size_t blen,
         free(hw);
         return n == 0 ? 0 : -1;
     }
+    watch_send(c, alen + blen);
     return 0;
+}
+
+/* Send timeout (like nginx's send_timeout): while bytes wait in the queue,
+ * a check every quarter of the timeout looks whether any of them left; a
+ * connection whose queue made no progress for the whole timeout is closed,
+ * with what it holds.  Nothing runs while the queue is empty. */
+static void on_send_check(uv_timer_t *t)
+{
+    host_conn *c = t->data;
+    uint64_t timeout = c->srv->limits.send_timeout_ms;
+    size_t waiting = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    uint64_t now = uv_now(c->srv->loop), written = c->queued - waiting;
+
+    if (c->closing == 2 || waiting == 0)
+        return; /* the next write that has to wait starts the check again */
+    if (written != c->sent_mark) {
+        c->sent_mark = written;
+        c->progress_ms = now;
+    } else if (now - c->progress_ms >= timeout) {
+        host_log(HOST_LOG_DEBUG, "client %s: send timeout, %zu bytes unsent", c->peer, waiting);
+        conn_close_now(c);
+        return;
+    }
+    uv_timer_start(t, on_send_check, timeout / 4 ? timeout / 4 : 1, 0);
+}
+
+/* Called after every accepted uv_write of n bytes. */
+static void watch_send(host_conn *c, size_t n)
+{
+    uint64_t timeout = c->srv->limits.send_timeout_ms;
+
+    c->queued += n;
+    if (timeout == 0 || c->closing == 2 || uv_is_active((uv_handle_t *)&c->send_timer) ||
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
+        return;
+    c->sent_mark = c->queued - uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    c->progress_ms = uv_now(c->srv->loop);
+    uv_timer_start(&c->send_timer, on_send_check, timeout / 4 ? timeout / 4 : 1, 0);
 }
 
 /* ---- the response head ---------------------------------------------------- */
@@ -443,8 +512,27 @@ static void request_done(tn_request *r)
     c->got_bytes = 0;
     c->line_done = 0;
     host_buf_reset(&c->line);
+    c->scan_pos = c->scan_len = 0;
+    c->scan_cr = c->scan_lines = c->head_scanned = 0;
     http_parser_pause(&c->parser, 0);
     continue_reading(c);
+}
+
+/* A client far ahead of our answers waits: its bytes stay in the kernel. */
+static int backlog_full(const host_conn *c)
+{
+    return c->in.len > c->srv->limits.header_bytes + c->srv->limits.body_bytes;
+}
+
+/* Reads again unless there is enough to work through: while a request
+ * runs, up to the backlog limit (so a client that goes away is noticed);
+ * otherwise one read's worth, as each consumed request moves the buffer. */
+static void conn_resume_reading(host_conn *c)
+{
+    if (c->reading || c->closing || c->read_eof || c->write_blocked || backlog_full(c))
+        return;
+    if (c->req.active || c->in.len < READ_CHUNK)
+        conn_read_start(c);
 }
 
 /* The next request, unless the client is not reading our answers: then we
@@ -461,12 +549,84 @@ static void continue_reading(host_conn *c)
         return;
     }
     c->write_blocked = 0;
-    if (c->in.len > 0)
-        conn_process(c);
-    else
+    if (c->in.len > 0) {
+        /* A pipelined request starts from the loop, not from inside the
+         * completion of the one before it: no stack grows per request. */
+        if (c->in_pass)
+            c->more = 1;
+        else
+            conn_post(c);
+    } else if (c->read_eof) {
+        conn_close(c); /* answered all the client sent before it finished */
+        return;
+    } else {
         arm_idle_timer(c);
-    if (!c->reading && !c->closing)
-        conn_read_start(c); /* stopped while the buffer or the queue was full */
+    }
+    conn_resume_reading(c); /* stopped while the buffer or the queue was full */
+}
+
+/* Queues the connection for the next loop pass (like nginx's posted
+ * events); a posted connection is not freed until that pass has run. */
+static void conn_post(host_conn *c)
+{
+    host_server *srv = c->srv;
+
+    if (c->posted)
+        return;
+    c->posted = 1;
+    c->post_next = srv->posted;
+    srv->posted = c;
+    uv_idle_start(&srv->post_idle, on_post_idle);
+}
+
+/* Starts what is buffered; after the client's EOF, also ends the
+ * connection once nothing more can complete. */
+static void conn_run_buffered(host_conn *c)
+{
+    if (c->closing || c->write_blocked)
+        return;
+    conn_process(c);
+    conn_resume_reading(c);
+    if (!c->read_eof || c->closing || c->req.active || c->posted || c->more)
+        return;
+    if (c->got_bytes)
+        send_error(c, 400, "bad_request", "incomplete request");
+    else
+        conn_close(c);
+}
+
+static void on_post_idle(uv_idle_t *h)
+{
+    host_server *srv = h->data;
+    host_conn *c = srv->posted, *next;
+
+    /* This pass takes the list as it is: a connection posted again while
+     * it runs waits for the next pass, after the loop has polled for I/O,
+     * so one deep pipeline does not keep the others waiting. */
+    srv->posted = NULL;
+    uv_idle_stop(h);
+    for (; c; c = next) {
+        next = c->post_next;
+        c->post_next = NULL;
+        c->posted = 0;
+        if (c->closing) {
+            conn_free_if_done(c);
+            continue;
+        }
+        /* Requests that end at once run one after the other here, in a
+         * loop, each from this frame: a few per pass, then the others. */
+        c->in_pass = 1;
+        for (int i = 0; i < POST_BATCH; i++) {
+            c->more = 0;
+            conn_run_buffered(c);
+            if (!c->more || c->closing)
+                break;
+        }
+        c->in_pass = 0;
+        if (c->more && !c->closing)
+            conn_post(c);
+        c->more = 0;
+    }
 }
 
 int host_request_unwind(tn_request *r)
@@ -730,6 +890,45 @@ static int valid_request_id(const char *s)
     return n >= 1 && n <= 64;
 }
 
+static int is_chunked(const char *v)
+{
+    size_t n;
+
+    while (*v == ' ' || *v == '\t')
+        v++;
+    n = strlen(v);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    return n == 7 && strncasecmp(v, "chunked", 7) == 0;
+}
+
+/* One Host (RFC 9112 §3.2), at most one Content-Length, and
+ * Transfer-Encoding only as one "chunked" in HTTP/1.1 and never beside
+ * Content-Length (§6.1, §6.3).  A proxy in front may read two such
+ * headers the other way round than we would: it would route by one Host
+ * while we pick the tenant by the other (S21), or end the request
+ * elsewhere (smuggling).  http_parser lets several of these through. */
+static int framing_unambiguous(const tn_request *r, const http_parser *p)
+{
+    int hosts = 0, lengths = 0, codings = 0, i;
+    const char *te = NULL;
+
+    for (i = 0; i < r->nheaders; i++) {
+        const char *name = r->headers[i].name;
+        if (strcasecmp(name, "Host") == 0) {
+            hosts++;
+        } else if (strcasecmp(name, "Content-Length") == 0) {
+            lengths++;
+        } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+            codings++;
+            te = r->headers[i].value;
+        }
+    }
+    if (hosts > 1 || lengths > 1 || codings > 1 || (codings && lengths))
+        return 0;
+    return !te || (p->http_minor >= 1 && is_chunked(te));
+}
+
 static int on_headers_complete(http_parser *p)
 {
     host_conn *c = p->data;
@@ -751,6 +950,10 @@ static int on_headers_complete(http_parser *p)
             c->err_status = 400;
             return -1;
         }
+    if (!framing_unambiguous(r, p)) {
+        c->err_status = 400;
+        return -1;
+    }
     r->method_id = p->method;
     r->method = http_method_str((enum http_method)p->method);
     r->http_minor = p->http_minor;
@@ -790,8 +993,14 @@ static int on_headers_complete(http_parser *p)
             c->err_status = 417;
             return -1;
         }
-        if (p->http_minor >= 1)
-            conn_write(c, strdup("HTTP/1.1 100 Continue\r\n\r\n"), 25, NULL, 0, NULL, NULL);
+        if (p->http_minor >= 1) {
+            char *cont = strdup("HTTP/1.1 100 Continue\r\n\r\n");
+            if (!cont) {
+                c->err_status = 500;
+                return -1;
+            }
+            conn_write(c, cont, 25, NULL, 0, NULL, NULL);
+        }
     }
     return 0;
 }
@@ -901,6 +1110,42 @@ static int check_request_line(host_conn *c)
     return request_line_valid(c->line.data, c->line.len) ? 0 : -1;
 }
 
+/* The head's lines must end in CRLF, with no CR or NUL elsewhere and no
+ * line starting with SP/HTAB (obs-fold, RFC 9112 §5.2).  http_parser takes
+ * a bare LF as a line end and unfolds obs-fold, where a proxy in front may
+ * not: "X: x\nContent-Length: 43" would frame the request differently
+ * for it and for us.  Checked on the raw bytes as they arrive, before the
+ * parser sees them; returns -1 on such a head. */
+static int scan_head(host_conn *c)
+{
+    const char *d = c->in.data;
+
+    for (; !c->head_scanned && c->scan_pos < c->in.len; c->scan_pos++) {
+        char ch = d[c->scan_pos];
+        if (ch == '\0')
+            return -1;
+        if (c->scan_lines == 0 && c->scan_len == 0 && !c->scan_cr && ch == '\n')
+            continue; /* an empty line before the request (see check_request_line) */
+        if (c->scan_cr != (ch == '\n'))
+            return -1; /* CR without LF, or LF without CR */
+        if (ch == '\r') {
+            c->scan_cr = 1;
+        } else if (ch == '\n') {
+            c->scan_cr = 0;
+            if (c->scan_len == 0 && c->scan_lines > 0)
+                c->head_scanned = 1; /* the empty line: the head ends */
+            else if (c->scan_len > 0)
+                c->scan_lines++;
+            c->scan_len = 0;
+        } else {
+            if (c->scan_len == 0 && c->scan_lines > 0 && (ch == ' ' || ch == '\t'))
+                return -1;
+            c->scan_len++;
+        }
+    }
+    return 0;
+}
+
 /* Parses what is buffered; dispatches a complete request. */
 static void conn_process(host_conn *c)
 {
@@ -910,6 +1155,11 @@ static void conn_process(host_conn *c)
     if (c->closing || c->req.active || c->in.len == 0)
         return;
     if (check_request_line(c) != 0) {
+        parse_failed(c);
+        return;
+    }
+    if (scan_head(c) != 0) {
+        c->err_status = 400;
         parse_failed(c);
         return;
     }
@@ -930,6 +1180,7 @@ static void conn_process(host_conn *c)
     }
     memmove(c->in.data, c->in.data + n, c->in.len - n);
     c->in.len -= n;
+    c->scan_pos = c->scan_pos > n ? c->scan_pos - n : 0;
     if (!c->msg_complete)
         return;
     uv_timer_stop(&c->timer);
@@ -957,12 +1208,33 @@ static void arm_header_timer(host_conn *c)
     uv_timer_start(&c->timer, on_header_timeout, c->srv->limits.header_timeout_ms, 0);
 }
 
+/* Whether the client's next bytes wait in the socket, not yet read. */
+static int bytes_waiting(host_conn *c)
+{
+    uv_os_fd_t fd;
+    char b;
+
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return 0;
+    return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 static void on_idle_timeout(uv_timer_t *t)
 {
     host_conn *c = t->data;
 
-    if (!c->req.active && !c->got_bytes)
-        conn_close(c);
+    if (c->req.active || c->got_bytes || c->closing)
+        return;
+    /* After a stall (the worker stopped or starved past the timeout) this
+     * timer and the client's next request are due in the same loop pass,
+     * timers first.  Idle means no byte of a new request has come: what
+     * has come is read in this pass and answered, under the header
+     * timeout like any request. */
+    if (c->in.len > 0 || bytes_waiting(c)) {
+        arm_header_timer(c);
+        return;
+    }
+    conn_close(c);
 }
 
 static void arm_idle_timer(host_conn *c)
@@ -1022,10 +1294,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             conn_close_now(c);
             return;
         }
-        if (c->got_bytes && nread == UV_EOF && c->in.len > 0)
-            send_error(c, 400, "bad_request", "incomplete request");
-        else
-            conn_close_now(c);
+        if (nread == UV_EOF && c->in.len > 0) {
+            /* Half-closed after pipelining: answer what came before. */
+            c->read_eof = 1;
+            uv_read_stop(s);
+            c->reading = 0;
+            conn_run_buffered(c);
+            return;
+        }
+        conn_close_now(c);
         return;
     }
     if (nread == 0 || c->closing)
@@ -1040,9 +1317,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             return;
         }
         if (rc == HOST_TLS_CLOSED) { /* close_notify: answer what came before it */
-            conn_process(c);
-            if (!c->req.active)
-                conn_close(c);
+            c->read_eof = 1;
+            uv_read_stop(s);
+            c->reading = 0;
+            conn_run_buffered(c);
             return;
         }
     } else {
@@ -1050,7 +1328,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         c->in.data[c->in.len] = '\0';
     }
     /* A client that sends far ahead of our answers waits: stop reading. */
-    if (c->req.active && c->in.len > c->srv->limits.header_bytes + c->srv->limits.body_bytes) {
+    if (backlog_full(c) || (c->posted && !c->req.active && c->in.len >= READ_CHUNK)) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     }
@@ -1100,9 +1378,11 @@ static void accept_one(host_listener *l)
     }
     uv_tcp_init(srv->loop, &c->tcp);
     uv_timer_init(srv->loop, &c->timer);
+    uv_timer_init(srv->loop, &c->send_timer);
     c->tcp.data = c;
     c->timer.data = c;
-    c->open_handles = 2;
+    c->send_timer.data = c;
+    c->open_handles = 3;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->next = srv->conns;
@@ -1175,6 +1455,8 @@ int host_server_init(host_server *srv, uv_loop_t *loop, const host_limits *limit
     randombytes_buf(&srv->rid_prefix, sizeof srv->rid_prefix);
     uv_timer_init(loop, &srv->retry_timer);
     srv->retry_timer.data = srv;
+    uv_idle_init(loop, &srv->post_idle);
+    srv->post_idle.data = srv;
     return 0;
 }
 
@@ -1253,8 +1535,21 @@ void host_server_close_all(host_server *srv)
 
 void host_server_close(host_server *srv)
 {
+    host_conn *c, *next;
+
     host_server_stop_accepting(srv);
     host_server_close_all(srv);
+    /* Posted connections are closing now: their pass will not run, so
+     * they are freed by their handles' close callbacks instead. */
+    for (c = srv->posted; c; c = next) {
+        next = c->post_next;
+        c->post_next = NULL;
+        c->posted = 0;
+        conn_free_if_done(c);
+    }
+    srv->posted = NULL;
     if (!uv_is_closing((uv_handle_t *)&srv->retry_timer))
         uv_close((uv_handle_t *)&srv->retry_timer, NULL);
+    if (!uv_is_closing((uv_handle_t *)&srv->post_idle))
+        uv_close((uv_handle_t *)&srv->post_idle, NULL);
 }

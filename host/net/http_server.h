@@ -47,6 +47,8 @@ struct host_server {
     host_conn *conns;
     host_listener *listeners;
     uv_timer_t retry_timer;     /* re-arms accepting after a balancing pause */
+    uv_idle_t post_idle;        /* runs posted connections from the loop */
+    host_conn *posted;          /* connections with a pipelined request to start */
     int accept_paused;
     char date[64];
     uint64_t date_sec;

@@ -751,7 +751,7 @@ int host_master_run(const char *conf_path)
     host_master *m = calloc(1, sizeof *m);
     host_errors errs;
     int i, rc = 1;
-    host_limits admin_limits = {16384, 64, 0, 5000, 5000};
+    host_limits admin_limits = {16384, 64, 0, 5000, 5000, 10000};
 
     host_errors_init(&errs);
     if (!m)

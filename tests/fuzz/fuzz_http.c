@@ -46,7 +46,7 @@ static void answer(tn_request *r)
 
 static int setup(void)
 {
-    host_limits lim = {4096, 32, 65536, 1000, 1000};
+    host_limits lim = {4096, 32, 65536, 1000, 1000, 1000};
     socklen_t sl = sizeof fz.addr;
     char err[128];
     int fd;

@@ -770,6 +770,15 @@ class Server:
         with open(self.pid_file) as f:
             return int(f.read().strip())
 
+    def worker_pids(self):
+        """Pids of the master's child processes (its workers), from /proc."""
+        pid = self.proc.pid
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                return [int(x) for x in f.read().split()]
+        except OSError:
+            return []
+
 
 def _group_alive(pgid):
     try:

@@ -136,6 +136,51 @@ static void test_valid_configuration_loads(void)
     host_errors_free(&e);
 }
 
+/* Parses tanomu.conf alone; returns host_config_parse's result. */
+static int parse_main(host_config *conf, host_errors *errs)
+{
+    char path[512];
+    host_snapshot snap;
+    int rc;
+
+    snprintf(path, sizeof path, "%s/tanomu.conf", dir);
+    memset(conf, 0, sizeof *conf);
+    rc = host_config_snapshot(path, &snap, errs);
+    if (rc == 0)
+        rc = host_config_parse(&snap, conf, errs);
+    host_snapshot_free(&snap);
+    return rc;
+}
+
+static void test_send_timeout_setting(void)
+{
+    host_config conf;
+    host_errors e;
+
+    clear_tenants();
+    write_main("", NULL);
+    host_errors_init(&e);
+    CU_ASSERT_EQUAL(parse_main(&conf, &e), 0);
+    CU_ASSERT_EQUAL(conf.server.limits.send_timeout_ms, 60000); /* nginx's default */
+    host_config_free(&conf);
+    host_errors_free(&e);
+
+    write_file("tanomu.conf", "server: { admin_listen = \"\"; limits: { send_timeout_ms = 2500; }; };\n");
+    host_errors_init(&e);
+    CU_ASSERT_EQUAL(parse_main(&conf, &e), 0);
+    dump(&e);
+    CU_ASSERT_EQUAL(conf.server.limits.send_timeout_ms, 2500);
+    host_config_free(&conf);
+    host_errors_free(&e);
+
+    write_file("tanomu.conf", "server: { admin_listen = \"\"; limits: { send_timeout_ms = 10; }; };\n");
+    host_errors_init(&e);
+    CU_ASSERT_NOT_EQUAL(parse_main(&conf, &e), 0);
+    CU_ASSERT_TRUE(has_error(&e, "send_timeout_ms"));
+    host_config_free(&conf);
+    host_errors_free(&e);
+}
+
 static void test_syntax_error_has_file_and_line(void)
 {
     host_errors e;
@@ -324,6 +369,7 @@ int main(void)
     s = CU_add_suite("config", setup, teardown);
     CU_add_test(s, "valid configuration loads", test_valid_configuration_loads);
     CU_add_test(s, "syntax error has file and line", test_syntax_error_has_file_and_line);
+    CU_add_test(s, "send_timeout_ms: default, value, lower bound", test_send_timeout_setting);
     CU_add_test(s, "unknown keys refused with line", test_unknown_keys_refused_with_line);
     CU_add_test(s, "plugin schema errors: bounds, type, required (P3)", test_plugin_schema_errors);
     CU_add_test(s, "plugin check() error at the key's line", test_plugin_check_error_at_key_line);
