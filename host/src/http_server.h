@@ -48,6 +48,7 @@ struct host_server {
     host_listener *listeners;
     uv_timer_t retry_timer;     /* re-arms accepting after a balancing pause */
     int accept_paused;
+    int fd_starved;             /* accept failed for want of descriptors */
     char date[64];
     uint64_t date_sec;
     uint64_t rid_prefix;

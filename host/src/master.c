@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -76,6 +77,7 @@ typedef struct host_master {
     int reloading;
     int reload_pending;
     int64_t reload_gen;
+    int64_t last_gen;           /* highest generation ever started: never reused */
     int reload_workers;
     host_snapshot new_snap;
     host_config new_conf;
@@ -203,6 +205,8 @@ static void child_started(host_master *m, host_child *c)
  * reload does. */
 static void child_failed(host_master *m, host_child *c)
 {
+    if (c->discard)
+        return; /* we killed it: its reload is over already */
     if (m->reloading && c->generation == m->reload_gen) {
         host_errors_add(&m->reload_errs, NULL, 0, "%s",
                         c->msg.data && c->msg.len ? c->msg.data : "worker failed to start");
@@ -408,7 +412,7 @@ static void stop_done_check(host_master *m)
 static void on_sigchld(uv_signal_t *s, int signum)
 {
     host_master *m = s->data;
-    int wstatus, i;
+    int wstatus, i, reload_lost = 0;
     pid_t pid;
 
     (void)signum;
@@ -425,6 +429,14 @@ static void on_sigchld(uv_signal_t *s, int signum)
             if (!expected) {
                 worker_crashed(m, i, wstatus, lived);
             }
+            /* A new worker that said ready and then died: the reload cannot
+             * complete, so it fails now rather than at its timeout. */
+            if (m->reloading && c->generation == m->reload_gen && c->ready && !c->discard &&
+                !reload_lost) {
+                host_errors_add(&m->reload_errs, NULL, 0, "new worker (pid %d) died while the "
+                                "reload waited for the others", (int)pid);
+                reload_lost = 1;
+            }
             c->pid = 0;
             if (!c->pipe_open)
                 child_reset(m, i);
@@ -436,6 +448,8 @@ static void on_sigchld(uv_signal_t *s, int signum)
             }
         }
     }
+    if (reload_lost)
+        reload_finish(m, 0); /* after the loop: it may start a pending reload */
     stop_done_check(m);
 }
 
@@ -487,6 +501,14 @@ static void start_reload(host_master *m)
         return;
     }
     m->reloading = 1;
+    /* The generation is set before anything can fail: reload_finish(m, 0)
+     * kills the workers of reload_gen, which must never be the serving
+     * generation (it was, after a successful reload, when this was set
+     * only after the configuration had been read).  A fresh number for
+     * every attempt, also after a failed one: a worker of a refused
+     * reload, killed but not yet reaped, is never taken for one of the
+     * next reload's. */
+    m->reload_gen = ++m->last_gen;
     m->reload_begun_ns = realtime_ns();
     host_errors_init(&m->reload_errs);
     write_status(m, "running", NULL);
@@ -502,7 +524,6 @@ static void start_reload(host_master *m)
         reload_finish(m, 0);
         return;
     }
-    m->reload_gen = m->generation + 1;
     m->reload_workers = worker_count(&m->new_conf);
     for (i = 0; i < m->reload_workers; i++) {
         if ((slot = free_slot(m)) < 0) {
@@ -530,7 +551,7 @@ static void reload_finish(host_master *m, int ok)
         if (ok && c->generation != m->reload_gen && !c->retiring) {
             c->retiring = 1; /* the old generation drains and leaves */
             kill(c->pid, SIGTERM);
-        } else if (!ok && c->generation == m->reload_gen) {
+        } else if (!ok && c->generation == m->reload_gen && m->reload_gen != m->generation) {
             c->discard = 1;
             kill(c->pid, SIGKILL);
         }
@@ -611,8 +632,12 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ---- the admin listener -------------------------------------------------------- */
 
-/* Ready: a worker of the serving generation is up, and when there is a
- * database, at least one such worker has a connection to it. */
+/* Ready: a worker of the serving generation is up and accepting, and when
+ * there is a database, at least one such worker has a connection to it.
+ * A worker out of file descriptors stops accepting for a while (its slot
+ * says accepting = 0): the listening socket is shared, so one such worker
+ * leaves the others to take the connections, but when none accepts, new
+ * connections only queue and the balancer must look elsewhere. */
 static int is_ready(host_master *m)
 {
     int i, ready = 0;
@@ -623,7 +648,8 @@ static int is_ready(host_master *m)
         host_worker_slot *ws = host_metrics_slot(m->metrics, i);
         int64_t db;
         if (!m->children[i].pid || !m->children[i].ready ||
-            m->children[i].generation != m->generation)
+            m->children[i].generation != m->generation ||
+            !__atomic_load_n(&ws->accepting, __ATOMIC_RELAXED))
             continue;
         db = __atomic_load_n(&ws->db_state, __ATOMIC_RELAXED);
         if (db != 1)
@@ -677,6 +703,9 @@ static void declare_families(host_metrics *mx)
                         "Worker deaths by the plugin that was running.");
     host_metrics_family(mx, "tanomu_generation", HOST_METRIC_GAUGE,
                         "Configuration generation being served.");
+    host_metrics_family(mx, "tanomu_accept_paused_total", HOST_METRIC_COUNTER,
+                        "Times a worker stopped accepting for a while because it was out of "
+                        "file descriptors (EMFILE/ENFILE).");
     host_metrics_family(mx, "tanomu_outbox_delivered_total", HOST_METRIC_COUNTER,
                         "Durable events delivered.");
     host_metrics_family(mx, "tanomu_outbox_failed_total", HOST_METRIC_COUNTER,
@@ -695,6 +724,7 @@ static void declare_families(host_metrics *mx)
     host_metrics_series(mx, "tanomu_reloads_total", "result=\"failed\"");
     host_metrics_series(mx, "tanomu_plugin_load_failures_total", "");
     host_metrics_series(mx, "tanomu_worker_restarts_total", "");
+    host_metrics_series(mx, "tanomu_accept_paused_total", "");
 }
 
 static int open_listeners(host_master *m, host_errors *errs)
@@ -741,6 +771,32 @@ static int tls_open(const host_config *conf, host_tls_ctx **out, host_errors *er
     return -1;
 }
 
+/* Every connection is a descriptor: take all the kernel lets us (the soft
+ * limit up to the hard one) and say what that is, so an operator who sees
+ * tanomu_accept_paused_total grow knows which limit was reached. */
+static void raise_nofile_limit(void)
+{
+    struct rlimit rl;
+    rlim_t soft;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        host_log(HOST_LOG_WARN, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+        return;
+    }
+    soft = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            host_log(HOST_LOG_WARN, "setrlimit(RLIMIT_NOFILE, %llu): %s",
+                     (unsigned long long)rl.rlim_max, strerror(errno));
+            rl.rlim_cur = soft;
+        }
+    }
+    host_log(HOST_LOG_INFO, "open files limit: %llu (soft was %llu, hard %llu)",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)soft,
+             (unsigned long long)rl.rlim_max);
+}
+
 static int write_pid_file(host_master *m)
 {
     char buf[32];
@@ -766,7 +822,13 @@ int host_master_run(const char *conf_path)
     host_master *m = calloc(1, sizeof *m);
     host_errors errs;
     int i, rc = 1;
-    host_limits admin_limits = {16384, 64, 0, 5000, 5000};
+    host_limits admin_limits = {
+        .header_bytes = 16384,
+        .headers = 64,
+        .body_bytes = 0,
+        .header_timeout_ms = 5000,
+        .keepalive_timeout_ms = 5000,
+    };
 
     host_errors_init(&errs);
     if (!m)
@@ -779,6 +841,7 @@ int host_master_run(const char *conf_path)
         goto out;
     }
     host_log_setup(m->conf.server.log_level, 0, "master");
+    raise_nofile_limit();
     if (open_listeners(m, &errs) != 0 || (m->ntls > 0 && tls_open(&m->conf, &m->tls, &errs) != 0)) {
         host_errors_print(&errs, stderr);
         goto out;
@@ -817,7 +880,7 @@ int host_master_run(const char *conf_path)
     if (m->admin_fd >= 0)
         host_server_add_listener(&m->admin, m->admin_fd, 0, 0);
 
-    m->generation = 1;
+    m->generation = m->last_gen = 1;
     m->nworkers = worker_count(&m->conf);
     host_series_set(host_metrics_series(m->metrics, "tanomu_generation", ""), 1);
     for (i = 0; i < m->nworkers; i++)
