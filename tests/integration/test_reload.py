@@ -399,6 +399,55 @@ class ReloadFailureTest(ServerTestCase):
                        what="/readyz ready")
         srv.stop()
 
+    def test_new_worker_dying_after_ready_fails_the_reload_at_once(self):
+        """P4: a new worker that reported ready and then died fails its
+        reload at once, not at server.reload_timeout_ms; the old generation
+        serves on and the new worker still starting is killed."""
+        srv = self.new_server(name="reload-death", workers=2,
+                              tenants={"demo": demo_tenant("greeting-0")},
+                              conf={"server": {"reload_timeout_ms": 120000}})
+        old = set(srv.worker_pids())
+        failed0 = self.reloads(srv, "failed")
+        for attempt in range(5):
+            ok0 = self.reloads(srv, "ok")
+            srv.write_tenant("demo", demo_tenant(f"greeting-{attempt + 1}"))
+            srv.send_signal(signal.SIGHUP)
+            # Hold back the first new worker before it can report ready...
+            new = wait_until(lambda: set(srv.worker_pids()) - old, 10, interval=0.001,
+                             what="a new worker")
+            held = min(new)
+            os.kill(held, signal.SIGSTOP)
+            self.addCleanup(lambda p=held: os.path.exists(f"/proc/{p}") and
+                            os.kill(p, signal.SIGCONT))
+            # ...while the other one serves: it answers with the new greeting.
+            wait_until(lambda: self.greeting(srv) == f"greeting-{attempt + 1}" or
+                       self.reloads(srv, "ok") != ok0, 10, interval=0.01,
+                       what="the other new worker serving")
+            if self.reloads(srv, "ok") == ok0:
+                break
+            # Both were ready before the stop, and the reload went through:
+            # let the held one run and try again.
+            os.kill(held, signal.SIGCONT)
+            old = set(srv.worker_pids())
+        else:
+            self.skipTest("could not stop a new worker before it was ready")
+        serving = set(srv.worker_pids()) - old - {held}
+        self.assertEqual(len(serving), 1, serving)
+        t0 = time.monotonic()
+        os.kill(serving.pop(), signal.SIGKILL)
+        srv.wait_metric("tanomu_reloads_total", lambda v: v == failed0 + 1, 10,
+                        result="failed")
+        self.assertLess(time.monotonic() - t0, 60, "the reload waited for its timeout")
+        self.assertEqual(self.reloads(srv, "ok"), ok0)
+        wait_until(lambda: held not in srv.worker_pids(), 10, what="the held worker killed")
+        self.assertLessEqual(set(srv.worker_pids()), old)
+        self.assertEqual(self.greeting(srv), f"greeting-{attempt}")
+        self.assertEqual(srv.admin_get("/readyz").status, 200)
+        res = srv.cli("reload", timeout=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(self.greeting(srv), f"greeting-{attempt + 1}")
+        srv.stop()
+
 
 if __name__ == "__main__":
     harness.main()
