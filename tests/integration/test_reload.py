@@ -315,7 +315,13 @@ class ReloadFailureTest(ServerTestCase):
     def reload(self, srv, how, good):
         """One reload by `tanomu reload` or SIGHUP; asserts its outcome."""
         ok0, failed0 = self.reloads(srv, "ok"), self.reloads(srv, "failed")
-        if how == "cli":
+        if how == "cli-early":
+            # `tanomu reload` reads the files itself (for the pid file) and
+            # refuses one that does not parse before it signals.
+            res = srv.cli("reload", timeout=60)
+            self.assertNotEqual(res.returncode, 0, "a broken configuration was accepted")
+            self.assertRegex(res.stderr, r"demo\.conf:\d+: ")
+        elif how == "cli":
             res = srv.cli("reload", timeout=60)
             if good:
                 self.assertEqual(res.returncode, 0, res.stderr)
@@ -324,10 +330,10 @@ class ReloadFailureTest(ServerTestCase):
                 self.assertIn("reload rejected", res.stderr)
         else:
             srv.send_signal(signal.SIGHUP)
-        srv.wait_metric("tanomu_reloads_total", lambda v: v == ok0 + (1 if good else 0), 30,
-                        result="ok")
-        srv.wait_metric("tanomu_reloads_total", lambda v: v == failed0 + (0 if good else 1), 30,
-                        result="failed")
+        want_ok = ok0 + (1 if good else 0)
+        want_failed = failed0 + (0 if good or how == "cli-early" else 1)
+        srv.wait_metric("tanomu_reloads_total", lambda v: v == want_ok, 30, result="ok")
+        srv.wait_metric("tanomu_reloads_total", lambda v: v == want_failed, 30, result="failed")
 
     def test_good_and_bad_reloads_mixed_under_load(self):
         """P1: good and refused reloads in any order, by `tanomu reload` and
@@ -341,8 +347,8 @@ class ReloadFailureTest(ServerTestCase):
         # (`tanomu reload` reads the tenant files itself and refuses a
         # broken one before it signals: only SIGHUP brings one to the master.)
         steps = [("good", "cli"), ("bad-cert", "cli"), ("bad-tenant", "hup"), ("good", "hup"),
-                 ("bad-tenant", "hup"), ("bad-cert", "hup"), ("good", "cli"),
-                 ("bad-cert", "cli"), ("good", "hup"), ("bad-tenant", "hup")]
+                 ("bad-tenant", "cli-early"), ("bad-tenant", "hup"), ("bad-cert", "hup"),
+                 ("good", "cli"), ("bad-cert", "cli"), ("good", "hup"), ("bad-tenant", "hup")]
         serving = "greeting-0"
         for i, (kind, how) in enumerate(steps, 1):
             step = f"step {i}: {kind} reload by {how}"
