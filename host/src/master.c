@@ -632,12 +632,13 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ---- the admin listener -------------------------------------------------------- */
 
-/* Ready: a worker of the serving generation is up and accepting, and when
- * there is a database, at least one such worker has a connection to it.
- * A worker out of file descriptors stops accepting for a while (its slot
- * says accepting = 0): the listening socket is shared, so one such worker
- * leaves the others to take the connections, but when none accepts, new
- * connections only queue and the balancer must look elsewhere. */
+/* Ready: a worker of the serving generation is up, none of them is out of
+ * file descriptors, and when there is a database, at least one such worker
+ * has a connection to it.  A worker out of descriptors stops accepting for
+ * a while (its slot says accepting = 0).  The others may still take the
+ * connections, but they hold as many as it does (the balancing spreads
+ * them evenly) under the same limit, so the instance is full: the load
+ * balancer should send new clients elsewhere until it is not. */
 static int is_ready(host_master *m)
 {
     int i, ready = 0;
@@ -648,9 +649,10 @@ static int is_ready(host_master *m)
         host_worker_slot *ws = host_metrics_slot(m->metrics, i);
         int64_t db;
         if (!m->children[i].pid || !m->children[i].ready ||
-            m->children[i].generation != m->generation ||
-            !__atomic_load_n(&ws->accepting, __ATOMIC_RELAXED))
+            m->children[i].generation != m->generation)
             continue;
+        if (!__atomic_load_n(&ws->accepting, __ATOMIC_RELAXED))
+            return 0;
         db = __atomic_load_n(&ws->db_state, __ATOMIC_RELAXED);
         if (db != 1)
             ready++;
