@@ -198,6 +198,10 @@ static void child_started(host_master *m, host_child *c)
         m->started = 1;
         host_log(HOST_LOG_INFO, "serving: %d worker(s), generation %lld", m->nworkers,
                  (long long)m->generation);
+        if (m->reload_pending) {
+            m->reload_pending = 0;
+            start_reload(m);
+        }
     }
 }
 
@@ -496,8 +500,11 @@ static void start_reload(host_master *m)
 
     if (m->stopping)
         return;
-    if (m->reloading) {
-        m->reload_pending = 1; /* coalesced: one more reload after this one */
+    if (m->reloading || !m->started) {
+        /* Coalesced: one more reload after this one, or after the first
+         * generation is up (a reload before it would leave the master
+         * waiting for a first generation that is no longer current). */
+        m->reload_pending = 1;
         return;
     }
     m->reloading = 1;
@@ -856,8 +863,6 @@ int host_master_run(const char *conf_path)
     if (!(m->status_path = malloc(strlen(m->conf.server.pid_file) + 8)))
         goto out;
     sprintf(m->status_path, "%s.reload", m->conf.server.pid_file);
-    if (write_pid_file(m) != 0)
-        goto out;
     m->loop = calloc(1, sizeof *m->loop);
     if (!m->loop || uv_loop_init(m->loop) != 0)
         goto out;
@@ -876,6 +881,10 @@ int host_master_run(const char *conf_path)
     uv_signal_start(&m->sig_term, on_signal, SIGTERM);
     uv_signal_start(&m->sig_int, on_signal, SIGINT);
     signal(SIGPIPE, SIG_IGN);
+    /* Only now: whoever reads the pid file may signal us, and a SIGHUP
+     * before its handler would end the master (the default action). */
+    if (write_pid_file(m) != 0)
+        goto out;
     host_server_init(&m->admin, m->loop, &admin_limits);
     m->admin.ctx = m;
     m->admin.dispatch = admin_dispatch;

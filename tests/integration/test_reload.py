@@ -405,6 +405,23 @@ class ReloadFailureTest(ServerTestCase):
                        what="/readyz ready")
         srv.stop()
 
+    def test_reload_during_startup_runs_once_the_first_generation_serves(self):
+        """P4: SIGHUP as soon as the pid file exists, while the first workers
+        are still starting, neither ends the master nor is lost, nor leaves
+        it not ready: the reload runs once the first generation serves."""
+        srv = self.new_server(start=False, name="reload-startup",
+                              tenants={"demo": demo_tenant("greeting-0")})
+        srv.start(wait_ready=False)
+        wait_until(lambda: os.path.exists(srv.pid_file), 10, interval=0.0005,
+                   what="the pid file")
+        srv.write_tenant("demo", demo_tenant("greeting-1"))
+        srv.send_signal(signal.SIGHUP)
+        srv.wait_ready()
+        srv.wait_metric("tanomu_reloads_total", lambda v: v == 1, 10, result="ok")
+        self.assertEqual(self.greeting(srv), "greeting-1")
+        self.assertEqual(srv.admin_get("/readyz").status, 200)
+        srv.stop()
+
     def test_new_worker_dying_after_ready_fails_the_reload_at_once(self):
         """P4: a new worker that reported ready and then died fails its
         reload at once, not at server.reload_timeout_ms; the old generation
