@@ -179,7 +179,15 @@ host_worker_slot *host_metrics_slot(host_metrics *m, int index)
     return &m->workers[index];
 }
 
-int64_t host_metrics_min_conns(host_metrics *m, int64_t generation)
+/* The balancing only ever makes a worker wait for a peer that would take
+ * the connection instead.  A peer that is stopped or stuck in a plugin
+ * would not: waiting for it stalls every new connection for as long as it
+ * is stuck.  So a peer whose loop has not turned lately (its heartbeat,
+ * written on every turn) counts as not accepting.  Taking a stale peer for
+ * a live one costs at most HOST_SLOT_STALE_MS of waiting; taking a live
+ * one for a stale one only makes this worker take a little more than its
+ * share, so the threshold leans long. */
+int64_t host_metrics_min_conns(host_metrics *m, int64_t generation, int64_t now_ms)
 {
     int64_t best = INT64_MAX;
     int i;
@@ -188,7 +196,8 @@ int64_t host_metrics_min_conns(host_metrics *m, int64_t generation)
         host_worker_slot *w = &m->workers[i];
         if (__atomic_load_n(&w->pid, __ATOMIC_RELAXED) == 0 ||
             __atomic_load_n(&w->accepting, __ATOMIC_RELAXED) == 0 ||
-            __atomic_load_n(&w->generation, __ATOMIC_RELAXED) != generation)
+            __atomic_load_n(&w->generation, __ATOMIC_RELAXED) != generation ||
+            now_ms - __atomic_load_n(&w->tick_ms, __ATOMIC_RELAXED) > HOST_SLOT_STALE_MS)
             continue;
         int64_t c = __atomic_load_n(&w->conns_open, __ATOMIC_RELAXED);
         if (c < best)

@@ -38,6 +38,7 @@ typedef struct host_worker_slot {
     int64_t conns_total;
     int64_t requests_total;
     int64_t db_state;       /* 0 no database, 1 down, 2 up */
+    int64_t tick_ms;        /* CLOCK_MONOTONIC ms of the worker's last loop turn */
     char running[128];      /* "plugin\0route" while a plugin runs */
 } host_worker_slot;
 
@@ -58,8 +59,13 @@ void host_series_set(host_series *s, int64_t value);
 void host_series_observe_us(host_series *s, uint64_t us);
 
 host_worker_slot *host_metrics_slot(host_metrics *m, int index);
-/* Smallest conns_open among accepting slots of a generation. */
-int64_t host_metrics_min_conns(host_metrics *m, int64_t generation);
+/* A worker whose loop has not turned for this long is not taking
+ * connections (stopped, or stuck in a plugin): the balancing ignores it.
+ * Workers turn at least every 250 ms (their database watch timer). */
+#define HOST_SLOT_STALE_MS 1000
+/* Smallest conns_open among accepting slots of a generation whose loop
+ * turned within HOST_SLOT_STALE_MS of now_ms (CLOCK_MONOTONIC ms). */
+int64_t host_metrics_min_conns(host_metrics *m, int64_t generation, int64_t now_ms);
 
 /* Durable events whose delivery killed a worker, by outbox id: written by
  * the master when it reaps the worker, read by the dispatchers. */

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #define READ_CHUNK 16384
 #define LINGER_MS 2000
 #define BALANCE_RETRY_MS 2
+#define STARVED_RETRY_MS 250     /* out of descriptors: look again after this */
 #define DRAIN_GRACE_MS 1000
 #define WRITE_HIGH_WATER (1u << 20) /* queued response bytes per connection */
 /* Answers without a tenant (unknown host, health, refused input) carry the
@@ -1343,6 +1345,52 @@ static void conn_read_start(host_conn *c)
 
 /* ---- accepting ------------------------------------------------------------ */
 
+static void on_retry(uv_timer_t *t);
+
+static void listeners_stop(host_server *srv)
+{
+    host_listener *x;
+
+    for (x = srv->listeners; x; x = x->next)
+        if (x->active)
+            uv_poll_stop(&x->poll);
+}
+
+/* accept() failed for want of descriptors.  The connection stays queued and
+ * the listener stays readable, so polling it again at once would spin the
+ * CPU (level-triggered) without ever taking it.  As nginx does, stop polling
+ * for a while; meanwhile this worker is out of the balancing and, through
+ * its slot, out of /readyz, and the other workers take the connections. */
+static void accept_starved(host_server *srv, int err)
+{
+    if (!srv->fd_starved)
+        host_log(HOST_LOG_WARN, "accept: %s: not accepting until descriptors free up "
+                 "(checked every %d ms)", strerror(err), STARVED_RETRY_MS);
+    srv->fd_starved = 1;
+    srv->accept_paused = 1;
+    listeners_stop(srv);
+    if (srv->slot)
+        __atomic_store_n(&srv->slot->accepting, 0, __ATOMIC_RELAXED);
+    if (srv->metrics)
+        host_series_add(host_metrics_series(srv->metrics, "tanomu_accept_paused_total", ""), 1);
+    uv_timer_start(&srv->retry_timer, on_retry, STARVED_RETRY_MS, 0);
+}
+
+/* Starved: is a descriptor free again?  Asked of the kernel directly (not
+ * by waiting for a connection), so that a worker with nothing queued for it
+ * comes back into the balancing and /readyz as soon as it could accept. */
+static int descriptor_free(host_server *srv)
+{
+    int fd;
+
+    if (!srv->listeners)
+        return 1;
+    if ((fd = fcntl(srv->listeners->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
+
 static void accept_one(host_listener *l)
 {
     host_server *srv = l->srv;
@@ -1352,8 +1400,11 @@ static void accept_one(host_listener *l)
     int fd, one = 1;
 
     fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            accept_starved(srv, errno);
         return; /* EAGAIN: another worker took it */
+    }
     c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
@@ -1411,6 +1462,16 @@ static void on_retry(uv_timer_t *t)
     host_server *srv = t->data;
     host_listener *l;
 
+    if (srv->fd_starved) {
+        if (!descriptor_free(srv)) {
+            accept_starved(srv, EMFILE);
+            return;
+        }
+        srv->fd_starved = 0;
+        host_log(HOST_LOG_INFO, "accept: descriptors free again: accepting");
+        if (srv->slot && !srv->draining)
+            __atomic_store_n(&srv->slot->accepting, 1, __ATOMIC_RELAXED);
+    }
     srv->accept_paused = 0;
     for (l = srv->listeners; l; l = l->next)
         if (l->active)
@@ -1428,11 +1489,9 @@ static void on_listen_readable(uv_poll_t *p, int status, int events)
     if (status < 0 || srv->draining)
         return;
     if (l->balance && srv->slot && srv->metrics &&
-        srv->slot->conns_open > host_metrics_min_conns(srv->metrics, srv->generation)) {
-        host_listener *x;
-        for (x = srv->listeners; x; x = x->next)
-            if (x->active)
-                uv_poll_stop(&x->poll);
+        srv->slot->conns_open > host_metrics_min_conns(srv->metrics, srv->generation,
+                                                       (int64_t)(host_now_ns() / 1000000))) {
+        listeners_stop(srv);
         srv->accept_paused = 1;
         uv_timer_start(&srv->retry_timer, on_retry, BALANCE_RETRY_MS, 0);
         return;

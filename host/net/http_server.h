@@ -50,6 +50,7 @@ struct host_server {
     uv_idle_t post_idle;        /* runs posted connections from the loop */
     host_conn *posted;          /* connections with a pipelined request to start */
     int accept_paused;
+    int fd_starved;             /* accept failed for want of descriptors */
     char date[64];
     uint64_t date_sec;
     uint64_t rid_prefix;

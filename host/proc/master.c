@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -77,6 +78,7 @@ typedef struct host_master {
     int reloading;
     int reload_pending;
     int64_t reload_gen;
+    int64_t last_gen;           /* highest generation ever started: never reused */
     int reload_workers;
     host_snapshot new_snap;
     host_config new_conf;
@@ -181,6 +183,10 @@ static void child_started(host_master *m, host_child *c)
         m->started = 1;
         host_log(HOST_LOG_INFO, "serving: %d worker(s), generation %lld", m->nworkers,
                  (long long)m->generation);
+        if (m->reload_pending) {
+            m->reload_pending = 0;
+            start_reload(m);
+        }
     }
 }
 
@@ -188,6 +194,8 @@ static void child_started(host_master *m, host_child *c)
  * reload does. */
 static void child_failed(host_master *m, host_child *c)
 {
+    if (c->discard)
+        return; /* we killed it: its reload is over already */
     if (m->reloading && c->generation == m->reload_gen) {
         host_errors_add(&m->reload_errs, NULL, 0, "%s",
                         c->msg.data && c->msg.len ? c->msg.data : "worker failed to start");
@@ -393,7 +401,7 @@ static void stop_done_check(host_master *m)
 static void on_sigchld(uv_signal_t *s, int signum)
 {
     host_master *m = s->data;
-    int wstatus, i;
+    int wstatus, i, reload_lost = 0;
     pid_t pid;
 
     (void)signum;
@@ -410,6 +418,14 @@ static void on_sigchld(uv_signal_t *s, int signum)
             if (!expected) {
                 worker_crashed(m, i, wstatus, lived);
             }
+            /* A new worker that said ready and then died: the reload cannot
+             * complete, so it fails now rather than at its timeout. */
+            if (m->reloading && c->generation == m->reload_gen && c->ready && !c->discard &&
+                !reload_lost) {
+                host_errors_add(&m->reload_errs, NULL, 0, "new worker (pid %d) died while the "
+                                "reload waited for the others", (int)pid);
+                reload_lost = 1;
+            }
             c->pid = 0;
             if (!c->pipe_open)
                 child_reset(m, i);
@@ -421,6 +437,8 @@ static void on_sigchld(uv_signal_t *s, int signum)
             }
         }
     }
+    if (reload_lost)
+        reload_finish(m, 0); /* after the loop: it may start a pending reload */
     stop_done_check(m);
 }
 
@@ -467,11 +485,22 @@ static void start_reload(host_master *m)
 
     if (m->stopping)
         return;
-    if (m->reloading) {
-        m->reload_pending = 1; /* coalesced: one more reload after this one */
+    if (m->reloading || !m->started) {
+        /* Coalesced: one more reload after this one, or after the first
+         * generation is up (a reload before it would leave the master
+         * waiting for a first generation that is no longer current). */
+        m->reload_pending = 1;
         return;
     }
     m->reloading = 1;
+    /* The generation is set before anything can fail: reload_finish(m, 0)
+     * kills the workers of reload_gen, which must never be the serving
+     * generation (it was, after a successful reload, when this was set
+     * only after the configuration had been read).  A fresh number for
+     * every attempt, also after a failed one: a worker of a refused
+     * reload, killed but not yet reaped, is never taken for one of the
+     * next reload's. */
+    m->reload_gen = ++m->last_gen;
     m->reload_begun_ns = host_realtime_ns();
     host_errors_init(&m->reload_errs);
     write_status(m, HOST_RELOAD_RUNNING, NULL);
@@ -487,7 +516,6 @@ static void start_reload(host_master *m)
         reload_finish(m, 0);
         return;
     }
-    m->reload_gen = m->generation + 1;
     m->reload_workers = worker_count(&m->new_conf);
     for (i = 0; i < m->reload_workers; i++) {
         if ((slot = free_slot(m)) < 0) {
@@ -515,7 +543,7 @@ static void reload_finish(host_master *m, int ok)
         if (ok && c->generation != m->reload_gen && !c->retiring) {
             c->retiring = 1; /* the old generation drains and leaves */
             kill(c->pid, SIGTERM);
-        } else if (!ok && c->generation == m->reload_gen) {
+        } else if (!ok && c->generation == m->reload_gen && m->reload_gen != m->generation) {
             c->discard = 1;
             kill(c->pid, SIGKILL);
         }
@@ -596,8 +624,13 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ---- the admin listener -------------------------------------------------------- */
 
-/* Ready: a worker of the serving generation is up, and when there is a
- * database, at least one such worker has a connection to it. */
+/* Ready: a worker of the serving generation is up, none of them is out of
+ * file descriptors, and when there is a database, at least one such worker
+ * has a connection to it.  A worker out of descriptors stops accepting for
+ * a while (its slot says accepting = 0).  The others may still take the
+ * connections, but they hold as many as it does (the balancing spreads
+ * them evenly) under the same limit, so the instance is full: the load
+ * balancer should send new clients elsewhere until it is not. */
 static int is_ready(host_master *m)
 {
     int i, ready = 0;
@@ -610,6 +643,8 @@ static int is_ready(host_master *m)
         if (!m->children[i].pid || !m->children[i].ready ||
             m->children[i].generation != m->generation)
             continue;
+        if (!__atomic_load_n(&ws->accepting, __ATOMIC_RELAXED))
+            return 0;
         db = __atomic_load_n(&ws->db_state, __ATOMIC_RELAXED);
         if (db != 1)
             ready++;
@@ -662,6 +697,9 @@ static void declare_families(host_metrics *mx)
                         "Worker deaths by the plugin that was running.");
     host_metrics_family(mx, "tanomu_generation", HOST_METRIC_GAUGE,
                         "Configuration generation being served.");
+    host_metrics_family(mx, "tanomu_accept_paused_total", HOST_METRIC_COUNTER,
+                        "Times a worker stopped accepting for a while because it was out of "
+                        "file descriptors (EMFILE/ENFILE).");
     host_metrics_family(mx, "tanomu_outbox_delivered_total", HOST_METRIC_COUNTER,
                         "Durable events delivered.");
     host_metrics_family(mx, "tanomu_outbox_failed_total", HOST_METRIC_COUNTER,
@@ -680,6 +718,7 @@ static void declare_families(host_metrics *mx)
     host_metrics_series(mx, "tanomu_reloads_total", "result=\"failed\"");
     host_metrics_series(mx, "tanomu_plugin_load_failures_total", "");
     host_metrics_series(mx, "tanomu_worker_restarts_total", "");
+    host_metrics_series(mx, "tanomu_accept_paused_total", "");
 }
 
 static int open_listeners(host_master *m, host_errors *errs)
@@ -726,6 +765,32 @@ static int tls_open(const host_config *conf, host_tls_ctx **out, host_errors *er
     return -1;
 }
 
+/* Every connection is a descriptor: take all the kernel lets us (the soft
+ * limit up to the hard one) and say what that is, so an operator who sees
+ * tanomu_accept_paused_total grow knows which limit was reached. */
+static void raise_nofile_limit(void)
+{
+    struct rlimit rl;
+    rlim_t soft;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        host_log(HOST_LOG_WARN, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+        return;
+    }
+    soft = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            host_log(HOST_LOG_WARN, "setrlimit(RLIMIT_NOFILE, %llu): %s",
+                     (unsigned long long)rl.rlim_max, strerror(errno));
+            rl.rlim_cur = soft;
+        }
+    }
+    host_log(HOST_LOG_INFO, "open files limit: %llu (soft was %llu, hard %llu)",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)soft,
+             (unsigned long long)rl.rlim_max);
+}
+
 static int write_pid_file(host_master *m)
 {
     char buf[32];
@@ -751,7 +816,14 @@ int host_master_run(const char *conf_path)
     host_master *m = calloc(1, sizeof *m);
     host_errors errs;
     int i, rc = 1;
-    host_limits admin_limits = {16384, 64, 0, 5000, 5000, 10000};
+    host_limits admin_limits = {
+        .header_bytes = 16384,
+        .headers = 64,
+        .body_bytes = 0,
+        .header_timeout_ms = 5000,
+        .keepalive_timeout_ms = 5000,
+        .send_timeout_ms = 10000,
+    };
 
     host_errors_init(&errs);
     if (!m)
@@ -764,6 +836,7 @@ int host_master_run(const char *conf_path)
         goto out;
     }
     host_log_setup(m->conf.server.log_level, 0, "master");
+    raise_nofile_limit();
     if (open_listeners(m, &errs) != 0 || (m->ntls > 0 && tls_open(&m->conf, &m->tls, &errs) != 0)) {
         host_errors_print(&errs, stderr);
         goto out;
@@ -776,8 +849,6 @@ int host_master_run(const char *conf_path)
     if (!(m->status_path = malloc(strlen(m->conf.server.pid_file) + 8)) ||
         host_reload_status_path(m->conf.server.pid_file, m->status_path,
                                 strlen(m->conf.server.pid_file) + 8) != 0)
-        goto out;
-    if (write_pid_file(m) != 0)
         goto out;
     m->loop = calloc(1, sizeof *m->loop);
     if (!m->loop || uv_loop_init(m->loop) != 0)
@@ -797,13 +868,17 @@ int host_master_run(const char *conf_path)
     uv_signal_start(&m->sig_term, on_signal, SIGTERM);
     uv_signal_start(&m->sig_int, on_signal, SIGINT);
     signal(SIGPIPE, SIG_IGN);
+    /* Only now: whoever reads the pid file may signal us, and a SIGHUP
+     * before its handler would end the master (the default action). */
+    if (write_pid_file(m) != 0)
+        goto out;
     host_server_init(&m->admin, m->loop, &admin_limits);
     m->admin.ctx = m;
     m->admin.dispatch = admin_dispatch;
     if (m->admin_fd >= 0)
         host_server_add_listener(&m->admin, m->admin_fd, 0, 0);
 
-    m->generation = 1;
+    m->generation = m->last_gen = 1;
     m->nworkers = worker_count(&m->conf);
     host_series_set(host_metrics_series(m->metrics, "tanomu_generation", ""), 1);
     for (i = 0; i < m->nworkers; i++)

@@ -123,9 +123,15 @@ static void on_db_watch(uv_timer_t *t)
                     (int64_t)(st.rejected + st.timed_out));
 }
 
+/* Before each wait for events: flush the log, and beat the heartbeat the
+ * other workers' balancing reads (a worker that stops turning is ignored
+ * by it, see host_metrics_min_conns). */
 static void on_prepare(uv_prepare_t *p)
 {
-    (void)p;
+    host_worker *w = p->data;
+
+    if (w->slot)
+        __atomic_store_n(&w->slot->tick_ms, (int64_t)(host_now_ns() / 1000000), __ATOMIC_RELAXED);
     host_log_flush();
 }
 
@@ -228,6 +234,7 @@ int host_worker_main(const host_worker_args *a)
     uv_timer_init(loop, &w->drain_timer);
     w->drain_timer.data = w;
     uv_prepare_init(loop, &w->log_flush);
+    w->log_flush.data = w;
     uv_prepare_start(&w->log_flush, on_prepare);
     uv_signal_init(loop, &w->sig_term);
     uv_signal_init(loop, &w->sig_int);
@@ -239,6 +246,8 @@ int host_worker_main(const host_worker_args *a)
     if (w->slot) {
         __atomic_store_n(&w->slot->generation, w->generation, __ATOMIC_RELAXED);
         __atomic_store_n(&w->slot->conns_open, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&w->slot->tick_ms, (int64_t)(host_now_ns() / 1000000),
+                         __ATOMIC_RELAXED);
         __atomic_store_n(&w->slot->accepting, 1, __ATOMIC_RELAXED);
     }
     write_status(w->status_fd, "R", 1);

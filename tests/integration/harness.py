@@ -468,8 +468,9 @@ class Server:
     """
 
     def __init__(self, plugins=("hello", "probe"), load=None, tenants=None, conf=None,
-                 workers=2, tls=False, name="tanomu"):
+                 workers=2, tls=False, name="tanomu", preexec_fn=None):
         self.plugins = list(plugins)
+        self.preexec_fn = preexec_fn   # run in the server process before exec (rlimits)
         self.load = list(load) if load is not None else list(self.plugins)
         self.workers = workers
         self.tls = tls
@@ -585,7 +586,8 @@ class Server:
         self._err = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen([tanomu_bin(), "serve", "-c", self.conf_path],
                                      stdin=subprocess.DEVNULL, stdout=self._out,
-                                     stderr=self._err, start_new_session=True)
+                                     stderr=self._err, start_new_session=True,
+                                     preexec_fn=self.preexec_fn)
 
     def wait_ready(self, timeout=20.0):
         deadline = time.monotonic() + timeout * SCALE
@@ -606,6 +608,23 @@ class Server:
 
     def send_signal(self, sig):
         self.proc.send_signal(sig)
+
+    def worker_pids(self):
+        """PIDs of the master's live child processes (the workers), from /proc."""
+        pids = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            # Field 4 (ppid) comes after "(comm)", which may contain spaces.
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[1]) == self.proc.pid and fields[0] != "Z":
+                pids.append(int(d))
+        return sorted(pids)
 
     def stop(self, sig=signal.SIGTERM, expect_rc=0, timeout=20.0):
         """Signal the master and wait for it; assert its exit status and that

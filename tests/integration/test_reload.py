@@ -4,11 +4,14 @@ a broken configuration is refused with FILE:LINE and the old one keeps
 serving, and tanomu_reloads_total{result} counts both outcomes.
 """
 
+import http.client
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
+import threading
 import time
 
 import harness
@@ -245,6 +248,227 @@ class ReloadTest(ServerTestCase):
                          + " | ".join(l.strip() for l in out.splitlines()
                                       if re.search(r"requests in|Requests/sec|Socket|Non-2xx", l))
                          + "\n")
+        srv.stop()
+
+
+class Load:
+    """A client thread that asks for /hello on fresh connections without a
+    pause, over plain HTTP and TLS in turn, and records every failure."""
+
+    def __init__(self, srv, timeout=5.0):
+        self.srv, self.timeout = srv, timeout
+        self.ctx = None
+        if srv.tls:
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            self.ctx.load_verify_locations(srv.cert)
+        self.done = threading.Event()
+        self.errors, self.count = [], 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def one(self, tls):
+        t = self.timeout * harness.SCALE
+        if tls:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.srv.tls_port, timeout=t,
+                                               context=self.ctx)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=t)
+        try:
+            conn.request("GET", "/hello", headers={"Host": HOST})
+            r = conn.getresponse()
+            r.read()
+            return r.status
+        finally:
+            conn.close()
+
+    def run(self):
+        tls = False
+        while not self.done.is_set():
+            tls = not tls and self.ctx is not None
+            try:
+                status = self.one(tls)
+                if status != 200:
+                    self.errors.append(f"{'https' if tls else 'http'}: status {status}")
+            except (OSError, http.client.HTTPException) as e:
+                self.errors.append(f"{'https' if tls else 'http'}: {e!r}")
+            self.count += 1
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(30 * harness.SCALE)
+        return self.errors
+
+
+class ReloadFailureTest(ServerTestCase):
+    """P1, P4: a refused reload never touches the generation that serves,
+    however many reloads came before it, and a reload asked for while
+    another runs is carried out after it."""
+
+    def reloads(self, srv, result):
+        return srv.metrics().sum("tanomu_reloads_total", result=result)
+
+    def greeting(self, srv, timeout=5.0):
+        r = srv.get("/hello", host=HOST, timeout=timeout)
+        self.assertEqual(r.status, 200, r)
+        return r.json()["greeting"]
+
+    def reload(self, srv, how, good):
+        """One reload by `tanomu reload` or SIGHUP; asserts its outcome."""
+        ok0, failed0 = self.reloads(srv, "ok"), self.reloads(srv, "failed")
+        if how == "cli-early":
+            # `tanomu reload` reads the files itself (for the pid file) and
+            # refuses one that does not parse before it signals.
+            res = srv.cli("reload", timeout=60)
+            self.assertNotEqual(res.returncode, 0, "a broken configuration was accepted")
+            self.assertRegex(res.stderr, r"demo\.conf:\d+: ")
+        elif how == "cli":
+            res = srv.cli("reload", timeout=60)
+            if good:
+                self.assertEqual(res.returncode, 0, res.stderr)
+            else:
+                self.assertNotEqual(res.returncode, 0, "a broken configuration was accepted")
+                self.assertIn("reload rejected", res.stderr)
+        else:
+            srv.send_signal(signal.SIGHUP)
+        want_ok = ok0 + (1 if good else 0)
+        want_failed = failed0 + (0 if good or how == "cli-early" else 1)
+        srv.wait_metric("tanomu_reloads_total", lambda v: v == want_ok, 30, result="ok")
+        srv.wait_metric("tanomu_reloads_total", lambda v: v == want_failed, 30, result="failed")
+
+    def test_good_and_bad_reloads_mixed_under_load(self):
+        """P1: good and refused reloads in any order, by `tanomu reload` and
+        by SIGHUP, a missing certificate or a tenant file that does not
+        parse: no request fails and /readyz is ready after each."""
+        srv = self.new_server(tls=True, name="reload-mixed",
+                              tenants={"demo": demo_tenant("greeting-0")},
+                              conf={"logging": {"access": False}})
+        load = Load(srv)
+        self.addCleanup(load.stop)
+        # (`tanomu reload` reads the tenant files itself and refuses a
+        # broken one before it signals: only SIGHUP brings one to the master.)
+        steps = [("good", "cli"), ("bad-cert", "cli"), ("bad-tenant", "hup"), ("good", "hup"),
+                 ("bad-tenant", "cli-early"), ("bad-tenant", "hup"), ("bad-cert", "hup"),
+                 ("good", "cli"), ("bad-cert", "cli"), ("good", "hup"), ("bad-tenant", "hup")]
+        serving = "greeting-0"
+        for i, (kind, how) in enumerate(steps, 1):
+            step = f"step {i}: {kind} reload by {how}"
+            if kind == "good":
+                serving = f"greeting-{i}"
+                srv.write_tenant("demo", demo_tenant(serving))
+            elif kind == "bad-tenant":
+                srv.write_tenant("demo", BROKEN_TENANT[:-4])   # unbalanced braces
+            else:
+                os.rename(srv.cert, srv.cert + ".away")
+            try:
+                self.reload(srv, how, kind == "good")
+            finally:
+                if kind == "bad-cert":
+                    os.rename(srv.cert + ".away", srv.cert)
+                elif kind == "bad-tenant":
+                    srv.write_tenant("demo", demo_tenant(serving))
+            wait_until(lambda: srv.admin_get("/readyz", timeout=2).status == 200, 5,
+                       what=f"/readyz ready after {step}")
+            for _ in range(4):   # fresh connections, whichever worker takes them
+                self.assertEqual(self.greeting(srv), serving, step)
+            self.assertEqual(load.errors, [], step)
+        errors = load.stop()
+        self.assertEqual(errors, [])
+        self.assertGreater(load.count, len(steps), "the load thread hardly ran")
+        sys.stderr.write(f"\n[mixed reloads] {len(steps)} reloads, {load.count} requests, "
+                         f"{len(errors)} errors\n")
+        srv.stop()
+
+    def test_reload_asked_for_during_a_failing_reload_is_carried_out(self):
+        """P4: SIGHUP while a reload runs is not lost: when the running one
+        is refused (by a plugin, in the new workers), the next one still
+        starts, and the refused workers, killed as it starts, do not count
+        against it."""
+        srv = self.new_server(name="reload-queued", workers=2,
+                              tenants={"demo": demo_tenant("greeting-0")})
+        for i in range(1, 4):
+            ok0, failed0 = self.reloads(srv, "ok"), self.reloads(srv, "failed")
+            bad = demo_tenant("x" * 150)
+            bad["features"]["hello"]["shout"] = True   # refused by hello's check()
+            srv.write_tenant("demo", bad)
+            srv.send_signal(signal.SIGHUP)
+            # The refused reload's workers are loading (or, on a slow run,
+            # the reload is over already, and the next one simply follows).
+            wait_until(lambda: len(srv.worker_pids()) > 2 or
+                       self.reloads(srv, "failed") != failed0, 10, interval=0.002,
+                       what="the refused reload to start its workers")
+            srv.write_tenant("demo", demo_tenant(f"greeting-{i}"))
+            srv.send_signal(signal.SIGHUP)
+            srv.wait_metric("tanomu_reloads_total", lambda v: v == ok0 + 1, 30, result="ok")
+            self.assertEqual(self.reloads(srv, "failed"), failed0 + 1)
+            self.assertEqual(self.greeting(srv), f"greeting-{i}")
+            wait_until(lambda: srv.admin_get("/readyz", timeout=2).status == 200, 5,
+                       what="/readyz ready")
+        srv.stop()
+
+    def test_reload_during_startup_runs_once_the_first_generation_serves(self):
+        """P4: SIGHUP as soon as the pid file exists, while the first workers
+        are still starting, neither ends the master nor is lost, nor leaves
+        it not ready: the reload runs once the first generation serves."""
+        srv = self.new_server(start=False, name="reload-startup",
+                              tenants={"demo": demo_tenant("greeting-0")})
+        srv.start(wait_ready=False)
+        wait_until(lambda: os.path.exists(srv.pid_file), 10, interval=0.0005,
+                   what="the pid file")
+        srv.write_tenant("demo", demo_tenant("greeting-1"))
+        srv.send_signal(signal.SIGHUP)
+        srv.wait_ready()
+        srv.wait_metric("tanomu_reloads_total", lambda v: v == 1, 10, result="ok")
+        self.assertEqual(self.greeting(srv), "greeting-1")
+        self.assertEqual(srv.admin_get("/readyz").status, 200)
+        srv.stop()
+
+    def test_new_worker_dying_after_ready_fails_the_reload_at_once(self):
+        """P4: a new worker that reported ready and then died fails its
+        reload at once, not at server.reload_timeout_ms; the old generation
+        serves on and the new worker still starting is killed."""
+        srv = self.new_server(name="reload-death", workers=2,
+                              tenants={"demo": demo_tenant("greeting-0")},
+                              conf={"server": {"reload_timeout_ms": 120000}})
+        old = set(srv.worker_pids())
+        failed0 = self.reloads(srv, "failed")
+        for attempt in range(5):
+            ok0 = self.reloads(srv, "ok")
+            srv.write_tenant("demo", demo_tenant(f"greeting-{attempt + 1}"))
+            srv.send_signal(signal.SIGHUP)
+            # Hold back the first new worker before it can report ready...
+            new = wait_until(lambda: set(srv.worker_pids()) - old, 10, interval=0.001,
+                             what="a new worker")
+            held = min(new)
+            os.kill(held, signal.SIGSTOP)
+            self.addCleanup(lambda p=held: os.path.exists(f"/proc/{p}") and
+                            os.kill(p, signal.SIGCONT))
+            # ...while the other one serves: it answers with the new greeting.
+            wait_until(lambda: self.greeting(srv) == f"greeting-{attempt + 1}" or
+                       self.reloads(srv, "ok") != ok0, 10, interval=0.01,
+                       what="the other new worker serving")
+            if self.reloads(srv, "ok") == ok0:
+                break
+            # Both were ready before the stop, and the reload went through:
+            # let the held one run and try again.
+            os.kill(held, signal.SIGCONT)
+            old = set(srv.worker_pids())
+        else:
+            self.skipTest("could not stop a new worker before it was ready")
+        serving = set(srv.worker_pids()) - old - {held}
+        self.assertEqual(len(serving), 1, serving)
+        t0 = time.monotonic()
+        os.kill(serving.pop(), signal.SIGKILL)
+        srv.wait_metric("tanomu_reloads_total", lambda v: v == failed0 + 1, 10,
+                        result="failed")
+        self.assertLess(time.monotonic() - t0, 60, "the reload waited for its timeout")
+        self.assertEqual(self.reloads(srv, "ok"), ok0)
+        wait_until(lambda: held not in srv.worker_pids(), 10, what="the held worker killed")
+        self.assertLessEqual(set(srv.worker_pids()), old)
+        self.assertEqual(self.greeting(srv), f"greeting-{attempt}")
+        self.assertEqual(srv.admin_get("/readyz").status, 200)
+        res = srv.cli("reload", timeout=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(self.greeting(srv), f"greeting-{attempt + 1}")
         srv.stop()
 
 

@@ -35,6 +35,13 @@ def open_keepalive(port, n):
     return conns
 
 
+def resume(pid):
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+
+
 class CrashTest(ServerTestCase):
 
     @classmethod
@@ -159,6 +166,46 @@ class BalanceTest(ServerTestCase):
         for c in conns:
             c.close()
         srv.wait_metric("tanomu_connections_open", lambda v: v == 0, 5)
+        srv.stop()
+
+    def test_stopped_worker_does_not_stall_new_connections(self):
+        """P1, A9: with one worker stopped (SIGSTOP, as if stuck in a plugin)
+        and the other holding more connections than it, fresh connections
+        are still answered: the balancing does not wait for a worker whose
+        loop is not turning."""
+        srv = self.new_server(name="stall", workers=2,
+                              conf={"server": {"limits": {"keepalive_timeout_ms": 120000}}})
+        pids = srv.worker_pids()
+        self.assertEqual(len(pids), 2, pids)
+        # One idle keep-alive connection on each worker (the balancing puts
+        # the second on the worker without one).
+        conns = open_keepalive(srv.port, 2)
+        self.addCleanup(lambda: [c.close() for c in conns])
+        srv.wait_metric("tanomu_connections_open", lambda v: v == 1, 5, worker="0")
+        srv.wait_metric("tanomu_connections_open", lambda v: v == 1, 5, worker="1")
+        stopped = pids[0]
+        os.kill(stopped, signal.SIGSTOP)
+        self.addCleanup(resume, stopped)
+        # A second one, which only the worker still running can take: now it
+        # holds more than the stopped one, and the least-loaded rule alone
+        # would make it leave every new connection to the stopped worker.
+        conns += open_keepalive(srv.port, 1)
+        srv.wait_metric("tanomu_connections_open", lambda v: v == 3, 5)
+        # The stall lasts until SIGCONT below, i.e. longer than any bound
+        # here: an answer can only come from the worker that runs.
+        bound = 10
+        t0 = time.monotonic()
+        for i in range(4):
+            r = harness.http_request(srv.port, "GET", "/hello", HOST, timeout=bound)
+            self.assertEqual(r.status, 200, r)
+        elapsed = time.monotonic() - t0
+        self.assertLess(elapsed, bound * harness.SCALE,
+                        "fresh connections waited for the stopped worker")
+        os.kill(stopped, signal.SIGCONT)
+        r = harness.http_request(srv.port, "GET", "/hello", HOST)
+        self.assertEqual(r.status, 200, r)
+        for c in conns:
+            c.close()
         srv.stop()
 
     def test_workers_zero_means_one_per_cpu(self):

@@ -148,6 +148,34 @@ static void test_label_escaping(void)
     CU_ASSERT_STRING_EQUAL(out, "a\\\"b\\\\c\\nd");
 }
 
+static void slot_set(host_metrics *m, int i, int64_t gen, int64_t conns, int64_t tick_ms)
+{
+    host_worker_slot *w = host_metrics_slot(m, i);
+
+    w->pid = 1000 + i;
+    w->generation = gen;
+    w->accepting = 1;
+    w->conns_open = conns;
+    w->tick_ms = tick_ms;
+}
+
+/* P1: the balancing never waits for a worker whose loop stopped turning. */
+static void test_min_conns_ignores_stalled_and_other_workers(void)
+{
+    host_metrics *m = host_metrics_create(64);
+    int64_t now = 100000;
+
+    slot_set(m, 0, 2, 5, now);                            /* this worker */
+    slot_set(m, 1, 2, 1, now - HOST_SLOT_STALE_MS - 1);   /* stopped: ignored */
+    slot_set(m, 2, 1, 0, now);                            /* old generation */
+    CU_ASSERT_EQUAL(host_metrics_min_conns(m, 2, now), 5);
+    slot_set(m, 1, 2, 1, now - HOST_SLOT_STALE_MS + 100); /* turned lately */
+    CU_ASSERT_EQUAL(host_metrics_min_conns(m, 2, now), 1);
+    host_metrics_slot(m, 1)->accepting = 0;               /* paused: ignored */
+    CU_ASSERT_EQUAL(host_metrics_min_conns(m, 2, now), 5);
+    host_metrics_destroy(m);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -162,6 +190,8 @@ int main(void)
     CU_add_test(s, "histogram buckets are cumulative", test_histogram_is_cumulative);
     CU_add_test(s, "full table: NULL, no crash", test_full_table_returns_null_not_crash);
     CU_add_test(s, "label values escaped", test_label_escaping);
+    CU_add_test(s, "balancing ignores stalled, paused and other-generation workers (P1)",
+                test_min_conns_ignores_stalled_and_other_workers);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = (int)CU_get_number_of_failures();
