@@ -44,7 +44,7 @@ char *host_error_json(const char *code, const char *message);
 
 /* How the host answers a failed database result (resp_db_error). */
 typedef struct host_db_answer {
-    int status;                 /* HTTP status: 503, 409, 422 or 500 */
+    int status;                 /* HTTP status: 503, 400, 409, 422 or 500 */
     const char *code;           /* for host_error_json() */
     const char *message;
     const char *retry_after;    /* the Retry-After value, or NULL */

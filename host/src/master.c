@@ -746,6 +746,9 @@ static void declare_families(host_metrics *mx)
                         "Database connections per worker slot by state.");
     host_metrics_family(mx, "tanomu_db_pool_waiting", HOST_METRIC_GAUGE,
                         "Requests waiting for a database connection per worker slot.");
+    host_metrics_family(mx, "tanomu_db_commit_unknown_total", HOST_METRIC_COUNTER,
+                        "Commits whose connection broke during COMMIT: outcome unknown, "
+                        "answered 500 commit_unknown.");
     host_metrics_family(mx, "tanomu_db_pool_rejected_total", HOST_METRIC_COUNTER,
                         "Requests refused a connection (queue full or wait timed out), "
                         "per worker process.");

@@ -237,7 +237,8 @@ void tk_db_affected(tn_db_result *res, int64_t n)
 int tk_db_fail(tn_db_result *res, int status, const char *sqlstate, const char *message)
 {
     if (res == NULL ||
-        (status != TN_EDB_QUERY && status != TN_EDB_UNAVAILABLE && status != TN_EDB_ABORTED))
+        (status != TN_EDB_QUERY && status != TN_EDB_UNAVAILABLE && status != TN_EDB_ABORTED &&
+         status != TN_EDB_UNKNOWN))
         return TN_EINVAL;
     char *s = sqlstate ? tk_strdup(sqlstate) : NULL;
     char *m = message ? tk_strdup(message) : NULL;
