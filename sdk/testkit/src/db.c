@@ -543,8 +543,9 @@ static void run_end(tk_kit *tk, tk_tx *tx, tk_db_op *op, tn_db_result *res)
 {
     int commit = op->kind == TK_DB_COMMIT;
     if (tx->failed == TN_EDB_UNAVAILABLE) {
-        /* No connection: the server has rolled back already; a commit's
-         * outcome is unknown to the pool. */
+        /* No connection: the server has rolled back already, and a
+         * COMMIT never sent is unavailable, as in the host (a COMMIT whose
+         * connection breaks after sending is TN_EDB_UNKNOWN: tk_db_fail). */
         res->status = commit ? TN_EDB_UNAVAILABLE : TN_OK;
     } else if (commit && tx->failed == TN_EDB_QUERY) {
         receive(tk, op);
