@@ -275,7 +275,12 @@ static void run(tn_request *r)
         }
         switch (r->stage) {
         case ST_ROUTE:
-            r->stage = route_request(r) == 0 && !breaker_refused(r) ? ST_AUTHN : ST_RESPONSE;
+            if (route_request(r) != 0)
+                r->stage = ST_RESPONSE;
+            else if (breaker_refused(r))
+                r->stage = ST_SEND; /* no hook either: the crash may be in one */
+            else
+                r->stage = ST_AUTHN;
             break;
         case ST_ACCESS:
             r->stage = access_denied(r) ? ST_RESPONSE : ST_AUTHZ;

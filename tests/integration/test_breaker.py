@@ -86,6 +86,7 @@ class BreakerTest(ServerTestCase):
         self.assertEqual(resp.json()["error"]["code"], "route_unavailable", resp)
         self.assertTrue(resp.get("Retry-After", "").isdigit(), resp)
         self.assertGreaterEqual(int(resp.get("Retry-After")), 1, resp)
+        self.assertStandardHeaders(resp)
 
     def trip(self, srv, n):
         for _ in range(n):
