@@ -477,14 +477,15 @@ static void parse_server(reader *r, config_t *cfg, host_config *conf)
     static const char *const top_keys[] = {"server", "logging", "plugins", "tenants_dir",
                                            "database", "outbox", NULL};
     static const char *const server_keys[] = {"listen", "admin_listen", "workers", "pid_file",
-        "drain_timeout_ms", "reload_timeout_ms", "limits", "tls", NULL};
+        "drain_timeout_ms", "reload_timeout_ms", "limits", "tls", "breaker", NULL};
     static const char *const limit_keys[] = {"header_bytes", "headers", "body_bytes",
         "header_timeout_ms", "keepalive_timeout_ms", "send_timeout_ms", NULL};
     static const char *const tls_keys[] = {"enabled", "listen", "cert", "key", NULL};
+    static const char *const breaker_keys[] = {"crashes", "window_ms", "cooldown_ms", NULL};
     static const char *const log_keys[] = {"level", "access", NULL};
     static const char *const plugin_keys[] = {"dir", "load", NULL};
     config_setting_t *root = config_root_setting(cfg);
-    config_setting_t *srv, *lim, *tls, *lg, *pl;
+    config_setting_t *srv, *lim, *tls, *lg, *pl, *brk;
     host_server_conf *s = &conf->server;
     char *level;
     int i;
@@ -512,6 +513,14 @@ static void parse_server(reader *r, config_t *cfg, host_config *conf)
     s->limits.keepalive_timeout_ms =
         (uint64_t)get_int(r, lim, "keepalive_timeout_ms", 5000, 100, 600000);
     s->limits.send_timeout_ms = (uint64_t)get_int(r, lim, "send_timeout_ms", 60000, 100, 3600000);
+
+    /* A route that kills its worker this often for one tenant is answered
+     * 503 for that tenant until the cool-down or a reload (breaker.h). */
+    brk = group(r, srv, "breaker");
+    only_keys(r, brk, breaker_keys);
+    s->breaker.crashes = (int)get_int(r, brk, "crashes", 3, 0, HOST_BREAKER_MAX_CRASHES);
+    s->breaker.window_ms = (uint64_t)get_int(r, brk, "window_ms", 60000, 100, 86400000);
+    s->breaker.cooldown_ms = (uint64_t)get_int(r, brk, "cooldown_ms", 60000, 100, 86400000);
 
     tls = group(r, srv, "tls");
     only_keys(r, tls, tls_keys);

@@ -18,6 +18,7 @@
 
 #include <libconfig.h>
 
+#include "breaker.h"
 #include "errors.h"
 
 typedef struct host_source {
@@ -68,6 +69,7 @@ typedef struct host_server_conf {
     uint64_t drain_timeout_ms;
     uint64_t reload_timeout_ms;
     host_limits limits;
+    host_breaker_conf breaker;  /* server.breaker: crash circuit breaker */
     int tls_enabled;
     host_strlist tls_listen;
     char *tls_cert;

@@ -259,7 +259,18 @@ void host_db_answer_for(int db_status, const char *sqlstate, host_db_answer *out
     const char *state = sqlstate ? sqlstate : "";
 
     memset(out, 0, sizeof *out);
-    if (db_status == TN_EDB_UNAVAILABLE) {
+    if (db_status == TN_EDB_UNKNOWN) {
+        /* The connection broke during COMMIT: the change may have been
+         * stored.  500, not 503: 503 (with Retry-After) tells clients and
+         * proxies the request was not processed and may simply be sent
+         * again, which could apply it twice.  500 promises nothing, and
+         * the distinct code lets a client check before it retries. */
+        out->status = 500;
+        out->code = "commit_unknown";
+        out->message = "the outcome of this change is unknown: it may have been applied; "
+                       "check before retrying";
+        out->log = 1;
+    } else if (db_status == TN_EDB_UNAVAILABLE) {
         out->status = 503;
         out->code = "database_unavailable";
         out->message = "the database is unavailable; retry shortly";

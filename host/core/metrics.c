@@ -41,6 +41,7 @@ struct host_metrics {
     _Atomic int64_t dropped;    /* lookups refused because the table is full */
     host_worker_slot workers[HOST_MAX_WORKER_SLOTS];
     poison poison[POISON_SLOTS];
+    host_breakers breakers;
     metric_family families[MAX_FAMILIES];
     host_series series[];
 };
@@ -239,6 +240,11 @@ int64_t host_metrics_poison_get(host_metrics *m, int64_t id)
             return __atomic_load_n(&p->crashes, __ATOMIC_RELAXED);
     }
     return 0;
+}
+
+host_breakers *host_metrics_breakers(host_metrics *m)
+{
+    return m ? &m->breakers : NULL;
 }
 
 void host_metrics_label(char *out, size_t cap, const char *value)

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "breaker.h"
 #include "buf.h"
 
 #define HOST_MAX_WORKER_SLOTS 64
@@ -40,6 +41,7 @@ typedef struct host_worker_slot {
     int64_t db_state;       /* 0 no database, 1 down, 2 up */
     int64_t tick_ms;        /* CLOCK_MONOTONIC ms of the worker's last loop turn */
     char running[128];      /* "plugin\0route" while a plugin runs */
+    char tenant[72];        /* the tenant of the request it runs for, or "" */
 } host_worker_slot;
 
 typedef struct host_metrics host_metrics;
@@ -71,6 +73,9 @@ int64_t host_metrics_min_conns(host_metrics *m, int64_t generation, int64_t now_
  * the master when it reaps the worker, read by the dispatchers. */
 void host_metrics_poison_add(host_metrics *m, int64_t event_id);
 int64_t host_metrics_poison_get(host_metrics *m, int64_t event_id);
+
+/* The crash circuit breakers (breaker.h), shared like everything here. */
+host_breakers *host_metrics_breakers(host_metrics *m);
 
 void host_metrics_render(host_metrics *m, host_buf *out);
 /* Escapes a label value for the exposition format into out. */

@@ -79,6 +79,7 @@ struct tn_request {
     int suspended;
     int in_hook;
     int pending_resume;         /* status passed to resume while in the hook */
+    int breaker_probe;          /* the half-open breaker probe it is (slot + 1) */
     int active;                 /* between head complete and response end */
     int aborted;                /* the client went away */
     int ended;                  /* response done inside a hook: finish on return */

@@ -731,8 +731,10 @@ static void conn_fail(db_conn *c, int status, const char *msg)
             continue;
         }
         /* A lost connection rolls back on the server: a rollback is done.
-         * A commit's outcome is unknown: say unavailable. */
-        op->status = op->kind == OP_ROLLBACK ? HOST_DB_OK : status;
+         * A COMMIT already sent may have committed or not: say unknown,
+         * never "unavailable", which invites a retry. */
+        op->status = op->kind == OP_ROLLBACK ? HOST_DB_OK
+                     : op->kind == OP_COMMIT ? HOST_DB_EUNKNOWN : status;
         if (op->kind == OP_ROLLBACK) {
             PQclear(op->res);
             PQclear(op->err);
@@ -777,6 +779,25 @@ static void conn_fail(db_conn *c, int status, const char *msg)
     }
 }
 
+/* Did COMMIT end without saying what became of the transaction?  No result,
+ * or an error that is about the connection rather than the transaction:
+ * class 08 (connection exception), 57P0x (terminated, shut down) or none
+ * (libpq's own "server closed the connection").  A refusal such as a
+ * deferred constraint (23xxx) or a serialization failure (40001) is a
+ * definite rollback. */
+static int commit_outcome_unknown(const PGresult *final)
+{
+    const char *state;
+
+    if (!final)
+        return 1;
+    if (PQresultStatus(final) != PGRES_FATAL_ERROR)
+        return 0;
+    state = PQresultErrorField(final, PG_DIAG_SQLSTATE);
+    return !state || !state[0] || strncmp(state, "08", 2) == 0 ||
+           strncmp(state, "57P0", 4) == 0;
+}
+
 /* A finished segment.  Returns -1 when the connection must be dropped. */
 static int op_done(db_conn *c, db_op *op)
 {
@@ -800,6 +821,8 @@ static int op_done(db_conn *c, db_op *op)
             break;
         }
     }
+    if (kind == OP_COMMIT && commit_outcome_unknown(final))
+        op->status = HOST_DB_EUNKNOWN;
     if (kind == OP_COMMIT && op->status == HOST_DB_OK &&
         strcmp(PQcmdStatus(final), "COMMIT") != 0) {
         /* COMMIT of an aborted transaction answers ROLLBACK, no error. */
@@ -1433,6 +1456,7 @@ const char *host_db_strerror(int status)
     case HOST_DB_EUNAVAIL: return "database unavailable";
     case HOST_DB_EQUERY: return "statement failed";
     case HOST_DB_EABORTED: return "transaction aborted and rolled back";
+    case HOST_DB_EUNKNOWN: return "connection lost during COMMIT: outcome unknown";
     default: return "unknown database error";
     }
 }

@@ -56,13 +56,17 @@
 #define HOST_DB_ETIMEDOUT  -6  /* waited queue_timeout_ms for a connection, or a
                                   statement outlived query_timeout_ms */
 #define HOST_DB_EUNAVAIL   -7  /* no connection to the server; or the connection
-                                  broke under this statement (outcome unknown for
-                                  a COMMIT) */
+                                  broke under this statement (a COMMIT says
+                                  HOST_DB_EUNKNOWN instead) */
 #define HOST_DB_EQUERY     -8  /* the server refused the statement: see
                                   host_db_result_sqlstate/_message; the
                                   transaction is now aborted */
 #define HOST_DB_EABORTED   -9  /* COMMIT of a transaction that had failed: it was
                                   rolled back */
+#define HOST_DB_EUNKNOWN  -10  /* the connection broke (or the server was shut
+                                  down) after COMMIT was sent: the transaction
+                                  may or may not have committed.  Not an
+                                  "unavailable": retrying could apply it twice */
 
 typedef struct host_db host_db;
 typedef struct host_db_tx host_db_tx;
@@ -156,7 +160,9 @@ int host_db_tx_query(host_db_tx *tx, const char *sql, int nparams,
 
 /* Ends the transaction and gives the connection back.  Commit reports
  * HOST_DB_EABORTED if an earlier statement had failed (the server rolled
- * back), and HOST_DB_EUNAVAIL if the connection broke (outcome unknown).
+ * back), HOST_DB_EUNAVAIL if the connection had broken before COMMIT was
+ * sent (rolled back), and HOST_DB_EUNKNOWN if it broke after (outcome
+ * unknown).
  * cb may be NULL. */
 int host_db_tx_commit(host_db_tx *tx, host_db_end_cb cb, void *ud);
 int host_db_tx_rollback(host_db_tx *tx, host_db_end_cb cb, void *ud);

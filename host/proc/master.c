@@ -140,6 +140,7 @@ static void child_reset(host_master *m, int slot)
     __atomic_store_n(&ws->accepting, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&ws->conns_open, 0, __ATOMIC_RELAXED);
     ws->running[0] = '\0';
+    ws->tenant[0] = '\0';
 }
 
 static int free_slot(host_master *m)
@@ -346,17 +347,65 @@ static void on_restart_timer(uv_timer_t *t)
     restart_missing(t->data);
 }
 
+/* The crash circuit breaker (breaker.h): a request's crash counts against
+ * its plugin, route and tenant; enough of them open the route for that
+ * tenant, so one tenant's crash loop cannot keep every worker restarting. */
+static void breaker_count(host_master *m, const char *plugin, const char *route,
+                          const char *tenant)
+{
+    host_breakers *t = host_metrics_breakers(m->metrics);
+    const host_breaker_conf *bc = &m->conf.server.breaker;
+    char labels[420];
+    host_breaker_event ev;
+    host_breaker b;
+    int n;
+
+    ev = host_breaker_crash(t, bc, plugin, route, tenant, now_ms(), &n);
+    if (ev != HOST_BREAKER_TRIPPED && ev != HOST_BREAKER_REOPENED)
+        return;
+    memset(&b, 0, sizeof b);
+    snprintf(b.plugin, sizeof b.plugin, "%s", plugin);
+    snprintf(b.route, sizeof b.route, "%s", route);
+    snprintf(b.tenant, sizeof b.tenant, "%s", tenant);
+    host_breaker_labels(&b, labels, sizeof labels);
+    if (ev == HOST_BREAKER_TRIPPED)
+        host_log(HOST_LOG_ERROR,
+                 "circuit breaker open: plugin %s route %s tenant %s crashed %d times in %llu ms; "
+                 "answering 503 for %llu ms (or until reload)",
+                 plugin, route, tenant, n, (unsigned long long)bc->window_ms,
+                 (unsigned long long)bc->cooldown_ms);
+    else
+        host_log(HOST_LOG_ERROR,
+                 "circuit breaker open again: plugin %s route %s tenant %s crashed on the "
+                 "half-open probe; answering 503 for %llu ms (or until reload)",
+                 plugin, route, tenant, (unsigned long long)bc->cooldown_ms);
+    count(m, "tanomu_route_breaker_trips_total", labels, 1);
+    host_series_set(host_metrics_series(m->metrics, "tanomu_route_breaker_open", labels), 1);
+}
+
+static void breaker_closed(void *ud, const host_breaker *b)
+{
+    host_master *m = ud;
+    char labels[420];
+
+    host_breaker_labels(b, labels, sizeof labels);
+    host_series_set(host_metrics_series(m->metrics, "tanomu_route_breaker_open", labels), 0);
+    host_log(HOST_LOG_INFO, "circuit breaker closed by reload: plugin %s route %s tenant %s",
+             b->plugin, b->route, b->tenant);
+}
+
 /* A worker of the serving generation died without being asked to. */
 static void worker_crashed(host_master *m, int slot, int wstatus, uint64_t lived_ms)
 {
     host_worker_slot *ws = host_metrics_slot(m->metrics, slot);
-    char plugin[128] = "host", route[128] = "", labels[300], esc[260];
+    char plugin[128] = "host", route[128] = "", tenant[72] = "", labels[300], esc[260];
     const char *run = ws->running, *hash;
     uint64_t delay = 0;
 
     if (run[0]) {
         snprintf(plugin, sizeof plugin, "%s", run);
         snprintf(route, sizeof route, "%s", run + strlen(run) + 1);
+        snprintf(tenant, sizeof tenant, "%s", ws->tenant);
     }
     if (WIFSIGNALED(wstatus))
         host_log(HOST_LOG_ERROR,
@@ -375,6 +424,8 @@ static void worker_crashed(host_master *m, int slot, int wstatus, uint64_t lived
      * the event, whose own attempt counter rolled back with the worker. */
     if ((hash = strrchr(route, '#')) != NULL)
         host_metrics_poison_add(m->metrics, strtoll(hash + 1, NULL, 10));
+    else
+        breaker_count(m, plugin, route, tenant);
     /* A worker that dies at once would die again at once: pace restarts,
      * doubling while crashes come quickly, from 100 ms to 5 s. */
     if (lived_ms < CRASH_LOOP_MS) {
@@ -557,6 +608,8 @@ static void reload_finish(host_master *m, int ok)
         memset(&m->new_conf, 0, sizeof m->new_conf);
         m->generation = m->reload_gen;
         m->nworkers = m->reload_workers;
+        /* A reload may bring a fixed plugin: give every route another go. */
+        host_breaker_close_all(host_metrics_breakers(m->metrics), breaker_closed, m);
         host_tls_ctx_free(m->tls); /* the old workers keep their own copy */
         m->tls = m->new_tls;
         m->new_tls = NULL;
@@ -695,6 +748,12 @@ static void declare_families(host_metrics *mx)
                         "Workers started again after one died.");
     host_metrics_family(mx, "tanomu_worker_crashes_total", HOST_METRIC_COUNTER,
                         "Worker deaths by the plugin that was running.");
+    host_metrics_family(mx, "tanomu_route_breaker_trips_total", HOST_METRIC_COUNTER,
+                        "Crash circuit breaker trips by plugin, route and tenant.");
+    host_metrics_family(mx, "tanomu_route_breaker_open", HOST_METRIC_GAUGE,
+                        "1 while a route is answered 503 for a tenant after crashes.");
+    host_metrics_family(mx, "tanomu_route_breaker_rejected_total", HOST_METRIC_COUNTER,
+                        "Requests answered 503 by an open crash circuit breaker.");
     host_metrics_family(mx, "tanomu_generation", HOST_METRIC_GAUGE,
                         "Configuration generation being served.");
     host_metrics_family(mx, "tanomu_accept_paused_total", HOST_METRIC_COUNTER,
@@ -710,6 +769,9 @@ static void declare_families(host_metrics *mx)
                         "Database connections per worker slot by state.");
     host_metrics_family(mx, "tanomu_db_pool_waiting", HOST_METRIC_GAUGE,
                         "Requests waiting for a database connection per worker slot.");
+    host_metrics_family(mx, "tanomu_db_commit_unknown_total", HOST_METRIC_COUNTER,
+                        "Commits whose connection broke during COMMIT: outcome unknown, "
+                        "answered 500 commit_unknown.");
     host_metrics_family(mx, "tanomu_db_pool_rejected_total", HOST_METRIC_COUNTER,
                         "Requests refused a connection (queue full or wait timed out), "
                         "per worker process.");

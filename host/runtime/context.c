@@ -25,6 +25,7 @@ void host_worker_running(host_worker *w, const tn_plugin *p, const char *what)
     if (!w->slot)
         return;
     dst = w->slot->running;
+    w->slot->tenant[0] = '\0'; /* call() names it when a request runs */
     if (!p) {
         dst[0] = '\0';
         return;

@@ -10,6 +10,7 @@
  */
 #include "database.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,8 @@ int host_tn_status(int st)
         return TN_EDB_ABORTED;
     if (st == HOST_DB_EQUERY)
         return TN_EDB_QUERY;
+    if (st == HOST_DB_EUNKNOWN)
+        return TN_EDB_UNKNOWN;
     return TN_ESTATE;
 }
 
@@ -176,11 +179,30 @@ static void on_query(host_db_tx *tx, int status, const host_db_result *res, void
     rd_maybe_free(rd);
 }
 
+/* The connection broke after COMMIT was sent: the writes may be in the
+ * database although the request fails.  Said loudly, with the request id,
+ * so an operator can reconcile, and counted. */
+static void commit_unknown(host_req_db *rd)
+{
+    char labels[96], tenant[80];
+
+    host_log_for(HOST_LOG_ERROR, NULL, rd->req ? rd->req->request_id : NULL,
+                 "database COMMIT outcome unknown for tenant %s: the connection was lost "
+                 "during COMMIT, the transaction may or may not have been applied",
+                 rd->tenant ? rd->tenant : "-");
+    host_metrics_label(tenant, sizeof tenant, rd->tenant ? rd->tenant : "");
+    snprintf(labels, sizeof labels, "tenant=\"%s\"", tenant);
+    host_series_add(host_metrics_series(rd->w->metrics, "tanomu_db_commit_unknown_total", labels),
+                    1);
+}
+
 static void on_end(int status, const host_db_result *res, void *ud)
 {
     db_op *op = ud;
     host_req_db *rd = op->rd;
 
+    if (status == HOST_DB_EUNKNOWN)
+        commit_unknown(rd);
     rd->pending--;
     rd->tx = NULL;
     rd->ending = 0;

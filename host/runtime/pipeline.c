@@ -93,6 +93,34 @@ static int route_request(tn_request *r)
     return -1;
 }
 
+/* An open crash circuit breaker (breaker.h) answers the route 503 for this
+ * tenant without running it.  503 with Retry-After: the request was not
+ * processed, so retrying after the cool-down is safe. */
+static int breaker_refused(tn_request *r)
+{
+    host_worker *w = worker_of(r);
+    const char *plugin = "";
+    uint64_t retry_s = 1;
+    char retry[24], labels[380], tenant[150], route[200];
+
+    if (!host_breaker_check(host_metrics_breakers(w->metrics), r->match.route->pattern,
+                            r->tenant->id, w->conf.server.breaker.cooldown_ms,
+                            host_now_ns() / 1000000, &r->breaker_probe, &retry_s, &plugin))
+        return 0;
+    host_resp_error(r, 503, "route_unavailable",
+                    "this route is suspended after repeated failures; retry later");
+    snprintf(retry, sizeof retry, "%llu", (unsigned long long)retry_s);
+    host_resp_header(r, "Retry-After", retry);
+    host_log_for(HOST_LOG_DEBUG, plugin, r->request_id,
+                 "circuit breaker open: %s %s answered 503", r->method, r->path);
+    host_metrics_label(tenant, sizeof tenant, r->tenant->id);
+    host_metrics_label(route, sizeof route, r->match.route->pattern);
+    snprintf(labels, sizeof labels, "tenant=\"%s\",route=\"%s\"", tenant, route);
+    host_series_add(host_metrics_series(w->metrics, "tanomu_route_breaker_rejected_total",
+                                        labels), 1);
+    return 1;
+}
+
 static int stage_phase(int stage)
 {
     switch (stage) {
@@ -130,6 +158,8 @@ static tn_status call(tn_request *r, tn_plugin *p, tn_hook_fn fn, void *ud, cons
     r->in_hook = 1;
     r->pending_resume = -1;
     host_worker_running(w, p, what);
+    if (w->slot && r->tenant)
+        snprintf(w->slot->tenant, sizeof w->slot->tenant, "%s", r->tenant->id);
     st = fn(p, r, ud);
     host_worker_running(w, NULL, NULL);
     r->in_hook = 0;
@@ -182,7 +212,12 @@ static void run(tn_request *r)
         }
         switch (r->stage) {
         case ST_ROUTE:
-            r->stage = route_request(r) == 0 ? ST_AUTHN : ST_RESPONSE;
+            if (route_request(r) != 0)
+                r->stage = ST_RESPONSE;
+            else if (breaker_refused(r))
+                r->stage = ST_SEND; /* no hook either: the crash may be in one */
+            else
+                r->stage = ST_AUTHN;
             break;
         case ST_ACCESS:
             r->stage = access_denied(r) ? ST_RESPONSE : ST_AUTHZ;
@@ -347,6 +382,25 @@ static void count(host_worker *w, tn_request *r, uint64_t us)
     host_series_observe_us(c->duration, us);
 }
 
+/* The half-open probe ran to the end and this worker is alive: the route
+ * serves this tenant again. */
+static void breaker_probe_survived(host_worker *w, tn_request *r)
+{
+    host_breakers *t = host_metrics_breakers(w->metrics);
+    char labels[420];
+    int probe = r->breaker_probe;
+
+    r->breaker_probe = 0;
+    if (!host_breaker_probe_done(t, probe))
+        return;
+    host_breaker_labels(&t->b[probe - 1], labels, sizeof labels);
+    host_series_set(host_metrics_series(w->metrics, "tanomu_route_breaker_open", labels), 0);
+    host_log_for(HOST_LOG_INFO, t->b[probe - 1].plugin, r->request_id,
+                 "circuit breaker closed: %s for tenant %s served again",
+                 r->match.route ? r->match.route->pattern : r->path,
+                 r->tenant ? r->tenant->id : "-");
+}
+
 void host_pipeline_complete(tn_request *r)
 {
     host_worker *w = worker_of(r);
@@ -354,6 +408,8 @@ void host_pipeline_complete(tn_request *r)
     host_buf line;
 
     host_database_request_end(r);
+    if (r->breaker_probe)
+        breaker_probe_survived(w, r);
     count(w, r, us);
     if (!w->conf.server.log_access || !host_log_enabled(HOST_LOG_INFO))
         return;

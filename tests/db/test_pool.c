@@ -355,6 +355,78 @@ static void test_backend_killed(void)
     dbt_pool_free(db);
 }
 
+static int owner_exec(PGconn *c, const char *sql)
+{
+    PGresult *r = dbt_q(c, sql, 0, NULL);
+    int ok = dbt_ok(r);
+
+    if (!ok)
+        fprintf(stderr, "\n    %s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok;
+}
+
+/* A3: the connection lost while COMMIT runs.  The transaction may or may
+ * not have committed, so the pool must say "unknown" (HOST_DB_EUNKNOWN),
+ * never "unavailable", which the host answers 503 + Retry-After.  A deferred
+ * constraint trigger waits for an advisory lock the test holds, so COMMIT
+ * is provably in progress when the test terminates its backend. */
+static void test_commit_outcome_unknown(void)
+{
+    static const char *const ddl[] = {
+        "SET client_min_messages TO warning",
+        "CREATE TABLE IF NOT EXISTS commit_probe (v text)",
+        "CREATE OR REPLACE FUNCTION commit_probe_wait() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN PERFORM pg_advisory_xact_lock(724201); RETURN NULL; END$$",
+        "DROP TRIGGER IF EXISTS commit_probe_wait ON commit_probe",
+        "CREATE CONSTRAINT TRIGGER commit_probe_wait AFTER INSERT ON commit_probe "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION commit_probe_wait()",
+        "GRANT INSERT ON commit_probe TO PUBLIC",
+    };
+    PGconn *owner = dbt_connect(DBT_OWNER_URL()), *app = dbt_connect(DBT_APP_URL());
+    host_db *db = dbt_pool_new(1, 8, 1000, 0);
+    host_db_tx *tx;
+    dbt_res r = {0}, end = {0};
+    char pid[32], *v = NULL;
+    const char *p[1] = {pid};
+    double t0;
+    size_t i;
+
+    CU_ASSERT_FATAL(owner && app && db);
+    for (i = 0; i < sizeof ddl / sizeof ddl[0]; i++)
+        CU_ASSERT_FATAL(owner_exec(owner, ddl[i]));
+    CU_ASSERT_FATAL(owner_exec(app, "SELECT pg_advisory_lock(724201)"));
+    CU_ASSERT_EQUAL_FATAL(dbt_begin_wait(db, "pool_a", &tx), HOST_DB_OK);
+    CU_ASSERT_EQUAL(dbt_query_wait(tx, "SELECT pg_backend_pid()", 0, NULL, &r), HOST_DB_OK);
+    snprintf(pid, sizeof pid, "%s", r.first ? r.first : "0");
+    CU_ASSERT_EQUAL(dbt_query_wait(tx, "INSERT INTO commit_probe VALUES ('x')", 0, NULL, &r),
+                    HOST_DB_OK);
+    CU_ASSERT_EQUAL_FATAL(host_db_tx_commit(tx, dbt_end_cb, &end), 0);
+    /* COMMIT runs the deferred trigger, which now waits for our lock. */
+    t0 = dbt_now_ms();
+    do {
+        dbt_wait(&end.done, 20);
+        free(v);
+        v = dbt_scalar(app, "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1::int",
+                       1, p);
+    } while (!end.done && !(v && strcmp(v, "Lock") == 0) && dbt_now_ms() - t0 < 10000);
+    CU_ASSERT_STRING_EQUAL_FATAL(v ? v : "", "Lock");
+    CU_ASSERT_FALSE(end.done);
+    free(v);
+    v = dbt_scalar(app, "SELECT pg_terminate_backend($1::int)", 1, p);
+    CU_ASSERT_STRING_EQUAL(v ? v : "", "t");
+    CU_ASSERT_TRUE(dbt_wait(&end.done, 10000));
+    CU_ASSERT_EQUAL(end.status, HOST_DB_EUNKNOWN);
+    CU_ASSERT_FALSE(host_db_status_is_unavailable(end.status));
+    CU_ASSERT_FATAL(owner_exec(app, "SELECT pg_advisory_unlock(724201)"));
+    free(v);
+    dbt_res_free(&r);
+    dbt_res_free(&end);
+    dbt_pool_free(db);
+    PQfinish(app);
+    PQfinish(owner);
+}
+
 /* Freeing with a waiter, a statement in flight and an open tx: everyone is
  * told ECLOSED, the tx can still be ended, nothing leaks (ASan). */
 static void test_free_with_work_outstanding(void)
@@ -532,6 +604,8 @@ int main(void)
         {"statement_timeout per connection", test_statement_timeout},
         {"unreachable server: EUNAVAIL fast, not ready", test_unreachable_fails_fast},
         {"backend killed under a tx: error, then replaced", test_backend_killed},
+        {"A3 connection lost during COMMIT: outcome unknown, not unavailable",
+         test_commit_outcome_unknown},
         {"free with waiters, statements and an open tx", test_free_with_work_outstanding},
         {"A3 server stopped mid-run and restarted: recovers within seconds",
          test_server_restart},

@@ -46,8 +46,11 @@ class CrashTest(ServerTestCase):
 
     @classmethod
     def setUpClass(cls):
+        # The circuit breaker off: these tests crash /crash many times on
+        # purpose (test_breaker.py checks the breaker).
         cls.server = cls.start_class_server(plugins=("hello", "probe", "crashy"),
-                                            tenants=TENANTS, name="crash", workers=2)
+                                            tenants=TENANTS, name="crash", workers=2,
+                                            conf={"server": {"breaker": {"crashes": 0}}})
 
     @classmethod
     def tearDownClass(cls):

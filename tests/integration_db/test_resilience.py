@@ -89,7 +89,8 @@ class ResilienceTest(DbTestCase):
 
     def test_database_outage_mid_load_A4(self):
         """A4: PostgreSQL stopped under load.  Database routes answer 503 +
-        Retry-After + JSON (nothing else: no 500, no reset), /readyz turns
+        Retry-After + JSON (nothing else: no reset, and no 500 but the
+        commit_unknown of a write caught mid-COMMIT, A3), /readyz turns
         503 while /healthz stays 200, no worker crashes or restarts; once
         the database is started again the service returns by itself within
         seconds, and durable events flow again."""
@@ -139,9 +140,15 @@ class ResilienceTest(DbTestCase):
             statuses[status] = statuses.get(status, 0) + 1
             if status is None:
                 self.fail(f"{path}: connection error {resp!r}")
-            self.assertIn(status, (200, 201, 503), (path, resp))
+            self.assertIn(status, (200, 201, 500, 503), (path, resp))
             if status == 503:
                 self.assertDbUnavailable(resp)
+            if status == 500:
+                # A write whose COMMIT was in flight when the server went
+                # away: its outcome is unknown, and said so (A3).
+                err = self.assertJsonError(resp, 500)
+                self.assertEqual((path, err["code"]), ("/db/notes", "commit_unknown"), resp)
+                self.assertIsNone(resp.get("Retry-After"), resp)
         self.assertGreater(statuses.get(503, 0), 0)
         self.assertEqual(srv.crashes(), 0)
         self.assertEqual(srv.metrics().sum("tanomu_worker_restarts_total"), 0)

@@ -2,7 +2,8 @@
  * crashy - a TEST-ONLY plugin whose GET /crash kills the worker process that
  * runs it, so the integration tests can check that the master restarts the
  * worker, logs which plugin and route it was running, and counts the crash
- * against the plugin.  GET /crashy/ok shows the plugin otherwise serves.
+ * against the plugin.  GET /crashy/ok shows the plugin otherwise serves, and
+ * GET /crash?survive=1 is the route answering 200 (a fixed crash).
  */
 #include <tanomu/tanomu.h>
 
@@ -14,9 +15,16 @@ TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void);
 
 static tn_status h_crash(tn_plugin *self, tn_request *req, void *ud)
 {
+    const char *survive = api->req_query_param(req, "survive");
+
     (void)self;
-    (void)req;
     (void)ud;
+    /* ?survive=1: the same route, fixed, so a circuit breaker's half-open
+     * probe on /crash can succeed. */
+    if (survive && survive[0] == '1') {
+        api->resp_json(req, 200, "{\"crashy\":\"survived\"}");
+        return TN_DONE;
+    }
     /* abort() rather than a NULL dereference: it kills the process the same
      * way in every build (a sanitizer would turn a SEGV into its own report
      * and exit code), and the compiler cannot optimise it away. */

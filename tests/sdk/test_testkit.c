@@ -1191,6 +1191,7 @@ static struct fake_db {
     int calls;
     int unavailable;
     int fail_commit;
+    int commit_unknown;
 } db;
 
 static void fake_db_answer(const char *tenant, const char *sql, int nparams,
@@ -1204,6 +1205,8 @@ static void fake_db_answer(const char *tenant, const char *sql, int nparams,
     } else if (strcmp(sql, "COMMIT") == 0) {
         if (d->fail_commit)
             tk_db_fail(res, TN_EDB_QUERY, "40001", "could not serialize access");
+        else if (d->commit_unknown)
+            CU_ASSERT_EQUAL(tk_db_fail(res, TN_EDB_UNKNOWN, "57P01", NULL), TN_OK);
     } else if (strncmp(sql, "INSERT INTO orders", 18) == 0) {
         const char *item = nparams == 2 ? params[0] : NULL;
         if (item == NULL)
@@ -1562,6 +1565,16 @@ static void test_db_errors_are_answered_as_the_host_does(void)
     CU_ASSERT_EQUAL(tk_resp_status(r), 500);
     CU_ASSERT_EQUAL(tk_outbox_count(tk), 0);
     CU_ASSERT_EQUAL(tk_audit_count(tk), 0);
+
+    /* A3: the connection lost during COMMIT: outcome unknown, so 500
+     * commit_unknown and no Retry-After, never 503 "retry". */
+    db.fail_commit = 0;
+    db.commit_unknown = 1;
+    r = create_order(tk, "/orders?item=tea");
+    CU_ASSERT_EQUAL(tk_resp_status(r), 500);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "commit_unknown");
+    CU_ASSERT_PTR_NULL(tk_resp_header(r, "Retry-After"));
+    db.commit_unknown = 0;
     tk_free(tk);
 }
 

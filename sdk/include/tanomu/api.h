@@ -45,6 +45,11 @@ typedef struct tn_delivery tn_delivery;   /* one durable event delivery */
 #define TN_EDB_QUERY -11       /* the server refused the statement: see
                                   db_sqlstate(); the transaction is aborted */
 #define TN_EDB_ABORTED -12     /* commit of a failed transaction: rolled back */
+#define TN_EDB_UNKNOWN -13     /* the connection was lost during commit: the
+                                  transaction MAY HAVE COMMITTED.  Do not treat
+                                  it as "nothing happened"; resp_db_error()
+                                  answers 500 "commit_unknown" (no Retry-After).
+                                  Make such writes idempotent (see db_commit). */
 
 /* What a hook or handler tells the host. */
 typedef enum tn_status {
@@ -239,6 +244,15 @@ struct tn_api {
      * are the host's and are refused (TN_EINVAL). */
     int (*db_query)(tn_request *req, const char *sql, int nparams,
                     const char *const *params, tn_db_fn cb, void *ud);
+    /* Commit outcomes: TN_OK committed; TN_EDB_ABORTED, TN_EDB_QUERY (e.g.
+     * a deferred constraint) and TN_EDB_UNAVAILABLE (lost before COMMIT was
+     * sent) rolled back; TN_EDB_UNKNOWN: the connection broke during
+     * COMMIT and nobody can tell whether it was applied.  A client that
+     * retries after that may apply the change twice, so make writes
+     * idempotent: take an idempotency key from the client (a header or a
+     * field) and store it under a unique constraint in the same
+     * transaction, so a repeat finds it (23505) instead of writing again;
+     * or write with INSERT ... ON CONFLICT DO NOTHING on a natural key. */
     int (*db_commit)(tn_request *req, tn_db_fn cb, void *ud);
     int (*db_rollback)(tn_request *req, tn_db_fn cb, void *ud);
     int (*db_status)(const tn_db_result *res);         /* TN_OK or TN_EDB_* */
@@ -250,9 +264,11 @@ struct tn_api {
     const char *(*db_value)(const tn_db_result *res, int row, int col); /* NULL: SQL NULL */
     int64_t (*db_affected)(const tn_db_result *res);
     /* Answers a failed result: 503 + Retry-After when unavailable or on a
-     * statement timeout, 400 when the input does not fit (SQLSTATE class
-     * 22), 409 on a unique violation, 422 when a privilege or integrity rule
-     * refused the change, else 500.  Only the SQLSTATE is logged. */
+     * statement timeout, 500 "commit_unknown" (no Retry-After) when the
+     * commit's outcome is unknown, 400 when the input does not fit
+     * (SQLSTATE class 22), 409 on a unique violation, 422 when a privilege
+     * or integrity rule refused the change, else 500.  Only the SQLSTATE is
+     * logged. */
     int (*resp_db_error)(tn_request *req, const tn_db_result *res);
     /* A durable event, written to the outbox in the request's transaction:
      * it exists if and only if the transaction commits, and is delivered at

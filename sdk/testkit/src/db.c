@@ -236,7 +236,8 @@ void tk_db_affected(tn_db_result *res, int64_t n)
 int tk_db_fail(tn_db_result *res, int status, const char *sqlstate, const char *message)
 {
     if (res == NULL ||
-        (status != TN_EDB_QUERY && status != TN_EDB_UNAVAILABLE && status != TN_EDB_ABORTED))
+        (status != TN_EDB_QUERY && status != TN_EDB_UNAVAILABLE && status != TN_EDB_ABORTED &&
+         status != TN_EDB_UNKNOWN))
         return TN_EINVAL;
     char *s = sqlstate ? tk_strdup(sqlstate) : NULL;
     char *m = message ? tk_strdup(message) : NULL;
@@ -538,8 +539,9 @@ static void run_end(tk_kit *tk, tk_tx *tx, tk_db_op *op, tn_db_result *res)
 {
     int commit = op->kind == TK_DB_COMMIT;
     if (tx->failed == TN_EDB_UNAVAILABLE) {
-        /* No connection: the server has rolled back already; a commit's
-         * outcome is unknown to the pool. */
+        /* No connection: the server has rolled back already, and a
+         * COMMIT never sent is unavailable, as in the host (a COMMIT whose
+         * connection breaks after sending is TN_EDB_UNKNOWN: tk_db_fail). */
         res->status = commit ? TN_EDB_UNAVAILABLE : TN_OK;
     } else if (commit && tx->failed == TN_EDB_QUERY) {
         receive(tk, op);

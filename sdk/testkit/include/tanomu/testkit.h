@@ -202,7 +202,9 @@ int tk_db_row(tn_db_result *res, ...);
  * were set, else -1 (no count, as for COMMIT). */
 void tk_db_affected(tn_db_result *res, int64_t n);
 /* Fails the statement: status TN_EDB_QUERY (with a SQLSTATE such as
- * "23505"), TN_EDB_UNAVAILABLE or TN_EDB_ABORTED; message may be NULL. */
+ * "23505"), TN_EDB_UNAVAILABLE, TN_EDB_ABORTED, or, on "COMMIT",
+ * TN_EDB_UNKNOWN (connection lost during commit; the kit rolls back, the
+ * plugin must not assume either outcome); message may be NULL. */
 int tk_db_fail(tn_db_result *res, int status, const char *sqlstate, const char *message);
 
 /* Every statement the database received, in order: each db_query() when
