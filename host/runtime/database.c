@@ -143,6 +143,8 @@ static void on_later_closed(uv_handle_t *h)
     db_op *op = h->data;
     host_req_db *rd = op->rd;
 
+    /* Counted until the handle is closed, so rd outlives it. */
+    rd->pending--;
     op_free(op);
     rd_maybe_free(rd);
 }
@@ -151,7 +153,6 @@ static void on_later(uv_timer_t *t)
 {
     db_op *op = t->data;
 
-    op->rd->pending--;
     deliver(op, op->status, NULL);
     uv_close((uv_handle_t *)&op->later, on_later_closed);
 }

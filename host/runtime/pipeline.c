@@ -253,6 +253,11 @@ static void run(tn_request *r)
 
 void host_pipeline_resume(tn_request *r, tn_status st)
 {
+    if (st == TN_SUSPEND) {
+        /* A plugin bug: nothing would ever wake the request again. */
+        host_log(HOST_LOG_ERROR, "req_resume with TN_SUSPEND (%s)", r->request_id);
+        st = TN_ERROR;
+    }
     if (r->in_hook) {
         r->pending_resume = (int)st;
         return;

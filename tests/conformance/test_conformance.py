@@ -57,23 +57,12 @@ KNOWN_DIFFERENCES = {
     "early-suspend-done": "an EARLY hook resumes with TN_DONE without answering: the "
                           "testkit answers 500 for no response (as in 'nothing'), the "
                           "host an empty 200",
-    "suspend-with-suspend": "req_resume(req, TN_SUSPEND) is a plugin bug: the testkit "
-                            "answers 500 and logs it, the host goes on as if "
-                            "TN_CONTINUE (host/runtime/pipeline.c should refuse it)",
 }
 
 # Scenario name -> a host bug it runs into, reported, not fixed here.  Such
 # a scenario is not sent to the host (only the testkit runs it) until the
 # bug is fixed; delete the entry to check the fix.
-HOST_BUGS = {
-    "db-several-statements-without-database":
-        "heap-use-after-free in host/runtime/database.c: with no database, each "
-        "statement of a request ends through its own uv timer; when the last timer "
-        "fires after the request ended, the first close callback frees the request's "
-        "host_req_db (rd_maybe_free: pending is already 0) and the next close "
-        "callback reads op->rd from freed memory.  AddressSanitizer reports it at "
-        "server stop.  Fix: decrement rd->pending in on_later_closed, not on_later.",
-}
+HOST_BUGS = {}
 
 
 def load_scenarios():
