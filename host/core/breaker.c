@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "labels.h"
 
 enum { BRK_FREE = 0, BRK_CLOSED = 1, BRK_OPEN = 2 };
 

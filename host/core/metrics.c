@@ -247,24 +247,6 @@ host_breakers *host_metrics_breakers(host_metrics *m)
     return m ? &m->breakers : NULL;
 }
 
-void host_metrics_label(char *out, size_t cap, const char *value)
-{
-    size_t o = 0;
-
-    for (; *value && o + 3 < cap; value++) {
-        if (*value == '\\' || *value == '"') {
-            out[o++] = '\\';
-            out[o++] = *value;
-        } else if (*value == '\n') {
-            out[o++] = '\\';
-            out[o++] = 'n';
-        } else {
-            out[o++] = *value;
-        }
-    }
-    out[o] = '\0';
-}
-
 static void render_worker_slots(host_metrics *m, host_buf *out)
 {
     static const struct {

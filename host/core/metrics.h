@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "breaker.h"
+#include "labels.h"
 #include "buf.h"
 
 #define HOST_MAX_WORKER_SLOTS 64
@@ -78,7 +79,5 @@ int64_t host_metrics_poison_get(host_metrics *m, int64_t event_id);
 host_breakers *host_metrics_breakers(host_metrics *m);
 
 void host_metrics_render(host_metrics *m, host_buf *out);
-/* Escapes a label value for the exposition format into out. */
-void host_metrics_label(char *out, size_t cap, const char *value);
 
 #endif

@@ -392,67 +392,6 @@ void host_database_request_end(tn_request *req)
 
 /* ---- the API ----------------------------------------------------------------- */
 
-static int ident_char(char c)
-{
-    return c == '_' || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
-}
-
-/* True if word occurs in s as a whole identifier (case-insensitive). */
-static int has_word(const char *s, const char *word)
-{
-    size_t n = strlen(word);
-    const char *p = s;
-
-    while ((p = strcasestr(p, word)) != NULL) {
-        if (!(p > s && ident_char(p[-1])) && !ident_char(p[n]))
-            return 1;
-        p += n;
-    }
-    return 0;
-}
-
-/* Statements a plugin may not send.  Transaction control belongs to the
- * host (it binds the transaction to the tenant and ends it), and nothing
- * may change app.tenant_id, or a plugin could step out of its tenant's
- * rows: row-level security guards against a forgotten WHERE, this guards
- * the setting RLS relies on (S21).  A check on text, so defence in depth,
- * not a sandbox: plugins are code the operator chose to load. */
-static int sql_allowed(const char *sql)
-{
-    static const char *const control[] = {"begin", "start", "commit", "end", "rollback",
-                                          "abort", "set", "reset", "discard", "listen",
-                                          "unlisten", "notify", "savepoint", "release",
-                                          "prepare", "do", NULL};
-    const char *p = sql;
-    char word[16];
-    size_t n = 0;
-    int i;
-
-    for (;;) { /* skip blanks and comments before the first keyword */
-        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-            p++;
-        if (p[0] == '-' && p[1] == '-') {
-            p += strcspn(p, "\n");
-        } else if (p[0] == '/' && p[1] == '*') {
-            const char *end = strstr(p + 2, "*/");
-            if (!end)
-                return 0;
-            p = end + 2;
-        } else {
-            break;
-        }
-    }
-    while (n < sizeof word - 1 && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
-        word[n++] = (char)(*p++ | 0x20);
-    word[n] = '\0';
-    for (i = 0; control[i]; i++)
-        if (strcmp(word, control[i]) == 0)
-            return 0;
-    /* Reading the tenant (current_setting) is fine; changing it is not, nor
-     * spelling a name with Unicode escapes to slip past this check. */
-    return !has_word(sql, "set_config") && !strstr(sql, "U&") && !strstr(sql, "u&");
-}
-
 int host_api_db_query(tn_request *req, const char *sql, int nparams, const char *const *params,
                       tn_db_fn cb, void *ud)
 {
@@ -461,7 +400,7 @@ int host_api_db_query(tn_request *req, const char *sql, int nparams, const char 
     if (!req || !req->active || !sql || !*sql || nparams < 0 || nparams > 1000 ||
         (nparams > 0 && !params))
         return TN_EINVAL;
-    if (!sql_allowed(sql)) {
+    if (!host_sql_allowed(sql)) {
         host_log_for(HOST_LOG_ERROR, NULL, req->request_id,
                      "statement refused: transaction control and app.tenant_id are the host's");
         return TN_EINVAL;

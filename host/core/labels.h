@@ -1,0 +1,12 @@
+/*
+ * labels.h - escaping a label value for the Prometheus exposition format.
+ */
+#ifndef HOST_LABELS_H
+#define HOST_LABELS_H
+
+#include <stddef.h>
+
+/* Escapes value (backslash, quote, newline) into out, truncating to cap. */
+void host_metrics_label(char *out, size_t cap, const char *value);
+
+#endif
