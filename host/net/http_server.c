@@ -845,25 +845,17 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     return 0;
 }
 
-/* Origin-form targets only, with no "." or ".." segments and no NUL. */
+/* Origin-form targets only, with no "." or ".." segments (core's rule,
+ * the testkit's too) and no NUL. */
 static int split_target(tn_request *r)
 {
-    char *u = r->url.data, *q, *hash;
+    char *u = r->url.data;
+    const char *path, *query;
 
-    if (!u || u[0] != '/' || memchr(u, '\0', r->url.len))
+    if (!u || memchr(u, '\0', r->url.len) || host_target_split(u, &path, &query) != 0)
         return -1;
-    if ((hash = strchr(u, '#')))
-        *hash = '\0';
-    q = strchr(u, '?');
-    r->query = q ? q + 1 : "";
-    if (q)
-        *q = '\0';
-    r->path = u;
-    for (char *s = u; s; s = strchr(s + 1, '/')) {
-        if ((s[1] == '.' && (s[2] == '/' || s[2] == '\0')) ||
-            (s[1] == '.' && s[2] == '.' && (s[3] == '/' || s[3] == '\0')))
-            return -1;
-    }
+    r->path = u;               /* path is u itself, cut at '?' */
+    r->query = (char *)query;  /* in u, or "": read only */
     return 0;
 }
 
@@ -970,17 +962,9 @@ static int on_headers_complete(http_parser *p)
         c->err_status = 400;
         return -1;
     }
-    switch (p->method) {
-    case HTTP_GET: case HTTP_HEAD: case HTTP_POST: case HTTP_PUT: case HTTP_PATCH:
-    case HTTP_DELETE: case HTTP_OPTIONS:
-        break;
-    case HTTP_TRACE: /* S5: TRACE is off */
-        c->err_status = 405;
+    /* 405 for TRACE (S5: off), 501 for methods the host does not serve. */
+    if ((c->err_status = host_method_status(r->method)) != 0)
         return -1;
-    default:
-        c->err_status = 501;
-        return -1;
-    }
     if (p->http_major == 1 && p->http_minor == 1 && !host_req_header(r, "Host")) {
         c->err_status = 400;
         return -1;
