@@ -128,8 +128,8 @@ int host_cli_events_dead(const host_config *conf)
                      "WHERE state = 'dead' ORDER BY id",
                      0, NULL, NULL, NULL, NULL, 0);
     if (ok(c, r, PGRES_TUPLES_OK)) {
-        printf("%-10s %-16s %-32s %-8s %-25s %s\n", "ID", "TENANT", "EVENT", "ATTEMPTS",
-               "CREATED", "LAST ERROR");
+        printf("%-10s %-16s %-32s %-8s %-25s %s\n", "ID", "TENANT", "EVENT", "ATTEMPTS", "CREATED",
+               "LAST ERROR");
         for (i = 0; i < PQntuples(r); i++)
             printf("%-10s %-16s %-32s %-8s %-25s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
                    PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 5),
@@ -154,8 +154,8 @@ int host_cli_events_retry(const host_config *conf, const char *id)
     if (need_owner(conf) != 0 || !(c = connect_owner(conf)))
         return 1;
     p[0] = id;
-    r = PQexecParams(c, "SELECT tenant_id FROM outbox WHERE id = $1::bigint AND state = 'dead'",
-                     1, NULL, p, NULL, NULL, 0);
+    r = PQexecParams(c, "SELECT tenant_id FROM outbox WHERE id = $1::bigint AND state = 'dead'", 1,
+                     NULL, p, NULL, NULL, 0);
     if (!ok(c, r, PGRES_TUPLES_OK))
         goto out;
     if (PQntuples(r) != 1) {
@@ -188,8 +188,9 @@ out:
 
 int host_cli_audit(const host_config *conf, const char *tenant, const char *from, const char *to)
 {
-    static const char *const cols[] = {"at", "tenant_id", "user_id", "action", "target_type",
-                                       "target_id", "client_ip", "request_id", "result"};
+    static const char *const cols[] = {"at",        "tenant_id",   "user_id",
+                                       "action",    "target_type", "target_id",
+                                       "client_ip", "request_id",  "result"};
     const char *p[3];
     PGconn *c;
     PGresult *r = NULL;

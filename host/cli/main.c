@@ -105,8 +105,7 @@ static int parse_args(int argc, char **argv, cli *c)
     if (argc < 2)
         return -1;
     c->cmd = argv[1];
-    if (strcmp(c->cmd, "--help") == 0 || strcmp(c->cmd, "-h") == 0 ||
-        strcmp(c->cmd, "help") == 0) {
+    if (strcmp(c->cmd, "--help") == 0 || strcmp(c->cmd, "-h") == 0 || strcmp(c->cmd, "help") == 0) {
         c->help = 1;
         c->cmd = "";
         return 0;

@@ -42,8 +42,8 @@ static host_breaker *find_or_claim(host_breakers *t, const char *plugin, const c
             return b;
         if (st == BRK_FREE && (!spare || load32(&spare->state) != BRK_FREE))
             spare = b;
-        else if (st == BRK_CLOSED && (!spare || (load32(&spare->state) == BRK_CLOSED &&
-                                                 b->used_ms < spare->used_ms)))
+        else if (st == BRK_CLOSED &&
+                 (!spare || (load32(&spare->state) == BRK_CLOSED && b->used_ms < spare->used_ms)))
             spare = b;
     }
     if (!spare)
@@ -68,8 +68,8 @@ static void open_now(host_breakers *t, host_breaker *b, const host_breaker_conf 
 }
 
 host_breaker_event host_breaker_crash(host_breakers *t, const host_breaker_conf *conf,
-                                      const char *plugin, const char *route,
-                                      const char *tenant, uint64_t now_ms, int *count)
+                                      const char *plugin, const char *route, const char *tenant,
+                                      uint64_t now_ms, int *count)
 {
     host_breaker *b;
     int i, n = 0, want;
@@ -120,8 +120,8 @@ void host_breaker_close_all(host_breakers *t, void (*closed)(void *ud, const hos
 }
 
 int host_breaker_check(host_breakers *t, const char *route, const char *tenant,
-                       uint64_t cooldown_ms, uint64_t now_ms, int *probe,
-                       uint64_t *retry_s, const char **plugin)
+                       uint64_t cooldown_ms, uint64_t now_ms, int *probe, uint64_t *retry_s,
+                       const char **plugin)
 {
     int i;
 

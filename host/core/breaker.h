@@ -23,41 +23,41 @@
 #define HOST_BREAKER_MAX_CRASHES 32
 
 typedef struct host_breaker_conf {
-    int crashes;                /* trips at this many in the window; 0: never */
+    int crashes; /* trips at this many in the window; 0: never */
     uint64_t window_ms;
     uint64_t cooldown_ms;
 } host_breaker_conf;
 
 typedef struct host_breaker {
-    uint32_t seq;               /* odd while the master rewrites the key */
-    uint32_t state;             /* BRK_* in breaker.c */
-    uint64_t open_until_ms;     /* while open: when the next probe may go */
+    uint32_t seq;           /* odd while the master rewrites the key */
+    uint32_t state;         /* BRK_* in breaker.c */
+    uint64_t open_until_ms; /* while open: when the next probe may go */
     char plugin[36];
     char route[96];
     char tenant[72];
     /* Master only. */
     uint64_t crash_ms[HOST_BREAKER_MAX_CRASHES]; /* ring of the last crashes */
     int ncrash;
-    uint64_t used_ms;           /* last crash: the oldest closed slot is reused */
+    uint64_t used_ms; /* last crash: the oldest closed slot is reused */
 } host_breaker;
 
 typedef struct host_breakers {
-    uint32_t nopen;             /* lets a worker skip the table when 0 */
+    uint32_t nopen; /* lets a worker skip the table when 0 */
     host_breaker b[HOST_BREAKER_SLOTS];
 } host_breakers;
 
 typedef enum host_breaker_event {
-    HOST_BREAKER_COUNTED = 0,   /* a crash, below the threshold */
-    HOST_BREAKER_TRIPPED = 1,   /* the threshold was reached: now open */
-    HOST_BREAKER_REOPENED = 2,  /* the half-open probe (or a late request) crashed */
-    HOST_BREAKER_UNTRACKED = 3  /* disabled, or no slot free */
+    HOST_BREAKER_COUNTED = 0,  /* a crash, below the threshold */
+    HOST_BREAKER_TRIPPED = 1,  /* the threshold was reached: now open */
+    HOST_BREAKER_REOPENED = 2, /* the half-open probe (or a late request) crashed */
+    HOST_BREAKER_UNTRACKED = 3 /* disabled, or no slot free */
 } host_breaker_event;
 
 /* Master: a worker died running plugin/route for tenant.  *count is the
  * number of crashes in the window that led to a trip. */
 host_breaker_event host_breaker_crash(host_breakers *t, const host_breaker_conf *conf,
-                                      const char *plugin, const char *route,
-                                      const char *tenant, uint64_t now_ms, int *count);
+                                      const char *plugin, const char *route, const char *tenant,
+                                      uint64_t now_ms, int *count);
 /* Master, at reload: every breaker closes and forgets its crashes.  Calls
  * closed(ud, b) for each one that was open. */
 void host_breaker_close_all(host_breakers *t, void (*closed)(void *ud, const host_breaker *b),
@@ -68,8 +68,8 @@ void host_breaker_close_all(host_breakers *t, void (*closed)(void *ud, const hos
  * When the cool-down has passed one caller wins the half-open probe: it
  * gets 0 and *probe (slot + 1, else 0) to hand to host_breaker_probe_done. */
 int host_breaker_check(host_breakers *t, const char *route, const char *tenant,
-                       uint64_t cooldown_ms, uint64_t now_ms, int *probe,
-                       uint64_t *retry_s, const char **plugin);
+                       uint64_t cooldown_ms, uint64_t now_ms, int *probe, uint64_t *retry_s,
+                       const char **plugin);
 /* Worker: the probe request completed and this process is alive: close.
  * Returns 1 if this call closed it. */
 int host_breaker_probe_done(host_breakers *t, int probe);

@@ -23,8 +23,7 @@ void host_buf_reset(host_buf *b);
 int host_buf_reserve(host_buf *b, size_t extra);
 void host_buf_append(host_buf *b, const void *data, size_t len);
 void host_buf_puts(host_buf *b, const char *s);
-void host_buf_printf(host_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void host_buf_printf(host_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void host_buf_vprintf(host_buf *b, const char *fmt, va_list ap);
 /* Appends s as a JSON string literal, quotes included. */
 void host_buf_json_str(host_buf *b, const char *s);

@@ -315,8 +315,8 @@ static long long get_int(reader *r, config_setting_t *g, const char *key, long l
     }
     v = config_setting_get_int64(s);
     if (v < min || v > max) {
-        host_errors_add(r->errs, r->file, line_of(s), "'%s' must be between %lld and %lld",
-                        key, min, max);
+        host_errors_add(r->errs, r->file, line_of(s), "'%s' must be between %lld and %lld", key,
+                        min, max);
         r->failed = 1;
         return def;
     }
@@ -350,7 +350,8 @@ static void get_strlist(reader *r, config_setting_t *g, const char *key, const c
         return;
     }
     if (config_setting_type(s) == CONFIG_TYPE_STRING) {
-        if ((out->v = calloc(1, sizeof *out->v)) && (out->v[0] = strdup(config_setting_get_string(s))))
+        if ((out->v = calloc(1, sizeof *out->v)) &&
+            (out->v[0] = strdup(config_setting_get_string(s))))
             out->n = 1;
         return;
     }
@@ -394,8 +395,7 @@ static void check_listens(reader *r, config_setting_t *g, const char *key, host_
 
     for (i = 0; i < l->n; i++)
         if (!valid_listen(l->v[i]))
-            bad(r, config_setting_get_member(g, key),
-                "'%s' entries must be \"address:port\"", key);
+            bad(r, config_setting_get_member(g, key), "'%s' entries must be \"address:port\"", key);
 }
 
 static char *get_path(reader *r, config_setting_t *g, const char *key, const char *def,
@@ -443,11 +443,19 @@ static char *get_url(reader *r, config_setting_t *g, const char *key, const char
 
 static void parse_database(reader *r, config_setting_t *root, host_config *conf)
 {
-    static const char *const db_keys[] = {"url", "url_file", "owner_url", "owner_url_file",
-        "pool_size", "queue_max", "queue_timeout_ms", "statement_timeout_ms", "migrations_dir",
-        "plugin_migrations_dir", NULL};
-    static const char *const outbox_keys[] = {"batch", "max_attempts", "backoff_ms",
-        "max_backoff_ms", "sweep_ms", NULL};
+    static const char *const db_keys[] = {"url",
+                                          "url_file",
+                                          "owner_url",
+                                          "owner_url_file",
+                                          "pool_size",
+                                          "queue_max",
+                                          "queue_timeout_ms",
+                                          "statement_timeout_ms",
+                                          "migrations_dir",
+                                          "plugin_migrations_dir",
+                                          NULL};
+    static const char *const outbox_keys[] = {"batch",          "max_attempts", "backoff_ms",
+                                              "max_backoff_ms", "sweep_ms",     NULL};
     config_setting_t *db = group(r, root, "database"), *ob = group(r, root, "outbox");
     host_db_conf *d = &conf->server.db;
 
@@ -474,12 +482,16 @@ static void parse_database(reader *r, config_setting_t *root, host_config *conf)
 
 static void parse_server(reader *r, config_t *cfg, host_config *conf)
 {
-    static const char *const top_keys[] = {"server", "logging", "plugins", "tenants_dir",
-                                           "database", "outbox", NULL};
-    static const char *const server_keys[] = {"listen", "admin_listen", "workers", "pid_file",
-        "drain_timeout_ms", "reload_timeout_ms", "limits", "tls", "breaker", NULL};
-    static const char *const limit_keys[] = {"header_bytes", "headers", "body_bytes",
-        "header_timeout_ms", "keepalive_timeout_ms", "send_timeout_ms", NULL};
+    static const char *const top_keys[] = {"server",   "logging", "plugins", "tenants_dir",
+                                           "database", "outbox",  NULL};
+    static const char *const server_keys[] = {"listen",           "admin_listen",
+                                              "workers",          "pid_file",
+                                              "drain_timeout_ms", "reload_timeout_ms",
+                                              "limits",           "tls",
+                                              "breaker",          NULL};
+    static const char *const limit_keys[] = {
+        "header_bytes",         "headers",         "body_bytes", "header_timeout_ms",
+        "keepalive_timeout_ms", "send_timeout_ms", NULL};
     static const char *const tls_keys[] = {"enabled", "listen", "cert", "key", NULL};
     static const char *const breaker_keys[] = {"crashes", "window_ms", "cooldown_ms", NULL};
     static const char *const log_keys[] = {"level", "access", NULL};
@@ -509,9 +521,10 @@ static void parse_server(reader *r, config_t *cfg, host_config *conf)
     s->limits.header_bytes = (size_t)get_int(r, lim, "header_bytes", 16384, 1024, 1 << 20);
     s->limits.headers = (int)get_int(r, lim, "headers", 100, 8, 1000);
     s->limits.body_bytes = (size_t)get_int(r, lim, "body_bytes", 1 << 20, 0, 1LL << 32);
-    s->limits.header_timeout_ms = (uint64_t)get_int(r, lim, "header_timeout_ms", 10000, 100, 600000);
-    s->limits.keepalive_timeout_ms =
-        (uint64_t)get_int(r, lim, "keepalive_timeout_ms", 5000, 100, 600000);
+    s->limits.header_timeout_ms = (uint64_t)get_int(r, lim, "header_timeout_ms", 10000, 100,
+                                                    600000);
+    s->limits.keepalive_timeout_ms = (uint64_t)get_int(r, lim, "keepalive_timeout_ms", 5000, 100,
+                                                       600000);
     s->limits.send_timeout_ms = (uint64_t)get_int(r, lim, "send_timeout_ms", 60000, 100, 3600000);
 
     /* A route that kills its worker this often for one tenant is answered
@@ -572,8 +585,8 @@ static void parse_tenant(reader *r, host_tenant *t, const host_config *conf, int
 {
     static const char *const top_keys[] = {"tenant", NULL};
     static const char *const tenant_keys[] = {"id", "hosts", "headers", "features", NULL};
-    static const char *const header_keys[] = {"content_security_policy", "referrer_policy",
-        "hsts", NULL};
+    static const char *const header_keys[] = {"content_security_policy", "referrer_policy", "hsts",
+                                              NULL};
     config_setting_t *root = config_root_setting(&t->cfg), *tg, *hg, *idset;
     int i, j, k;
 
@@ -614,8 +627,8 @@ static void parse_tenant(reader *r, host_tenant *t, const host_config *conf, int
     for (j = 0; j < index; j++) {
         const host_tenant *o = &conf->tenants[j];
         if (t->id && o->id && strcmp(t->id, o->id) == 0)
-            host_errors_add(r->errs, r->file, line_of(idset),
-                            "tenant id '%s' is also used by %s", t->id, o->file);
+            host_errors_add(r->errs, r->file, line_of(idset), "tenant id '%s' is also used by %s",
+                            t->id, o->file);
         for (i = 0; i < t->hosts.n; i++)
             for (k = 0; k < o->hosts.n; k++)
                 if (strcmp(t->hosts.v[i], o->hosts.v[k]) == 0) {
@@ -725,8 +738,7 @@ void host_config_free(host_config *conf)
     memset(conf, 0, sizeof *conf);
 }
 
-const host_tenant *host_config_tenant_by_host(const host_config *conf, const char *host,
-                                              size_t len)
+const host_tenant *host_config_tenant_by_host(const host_config *conf, const char *host, size_t len)
 {
     int i, j;
 

@@ -37,7 +37,7 @@ typedef struct host_limits {
     size_t body_bytes;
     uint64_t header_timeout_ms;
     uint64_t keepalive_timeout_ms;
-    uint64_t send_timeout_ms;   /* queued response bytes without progress; 0: none */
+    uint64_t send_timeout_ms; /* queued response bytes without progress; 0: none */
 } host_limits;
 
 typedef struct host_strlist {
@@ -46,8 +46,8 @@ typedef struct host_strlist {
 } host_strlist;
 
 typedef struct host_db_conf {
-    char *url;                  /* app role; from url or url_file; NULL: none */
-    char *owner_url;            /* migrations; from owner_url or owner_url_file */
+    char *url;       /* app role; from url or url_file; NULL: none */
+    char *owner_url; /* migrations; from owner_url or owner_url_file */
     int pool_size;
     int queue_max;
     uint64_t queue_timeout_ms;
@@ -69,7 +69,7 @@ typedef struct host_server_conf {
     uint64_t drain_timeout_ms;
     uint64_t reload_timeout_ms;
     host_limits limits;
-    host_breaker_conf breaker;  /* server.breaker: crash circuit breaker */
+    host_breaker_conf breaker; /* server.breaker: crash circuit breaker */
     int tls_enabled;
     host_strlist tls_listen;
     char *tls_cert;
@@ -78,7 +78,7 @@ typedef struct host_server_conf {
     int log_access;
     char *plugin_dir;
     host_strlist plugin_load;
-    int plugin_load_line;       /* where plugins.load is, for loader errors */
+    int plugin_load_line; /* where plugins.load is, for loader errors */
     char *tenants_dir;
     host_db_conf db;
 } host_server_conf;
@@ -96,15 +96,15 @@ typedef struct host_tenant {
     char *csp;
     char *referrer_policy;
     char *hsts;
-    config_t cfg;            /* kept until features are bound (line numbers) */
+    config_t cfg; /* kept until features are bound (line numbers) */
     int cfg_live;
-    host_feature *features;  /* one per loaded plugin, by plugin index */
+    host_feature *features; /* one per loaded plugin, by plugin index */
     int nfeatures;
 } host_tenant;
 
 typedef struct host_config {
-    char *path;              /* tanomu.conf as given */
-    char *dir;               /* its directory: base of relative paths */
+    char *path; /* tanomu.conf as given */
+    char *dir;  /* its directory: base of relative paths */
     host_server_conf server;
     host_tenant *tenants;
     int ntenants;
@@ -116,7 +116,6 @@ void host_snapshot_free(host_snapshot *snap);
 /* Fills conf from snap; returns 0, or -1 with errs filled. */
 int host_config_parse(const host_snapshot *snap, host_config *conf, host_errors *errs);
 void host_config_free(host_config *conf);
-
 
 const host_tenant *host_config_tenant_by_host(const host_config *conf, const char *host,
                                               size_t len);

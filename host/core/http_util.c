@@ -36,9 +36,9 @@ int host_header_value_valid(const char *value)
 int host_resp_header_allowed(const char *name, const char *value)
 {
     /* Framing and the request ID: the host writes them, nobody else. */
-    static const char *const owned[] = {"Content-Length", "Transfer-Encoding", "Connection",
-                                        "Date", "X-Request-Id", "Keep-Alive", "Upgrade", "TE",
-                                        "Trailer", "Proxy-Connection", NULL};
+    static const char *const owned[] = {"Content-Length", "Transfer-Encoding", "Connection", "Date",
+                                        "X-Request-Id",   "Keep-Alive",        "Upgrade",    "TE",
+                                        "Trailer",        "Proxy-Connection",  NULL};
     int i;
 
     if (!name || !value || !host_header_name_valid(name) || !host_header_value_valid(value) ||
@@ -73,8 +73,8 @@ int host_target_split(char *target, const char **path, const char **query)
 
 int host_method_status(const char *method)
 {
-    static const char *const served[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
-                                         "OPTIONS"};
+    static const char *const served[] = {"GET",   "HEAD",   "POST",   "PUT",
+                                         "PATCH", "DELETE", "OPTIONS"};
     size_t i;
 
     for (i = 0; i < sizeof served / sizeof served[0]; i++)
@@ -85,7 +85,10 @@ int host_method_status(const char *method)
 
 void host_refusal_for(int status, const char **code, const char **message)
 {
-    static const struct { int status; const char *code, *message; } table[] = {
+    static const struct {
+        int status;
+        const char *code, *message;
+    } table[] = {
         {405, "method_not_allowed", "method not allowed"},
         {413, "body_too_large", "request body too large"},
         {414, "uri_too_long", "request line too long"},
@@ -220,10 +223,10 @@ static int has_word(const char *s, const char *word)
 
 int host_sql_allowed(const char *sql)
 {
-    static const char *const control[] = {"begin", "start", "commit", "end", "rollback",
-                                          "abort", "set", "reset", "discard", "listen",
-                                          "unlisten", "notify", "savepoint", "release",
-                                          "prepare", "do", NULL};
+    static const char *const control[] = {"begin",    "start",  "commit",    "end",     "rollback",
+                                          "abort",    "set",    "reset",     "discard", "listen",
+                                          "unlisten", "notify", "savepoint", "release", "prepare",
+                                          "do",       NULL};
     const char *p = sql;
     char word[16];
     size_t n = 0;

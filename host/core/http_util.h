@@ -45,8 +45,7 @@ int host_percent_decode_to(const char *s, size_t n, int plus_is_space, char *out
 /* Finds `name` in one Cookie header value ("a=1; sid=\"x\""): *value and
  * *len get its value, without surrounding double quotes.  0 if found, -1
  * if not; pairs without "=" are skipped. */
-int host_cookie_find(const char *header, const char *name, const char **value,
-                     size_t *len);
+int host_cookie_find(const char *header, const char *name, const char **value, size_t *len);
 /* Finds the first parameter `name` (compared as sent) in a raw query
  * string: *value and *len get its value, still encoded ("" when the
  * parameter has no "=").  0 if found, -1 if not. */
@@ -62,11 +61,11 @@ char *host_error_json(const char *code, const char *message);
  * unique violation (23505), 422 for a privilege (42501) or other integrity
  * (class 23) refusal, else 500. */
 typedef struct host_db_answer {
-    int status;                 /* HTTP status: 503, 400, 409, 422 or 500 */
-    const char *code;           /* for host_error_json() */
+    int status;       /* HTTP status: 503, 400, 409, 422 or 500 */
+    const char *code; /* for host_error_json() */
     const char *message;
-    const char *retry_after;    /* the Retry-After value, or NULL */
-    int log;                    /* log the status and SQLSTATE (only those:
+    const char *retry_after; /* the Retry-After value, or NULL */
+    int log;                 /* log the status and SQLSTATE (only those:
                                    the server's message may quote values, S16) */
 } host_db_answer;
 

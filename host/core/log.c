@@ -89,8 +89,7 @@ void host_log_begin(host_buf *b, int level)
     gmtime_r(&tv.tv_sec, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
     host_buf_printf(b, "{\"time\":\"%s.%06ldZ\",\"level\":\"%s\",\"process\":\"%s\",\"pid\":%ld",
-                    ts, (long)tv.tv_usec, level_names[level & 3], log_ctx.process,
-                    (long)getpid());
+                    ts, (long)tv.tv_usec, level_names[level & 3], log_ctx.process, (long)getpid());
 }
 
 void host_log_end(host_buf *b)
@@ -107,8 +106,7 @@ void host_log_end(host_buf *b)
     }
 }
 
-void host_logv(int level, const char *plugin, const char *request_id,
-               const char *fmt, va_list ap)
+void host_logv(int level, const char *plugin, const char *request_id, const char *fmt, va_list ap)
 {
     host_buf line, msg;
 

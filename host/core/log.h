@@ -23,8 +23,7 @@ void host_log_to_stderr(void);
 void host_log_set_level(int level);
 int host_log_enabled(int level);
 void host_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void host_logv(int level, const char *plugin, const char *request_id,
-               const char *fmt, va_list ap);
+void host_logv(int level, const char *plugin, const char *request_id, const char *fmt, va_list ap);
 void host_log_for(int level, const char *plugin, const char *request_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Starts a line with time, level and process; the caller adds fields with

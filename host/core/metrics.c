@@ -38,7 +38,7 @@ typedef struct poison {
 struct host_metrics {
     size_t map_size;
     uint32_t nseries;
-    _Atomic int64_t dropped;    /* lookups refused because the table is full */
+    _Atomic int64_t dropped; /* lookups refused because the table is full */
     host_worker_slot workers[HOST_MAX_WORKER_SLOTS];
     poison poison[POISON_SLOTS];
     host_breakers breakers;
@@ -47,9 +47,9 @@ struct host_metrics {
 };
 
 /* Upper bounds of the latency buckets, in microseconds. */
-static const uint64_t bucket_us[HOST_HIST_BUCKETS] = {
-    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-    1000000, 2500000, 10000000};
+static const uint64_t bucket_us[HOST_HIST_BUCKETS] = {250,    500,     1000,    2500,    5000,
+                                                      10000,  25000,   50000,   100000,  250000,
+                                                      500000, 1000000, 2500000, 10000000};
 
 host_metrics *host_metrics_create(size_t max_series)
 {
@@ -83,8 +83,7 @@ static uint32_t hash2(const char *a, const char *b)
     return h;
 }
 
-int host_metrics_family(host_metrics *m, const char *name, host_metric_type type,
-                        const char *help)
+int host_metrics_family(host_metrics *m, const char *name, host_metric_type type, const char *help)
 {
     int i;
 
@@ -289,8 +288,8 @@ static void render_histogram(const host_series *s, host_buf *out)
     host_buf_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %lld\n", s->family, s->labels,
                     s->labels[0] ? "," : "", (long long)atomic_load(&s->v[HOST_HIST_BUCKETS]));
     host_buf_printf(out, "%s_sum{%s} %.6f\n%s_count{%s} %lld\n", s->family, s->labels,
-                    (double)atomic_load(&s->v[HOST_HIST_BUCKETS + 1]) / 1e6, s->family,
-                    s->labels, (long long)atomic_load(&s->v[HOST_HIST_BUCKETS]));
+                    (double)atomic_load(&s->v[HOST_HIST_BUCKETS + 1]) / 1e6, s->family, s->labels,
+                    (long long)atomic_load(&s->v[HOST_HIST_BUCKETS]));
 }
 
 void host_metrics_render(host_metrics *m, host_buf *out)
@@ -301,9 +300,10 @@ void host_metrics_render(host_metrics *m, host_buf *out)
 
     render_worker_slots(m, out);
     /* So a full table is seen, not silently missing series. */
-    host_buf_printf(out, "# HELP tanomu_metrics_series_dropped_total Updates lost because the "
-                         "metrics table is full.\n# TYPE tanomu_metrics_series_dropped_total "
-                         "counter\ntanomu_metrics_series_dropped_total %lld\n",
+    host_buf_printf(out,
+                    "# HELP tanomu_metrics_series_dropped_total Updates lost because the "
+                    "metrics table is full.\n# TYPE tanomu_metrics_series_dropped_total "
+                    "counter\ntanomu_metrics_series_dropped_total %lld\n",
                     (long long)atomic_load(&m->dropped));
     for (f = 0; f < MAX_FAMILIES; f++) {
         metric_family *fam = &m->families[f];

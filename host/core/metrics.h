@@ -33,16 +33,16 @@ typedef enum host_metric_type {
 } host_metric_type;
 
 typedef struct host_worker_slot {
-    int64_t pid;            /* 0: free */
+    int64_t pid; /* 0: free */
     int64_t generation;
-    int64_t accepting;      /* takes part in accept balancing */
+    int64_t accepting; /* takes part in accept balancing */
     int64_t conns_open;
     int64_t conns_total;
     int64_t requests_total;
-    int64_t db_state;       /* 0 no database, 1 down, 2 up */
-    int64_t tick_ms;        /* CLOCK_MONOTONIC ms of the worker's last loop turn */
-    char running[128];      /* "plugin\0route" while a plugin runs */
-    char tenant[72];        /* the tenant of the request it runs for, or "" */
+    int64_t db_state;  /* 0 no database, 1 down, 2 up */
+    int64_t tick_ms;   /* CLOCK_MONOTONIC ms of the worker's last loop turn */
+    char running[128]; /* "plugin\0route" while a plugin runs */
+    char tenant[72];   /* the tenant of the request it runs for, or "" */
 } host_worker_slot;
 
 typedef struct host_metrics host_metrics;
@@ -52,8 +52,7 @@ host_metrics *host_metrics_create(size_t max_series);
 void host_metrics_destroy(host_metrics *m);
 
 /* Declares a family once (type and help for the page). */
-int host_metrics_family(host_metrics *m, const char *name, host_metric_type type,
-                        const char *help);
+int host_metrics_family(host_metrics *m, const char *name, host_metric_type type, const char *help);
 /* Finds or creates a series; labels like `tenant="a",route="/x"` (already
  * escaped) or "".  NULL when the table is full. */
 host_series *host_metrics_series(host_metrics *m, const char *family, const char *labels);

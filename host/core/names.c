@@ -29,8 +29,8 @@ int host_plugin_name_valid(const char *name)
 
 int host_event_name_valid(const char *name)
 {
-    return name_matches(name, "abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz0123456789_.",
-                        HOST_EVENT_NAME_MAX);
+    return name_matches(name, "abcdefghijklmnopqrstuvwxyz",
+                        "abcdefghijklmnopqrstuvwxyz0123456789_.", HOST_EVENT_NAME_MAX);
 }
 
 int host_metric_name_valid(const char *name)

@@ -102,8 +102,7 @@ void host_request_reset(tn_request *r)
     struct host_conn *conn = r->conn;
     struct host_server *srv = r->srv;
     host_arena arena = r->arena;
-    host_buf url = r->url, hdr = r->hdrbuf, body = r->body, rh = r->resp_headers,
-             rb = r->resp_body;
+    host_buf url = r->url, hdr = r->hdrbuf, body = r->body, rh = r->resp_headers, rb = r->resp_body;
 
     host_arena_reset(&arena);
     buf_recycle(&url);

@@ -36,10 +36,10 @@ typedef struct host_header {
 
 /* Headers the host adds unless a plugin set them itself. */
 #define HOST_OWN_CONTENT_TYPE 0x1u
-#define HOST_OWN_CSP          0x2u
-#define HOST_OWN_REFERRER     0x4u
-#define HOST_OWN_NOSNIFF      0x8u
-#define HOST_OWN_HSTS         0x10u
+#define HOST_OWN_CSP 0x2u
+#define HOST_OWN_REFERRER 0x4u
+#define HOST_OWN_NOSNIFF 0x8u
+#define HOST_OWN_HSTS 0x10u
 
 struct tn_request {
     struct host_conn *conn;
@@ -48,14 +48,14 @@ struct tn_request {
 
     /* What the client sent. */
     const char *method;
-    int method_id;              /* enum http_method */
+    int method_id; /* enum http_method */
     host_buf url;
     char *path;
     char *query;
-    host_buf hdrbuf;            /* "name\0value\0" pairs while parsing */
+    host_buf hdrbuf; /* "name\0value\0" pairs while parsing */
     host_header *headers;
     int nheaders;
-    int hdr_state;              /* 0 none, 1 in field, 2 in value */
+    int hdr_state; /* 0 none, 1 in field, 2 in value */
     size_t head_bytes;
     host_buf body;
     int http_minor;
@@ -71,27 +71,27 @@ struct tn_request {
     char *params[HOST_ROUTE_MAX_PARAMS];
     char *user_id;
     char *roles;
-    struct host_req_db *db;     /* the request's transaction (database.c) */
+    struct host_req_db *db; /* the request's transaction (database.c) */
 
     /* Where the pipeline is (pipeline.c). */
     int stage;
     int hook;
     int suspended;
     int in_hook;
-    int pending_resume;         /* status passed to resume while in the hook */
-    int breaker_probe;          /* the half-open breaker probe it is (slot + 1) */
-    int active;                 /* between head complete and response end */
-    int aborted;                /* the client went away */
-    int ended;                  /* response done inside a hook: finish on return */
+    int pending_resume; /* status passed to resume while in the hook */
+    int breaker_probe;  /* the half-open breaker probe it is (slot + 1) */
+    int active;         /* between head complete and response end */
+    int aborted;        /* the client went away */
+    int ended;          /* response done inside a hook: finish on return */
 
     /* The response. */
     int status;
-    host_buf resp_headers;      /* "Name: value\r\n" lines set by plugins */
+    host_buf resp_headers; /* "Name: value\r\n" lines set by plugins */
     host_buf resp_body;
-    unsigned own;               /* HOST_OWN_* set by plugins */
+    unsigned own; /* HOST_OWN_* set by plugins */
     int streaming;
     int head_sent;
-    int close_after;            /* send Connection: close */
+    int close_after; /* send Connection: close */
     uint64_t bytes_sent;
 };
 

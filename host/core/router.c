@@ -8,8 +8,8 @@
 
 static int valid_method(const char *m)
 {
-    static const char *const ok[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
-                                     "OPTIONS", NULL};
+    static const char *const ok[] = {"GET",   "HEAD",   "POST",    "PUT",
+                                     "PATCH", "DELETE", "OPTIONS", NULL};
     int i;
 
     for (i = 0; ok[i]; i++)

@@ -22,9 +22,9 @@ typedef struct host_route {
     char *segs[HOST_ROUTE_MAX_SEGS];
     int nsegs;
     int nliteral;
-    int tail;                 /* last segment is *name */
+    int tail; /* last segment is *name */
     tn_access access;
-    char *roles;              /* comma-separated, for TN_ACCESS_ROLES */
+    char *roles; /* comma-separated, for TN_ACCESS_ROLES */
     tn_hook_fn fn;
     void *ud;
     tn_plugin *plugin;
@@ -41,7 +41,7 @@ typedef struct host_match {
     const char *start[HOST_ROUTE_MAX_PARAMS]; /* raw, not decoded: into path */
     size_t len[HOST_ROUTE_MAX_PARAMS];
     int nparams;
-    int other_methods;        /* path matched a route of another method */
+    int other_methods; /* path matched a route of another method */
 } host_match;
 
 /* A route is offered to the matcher only if allowed(plugin, ctx) says so

@@ -51,9 +51,7 @@ int host_value_parse(const tn_config_key *k, const char *text, host_value *v)
     char *end;
 
     switch (k->type) {
-    case TN_TYPE_STRING:
-        v->s = strdup(text);
-        return v->s ? 0 : -1;
+    case TN_TYPE_STRING: v->s = strdup(text); return v->s ? 0 : -1;
     case TN_TYPE_BOOL:
         if (strcmp(text, "true") == 0)
             v->i = 1;
@@ -123,8 +121,8 @@ int host_schema_check(const tn_config_key *keys, host_schema_report_fn report, v
             bad = 1;
             continue;
         }
-        if (k->default_value && (host_value_parse(k, k->default_value, &v) != 0 ||
-                                 host_value_out_of_bounds(k, &v))) {
+        if (k->default_value &&
+            (host_value_parse(k, k->default_value, &v) != 0 || host_value_out_of_bounds(k, &v))) {
             report(ctx, k, HOST_SCHEMA_BAD_DEFAULT);
             bad = 1;
         }

@@ -20,10 +20,10 @@
 #define HOST_KEY_ENABLED "enabled"
 
 typedef struct host_value {
-    int set;            /* given in the file (not a default) */
-    char *s;            /* strings */
-    int64_t i;          /* ints and bools */
-    double f;           /* floats */
+    int set;   /* given in the file (not a default) */
+    char *s;   /* strings */
+    int64_t i; /* ints and bools */
+    double f;  /* floats */
 } host_value;
 
 struct tn_config {
@@ -36,14 +36,13 @@ struct tn_config {
 
 /* What host_schema_check() finds wrong with a declared key. */
 typedef enum host_schema_fault {
-    HOST_SCHEMA_BAD_NAME = 1,   /* not [a-z0-9_]{1,32}, or "enabled" */
-    HOST_SCHEMA_TWICE,          /* declared before (once per earlier one) */
-    HOST_SCHEMA_BAD_TYPE,       /* no such type, or min > max */
-    HOST_SCHEMA_BAD_DEFAULT     /* default not of the type, or out of bounds */
+    HOST_SCHEMA_BAD_NAME = 1, /* not [a-z0-9_]{1,32}, or "enabled" */
+    HOST_SCHEMA_TWICE,        /* declared before (once per earlier one) */
+    HOST_SCHEMA_BAD_TYPE,     /* no such type, or min > max */
+    HOST_SCHEMA_BAD_DEFAULT   /* default not of the type, or out of bounds */
 } host_schema_fault;
 
-typedef void (*host_schema_report_fn)(void *ctx, const tn_config_key *key,
-                                      host_schema_fault fault);
+typedef void (*host_schema_report_fn)(void *ctx, const tn_config_key *key, host_schema_fault fault);
 
 const char *host_type_name(tn_type t);
 /* Keys before the terminating entry (whose name is NULL); 0 for NULL. */

@@ -33,7 +33,7 @@ enum op_kind { OP_BEGIN, OP_SETUP, OP_QUERY, OP_COMMIT, OP_ROLLBACK, OP_LISTEN, 
 
 #define MAX_PARAMS 65535 /* the protocol's limit */
 #define MAX_TENANT 128
-#define MAX_CHANNEL 63   /* NAMEDATALEN - 1 */
+#define MAX_CHANNEL 63 /* NAMEDATALEN - 1 */
 #define MAX_LISTENERS 16
 
 typedef struct db_listener {
@@ -69,15 +69,15 @@ typedef struct db_op {
     PGresult *err;     /* first failure among the prologue statements */
     int status;
     char msg[256];
-    db_listener *lis;  /* OP_LISTEN; OP_NOTIFY without note: told to rescan */
-    PGnotify *note;    /* OP_NOTIFY: for every listener on its channel */
+    db_listener *lis; /* OP_LISTEN; OP_NOTIFY without note: told to rescan */
+    PGnotify *note;   /* OP_NOTIFY: for every listener on its channel */
 } db_op;
 
 typedef struct db_conn {
     host_db *db;
     int idx;
-    int listen;         /* the LISTEN connection, not a pool slot */
-    char name[24];      /* for the log */
+    int listen;    /* the LISTEN connection, not a pool slot */
+    char name[24]; /* for the log */
     int state;
     PGconn *pg;
     uv_poll_t *poll; /* heap: its memory must outlive uv_close */
@@ -85,7 +85,7 @@ typedef struct db_conn {
     uv_timer_t timer;
     db_op *head, *tail; /* sent, awaiting results */
     host_db_tx *tx;
-    unsigned attempts;  /* failed connects in a row */
+    unsigned attempts; /* failed connects in a row */
     int connected_once;
     int want_write;
 } db_conn;
@@ -94,7 +94,7 @@ struct host_db_tx {
     host_db *db;
     db_conn *conn; /* NULL once the connection broke or the pool closed */
     char *tenant;
-    int started;   /* BEGIN has been sent */
+    int started; /* BEGIN has been sent */
     int ending;
 };
 
@@ -102,22 +102,22 @@ struct host_db {
     uv_loop_t *loop;
     host_db_opts o;
     char *conninfo;
-    char timeout_s[24];   /* statement_timeout as a parameter */
+    char timeout_s[24]; /* statement_timeout as a parameter */
     char idle_tx_s[24];
     db_conn *conns;
     int nconns;
-    db_conn *lconn;           /* from the first host_db_listen() */
-    db_listener *listeners;   /* in registration order */
+    db_conn *lconn;         /* from the first host_db_listen() */
+    db_listener *listeners; /* in registration order */
     int nlisteners;
     db_op *wait_head, *wait_tail;
     int nwait;
     db_op *done_head, *done_tail;
-    uv_timer_t qtimer;  /* the oldest waiter's deadline */
-    uv_idle_t defer;    /* delivers what API calls finished, next iteration */
-    int nup;            /* connections IDLE or BUSY */
-    int down;           /* no connection and the last attempt failed: fail fast */
+    uv_timer_t qtimer; /* the oldest waiter's deadline */
+    uv_idle_t defer;   /* delivers what API calls finished, next iteration */
+    int nup;           /* connections IDLE or BUSY */
+    int down;          /* no connection and the last attempt failed: fail fast */
     int closing;
-    int finishing;      /* handles are closing; memory goes when nhandles is 0 */
+    int finishing; /* handles are closing; memory goes when nhandles is 0 */
     int draining;
     int ntx;
     int nhandles;
@@ -246,20 +246,15 @@ static void deliver(host_db *db, db_op *op)
         op->cb.begin(tx, status, op->ud);
         break;
     }
-    case OP_QUERY:
-        op->cb.query(op->tx, op->status, &view, op->ud);
-        break;
+    case OP_QUERY: op->cb.query(op->tx, op->status, &view, op->ud); break;
     case OP_COMMIT:
     case OP_ROLLBACK:
         if (op->cb.end)
             op->cb.end(op->status, &view, op->ud);
         tx_free(op->tx);
         break;
-    case OP_NOTIFY:
-        deliver_notify(db, op);
-        break;
-    default:
-        break;
+    case OP_NOTIFY: deliver_notify(db, op); break;
+    default: break;
     }
     op_free(op);
 }
@@ -578,8 +573,7 @@ static void push_notify(host_db *db, PGnotify *n)
  * the FIFO first, so if sending fails, conn_fail finishes it with the rest.
  * Returns 0, or -1 after failing the connection.
  */
-static int send_op(db_conn *c, db_op *op, const char *sql, int nparams,
-                   const char *const *params)
+static int send_op(db_conn *c, db_op *op, const char *sql, int nparams, const char *const *params)
 {
     host_db_tx *tx = op->tx;
     int ok = 1;
@@ -592,8 +586,8 @@ static int send_op(db_conn *c, db_op *op, const char *sql, int nparams,
          * overrides any session-level value a statement might have set. */
         const char *t[1] = {tx->tenant ? tx->tenant : ""};
         ok = PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
-             PQsendQueryParams(c->pg, "SELECT set_config('app.tenant_id', $1, true)", 1, NULL,
-                               t, NULL, NULL, 0);
+             PQsendQueryParams(c->pg, "SELECT set_config('app.tenant_id', $1, true)", 1, NULL, t,
+                               NULL, NULL, 0);
         op->nprologue = 2;
         tx->started = 1;
     } else if (op->kind == OP_SETUP && c->listen) {
@@ -682,12 +676,8 @@ static void connect_step(db_conn *c)
         if (poll_watch(c, UV_WRITABLE, 1) != 0)
             conn_fail(c, HOST_DB_EUNAVAIL, "cannot watch the socket");
         break;
-    case PGRES_POLLING_OK:
-        conn_connected(c);
-        break;
-    default:
-        conn_fail(c, HOST_DB_EUNAVAIL, PQerrorMessage(c->pg));
-        break;
+    case PGRES_POLLING_OK: conn_connected(c); break;
+    default: conn_fail(c, HOST_DB_EUNAVAIL, PQerrorMessage(c->pg)); break;
     }
 }
 
@@ -734,7 +724,8 @@ static void conn_fail(db_conn *c, int status, const char *msg)
          * A COMMIT already sent may have committed or not: say unknown,
          * never "unavailable", which invites a retry. */
         op->status = op->kind == OP_ROLLBACK ? HOST_DB_OK
-                     : op->kind == OP_COMMIT ? HOST_DB_EUNKNOWN : status;
+                     : op->kind == OP_COMMIT ? HOST_DB_EUNKNOWN
+                                             : status;
         if (op->kind == OP_ROLLBACK) {
             PQclear(op->res);
             PQclear(op->err);
@@ -768,8 +759,8 @@ static void conn_fail(db_conn *c, int status, const char *msg)
     delay = delay / 2 + next_rand(db) % (delay / 2 + 1);
     c->attempts++;
     if (was_up || c->attempts == 1 || (was_connecting && c->attempts % 10 == 0))
-        db_log(db, 1, "db: %s %s: %s; retrying in %llu ms", c->name,
-               was_up ? "lost" : "failed", why, (unsigned long long)delay);
+        db_log(db, 1, "db: %s %s: %s; retrying in %llu ms", c->name, was_up ? "lost" : "failed",
+               why, (unsigned long long)delay);
     uv_timer_start(&c->timer, on_conn_timer, delay, 0);
     if (!c->listen && db->nup == 0) {
         /* Nothing can serve the queue: tell waiters now rather than at
@@ -794,8 +785,7 @@ static int commit_outcome_unknown(const PGresult *final)
     if (PQresultStatus(final) != PGRES_FATAL_ERROR)
         return 0;
     state = PQresultErrorField(final, PG_DIAG_SQLSTATE);
-    return !state || !state[0] || strncmp(state, "08", 2) == 0 ||
-           strncmp(state, "57P0", 4) == 0;
+    return !state || !state[0] || strncmp(state, "08", 2) == 0 || strncmp(state, "57P0", 4) == 0;
 }
 
 /* A finished segment.  Returns -1 when the connection must be dropped. */
@@ -812,9 +802,7 @@ static int op_done(db_conn *c, db_op *op)
         switch (PQresultStatus(final)) {
         case PGRES_COMMAND_OK:
         case PGRES_TUPLES_OK:
-        case PGRES_EMPTY_QUERY:
-            op->status = HOST_DB_OK;
-            break;
+        case PGRES_EMPTY_QUERY: op->status = HOST_DB_OK; break;
         default:
             op->status = HOST_DB_EQUERY;
             set_msg(op->msg, sizeof op->msg, PQresultErrorMessage(final));
@@ -912,8 +900,7 @@ static void conn_read(db_conn *c)
             PQclear(r);
             conn_fail(c, HOST_DB_EUNAVAIL, "COPY is not supported by the pool");
             return;
-        default:
-            break;
+        default: break;
         }
         op->got = 1;
         if (op->stmt < op->nprologue) {
@@ -969,20 +956,15 @@ static void on_conn_timer(uv_timer_t *t)
     host_db *db = c->db;
 
     switch (c->state) {
-    case C_DOWN:
-        conn_start(c);
-        break;
+    case C_DOWN: conn_start(c); break;
     case C_CONNECTING:
-    case C_SETUP:
-        conn_fail(c, HOST_DB_EUNAVAIL, "connect timed out");
-        break;
+    case C_SETUP: conn_fail(c, HOST_DB_EUNAVAIL, "connect timed out"); break;
     case C_IDLE:
     case C_BUSY:
         if (c->head)
             conn_fail(c, HOST_DB_ETIMEDOUT, "no answer from the server in time");
         break;
-    default:
-        break;
+    default: break;
     }
     drain(db);
 }
@@ -1098,8 +1080,7 @@ host_db *host_db_new(uv_loop_t *loop, const host_db_opts *opts)
     /* 0 from a zeroed struct means "default" everywhere: a pool without a
      * statement timeout is never what a request path wants. */
     db->o.statement_timeout_ms = or_default(opts->statement_timeout_ms, 5000);
-    db->o.query_timeout_ms = or_default(opts->query_timeout_ms,
-                                        db->o.statement_timeout_ms + 2000);
+    db->o.query_timeout_ms = or_default(opts->query_timeout_ms, db->o.statement_timeout_ms + 2000);
     snprintf(db->timeout_s, sizeof db->timeout_s, "%llu",
              (unsigned long long)db->o.statement_timeout_ms);
     snprintf(db->idle_tx_s, sizeof db->idle_tx_s, "%llu",
@@ -1241,8 +1222,8 @@ int host_db_tx_begin(host_db *db, const char *tenant_id, host_db_begin_cb cb, vo
     return 0;
 }
 
-int host_db_tx_query(host_db_tx *tx, const char *sql, int nparams,
-                     const char *const *params, host_db_query_cb cb, void *ud)
+int host_db_tx_query(host_db_tx *tx, const char *sql, int nparams, const char *const *params,
+                     host_db_query_cb cb, void *ud)
 {
     host_db *db;
     db_op *op;
@@ -1463,6 +1444,6 @@ const char *host_db_strerror(int status)
 
 int host_db_status_is_unavailable(int status)
 {
-    return status == HOST_DB_EBUSY || status == HOST_DB_ETIMEDOUT ||
-           status == HOST_DB_EUNAVAIL || status == HOST_DB_ECLOSED;
+    return status == HOST_DB_EBUSY || status == HOST_DB_ETIMEDOUT || status == HOST_DB_EUNAVAIL ||
+           status == HOST_DB_ECLOSED;
 }

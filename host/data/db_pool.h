@@ -47,23 +47,28 @@
 /* Status codes.  HOST_DB_EBUSY, HOST_DB_ETIMEDOUT and HOST_DB_EUNAVAIL mean
  * "the database cannot serve this now": the host answers 503 (see
  * host_db_status_is_unavailable). */
-#define HOST_DB_OK          0
-#define HOST_DB_EINVAL     -1  /* bad argument */
-#define HOST_DB_ENOMEM     -2
-#define HOST_DB_ESTATE     -3  /* not now: tx already ending */
-#define HOST_DB_ECLOSED    -4  /* the pool is being freed */
-#define HOST_DB_EBUSY      -5  /* wait queue full */
-#define HOST_DB_ETIMEDOUT  -6  /* waited queue_timeout_ms for a connection, or a
+#define HOST_DB_OK 0
+#define HOST_DB_EINVAL -1 /* bad argument */
+#define HOST_DB_ENOMEM -2
+#define HOST_DB_ESTATE -3  /* not now: tx already ending */
+#define HOST_DB_ECLOSED -4 /* the pool is being freed */
+#define HOST_DB_EBUSY -5   /* wait queue full */
+#define HOST_DB_ETIMEDOUT                                                                          \
+    -6 /* waited queue_timeout_ms for a connection, or a
                                   statement outlived query_timeout_ms */
-#define HOST_DB_EUNAVAIL   -7  /* no connection to the server; or the connection
+#define HOST_DB_EUNAVAIL                                                                           \
+    -7 /* no connection to the server; or the connection
                                   broke under this statement (a COMMIT says
                                   HOST_DB_EUNKNOWN instead) */
-#define HOST_DB_EQUERY     -8  /* the server refused the statement: see
+#define HOST_DB_EQUERY                                                                             \
+    -8 /* the server refused the statement: see
                                   host_db_result_sqlstate/_message; the
                                   transaction is now aborted */
-#define HOST_DB_EABORTED   -9  /* COMMIT of a transaction that had failed: it was
+#define HOST_DB_EABORTED                                                                           \
+    -9 /* COMMIT of a transaction that had failed: it was
                                   rolled back */
-#define HOST_DB_EUNKNOWN  -10  /* the connection broke (or the server was shut
+#define HOST_DB_EUNKNOWN                                                                           \
+    -10 /* the connection broke (or the server was shut
                                   down) after COMMIT was sent: the transaction
                                   may or may not have committed.  Not an
                                   "unavailable": retrying could apply it twice */
@@ -73,18 +78,18 @@ typedef struct host_db_tx host_db_tx;
 typedef struct host_db_result host_db_result;
 
 typedef struct host_db_opts {
-    const char *conninfo;          /* libpq conninfo or URL (app role); copied */
-    int size;                      /* connections; default 4 */
-    int queue_max;                 /* callers that may wait; 0: default 64; -1: none */
-    uint64_t queue_timeout_ms;     /* longest wait for a connection; default 1000 */
-    uint64_t connect_timeout_ms;   /* abandon a connect attempt after; default 5000 */
-    uint64_t statement_timeout_ms; /* server side, per connection; 0: default 5000 */
-    uint64_t idle_in_tx_timeout_ms;/* server ends a tx idle this long; default 60000 */
-    uint64_t query_timeout_ms;     /* client side guard: a statement without an answer
+    const char *conninfo;           /* libpq conninfo or URL (app role); copied */
+    int size;                       /* connections; default 4 */
+    int queue_max;                  /* callers that may wait; 0: default 64; -1: none */
+    uint64_t queue_timeout_ms;      /* longest wait for a connection; default 1000 */
+    uint64_t connect_timeout_ms;    /* abandon a connect attempt after; default 5000 */
+    uint64_t statement_timeout_ms;  /* server side, per connection; 0: default 5000 */
+    uint64_t idle_in_tx_timeout_ms; /* server ends a tx idle this long; default 60000 */
+    uint64_t query_timeout_ms;      /* client side guard: a statement without an answer
                                       this long drops its connection; 0: default
                                       statement_timeout_ms + 2000 */
-    uint64_t reconnect_min_ms;     /* first backoff; default 100 */
-    uint64_t reconnect_max_ms;     /* backoff cap; default 2000 */
+    uint64_t reconnect_min_ms;      /* first backoff; default 100 */
+    uint64_t reconnect_max_ms;      /* backoff cap; default 2000 */
     /* Optional: connection events (lost, reconnected), for the host's log.
      * level is 0 info, 1 warn; msg carries no password. */
     void (*log)(void *log_ud, int level, const char *msg);
@@ -93,18 +98,18 @@ typedef struct host_db_opts {
 
 typedef struct host_db_stats {
     int size;
-    int idle;          /* connected, free */
-    int busy;          /* connected, in a transaction */
-    int connecting;    /* connect in progress */
-    int down;          /* waiting to reconnect */
-    int waiting;       /* callers in the queue */
-    uint64_t rejected; /* HOST_DB_EBUSY given */
-    uint64_t timed_out;/* HOST_DB_ETIMEDOUT given to waiters */
+    int idle;             /* connected, free */
+    int busy;             /* connected, in a transaction */
+    int connecting;       /* connect in progress */
+    int down;             /* waiting to reconnect */
+    int waiting;          /* callers in the queue */
+    uint64_t rejected;    /* HOST_DB_EBUSY given */
+    uint64_t timed_out;   /* HOST_DB_ETIMEDOUT given to waiters */
     uint64_t unavailable; /* HOST_DB_EUNAVAIL given to host_db_tx_begin callers */
     uint64_t reconnects;  /* successful connects after the first of each slot */
     /* The LISTEN connection (not in the counts above). */
-    int listeners;        /* host_db_listen() registrations */
-    int listening;        /* of those, whose LISTEN is in effect right now */
+    int listeners;              /* host_db_listen() registrations */
+    int listening;              /* of those, whose LISTEN is in effect right now */
     uint64_t listen_reconnects; /* its successful connects after the first */
     uint64_t notifications;     /* received on it */
 } host_db_stats;
@@ -112,8 +117,7 @@ typedef struct host_db_stats {
 /* tx is NULL unless status is HOST_DB_OK. */
 typedef void (*host_db_begin_cb)(host_db_tx *tx, int status, void *ud);
 /* res is never NULL; status is HOST_DB_OK or an error code. */
-typedef void (*host_db_query_cb)(host_db_tx *tx, int status, const host_db_result *res,
-                                 void *ud);
+typedef void (*host_db_query_cb)(host_db_tx *tx, int status, const host_db_result *res, void *ud);
 /* For commit and rollback: the tx is gone once this returns. */
 typedef void (*host_db_end_cb)(int status, const host_db_result *res, void *ud);
 
@@ -155,8 +159,8 @@ int host_db_tx_begin(host_db *db, const char *tenant_id, host_db_begin_cb cb, vo
  * HOST_DB_EQUERY the transaction is aborted: later statements fail with
  * SQLSTATE 25P02 until it ends.
  */
-int host_db_tx_query(host_db_tx *tx, const char *sql, int nparams,
-                     const char *const *params, host_db_query_cb cb, void *ud);
+int host_db_tx_query(host_db_tx *tx, const char *sql, int nparams, const char *const *params,
+                     host_db_query_cb cb, void *ud);
 
 /* Ends the transaction and gives the connection back.  Commit reports
  * HOST_DB_EABORTED if an earlier statement had failed (the server rolled

@@ -32,12 +32,12 @@
 #define MIG_LOCK_KEY "127978384385397"
 
 typedef struct mig_file {
-    int src;                  /* index into the sources */
+    int src; /* index into the sources */
     char name[MIG_MAX_NAME + 1];
     char *sql;
     size_t len;
     char sha[65];
-    int applied;              /* recorded in schema_migrations */
+    int applied; /* recorded in schema_migrations */
     char applied_at[40];
 } mig_file;
 
@@ -278,8 +278,8 @@ fail:
 
 /* Runs a parameterised statement; returns the result if its status is the
  * expected one, else reports and returns NULL. */
-static PGresult *q(mig_run *r, const char *what, const char *sql, int n,
-                   const char *const *params, ExecStatusType want)
+static PGresult *q(mig_run *r, const char *what, const char *sql, int n, const char *const *params,
+                   ExecStatusType want)
 {
     PGresult *res = PQexecParams(r->pg, sql, n, NULL, params, NULL, NULL, 0);
     char buf[1024];
@@ -342,8 +342,7 @@ static int lock_runner(mig_run *r)
     PGresult *res;
     int got;
 
-    res = q(r, "advisory lock", "SELECT pg_try_advisory_lock($1::bigint)", 1, key,
-            PGRES_TUPLES_OK);
+    res = q(r, "advisory lock", "SELECT pg_try_advisory_lock($1::bigint)", 1, key, PGRES_TUPLES_OK);
     if (!res)
         return -1;
     got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -366,8 +365,8 @@ static int load_applied(mig_run *r, int status_only)
 
     if (status_only) {
         /* Status changes nothing, not even by creating the table. */
-        res = q(r, "schema_migrations", "SELECT to_regclass('public.schema_migrations') IS NULL",
-                0, NULL, PGRES_TUPLES_OK);
+        res = q(r, "schema_migrations", "SELECT to_regclass('public.schema_migrations') IS NULL", 0,
+                NULL, PGRES_TUPLES_OK);
         if (!res)
             return -1;
         i = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -375,12 +374,12 @@ static int load_applied(mig_run *r, int status_only)
         if (i)
             return 0;
     } else if (exec_cmd(r, "create schema_migrations",
-                       "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                       " scope text NOT NULL,"
-                       " name text NOT NULL,"
-                       " checksum text NOT NULL CHECK (checksum ~ '^[0-9a-f]{64}$'),"
-                       " applied_at timestamptz NOT NULL DEFAULT now(),"
-                       " PRIMARY KEY (scope, name))") != 0) {
+                        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        " scope text NOT NULL,"
+                        " name text NOT NULL,"
+                        " checksum text NOT NULL CHECK (checksum ~ '^[0-9a-f]{64}$'),"
+                        " applied_at timestamptz NOT NULL DEFAULT now(),"
+                        " PRIMARY KEY (scope, name))") != 0) {
         return -1;
     }
     res = q(r, "read schema_migrations",
@@ -435,7 +434,8 @@ static int reconcile(mig_run *r)
             f->applied = 1;
             snprintf(f->applied_at, sizeof f->applied_at, "%s", w->at);
             if (strcmp(w->sha, f->sha) != 0) {
-                mig_error(r, "%s/%s (%s/%s) was changed after it was applied: recorded sha256 %s, "
+                mig_error(r,
+                          "%s/%s (%s/%s) was changed after it was applied: recorded sha256 %s, "
                           "file now %s; restore it and add a new migration instead",
                           scope, f->name, r->srcs[f->src].dir, f->name, w->sha, f->sha);
                 bad++;
@@ -451,8 +451,10 @@ static int reconcile(mig_run *r)
         for (j = 0; j < r->nrows; j++) {
             mig_row *w = &r->rows[j];
             if (strcmp(w->scope, scope) == 0 && strcmp(w->name, f->name) > 0) {
-                mig_error(r, "%s/%s is pending but sorts before the applied %s/%s; "
-                          "renumber it to come last", scope, f->name, scope, w->name);
+                mig_error(r,
+                          "%s/%s is pending but sorts before the applied %s/%s; "
+                          "renumber it to come last",
+                          scope, f->name, scope, w->name);
                 bad++;
                 break;
             }
@@ -524,9 +526,9 @@ static int apply_one(mig_run *r, mig_file *f)
         return -1;
     /* Simple-query protocol: the file may hold many statements. */
     res = PQexec(r->pg, f->sql);
-    if (!res || (PQresultStatus(res) != PGRES_COMMAND_OK &&
-                 PQresultStatus(res) != PGRES_TUPLES_OK &&
-                 PQresultStatus(res) != PGRES_EMPTY_QUERY)) {
+    if (!res ||
+        (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK &&
+         PQresultStatus(res) != PGRES_EMPTY_QUERY)) {
         const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
         trim_msg(res ? PQresultErrorMessage(res) : PQerrorMessage(r->pg), buf, sizeof buf);
         if (pos)
@@ -541,9 +543,11 @@ static int apply_one(mig_run *r, mig_file *f)
     if (PQtransactionStatus(r->pg) != PQTRANS_INTRANS) {
         /* The file ended our transaction itself: whatever ran before its
          * COMMIT is in, unrecorded.  Say so plainly. */
-        mig_error(r, "%s/%s must not contain COMMIT, ROLLBACK or BEGIN: it ended the "
+        mig_error(r,
+                  "%s/%s must not contain COMMIT, ROLLBACK or BEGIN: it ended the "
                   "runner's transaction, so part of it may have been committed without "
-                  "being recorded; check the database by hand", scope, f->name);
+                  "being recorded; check the database by hand",
+                  scope, f->name);
         goto fail;
     }
     res = q(r, "record migration",
@@ -638,8 +642,8 @@ done:
     return rc;
 }
 
-int host_migrate_tenants(const char *owner_conninfo, const char *const *ids, int nids,
-                         FILE *out, FILE *err)
+int host_migrate_tenants(const char *owner_conninfo, const char *const *ids, int nids, FILE *out,
+                         FILE *err)
 {
     mig_run r;
     int i, rc = -1;
@@ -668,8 +672,9 @@ int host_migrate_tenants(const char *owner_conninfo, const char *const *ids, int
         if (!res)
             goto rollback;
         PQclear(res);
-        res = q(&r, "add tenant", "INSERT INTO tenants (id) VALUES ($1) ON CONFLICT (id) DO NOTHING",
-                1, p, PGRES_COMMAND_OK);
+        res = q(&r, "add tenant",
+                "INSERT INTO tenants (id) VALUES ($1) ON CONFLICT (id) DO NOTHING", 1, p,
+                PGRES_COMMAND_OK);
         if (!res)
             goto rollback;
         if (strcmp(PQcmdTuples(res), "1") == 0)

@@ -42,8 +42,8 @@ int host_migrate(const char *owner_conninfo, const host_migrate_src *srcs, int n
  * tenant-owned tables reference it).  Idempotent; never deletes.  Returns 0
  * or -1.
  */
-int host_migrate_tenants(const char *owner_conninfo, const char *const *ids, int nids,
-                         FILE *out, FILE *err);
+int host_migrate_tenants(const char *owner_conninfo, const char *const *ids, int nids, FILE *out,
+                         FILE *err);
 
 /* 1 if name is a valid migration file name, else 0 (exposed for tests). */
 int host_migrate_name_valid(const char *name);

@@ -31,7 +31,7 @@
 #define READ_CHUNK 16384
 #define LINGER_MS 2000
 #define BALANCE_RETRY_MS 2
-#define STARVED_RETRY_MS 250     /* out of descriptors: look again after this */
+#define STARVED_RETRY_MS 250 /* out of descriptors: look again after this */
 #define DRAIN_GRACE_MS 1000
 #define WRITE_HIGH_WATER (1u << 20) /* queued response bytes per connection */
 /* Answers without a tenant (unknown host, health, refused input) carry the
@@ -53,35 +53,35 @@ struct host_listener {
 struct host_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
-    uv_timer_t send_timer;     /* queued bytes must make progress (send timeout) */
+    uv_timer_t send_timer; /* queued bytes must make progress (send timeout) */
     host_server *srv;
     host_conn *prev, *next;
-    host_conn *post_next;      /* on srv->posted */
+    host_conn *post_next; /* on srv->posted */
     http_parser parser;
-    host_buf in;               /* received, not yet parsed (plaintext) */
+    host_buf in; /* received, not yet parsed (plaintext) */
     tn_request req;
     host_tls_conn *tls;
-    int open_handles;          /* tcp + timers; freed at 0 with no request */
-    int posted;                /* on srv->posted: not freed until run */
-    int in_pass;               /* being run by the posted pass */
-    int more;                  /* a request ended in the pass and more is buffered */
-    int read_eof;              /* the client sent all it will (EOF, close_notify) */
-    int closing;               /* close has begun */
-    int got_bytes;             /* some of the next request has arrived */
+    int open_handles; /* tcp + timers; freed at 0 with no request */
+    int posted;       /* on srv->posted: not freed until run */
+    int in_pass;      /* being run by the posted pass */
+    int more;         /* a request ended in the pass and more is buffered */
+    int read_eof;     /* the client sent all it will (EOF, close_notify) */
+    int closing;      /* close has begun */
+    int got_bytes;    /* some of the next request has arrived */
     int msg_complete;
-    int err_status;            /* set by a callback that refused input */
+    int err_status; /* set by a callback that refused input */
     int reading;
-    int write_blocked;         /* waiting for the client to read */
-    host_buf line;             /* the request line, until complete */
+    int write_blocked; /* waiting for the client to read */
+    host_buf line;     /* the request line, until complete */
     int line_done;
-    size_t scan_pos;           /* bytes of `in` whose line endings are checked */
-    size_t scan_len;           /* bytes on the head's current line so far */
-    int scan_cr;               /* the last byte scanned was CR */
-    int scan_lines;            /* head lines complete */
-    int head_scanned;          /* the head's empty line was seen */
-    uint64_t queued;           /* bytes handed to uv_write, ever */
-    uint64_t sent_mark;        /* of those, written when last checked */
-    uint64_t progress_ms;      /* loop time the written count last grew */
+    size_t scan_pos;      /* bytes of `in` whose line endings are checked */
+    size_t scan_len;      /* bytes on the head's current line so far */
+    int scan_cr;          /* the last byte scanned was CR */
+    int scan_lines;       /* head lines complete */
+    int head_scanned;     /* the head's empty line was seen */
+    uint64_t queued;      /* bytes handed to uv_write, ever */
+    uint64_t sent_mark;   /* of those, written when last checked */
+    uint64_t progress_ms; /* loop time the written count last grew */
     char peer[INET6_ADDRSTRLEN];
 };
 
@@ -471,7 +471,8 @@ static void build_head(tn_request *r, host_buf *h, int chunked, size_t body_len)
     if (!(r->own & HOST_OWN_NOSNIFF))
         host_buf_puts(h, "X-Content-Type-Options: nosniff\r\n");
     if (!(r->own & HOST_OWN_REFERRER))
-        put_header(h, "Referrer-Policy", t ? t->referrer_policy : "strict-origin-when-cross-origin");
+        put_header(h, "Referrer-Policy",
+                   t ? t->referrer_policy : "strict-origin-when-cross-origin");
     if (host_request_is_tls(r) && !(r->own & HOST_OWN_HSTS))
         put_header(h, "Strict-Transport-Security",
                    t ? t->hsts : "max-age=31536000; includeSubDomains");
@@ -709,8 +710,8 @@ int host_response_stream_begin(tn_request *r)
     return conn_write(r->conn, h, hlen, NULL, 0, NULL, NULL) == 0 ? TN_OK : TN_ESTATE;
 }
 
-int host_response_stream_write(tn_request *r, const void *data, size_t len,
-                               tn_write_done_fn done, void *ud)
+int host_response_stream_write(tn_request *r, const void *data, size_t len, tn_write_done_fn done,
+                               void *ud)
 {
     host_buf chunk;
     char *p;
@@ -854,8 +855,8 @@ static int split_target(tn_request *r)
 
     if (!u || memchr(u, '\0', r->url.len) || host_target_split(u, &path, &query) != 0)
         return -1;
-    r->path = u;               /* path is u itself, cut at '?' */
-    r->query = (char *)query;  /* in u, or "": read only */
+    r->path = u;              /* path is u itself, cut at '?' */
+    r->query = (char *)query; /* in u, or "": read only */
     return 0;
 }
 
@@ -1069,8 +1070,7 @@ static int request_line_valid(const char *line, size_t n)
     sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1));
     if (!sp2 || sp2 == sp1 + 1)
         return 0;
-    return end - sp2 == 9 && memcmp(sp2 + 1, "HTTP/1.", 7) == 0 &&
-           (sp2[8] == '0' || sp2[8] == '1');
+    return end - sp2 == 9 && memcmp(sp2 + 1, "HTTP/1.", 7) == 0 && (sp2[8] == '0' || sp2[8] == '1');
 }
 
 /* Keeps the request line as it arrives (it may span reads) and checks it
@@ -1348,8 +1348,10 @@ static void listeners_stop(host_server *srv)
 static void accept_starved(host_server *srv, int err)
 {
     if (!srv->fd_starved)
-        host_log(HOST_LOG_WARN, "accept: %s: not accepting until descriptors free up "
-                 "(checked every %d ms)", strerror(err), STARVED_RETRY_MS);
+        host_log(HOST_LOG_WARN,
+                 "accept: %s: not accepting until descriptors free up "
+                 "(checked every %d ms)",
+                 strerror(err), STARVED_RETRY_MS);
     srv->fd_starved = 1;
     srv->accept_paused = 1;
     listeners_stop(srv);
@@ -1561,7 +1563,9 @@ void host_server_drain(host_server *srv)
         if (!c->req.active && !c->got_bytes && !c->closing)
             uv_timer_start(&c->timer, on_idle_timeout,
                            srv->limits.keepalive_timeout_ms < DRAIN_GRACE_MS
-                               ? srv->limits.keepalive_timeout_ms : DRAIN_GRACE_MS, 0);
+                               ? srv->limits.keepalive_timeout_ms
+                               : DRAIN_GRACE_MS,
+                           0);
     if (srv->nconns == 0 && srv->idle)
         srv->idle(srv);
 }

@@ -34,23 +34,23 @@ typedef void (*host_server_fn)(host_server *srv);
 struct host_server {
     uv_loop_t *loop;
     host_limits limits;
-    host_dispatch_fn dispatch;  /* a complete request is ready */
-    host_dispatch_fn complete;  /* its response has been handed to the socket */
-    host_server_fn idle;        /* draining and the last connection closed */
+    host_dispatch_fn dispatch; /* a complete request is ready */
+    host_dispatch_fn complete; /* its response has been handed to the socket */
+    host_server_fn idle;       /* draining and the last connection closed */
     void *ctx;
-    host_metrics *metrics;      /* may be NULL */
-    host_worker_slot *slot;     /* may be NULL */
+    host_metrics *metrics;  /* may be NULL */
+    host_worker_slot *slot; /* may be NULL */
     int64_t generation;
-    struct host_tls_ctx *tls;   /* for listeners added with tls = 1 */
+    struct host_tls_ctx *tls; /* for listeners added with tls = 1 */
     int draining;
     int nconns;
     host_conn *conns;
     host_listener *listeners;
-    uv_timer_t retry_timer;     /* re-arms accepting after a balancing pause */
-    uv_idle_t post_idle;        /* runs posted connections from the loop */
-    host_conn *posted;          /* connections with a pipelined request to start */
+    uv_timer_t retry_timer; /* re-arms accepting after a balancing pause */
+    uv_idle_t post_idle;    /* runs posted connections from the loop */
+    host_conn *posted;      /* connections with a pipelined request to start */
     int accept_paused;
-    int fd_starved;             /* accept failed for want of descriptors */
+    int fd_starved; /* accept failed for want of descriptors */
     char date[64];
     uint64_t date_sec;
     uint64_t rid_prefix;
@@ -75,8 +75,8 @@ void host_server_close(host_server *srv);
 /* Answer the request: head + buffered body. */
 void host_response_send(tn_request *req);
 int host_response_stream_begin(tn_request *req);
-int host_response_stream_write(tn_request *req, const void *data, size_t len,
-                               tn_write_done_fn done, void *ud);
+int host_response_stream_write(tn_request *req, const void *data, size_t len, tn_write_done_fn done,
+                               void *ud);
 int host_response_stream_end(tn_request *req);
 int host_request_is_tls(const tn_request *req);
 /* After a hook returns: if its response ended meanwhile, finish the

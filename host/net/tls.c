@@ -24,9 +24,9 @@
  * TLS 1.2 suites: ECDHE for forward secrecy and AEAD only, AES-GCM before
  * ChaCha20.  TLS 1.3 keeps OpenSSL's defaults, which are all AEAD already.
  */
-#define TLS12_CIPHERS                                                                    \
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                       \
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                       \
+#define TLS12_CIPHERS                                                                              \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 static const char alpn_http11[] = "http/1.1";
@@ -57,7 +57,8 @@ struct host_tls_conn {
  * queue so it cannot be mistaken for the next connection's error on this
  * thread.
  */
-static void tls_error_text(char *buf, size_t len, const char *prefix) {
+static void tls_error_text(char *buf, size_t len, const char *prefix)
+{
     unsigned long e = ERR_get_error();
     const char *reason = e != 0 ? ERR_reason_error_string(e) : "unknown error";
     const char *lib = e != 0 ? ERR_lib_error_string(e) : NULL;
@@ -89,7 +90,8 @@ static void tls_error_text(char *buf, size_t len, const char *prefix) {
  * fatal no_application_protocol alert, and may still speak HTTP/1.1.
  */
 static int tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                           const unsigned char *in, unsigned int inlen, void *arg) {
+                           const unsigned char *in, unsigned int inlen, void *arg)
+{
     unsigned int i = 0;
     size_t want = sizeof(alpn_http11) - 1;
 
@@ -110,7 +112,8 @@ static int tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *o
 }
 
 host_tls_ctx *host_tls_ctx_new(const char *cert_path, const char *key_path, char *err,
-                               size_t errlen) {
+                               size_t errlen)
+{
     host_tls_ctx *ctx = NULL;
     char what[256];
 
@@ -179,14 +182,16 @@ fail:
     return NULL;
 }
 
-void host_tls_ctx_free(host_tls_ctx *ctx) {
+void host_tls_ctx_free(host_tls_ctx *ctx)
+{
     if (ctx == NULL)
         return;
     SSL_CTX_free(ctx->ssl_ctx); /* reference counted: live SSLs keep it */
     free(ctx);
 }
 
-host_tls_conn *host_tls_conn_new(host_tls_ctx *ctx) {
+host_tls_conn *host_tls_conn_new(host_tls_ctx *ctx)
+{
     host_tls_conn *c = NULL;
     BIO *rbio = NULL, *wbio = NULL;
 
@@ -218,7 +223,8 @@ fail:
     return NULL;
 }
 
-void host_tls_conn_free(host_tls_conn *c) {
+void host_tls_conn_free(host_tls_conn *c)
+{
     if (c == NULL)
         return;
     SSL_free(c->ssl);
@@ -229,12 +235,12 @@ void host_tls_conn_free(host_tls_conn *c) {
  * Classifies a failed SSL call.  Returns HOST_TLS_OK when OpenSSL merely
  * waits for more ciphertext, else records the state and the reason.
  */
-static int tls_failed(host_tls_conn *c, int ret, const char *op) {
+static int tls_failed(host_tls_conn *c, int ret, const char *op)
+{
     int e = SSL_get_error(c->ssl, ret);
 
     switch (e) {
-    case SSL_ERROR_WANT_READ:
-        return HOST_TLS_OK;
+    case SSL_ERROR_WANT_READ: return HOST_TLS_OK;
     case SSL_ERROR_ZERO_RETURN:
         c->state = CONN_CLOSED;
         ERR_clear_error();
@@ -253,7 +259,8 @@ static int tls_failed(host_tls_conn *c, int ret, const char *op) {
 }
 
 /* Remembers the ALPN result, NUL-terminated, once the handshake is done. */
-static void tls_note_alpn(host_tls_conn *c) {
+static void tls_note_alpn(host_tls_conn *c)
+{
     const unsigned char *p = NULL;
     unsigned int n = 0;
 
@@ -264,8 +271,9 @@ static void tls_note_alpn(host_tls_conn *c) {
     }
 }
 
-int host_tls_conn_feed(host_tls_conn *c, const char *in, size_t inlen,
-                       host_tls_plain_cb on_plain, void *ud) {
+int host_tls_conn_feed(host_tls_conn *c, const char *in, size_t inlen, host_tls_plain_cb on_plain,
+                       void *ud)
+{
     char buf[TLS_READ_CHUNK];
     size_t written = 0, n = 0;
     int ret;
@@ -300,13 +308,14 @@ int host_tls_conn_feed(host_tls_conn *c, const char *in, size_t inlen,
     }
 }
 
-int host_tls_conn_write(host_tls_conn *c, const char *plain, size_t len) {
+int host_tls_conn_write(host_tls_conn *c, const char *plain, size_t len)
+{
     size_t n = 0;
     int ret;
 
     if (c->state == CONN_FAILED || c->shut_down || !SSL_is_init_finished(c->ssl)) {
         snprintf(c->error, sizeof(c->error), "tls write: %s",
-                 c->shut_down ? "after shutdown"
+                 c->shut_down              ? "after shutdown"
                  : c->state == CONN_FAILED ? "after a fatal error"
                                            : "before the handshake completed");
         return HOST_TLS_ERROR;
@@ -327,11 +336,13 @@ int host_tls_conn_write(host_tls_conn *c, const char *plain, size_t len) {
     return HOST_TLS_OK;
 }
 
-size_t host_tls_conn_pending_out(const host_tls_conn *c) {
+size_t host_tls_conn_pending_out(const host_tls_conn *c)
+{
     return BIO_ctrl_pending(c->wbio);
 }
 
-size_t host_tls_conn_take_out(host_tls_conn *c, char *buf, size_t cap) {
+size_t host_tls_conn_take_out(host_tls_conn *c, char *buf, size_t cap)
+{
     size_t n = 0;
 
     if (cap == 0 || BIO_ctrl_pending(c->wbio) == 0)
@@ -341,7 +352,8 @@ size_t host_tls_conn_take_out(host_tls_conn *c, char *buf, size_t cap) {
     return n;
 }
 
-int host_tls_conn_shutdown(host_tls_conn *c) {
+int host_tls_conn_shutdown(host_tls_conn *c)
+{
     if (c->state == CONN_FAILED || c->shut_down || !SSL_is_init_finished(c->ssl))
         return HOST_TLS_OK;
     ERR_clear_error();
@@ -358,18 +370,22 @@ int host_tls_conn_shutdown(host_tls_conn *c) {
     return HOST_TLS_OK;
 }
 
-int host_tls_conn_handshake_done(const host_tls_conn *c) {
+int host_tls_conn_handshake_done(const host_tls_conn *c)
+{
     return SSL_is_init_finished(c->ssl) ? 1 : 0;
 }
 
-const char *host_tls_conn_alpn(const host_tls_conn *c) {
+const char *host_tls_conn_alpn(const host_tls_conn *c)
+{
     return c->alpn[0] != '\0' ? c->alpn : NULL;
 }
 
-const char *host_tls_conn_version(const host_tls_conn *c) {
+const char *host_tls_conn_version(const host_tls_conn *c)
+{
     return SSL_is_init_finished(c->ssl) ? SSL_get_version(c->ssl) : NULL;
 }
 
-const char *host_tls_conn_last_error(const host_tls_conn *c) {
+const char *host_tls_conn_last_error(const host_tls_conn *c)
+{
     return c->error;
 }

@@ -31,7 +31,7 @@ typedef struct host_tls_conn host_tls_conn;
 
 /* Results of the functions below that return int. */
 #define HOST_TLS_OK 0
-#define HOST_TLS_CLOSED 1 /* feed: the peer sent close_notify */
+#define HOST_TLS_CLOSED 1   /* feed: the peer sent close_notify */
 #define HOST_TLS_ERROR (-1) /* fatal: flush pending output (an alert), then close */
 
 /*
@@ -69,8 +69,8 @@ void host_tls_conn_free(host_tls_conn *c); /* NULL is fine */
  * caller must then drain the output, which may hold handshake messages or
  * an alert.  After CLOSED or ERROR, later feeds return the same result.
  */
-int host_tls_conn_feed(host_tls_conn *c, const char *in, size_t inlen,
-                       host_tls_plain_cb on_plain, void *ud);
+int host_tls_conn_feed(host_tls_conn *c, const char *in, size_t inlen, host_tls_plain_cb on_plain,
+                       void *ud);
 
 /*
  * Encrypts application data into the output buffer, all of it.  Only

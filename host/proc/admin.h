@@ -13,7 +13,7 @@
 /* The admin server's ctx. */
 typedef struct host_admin {
     host_metrics *metrics;
-    int (*ready)(void *ud);     /* /readyz: 1 ready, 0 not */
+    int (*ready)(void *ud); /* /readyz: 1 ready, 0 not */
     void *ud;
 } host_admin;
 

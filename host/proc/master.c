@@ -46,9 +46,9 @@ typedef struct host_child {
     pid_t pid;
     int64_t generation;
     int ready;
-    int failed;                 /* start failed: errors in msg */
-    int retiring;               /* asked to drain */
-    int discard;                /* killed by us: not a crash */
+    int failed;   /* start failed: errors in msg */
+    int retiring; /* asked to drain */
+    int discard;  /* killed by us: not a crash */
     uint64_t started_ms;
     uv_pipe_t pipe;
     int pipe_open;
@@ -66,21 +66,21 @@ typedef struct host_master {
     int tls_fds[MAX_LISTEN];
     int ntls;
     int admin_fd;
-    host_tls_ctx *tls;          /* made here, so all workers share session keys */
-    host_tls_ctx *new_tls;      /* the reload's, until it serves */
+    host_tls_ctx *tls;     /* made here, so all workers share session keys */
+    host_tls_ctx *new_tls; /* the reload's, until it serves */
     host_server admin;
-    host_admin pages;           /* the admin server's ctx */
+    host_admin pages; /* the admin server's ctx */
     host_child children[HOST_MAX_WORKER_SLOTS];
     int64_t generation;
     int nworkers;
-    int started;                /* first generation is up */
-    int quick_crashes;          /* workers that died soon after start, in a row */
+    int started;       /* first generation is up */
+    int quick_crashes; /* workers that died soon after start, in a row */
     int exit_code;
 
     int reloading;
     int reload_pending;
     int64_t reload_gen;
-    int64_t last_gen;           /* highest generation ever started: never reused */
+    int64_t last_gen; /* highest generation ever started: never reused */
     int reload_workers;
     host_snapshot new_snap;
     host_config new_conf;
@@ -173,7 +173,8 @@ static void child_started(host_master *m, host_child *c)
     (void)c;
     for (i = 0; i < HOST_MAX_WORKER_SLOTS; i++) {
         host_child *x = &m->children[i];
-        if (x->pid && !x->discard && x->generation == (m->reloading ? m->reload_gen : m->generation)) {
+        if (x->pid && !x->discard &&
+            x->generation == (m->reloading ? m->reload_gen : m->generation)) {
             total++;
             ready += x->ready;
         }
@@ -352,8 +353,7 @@ static void on_restart_timer(uv_timer_t *t)
 /* The crash circuit breaker (breaker.h): a request's crash counts against
  * its plugin, route and tenant; enough of them open the route for that
  * tenant, so one tenant's crash loop cannot keep every worker restarting. */
-static void breaker_count(host_master *m, const char *plugin, const char *route,
-                          const char *tenant)
+static void breaker_count(host_master *m, const char *plugin, const char *route, const char *tenant)
 {
     host_breakers *t = host_metrics_breakers(m->metrics);
     const host_breaker_conf *bc = &m->conf.server.breaker;
@@ -411,14 +411,12 @@ static void worker_crashed(host_master *m, int slot, int wstatus, uint64_t lived
     }
     if (WIFSIGNALED(wstatus))
         host_log(HOST_LOG_ERROR,
-                 "worker %d (pid %d) killed by signal %d while running plugin %s route %s",
-                 slot, (int)m->children[slot].pid, WTERMSIG(wstatus), plugin,
-                 route[0] ? route : "-");
+                 "worker %d (pid %d) killed by signal %d while running plugin %s route %s", slot,
+                 (int)m->children[slot].pid, WTERMSIG(wstatus), plugin, route[0] ? route : "-");
     else
         host_log(HOST_LOG_ERROR,
-                 "worker %d (pid %d) exited with status %d while running plugin %s route %s",
-                 slot, (int)m->children[slot].pid, WEXITSTATUS(wstatus), plugin,
-                 route[0] ? route : "-");
+                 "worker %d (pid %d) exited with status %d while running plugin %s route %s", slot,
+                 (int)m->children[slot].pid, WEXITSTATUS(wstatus), plugin, route[0] ? route : "-");
     host_metrics_label(esc, sizeof esc, plugin);
     snprintf(labels, sizeof labels, "plugin=\"%s\"", esc);
     count(m, "tanomu_worker_crashes_total", labels, 1);
@@ -475,8 +473,10 @@ static void on_sigchld(uv_signal_t *s, int signum)
              * complete, so it fails now rather than at its timeout. */
             if (m->reloading && c->generation == m->reload_gen && c->ready && !c->discard &&
                 !reload_lost) {
-                host_errors_add(&m->reload_errs, NULL, 0, "new worker (pid %d) died while the "
-                                "reload waited for the others", (int)pid);
+                host_errors_add(&m->reload_errs, NULL, 0,
+                                "new worker (pid %d) died while the "
+                                "reload waited for the others",
+                                (int)pid);
                 reload_lost = 1;
             }
             c->pid = 0;
@@ -501,7 +501,8 @@ static int same_listeners(const host_config *a, const host_config *b)
 {
     int i;
 
-    if (a->server.listen.n != b->server.listen.n || a->server.tls_enabled != b->server.tls_enabled ||
+    if (a->server.listen.n != b->server.listen.n ||
+        a->server.tls_enabled != b->server.tls_enabled ||
         strcmp(a->server.admin_listen, b->server.admin_listen) != 0)
         return 0;
     for (i = 0; i < a->server.listen.n; i++)
@@ -572,7 +573,8 @@ static void start_reload(host_master *m)
     m->reload_workers = worker_count(&m->new_conf);
     for (i = 0; i < m->reload_workers; i++) {
         if ((slot = free_slot(m)) < 0) {
-            host_errors_add(&m->reload_errs, NULL, 0, "no free worker slot (old workers still draining)");
+            host_errors_add(&m->reload_errs, NULL, 0,
+                            "no free worker slot (old workers still draining)");
             reload_finish(m, 0);
             return;
         }
@@ -726,8 +728,9 @@ static int open_listeners(host_master *m, host_errors *errs)
         }
         m->listen_fds[m->nlisten++] = fd;
     }
-    for (i = 0; m->conf.server.tls_enabled && i < m->conf.server.tls_listen.n &&
-                m->ntls < MAX_LISTEN; i++) {
+    for (i = 0;
+         m->conf.server.tls_enabled && i < m->conf.server.tls_listen.n && m->ntls < MAX_LISTEN;
+         i++) {
         if ((fd = host_listen_socket(m->conf.server.tls_listen.v[i], err, sizeof err)) < 0) {
             host_errors_add(errs, m->conf.path, 0, "%s", err);
             return -1;

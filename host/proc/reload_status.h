@@ -15,10 +15,10 @@
 #define HOST_RELOAD_FAILED "failed"
 
 typedef struct host_reload_status {
-    uint64_t begun_ns;          /* CLOCK_REALTIME when the master began it */
-    char state[32];             /* one of the HOST_RELOAD_ states */
+    uint64_t begun_ns; /* CLOCK_REALTIME when the master began it */
+    char state[32];    /* one of the HOST_RELOAD_ states */
     int64_t generation;
-    char *errors;               /* the error lines (failed), malloc'd or NULL */
+    char *errors; /* the error lines (failed), malloc'd or NULL */
 } host_reload_status;
 
 /* PID_FILE.reload, in buf; -1 if it does not fit. */

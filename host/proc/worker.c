@@ -103,7 +103,9 @@ static void on_db_watch(uv_timer_t *t)
 
     if (w->slot)
         __atomic_store_n(&w->slot->db_state,
-                         !w->conf.server.db.url ? 0 : host_database_ready(w) ? 2 : 1,
+                         !w->conf.server.db.url   ? 0
+                         : host_database_ready(w) ? 2
+                                                  : 1,
                          __ATOMIC_RELAXED);
     if (!w->db || !w->metrics)
         return;
@@ -246,8 +248,7 @@ int host_worker_main(const host_worker_args *a)
     if (w->slot) {
         __atomic_store_n(&w->slot->generation, w->generation, __ATOMIC_RELAXED);
         __atomic_store_n(&w->slot->conns_open, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&w->slot->tick_ms, (int64_t)(host_now_ns() / 1000000),
-                         __ATOMIC_RELAXED);
+        __atomic_store_n(&w->slot->tick_ms, (int64_t)(host_now_ns() / 1000000), __ATOMIC_RELAXED);
         __atomic_store_n(&w->slot->accepting, 1, __ATOMIC_RELAXED);
     }
     write_status(w->status_fd, "R", 1);

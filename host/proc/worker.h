@@ -19,13 +19,13 @@ typedef struct host_worker_args {
     int slot_index;
     int64_t generation;
     int strict;
-    int quiet_load_errors;      /* another worker reports them */
+    int quiet_load_errors; /* another worker reports them */
     int status_fd;
     const int *listen_fds;
     int nlisten;
     const int *tls_fds;
     int ntls;
-    struct host_tls_ctx *tls;   /* the master's, shared by the generation */
+    struct host_tls_ctx *tls; /* the master's, shared by the generation */
 } host_worker_args;
 
 int host_worker_main(const host_worker_args *args);

@@ -65,8 +65,8 @@ static int registering(const tn_plugin *p, const char *what)
     return 0;
 }
 
-static int api_route_add(tn_plugin *p, const char *method, const char *pattern,
-                         tn_access access, const char *roles, tn_hook_fn fn, void *ud)
+static int api_route_add(tn_plugin *p, const char *method, const char *pattern, tn_access access,
+                         const char *roles, tn_hook_fn fn, void *ud)
 {
     int rc;
 
@@ -392,14 +392,38 @@ static const tn_config *api_tenant_config(const tn_plugin *p, const char *tenant
     return NULL;
 }
 
-static const char *api_req_method(const tn_request *r) { return r->method; }
-static const char *api_req_path(const tn_request *r) { return r->path; }
-static const char *api_req_query(const tn_request *r) { return r->query ? r->query : ""; }
-static const char *api_req_tenant(const tn_request *r) { return r->tenant ? r->tenant->id : NULL; }
-static const char *api_req_id(const tn_request *r) { return r->request_id; }
-static const char *api_req_client_addr(const tn_request *r) { return r->client_addr; }
-static const char *api_req_principal(const tn_request *r) { return r->user_id; }
-static int api_req_is_aborted(const tn_request *r) { return r->aborted; }
+static const char *api_req_method(const tn_request *r)
+{
+    return r->method;
+}
+static const char *api_req_path(const tn_request *r)
+{
+    return r->path;
+}
+static const char *api_req_query(const tn_request *r)
+{
+    return r->query ? r->query : "";
+}
+static const char *api_req_tenant(const tn_request *r)
+{
+    return r->tenant ? r->tenant->id : NULL;
+}
+static const char *api_req_id(const tn_request *r)
+{
+    return r->request_id;
+}
+static const char *api_req_client_addr(const tn_request *r)
+{
+    return r->client_addr;
+}
+static const char *api_req_principal(const tn_request *r)
+{
+    return r->user_id;
+}
+static int api_req_is_aborted(const tn_request *r)
+{
+    return r->aborted;
+}
 
 static const char *api_req_route(const tn_request *r)
 {
@@ -471,8 +495,7 @@ static int api_stream_begin(tn_request *r)
      * TN_DONE ends the phase, as it does for a response sent whole. */
     for (i = 0; i < w->hooks[TN_PHASE_RESPONSE].n; i++) {
         host_hook *h = &w->hooks[TN_PHASE_RESPONSE].v[i];
-        if (host_worker_enabled(w, r->tenant, h->plugin) &&
-            h->fn(h->plugin, r, h->ud) == TN_DONE)
+        if (host_worker_enabled(w, r->tenant, h->plugin) && h->fn(h->plugin, r, h->ud) == TN_DONE)
             break;
     }
     return host_response_stream_begin(r);

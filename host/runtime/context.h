@@ -63,7 +63,7 @@ struct tn_metric {
     char family[64];
     host_metric_type type;
     struct host_worker *worker;
-    char last_tenant[72];       /* the series used last, to skip the lookup */
+    char last_tenant[72]; /* the series used last, to skip the lookup */
     host_series *last;
 };
 
@@ -86,17 +86,17 @@ typedef struct host_worker {
     host_worker_slot *slot;
     int slot_index;
     int64_t generation;
-    int initializing;           /* registration calls are allowed */
+    int initializing; /* registration calls are allowed */
     int loaded;
     int serving;
     int exiting;
-    int status_fd;              /* to the master: "R" ready or "E"+errors */
+    int status_fd; /* to the master: "R" ready or "E"+errors */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
     uv_prepare_t log_flush;
-    struct host_db *db;         /* NULL without database.url */
+    struct host_db *db; /* NULL without database.url */
     struct host_outbox *outbox;
-    uv_timer_t db_watch;        /* publishes database readiness to the slot */
+    uv_timer_t db_watch; /* publishes database readiness to the slot */
     host_series *outbox_delivered, *outbox_failed, *outbox_dead;
     host_count_slot count_cache[HOST_COUNT_SLOTS];
 } host_worker;

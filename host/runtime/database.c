@@ -37,21 +37,21 @@ struct db_op {
     char **params;
     tn_db_fn cb;
     void *ud;
-    uv_timer_t later;           /* for results delivered without a statement */
+    uv_timer_t later; /* for results delivered without a statement */
     int status;
 };
 
 struct host_req_db {
-    tn_request *req;            /* NULL once the request has ended */
+    tn_request *req; /* NULL once the request has ended */
     host_worker *w;
     host_db_tx *tx;
     char *tenant;
     int beginning;
     int ending;
-    int pending;                /* statements sent, answers not yet in */
+    int pending; /* statements sent, answers not yet in */
     int in_cb;
-    int published;              /* outbox rows in this transaction */
-    db_op *head, *tail;         /* waiting for the transaction */
+    int published;      /* outbox rows in this transaction */
+    db_op *head, *tail; /* waiting for the transaction */
 };
 
 int host_tn_status(int st)
@@ -484,9 +484,8 @@ int host_api_resp_db_error(tn_request *req, const tn_db_result *r)
 
     host_db_answer_for(r ? r->status : TN_EDB_UNAVAILABLE, state, &a);
     if (a.log) /* the status and SQLSTATE only: the message may quote values (S16) */
-        host_log_for(HOST_LOG_ERROR, NULL, req->request_id,
-                     "database error: status %d sqlstate %s", r ? r->status : 0,
-                     state[0] ? state : "-");
+        host_log_for(HOST_LOG_ERROR, NULL, req->request_id, "database error: status %d sqlstate %s",
+                     r ? r->status : 0, state[0] ? state : "-");
     rc = host_resp_error(req, a.status, a.code, a.message);
     if (a.retry_after)
         host_resp_header(req, "Retry-After", a.retry_after);
@@ -495,9 +494,8 @@ int host_api_resp_db_error(tn_request *req, const tn_db_result *r)
 
 int host_api_db_publish(tn_request *req, const char *name, const char *payload)
 {
-    static const char sql[] =
-        "INSERT INTO outbox (tenant_id, name, payload) "
-        "VALUES (current_setting('app.tenant_id'), $1, $2::jsonb)";
+    static const char sql[] = "INSERT INTO outbox (tenant_id, name, payload) "
+                              "VALUES (current_setting('app.tenant_id'), $1, $2::jsonb)";
     const char *params[2];
     json_t *j;
     db_op *op;

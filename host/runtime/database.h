@@ -14,8 +14,8 @@
 struct host_worker;
 
 struct tn_db_result {
-    int status;                 /* TN_OK or TN_EDB_* */
-    const host_db_result *res;  /* NULL when no statement ran */
+    int status;                /* TN_OK or TN_EDB_* */
+    const host_db_result *res; /* NULL when no statement ran */
 };
 
 /* Opens the worker's pool if database.url is set; 0, or -1 on bad options. */

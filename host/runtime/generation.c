@@ -16,8 +16,8 @@
 
 /* ---- a generation ----------------------------------------------------------- */
 
-int host_generation_load(host_worker *w, uv_loop_t *loop, const host_snapshot *snap,
-                         int strict, host_errors *errs)
+int host_generation_load(host_worker *w, uv_loop_t *loop, const host_snapshot *snap, int strict,
+                         host_errors *errs)
 {
     int i, bad, before = errs->count;
 

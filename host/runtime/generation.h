@@ -15,8 +15,8 @@
 /* Loads config from snap, plugins, binds features, runs every plugin's
  * init().  Lenient (strict = 0) as on first start: refused plugins are
  * reported in errs and skipped. */
-int host_generation_load(host_worker *w, uv_loop_t *loop, const host_snapshot *snap,
-                         int strict, host_errors *errs);
+int host_generation_load(host_worker *w, uv_loop_t *loop, const host_snapshot *snap, int strict,
+                         host_errors *errs);
 void host_generation_unload(host_worker *w);
 
 #endif

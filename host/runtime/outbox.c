@@ -43,7 +43,7 @@ typedef struct batch batch;
 struct tn_delivery {
     batch_event *ev;
     int done;
-    int held;                   /* the plugin suspended it */
+    int held; /* the plugin suspended it */
     int orphaned;
 };
 
@@ -52,7 +52,7 @@ struct batch_event {
     int attempts;
     char *name;
     char *payload;
-    int outstanding;            /* subscribers not finished */
+    int outstanding; /* subscribers not finished */
     int failed;
     char error[200];
     tn_delivery **deliveries;
@@ -66,8 +66,8 @@ struct batch {
     host_db_tx *tx;
     batch_event *events;
     int nevents;
-    int outstanding;            /* events not settled */
-    int full;                   /* claimed a whole batch: look again */
+    int outstanding; /* events not settled */
+    int full;        /* claimed a whole batch: look again */
     uv_timer_t timeout;
     int settling;
 };
@@ -76,12 +76,12 @@ struct host_outbox {
     host_worker *w;
     host_dsub *subs;
     int nsubs;
-    char **queue;               /* tenants with due events */
+    char **queue; /* tenants with due events */
     int nqueue;
     batch *cur;
     uv_timer_t sweep;
     int sweeping;
-    int rescan;                 /* a sweep is owed: notifications went unheard */
+    int rescan; /* a sweep is owed: notifications went unheard */
     int stopping;
 };
 
@@ -99,8 +99,7 @@ static host_outbox *outbox_of(host_worker *w)
     return w->outbox;
 }
 
-int host_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durable_fn fn,
-                                     void *ud)
+int host_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durable_fn fn, void *ud)
 {
     host_worker *w = self ? self->worker : NULL;
     host_outbox *o;
@@ -202,9 +201,8 @@ static void settle(batch *b)
 {
     host_worker *w = b->o->w;
     const host_db_conf *c = &w->conf.server.db;
-    static const char ok_sql[] =
-        "UPDATE outbox SET state = 'delivered', attempts = $2::int, "
-        "delivered_at = now(), last_error = NULL WHERE id = $1";
+    static const char ok_sql[] = "UPDATE outbox SET state = 'delivered', attempts = $2::int, "
+                                 "delivered_at = now(), last_error = NULL WHERE id = $1";
     static const char fail_sql[] =
         "UPDATE outbox SET attempts = $3::int, last_error = $2, "
         "state = CASE WHEN $3::int >= $4::int THEN 'dead' ELSE 'pending' END, "
@@ -264,7 +262,8 @@ static void delivery_finish(tn_delivery *d, int ok, const char *error)
     if (!ok) {
         e->failed = 1;
         if (!e->error[0])
-            snprintf(e->error, sizeof e->error, "%s", error && *error ? error : "subscriber failed");
+            snprintf(e->error, sizeof e->error, "%s",
+                     error && *error ? error : "subscriber failed");
     }
     if (--e->outstanding == 0)
         event_settled(e);
@@ -414,10 +413,9 @@ static void on_claim(host_db_tx *tx, int status, const host_db_result *res, void
 
 static void on_begin(host_db_tx *tx, int status, void *ud)
 {
-    static const char claim_sql[] =
-        "SELECT id, name, payload::text, attempts FROM outbox "
-        "WHERE state = 'pending' AND next_attempt_at <= now() "
-        "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED";
+    static const char claim_sql[] = "SELECT id, name, payload::text, attempts FROM outbox "
+                                    "WHERE state = 'pending' AND next_attempt_at <= now() "
+                                    "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED";
     batch *b = ud;
     host_worker *w = b->o->w;
     char limit[16];

@@ -27,8 +27,7 @@ void host_outbox_kick(struct host_worker *w, const char *tenant);
 
 /* [a-z][a-z0-9_.]{0,127}: every event name, durable or not. */
 
-int host_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durable_fn fn,
-                                     void *ud);
+int host_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durable_fn fn, void *ud);
 void host_api_delivery_done(tn_delivery *d, int ok, const char *error);
 
 #endif

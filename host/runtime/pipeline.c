@@ -55,14 +55,9 @@ static int access_denied(tn_request *r)
     const host_route *rt = r->match.route;
 
     switch (host_access_check(rt->access, rt->roles, r->user_id, r->roles)) {
-    case 0:
-        return 0;
-    case 401:
-        host_resp_error(r, 401, "unauthenticated", "authentication required");
-        return 1;
-    default:
-        host_resp_error(r, 403, "forbidden", "not allowed for this account");
-        return 1;
+    case 0: return 0;
+    case 401: host_resp_error(r, 401, "unauthenticated", "authentication required"); return 1;
+    default: host_resp_error(r, 403, "forbidden", "not allowed for this account"); return 1;
     }
 }
 
@@ -111,13 +106,13 @@ static int breaker_refused(tn_request *r)
                     "this route is suspended after repeated failures; retry later");
     snprintf(retry, sizeof retry, "%llu", (unsigned long long)retry_s);
     host_resp_header(r, "Retry-After", retry);
-    host_log_for(HOST_LOG_DEBUG, plugin, r->request_id,
-                 "circuit breaker open: %s %s answered 503", r->method, r->path);
+    host_log_for(HOST_LOG_DEBUG, plugin, r->request_id, "circuit breaker open: %s %s answered 503",
+                 r->method, r->path);
     host_metrics_label(tenant, sizeof tenant, r->tenant->id);
     host_metrics_label(route, sizeof route, r->match.route->pattern);
     snprintf(labels, sizeof labels, "tenant=\"%s\",route=\"%s\"", tenant, route);
-    host_series_add(host_metrics_series(w->metrics, "tanomu_route_breaker_rejected_total",
-                                        labels), 1);
+    host_series_add(host_metrics_series(w->metrics, "tanomu_route_breaker_rejected_total", labels),
+                    1);
     return 1;
 }
 
@@ -219,9 +214,7 @@ static void run(tn_request *r)
             else
                 r->stage = ST_AUTHN;
             break;
-        case ST_ACCESS:
-            r->stage = access_denied(r) ? ST_RESPONSE : ST_AUTHZ;
-            break;
+        case ST_ACCESS: r->stage = access_denied(r) ? ST_RESPONSE : ST_AUTHZ; break;
         case ST_HANDLER: {
             const host_route *rt = r->match.route;
             tn_status st;
@@ -244,9 +237,7 @@ static void run(tn_request *r)
                 return; /* the plugin ends it with resp_end */
             host_response_send(r);
             return;
-        default:
-            r->stage = ST_DONE;
-            break;
+        default: r->stage = ST_DONE; break;
         }
     }
 }

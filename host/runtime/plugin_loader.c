@@ -34,13 +34,13 @@ static void schema_report(void *ctx, const tn_config_key *k, host_schema_fault f
                         c->p->name, k->name);
         break;
     case HOST_SCHEMA_BAD_TYPE:
-        host_errors_add(c->errs, c->conf_file, 0, "plugin %s: setting '%s' has a bad type or bounds",
-                        c->p->name, k->name);
+        host_errors_add(c->errs, c->conf_file, 0,
+                        "plugin %s: setting '%s' has a bad type or bounds", c->p->name, k->name);
         break;
     case HOST_SCHEMA_BAD_DEFAULT:
         host_errors_add(c->errs, c->conf_file, 0,
-                        "plugin %s: default of setting '%s' is not a valid %s", c->p->name,
-                        k->name, host_type_name(k->type));
+                        "plugin %s: default of setting '%s' is not a valid %s", c->p->name, k->name,
+                        host_type_name(k->type));
         break;
     }
 }
@@ -86,8 +86,8 @@ static int widen_settings(tn_plugin *p)
     return 0;
 }
 
-static tn_plugin *plugin_open(const char *dir, const char *name, const char *conf_file,
-                              int line, host_errors *errs)
+static tn_plugin *plugin_open(const char *dir, const char *name, const char *conf_file, int line,
+                              host_errors *errs)
 {
     tn_plugin *p = calloc(1, sizeof *p);
     tn_plugin_entry_fn entry;
@@ -129,9 +129,8 @@ static tn_plugin *plugin_open(const char *dir, const char *name, const char *con
     }
     /* The version fields come first in every ABI; read them before size. */
     if (d->abi_major != TN_SDK_ABI_MAJOR || d->abi_minor > TN_SDK_ABI_MINOR) {
-        host_errors_add(errs, conf_file, line,
-                        "plugin %s: built for SDK ABI %u.%u, host has %d.%d", name,
-                        d->abi_major, d->abi_minor, TN_SDK_ABI_MAJOR, TN_SDK_ABI_MINOR);
+        host_errors_add(errs, conf_file, line, "plugin %s: built for SDK ABI %u.%u, host has %d.%d",
+                        name, d->abi_major, d->abi_minor, TN_SDK_ABI_MAJOR, TN_SDK_ABI_MINOR);
         goto fail;
     }
     if (d->size < HOST_DESC_MIN_SIZE) {

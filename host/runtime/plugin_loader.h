@@ -20,21 +20,21 @@ struct host_worker;
 
 struct tn_plugin {
     char name[TN_PLUGIN_NAME_MAX + 1];
-    int index;                  /* position in the ordered set */
+    int index; /* position in the ordered set */
     void *dl;
-    tn_plugin_desc desc;        /* the host's copy, zero beyond desc_size */
+    tn_plugin_desc desc; /* the host's copy, zero beyond desc_size */
     uint32_t desc_size;
     char *path;
     tn_config_key *settings_copy; /* a 1.0 plugin's settings, widened */
-    struct host_worker *worker; /* set while serving */
+    struct host_worker *worker;   /* set while serving */
     int initialized;
 };
 
 typedef struct host_plugins {
-    tn_plugin **v;              /* in run order (before/after resolved) */
+    tn_plugin **v; /* in run order (before/after resolved) */
     int n;
-    host_strlist failed;        /* names refused in lenient mode */
-    int nrefused;               /* every refusal, duplicates included */
+    host_strlist failed; /* names refused in lenient mode */
+    int nrefused;        /* every refusal, duplicates included */
 } host_plugins;
 
 /* The size of a v1.0 descriptor: everything before the reserved slots. */

@@ -26,8 +26,8 @@ static int line_of(const config_setting_t *s)
 }
 
 /* Reads one value from the file into v; reports type and bound errors. */
-static int read_value(const tn_config_key *k, config_setting_t *s, host_value *v,
-                      const char *file, const char *plugin, host_errors *errs)
+static int read_value(const tn_config_key *k, config_setting_t *s, host_value *v, const char *file,
+                      const char *plugin, host_errors *errs)
 {
     int t = config_setting_type(s);
     const char *why;
@@ -60,8 +60,8 @@ static int read_value(const tn_config_key *k, config_setting_t *s, host_value *v
     }
     v->set = 1;
     if ((why = host_value_out_of_bounds(k, v)) != NULL) {
-        host_errors_add(errs, file, line_of(s), "%s.%s: %s (%g..%g)", plugin, k->name, why,
-                        k->min, k->max);
+        host_errors_add(errs, file, line_of(s), "%s.%s: %s (%g..%g)", plugin, k->name, why, k->min,
+                        k->max);
         return -1;
     }
     return 0;
@@ -179,8 +179,7 @@ static int bind_tenant(host_tenant *t, const host_plugins *ps, const tn_api *api
                 host_errors_add(errs, t->file,
                                 line_of(feats ? config_setting_get_member(feats, ps->v[i]->name)
                                               : NULL),
-                                "%s needs %s enabled for this tenant too", ps->v[i]->name,
-                                dep[j]);
+                                "%s needs %s enabled for this tenant too", ps->v[i]->name, dep[j]);
                 bad = 1;
             }
         }

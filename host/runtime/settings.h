@@ -15,7 +15,7 @@
 
 #include "config.h"
 #include "errors.h"
-#include "schema.h"  /* host_value, struct tn_config and its readers */
+#include "schema.h" /* host_value, struct tn_config and its readers */
 
 struct host_plugins;
 

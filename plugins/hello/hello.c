@@ -24,9 +24,15 @@ static struct hello_ctx {
 } hello;
 
 static const tn_config_key hello_settings[] = {
-    {.name = "greeting", .type = TN_TYPE_STRING, .default_value = "Hello", .min = 1,
-     .max = 200, .description = "What GET /hello answers: 1 to 200 bytes of UTF-8."},
-    {.name = "shout", .type = TN_TYPE_BOOL, .default_value = "false",
+    {.name = "greeting",
+     .type = TN_TYPE_STRING,
+     .default_value = "Hello",
+     .min = 1,
+     .max = 200,
+     .description = "What GET /hello answers: 1 to 200 bytes of UTF-8."},
+    {.name = "shout",
+     .type = TN_TYPE_BOOL,
+     .default_value = "false",
      .description = "Upper-case the ASCII letters of the greeting; it must then be at "
                     "most 100 bytes."},
     {.name = NULL},
@@ -39,7 +45,7 @@ static int hello_check(const tn_api *api, const tn_config *cfg, tn_check *chk)
     const char *greeting = api->config_str(cfg, "greeting");
     int bad = 0;
     if (greeting == NULL)
-        return -1; /* cannot happen: the key is in the schema */
+        return -1;                         /* cannot happen: the key is in the schema */
     json_t *probe = json_string(greeting); /* NULL unless valid UTF-8 */
     if (probe == NULL) {
         api->check_error(chk, "greeting", "must be UTF-8 text");
@@ -132,7 +138,8 @@ static int hello_init(tn_plugin *self, const tn_api *api)
                                                "hello.greeted events received.");
     if (hello.greetings == NULL || hello.greeted_events == NULL)
         return -1;
-    if (api->route_add(self, "GET", HELLO_ROUTE, TN_ACCESS_PUBLIC, NULL, hello_get, NULL) != TN_OK ||
+    if (api->route_add(self, "GET", HELLO_ROUTE, TN_ACCESS_PUBLIC, NULL, hello_get, NULL) !=
+            TN_OK ||
         api->hook_add(self, TN_PHASE_RESPONSE, hello_stamp, NULL) != TN_OK ||
         api->event_subscribe(self, "hello.greeted", hello_on_greeted, NULL) != TN_OK)
         return -1;

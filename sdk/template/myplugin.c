@@ -17,9 +17,13 @@ static const tn_api *api;
  * the plugin sees them; `tanomu plugins --schema myplugin` prints them.
  * Designated initializers: later SDK minors append members (zero here). */
 static const tn_config_key settings[] = {
-    { .name = "limit", .type = TN_TYPE_INT, .default_value = "10", .min = 1, .max = 100,
-      .description = "Items per page, 1 to 100." },
-    { .name = NULL },
+    {.name = "limit",
+     .type = TN_TYPE_INT,
+     .default_value = "10",
+     .min = 1,
+     .max = 100,
+     .description = "Items per page, 1 to 100."},
+    {.name = NULL},
 };
 
 static tn_status ping(tn_plugin *self, tn_request *req, void *ud)

@@ -111,15 +111,14 @@ static tn_status h_info(tn_plugin *self, tn_request *req, void *ud)
     api->req_body(req, &blen);
     api->metric_add(conform.requests, api->req_tenant(req), 1);
     (void)self;
-    return reply(req, 200, json_pack("{s:o,s:o,s:o,s:o,s:o,s:i,s:o,s:I}",
-        "tenant", str_or_null(api->req_tenant(req)),
-        "method", str_or_null(api->req_method(req)),
-        "path", str_or_null(api->req_path(req)),
-        "query", str_or_null(api->req_query(req)),
-        "route", str_or_null(api->req_route(req)),
-        "tls", api->req_is_tls(req),
-        "client", str_or_null(api->req_client_addr(req)),
-        "body_len", (json_int_t)blen));
+    return reply(req, 200,
+                 json_pack("{s:o,s:o,s:o,s:o,s:o,s:i,s:o,s:I}", "tenant",
+                           str_or_null(api->req_tenant(req)), "method",
+                           str_or_null(api->req_method(req)), "path",
+                           str_or_null(api->req_path(req)), "query",
+                           str_or_null(api->req_query(req)), "route",
+                           str_or_null(api->req_route(req)), "tls", api->req_is_tls(req), "client",
+                           str_or_null(api->req_client_addr(req)), "body_len", (json_int_t)blen));
 }
 
 /* GET /c/me (authenticated) and GET /c/admin (roles "admin, ops"): the
@@ -131,16 +130,14 @@ static tn_status h_principal(tn_plugin *self, tn_request *req, void *ud)
     (void)self;
     (void)ud;
     int late = api->req_set_principal(req, "mallory", "admin");
-    return reply(req, 200, json_pack("{s:s,s:o,s:{s:b,s:b,s:b,s:b,s:b},s:i}",
-        "route", (const char *)ud ? (const char *)ud : "",
-        "user", str_or_null(api->req_principal(req)),
-        "has",
-        "admin", api->req_has_role(req, "admin"),
-        "ops", api->req_has_role(req, "ops"),
-        "viewer", api->req_has_role(req, "viewer"),
-        " ops ", api->req_has_role(req, " ops "),
-        "", api->req_has_role(req, ""),
-        "late_set_principal", late));
+    return reply(req, 200,
+                 json_pack("{s:s,s:o,s:{s:b,s:b,s:b,s:b,s:b},s:i}", "route",
+                           (const char *)ud ? (const char *)ud : "", "user",
+                           str_or_null(api->req_principal(req)), "has", "admin",
+                           api->req_has_role(req, "admin"), "ops", api->req_has_role(req, "ops"),
+                           "viewer", api->req_has_role(req, "viewer"), " ops ",
+                           api->req_has_role(req, " ops "), "", api->req_has_role(req, ""),
+                           "late_set_principal", late));
 }
 
 /* GET /c/items/:id/\*rest and GET /c/items/:id: bound parameters, decoded. */
@@ -149,12 +146,12 @@ static tn_status h_items(tn_plugin *self, tn_request *req, void *ud)
     const tn_api *api = conform.api;
     (void)self;
     (void)ud;
-    return reply(req, 200, json_pack("{s:o,s:o,s:o,s:o,s:o}",
-        "path", str_or_null(api->req_path(req)),
-        "id", str_or_null(api->req_param(req, "id")),
-        "rest", str_or_null(api->req_param(req, "rest")),
-        "missing", str_or_null(api->req_param(req, "nope")),
-        "route", str_or_null(api->req_route(req))));
+    return reply(req, 200,
+                 json_pack("{s:o,s:o,s:o,s:o,s:o}", "path", str_or_null(api->req_path(req)), "id",
+                           str_or_null(api->req_param(req, "id")), "rest",
+                           str_or_null(api->req_param(req, "rest")), "missing",
+                           str_or_null(api->req_param(req, "nope")), "route",
+                           str_or_null(api->req_route(req))));
 }
 
 /* GET /c/read: query parameters, cookies and headers. */
@@ -163,28 +160,27 @@ static tn_status h_read(tn_plugin *self, tn_request *req, void *ud)
     const tn_api *api = conform.api;
     (void)self;
     (void)ud;
-    return reply(req, 200, json_pack(
-        "{s:o,s:{s:o,s:o,s:o,s:o,s:o,s:o,s:o},s:{s:o,s:o,s:o,s:o,s:o},s:{s:o,s:o,s:o,s:o}}",
-        "query", str_or_null(api->req_query(req)),
-        "param",
-        "q", str_or_null(api->req_query_param(req, "q")),
-        "plus", str_or_null(api->req_query_param(req, "plus")),
-        "empty", str_or_null(api->req_query_param(req, "empty")),
-        "bare", str_or_null(api->req_query_param(req, "bare")),
-        "bad", str_or_null(api->req_query_param(req, "bad")),
-        "nul", str_or_null(api->req_query_param(req, "nul")),
-        "missing", str_or_null(api->req_query_param(req, "missing")),
-        "cookie",
-        "sid", str_or_null(api->req_cookie(req, "sid")),
-        "theme", str_or_null(api->req_cookie(req, "theme")),
-        "quoted", str_or_null(api->req_cookie(req, "quoted")),
-        "later", str_or_null(api->req_cookie(req, "later")),
-        "missing", str_or_null(api->req_cookie(req, "missing")),
-        "header",
-        "in", str_or_null(api->req_header(req, "X-Conform-In")),
-        "in_lower", str_or_null(api->req_header(req, "x-conform-in")),
-        "content_type", str_or_null(api->req_header(req, "Content-Type")),
-        "missing", str_or_null(api->req_header(req, "X-Conform-Missing"))));
+    return reply(
+        req, 200,
+        json_pack(
+            "{s:o,s:{s:o,s:o,s:o,s:o,s:o,s:o,s:o},s:{s:o,s:o,s:o,s:o,s:o},s:{s:o,s:o,s:o,s:o}}",
+            "query", str_or_null(api->req_query(req)), "param", "q",
+            str_or_null(api->req_query_param(req, "q")), "plus",
+            str_or_null(api->req_query_param(req, "plus")), "empty",
+            str_or_null(api->req_query_param(req, "empty")), "bare",
+            str_or_null(api->req_query_param(req, "bare")), "bad",
+            str_or_null(api->req_query_param(req, "bad")), "nul",
+            str_or_null(api->req_query_param(req, "nul")), "missing",
+            str_or_null(api->req_query_param(req, "missing")), "cookie", "sid",
+            str_or_null(api->req_cookie(req, "sid")), "theme",
+            str_or_null(api->req_cookie(req, "theme")), "quoted",
+            str_or_null(api->req_cookie(req, "quoted")), "later",
+            str_or_null(api->req_cookie(req, "later")), "missing",
+            str_or_null(api->req_cookie(req, "missing")), "header", "in",
+            str_or_null(api->req_header(req, "X-Conform-In")), "in_lower",
+            str_or_null(api->req_header(req, "x-conform-in")), "content_type",
+            str_or_null(api->req_header(req, "Content-Type")), "missing",
+            str_or_null(api->req_header(req, "X-Conform-Missing"))));
 }
 
 /* POST|PUT /c/echo: the body back as text, its length in a header. */
@@ -230,7 +226,9 @@ static tn_status h_error(tn_plugin *self, tn_request *req, void *ud)
  * accepted ones go out, the return codes are the body. */
 static tn_status h_headers(tn_plugin *self, tn_request *req, void *ud)
 {
-    static const struct { const char *name, *value; } cases[] = {
+    static const struct {
+        const char *name, *value;
+    } cases[] = {
         {"X-Conform-Ok", "yes"},
         {"X-Conform-Tab", "a\tb"},
         {"X-Conform-Utf8", "caf\xc3\xa9"},
@@ -273,7 +271,7 @@ static tn_status h_headers(tn_plugin *self, tn_request *req, void *ud)
     }
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         json_array_append_new(rcs, json_pack("[o,i]", str_or_null(cases[i].name),
-                              api->resp_header(req, cases[i].name, cases[i].value)));
+                                             api->resp_header(req, cases[i].name, cases[i].value)));
     memset(big, 'x', 9000);
     big[9000] = '\0';
     json_array_append_new(rcs, json_pack("[s,i]", "X-Conform-Big(9000)",
@@ -363,7 +361,7 @@ typedef struct later {
     tn_request *req;
     long ms;
     tn_status status;
-    int answer;  /* answer before resuming */
+    int answer; /* answer before resuming */
 } later;
 
 static tn_status status_named(const char *s)
@@ -387,8 +385,7 @@ static void later_fire(tn_plugin *self, void *ud)
 }
 
 /* Schedules a resume of req with status after ms; NULL on failure. */
-static later *resume_later(tn_plugin *self, tn_request *req, long ms, tn_status status,
-                           int answer)
+static later *resume_later(tn_plugin *self, tn_request *req, long ms, tn_status status, int answer)
 {
     later *l = conform.api->req_alloc(req, sizeof *l);
     if (l == NULL)
@@ -529,10 +526,12 @@ static void db_answered(tn_request *req, const tn_db_result *res, void *ud)
     const tn_api *api = conform.api;
     char line[256];
     const char *sqlstate = api->db_sqlstate(res), *colname = api->db_colname(res, 0);
-    snprintf(line, sizeof line, "status=%d sqlstate=%s rows=%d cols=%d affected=%lld "
-             "colname=%s value=%s", api->db_status(res), sqlstate ? sqlstate : "(null)",
-             api->db_rows(res), api->db_cols(res), (long long)api->db_affected(res),
-             colname ? colname : "(null)", api->db_value(res, 0, 0) ? "set" : "(null)");
+    snprintf(line, sizeof line,
+             "status=%d sqlstate=%s rows=%d cols=%d affected=%lld "
+             "colname=%s value=%s",
+             api->db_status(res), sqlstate ? sqlstate : "(null)", api->db_rows(res),
+             api->db_cols(res), (long long)api->db_affected(res), colname ? colname : "(null)",
+             api->db_value(res, 0, 0) ? "set" : "(null)");
     if (api->db_status(res) != TN_OK)
         api->resp_db_error(req, res);
     else
@@ -548,9 +547,17 @@ static void db_answered(tn_request *req, const tn_db_result *res, void *ud)
 static tn_status h_db(tn_plugin *self, tn_request *req, void *ud)
 {
     static const char *const refused[] = {
-        "BEGIN", "commit", "  -- note\n ROLLBACK", "/* c */ SET search_path TO x",
-        "reset all", "SELECT set_config('app.tenant_id', 'x', false)", "SELECT U&\"x\"",
-        "listen x", "DO $$ BEGIN END $$", "/* unclosed SELECT 1", "",
+        "BEGIN",
+        "commit",
+        "  -- note\n ROLLBACK",
+        "/* c */ SET search_path TO x",
+        "reset all",
+        "SELECT set_config('app.tenant_id', 'x', false)",
+        "SELECT U&\"x\"",
+        "listen x",
+        "DO $$ BEGIN END $$",
+        "/* unclosed SELECT 1",
+        "",
     };
     const tn_api *api = conform.api;
     const char *one[] = {"1"};
@@ -589,22 +596,18 @@ static json_t *config_json(const tn_config *cfg)
     const tn_api *api = conform.api;
     if (cfg == NULL)
         return json_null();
-    return json_pack("{s:o,s:o,s:I,s:f,s:b,s:o,s:o,s:I,s:{s:b,s:b,s:b,s:b,s:b,s:b}}",
-        "tenant", str_or_null(api->config_tenant(cfg)),
-        "label", str_or_null(api->config_str(cfg, "label")),
-        "limit", (json_int_t)api->config_int(cfg, "limit"),
-        "ratio", api->config_float(cfg, "ratio"),
-        "flag", api->config_bool(cfg, "flag"),
-        "note", str_or_null(api->config_str(cfg, "note")),
-        "unknown_str", str_or_null(api->config_str(cfg, "nope")),
-        "label_as_int", (json_int_t)api->config_int(cfg, "label"),
-        "is_set",
-        "label", api->config_is_set(cfg, "label"),
-        "limit", api->config_is_set(cfg, "limit"),
-        "ratio", api->config_is_set(cfg, "ratio"),
-        "flag", api->config_is_set(cfg, "flag"),
-        "note", api->config_is_set(cfg, "note"),
-        "nope", api->config_is_set(cfg, "nope"));
+    return json_pack("{s:o,s:o,s:I,s:f,s:b,s:o,s:o,s:I,s:{s:b,s:b,s:b,s:b,s:b,s:b}}", "tenant",
+                     str_or_null(api->config_tenant(cfg)), "label",
+                     str_or_null(api->config_str(cfg, "label")), "limit",
+                     (json_int_t)api->config_int(cfg, "limit"), "ratio",
+                     api->config_float(cfg, "ratio"), "flag", api->config_bool(cfg, "flag"), "note",
+                     str_or_null(api->config_str(cfg, "note")), "unknown_str",
+                     str_or_null(api->config_str(cfg, "nope")), "label_as_int",
+                     (json_int_t)api->config_int(cfg, "label"), "is_set", "label",
+                     api->config_is_set(cfg, "label"), "limit", api->config_is_set(cfg, "limit"),
+                     "ratio", api->config_is_set(cfg, "ratio"), "flag",
+                     api->config_is_set(cfg, "flag"), "note", api->config_is_set(cfg, "note"),
+                     "nope", api->config_is_set(cfg, "nope"));
 }
 
 /* GET /c/settings?other=T: this tenant's settings, and T's outside the
@@ -614,9 +617,9 @@ static tn_status h_settings(tn_plugin *self, tn_request *req, void *ud)
     const tn_api *api = conform.api;
     const char *other = api->req_query_param(req, "other");
     (void)ud;
-    return reply(req, 200, json_pack("{s:o,s:o}",
-        "mine", config_json(api->req_config(req, self)),
-        "other", other ? config_json(api->tenant_config(self, other)) : json_null()));
+    return reply(req, 200,
+                 json_pack("{s:o,s:o}", "mine", config_json(api->req_config(req, self)), "other",
+                           other ? config_json(api->tenant_config(self, other)) : json_null()));
 }
 
 /* -- events ------------------------------------------------------------- */
@@ -628,14 +631,12 @@ static void on_event(tn_plugin *self, const tn_event *ev, void *ud)
     if (json_array_size(conform.events) >= CONFORM_EVENTS_MAX)
         return;
     /* Outside a request, settings come from tenant_config(). */
-    rec = json_pack("{s:o,s:s,s:o,s:o,s:o,s:i,s:b}",
-        "label", str_or_null(cfg ? conform.api->config_str(cfg, "label") : NULL),
-        "subscription", (const char *)ud,
-        "name", str_or_null(ev->name),
-        "tenant", str_or_null(ev->tenant_id),
-        "payload", str_or_null(ev->payload),
-        "attempt", ev->size >= offsetof(tn_event, attempt) + sizeof ev->attempt ? ev->attempt : -1,
-        "len_ok", ev->payload != NULL && ev->payload_len == strlen(ev->payload));
+    rec = json_pack("{s:o,s:s,s:o,s:o,s:o,s:i,s:b}", "label",
+                    str_or_null(cfg ? conform.api->config_str(cfg, "label") : NULL), "subscription",
+                    (const char *)ud, "name", str_or_null(ev->name), "tenant",
+                    str_or_null(ev->tenant_id), "payload", str_or_null(ev->payload), "attempt",
+                    ev->size >= offsetof(tn_event, attempt) + sizeof ev->attempt ? ev->attempt : -1,
+                    "len_ok", ev->payload != NULL && ev->payload_len == strlen(ev->payload));
     json_array_append_new(conform.events, rec);
 }
 
@@ -655,8 +656,10 @@ static tn_status h_publish(tn_plugin *self, tn_request *req, void *ud)
         payload = "{\"n\":1}";
     else if (strcmp(payload, "null") == 0)
         payload = NULL; /* the host publishes "{}" */
-    return reply(req, 200, json_pack("{s:i}", "rc", api->event_publish(self, tenant,
-                 name ? name : "order.created", payload)));
+    return reply(req, 200,
+                 json_pack("{s:i}", "rc",
+                           api->event_publish(self, tenant, name ? name : "order.created",
+                                              payload)));
 }
 
 /* GET /c/events: what the subscriber received since the last read. */
@@ -681,15 +684,17 @@ static void record(const char *what, json_t *value)
 static tn_status h_registered(tn_plugin *self, tn_request *req, void *ud)
 {
     const tn_api *api = conform.api;
-    json_t *late = json_pack("{s:i,s:i,s:i,s:b}",
-        "route_add", api->route_add(self, "GET", "/c/late", TN_ACCESS_PUBLIC, NULL, h_info, NULL),
-        "hook_add", api->hook_add(self, TN_PHASE_HANDLE, h_info, NULL),
-        "event_subscribe", api->event_subscribe(self, "late.event", on_event, "late"),
-        "metric_counter", api->metric_counter(self, "late_total", "late") != NULL);
+    json_t *late =
+        json_pack("{s:i,s:i,s:i,s:b}", "route_add",
+                  api->route_add(self, "GET", "/c/late", TN_ACCESS_PUBLIC, NULL, h_info, NULL),
+                  "hook_add", api->hook_add(self, TN_PHASE_HANDLE, h_info, NULL), "event_subscribe",
+                  api->event_subscribe(self, "late.event", on_event, "late"), "metric_counter",
+                  api->metric_counter(self, "late_total", "late") != NULL);
     (void)ud;
-    return reply(req, 200, json_pack("{s:O,s:o,s:o,s:o}", "init", conform.registered,
-        "late", late, "plugin", str_or_null(api->plugin_name(self)),
-        "host_version", str_or_null(api->host_version())));
+    return reply(req, 200,
+                 json_pack("{s:O,s:o,s:o,s:o}", "init", conform.registered, "late", late, "plugin",
+                           str_or_null(api->plugin_name(self)), "host_version",
+                           str_or_null(api->host_version())));
 }
 
 /* GET /c/hook-runs: response hook runs since the last read. */
@@ -705,8 +710,7 @@ static tn_status h_hook_runs(tn_plugin *self, tn_request *req, void *ud)
 /* -- hooks ---------------------------------------------------------------- */
 
 /* X-Conform-<Phase>: done | error | suspend-<status> drives a hook. */
-static tn_status drive_hook(tn_plugin *self, tn_request *req, const char *header,
-                            const char *phase)
+static tn_status drive_hook(tn_plugin *self, tn_request *req, const char *header, const char *phase)
 {
     const char *how = conform.api->req_header(req, header);
     if (how == NULL)
@@ -795,7 +799,12 @@ static tn_status hook_response_second(tn_plugin *self, tn_request *req, void *ud
 static void register_metrics(tn_plugin *self)
 {
     static const char *const names[] = {
-        "requests_total", "queue_depth", "Bad_Name", "9lives", "with-dash", "",
+        "requests_total",
+        "queue_depth",
+        "Bad_Name",
+        "9lives",
+        "with-dash",
+        "",
         "a23456789012345678901234567890123456789012345678",  /* 48 */
         "a234567890123456789012345678901234567890123456789", /* 49 */
     };
@@ -808,7 +817,8 @@ static void register_metrics(tn_plugin *self)
         json_object_set_new(m, names[i][0] ? names[i] : "(empty)", json_boolean(got != NULL));
     }
     json_object_set_new(m, "requests_total(again)",
-        json_boolean(conform.api->metric_counter(self, "requests_total", "twice") != NULL));
+                        json_boolean(conform.api->metric_counter(self, "requests_total", "twice") !=
+                                     NULL));
     record("metrics", m);
 }
 
@@ -820,8 +830,8 @@ static void register_events(tn_plugin *self)
     json_t *e = json_object();
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         json_object_set_new(e, names[i][0] ? names[i] : "(empty)",
-            json_integer(conform.api->event_subscribe(self, names[i], on_event,
-                                                      (void *)names[i])));
+                            json_integer(conform.api->event_subscribe(self, names[i], on_event,
+                                                                      (void *)names[i])));
     record("subscribe", e);
 }
 
@@ -865,9 +875,8 @@ static int register_routes(tn_plugin *self)
         {"GET", "/c/hook-runs", TN_ACCESS_PUBLIC, NULL, h_hook_runs, NULL},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        int rc = conform.api->route_add(self, routes[i].method, routes[i].pattern,
-                                        routes[i].access, routes[i].roles, routes[i].fn,
-                                        (void *)routes[i].ud);
+        int rc = conform.api->route_add(self, routes[i].method, routes[i].pattern, routes[i].access,
+                                        routes[i].roles, routes[i].fn, (void *)routes[i].ud);
         if (rc != TN_OK) {
             conform.api->log(self, TN_LOG_ERROR, "route %s %s: %d", routes[i].method,
                              routes[i].pattern, rc);
@@ -900,14 +909,18 @@ static void register_odd_routes(tn_plugin *self)
     };
     json_t *r = json_object();
     for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++)
-        json_object_set_new(r, odd[i].key, json_integer(conform.api->route_add(
-            self, odd[i].method, odd[i].pattern, odd[i].access, odd[i].roles, h_info, NULL)));
-    json_object_set_new(r, "null_handler", json_integer(conform.api->route_add(
-        self, "GET", "/c/odd5", TN_ACCESS_PUBLIC, NULL, NULL, NULL)));
-    json_object_set_new(r, "hook_bad_phase", json_integer(conform.api->hook_add(
-        self, (tn_phase)TN_PHASE_COUNT, hook_handle, NULL)));
-    json_object_set_new(r, "hook_null", json_integer(conform.api->hook_add(
-        self, TN_PHASE_HANDLE, NULL, NULL)));
+        json_object_set_new(r, odd[i].key,
+                            json_integer(conform.api->route_add(self, odd[i].method, odd[i].pattern,
+                                                                odd[i].access, odd[i].roles, h_info,
+                                                                NULL)));
+    json_object_set_new(r, "null_handler",
+                        json_integer(conform.api->route_add(self, "GET", "/c/odd5",
+                                                            TN_ACCESS_PUBLIC, NULL, NULL, NULL)));
+    json_object_set_new(r, "hook_bad_phase",
+                        json_integer(conform.api->hook_add(self, (tn_phase)TN_PHASE_COUNT,
+                                                           hook_handle, NULL)));
+    json_object_set_new(r, "hook_null",
+                        json_integer(conform.api->hook_add(self, TN_PHASE_HANDLE, NULL, NULL)));
     record("routes", r);
 }
 
@@ -943,13 +956,27 @@ static void conform_fini(tn_plugin *self)
 }
 
 static const tn_config_key conform_settings[] = {
-    {.name = "label", .type = TN_TYPE_STRING, .default_value = "conform", .min = 1, .max = 64,
+    {.name = "label",
+     .type = TN_TYPE_STRING,
+     .default_value = "conform",
+     .min = 1,
+     .max = 64,
      .description = "Free text read back by GET /c/settings"},
-    {.name = "limit", .type = TN_TYPE_INT, .default_value = "10", .min = 1, .max = 100,
+    {.name = "limit",
+     .type = TN_TYPE_INT,
+     .default_value = "10",
+     .min = 1,
+     .max = 100,
      .description = "An integer setting"},
-    {.name = "ratio", .type = TN_TYPE_FLOAT, .default_value = "0.5", .min = 0, .max = 1,
+    {.name = "ratio",
+     .type = TN_TYPE_FLOAT,
+     .default_value = "0.5",
+     .min = 0,
+     .max = 1,
      .description = "A float setting"},
-    {.name = "flag", .type = TN_TYPE_BOOL, .default_value = "false",
+    {.name = "flag",
+     .type = TN_TYPE_BOOL,
+     .default_value = "false",
      .description = "A bool setting"},
     {.name = "note", .type = TN_TYPE_STRING, .description = "No default: empty unless set"},
     {.name = NULL},

@@ -24,8 +24,8 @@
 
 /* The host under test runs without a database: every statement it is
  * asked answers TN_EDB_UNAVAILABLE.  This handler plays that server. */
-static void no_database(const char *tenant, const char *sql, int nparams,
-                        const char *const *params, tn_db_result *res, void *ud)
+static void no_database(const char *tenant, const char *sql, int nparams, const char *const *params,
+                        tn_db_result *res, void *ud)
 {
     (void)tenant;
     (void)sql;
@@ -59,9 +59,11 @@ static int configure(tk_kit *tk, json_t *tenants)
     const char *tenant, *key;
     json_t *section, *v;
 
-    json_object_foreach(tenants, tenant, section) {
+    json_object_foreach(tenants, tenant, section)
+    {
         json_t *conf = json_object_get(section, "conform");
-        json_object_foreach(conf, key, v) {
+        json_object_foreach(conf, key, v)
+        {
             if (set_value(tk, tenant, key, v) != TN_OK) {
                 fprintf(stderr, "run_testkit: cannot set %s.%s\n", tenant, key);
                 return -1;
@@ -138,7 +140,8 @@ static json_t *run_one(tk_kit *tk, json_t *sc)
 
     if (r == NULL)
         return json_pack("{s:s?,s:s}", "name", name, "error", "tk_req_new refused it");
-    json_array_foreach(headers, i, h) {
+    json_array_foreach(headers, i, h)
+    {
         if (tk_req_set_header(r, json_string_value(json_array_get(h, 0)),
                               json_string_value(json_array_get(h, 1))) != TN_OK) {
             out = json_pack("{s:s?,s:s}", "name", name, "error", "tk_req_set_header refused");
@@ -153,9 +156,8 @@ static json_t *run_one(tk_kit *tk, json_t *sc)
     }
     drive(tk, r);
     const char *b = tk_resp_body(r, &blen);
-    out = json_pack("{s:s?,s:i,s:o,s:o,s:b}", "name", name, "status", tk_resp_status(r),
-                    "headers", headers_json(r), "body", body_json(b, blen),
-                    "finished", tk_req_finished(r));
+    out = json_pack("{s:s?,s:i,s:o,s:o,s:b}", "name", name, "status", tk_resp_status(r), "headers",
+                    headers_json(r), "body", body_json(b, blen), "finished", tk_req_finished(r));
 done:
     tk_req_free(r);
     return out;

@@ -23,8 +23,8 @@ const char *dbt_env(const char *name);
 PGconn *dbt_connect(const char *url); /* NULL (and a message) on failure */
 /* Runs one statement with text parameters; the caller PQclears. */
 PGresult *dbt_q(PGconn *c, const char *sql, int n, const char *const *params);
-int dbt_ok(const PGresult *r);             /* COMMAND_OK or TUPLES_OK */
-const char *dbt_state(const PGresult *r);  /* SQLSTATE or "" */
+int dbt_ok(const PGresult *r);            /* COMMAND_OK or TUPLES_OK */
+const char *dbt_state(const PGresult *r); /* SQLSTATE or "" */
 /* First value of the first row, malloc'd; NULL on error or SQL NULL. */
 char *dbt_scalar(PGconn *c, const char *sql, int n, const char *const *params);
 /* As dbt_scalar, with app.tenant_id set for the statement's transaction. */
@@ -63,7 +63,7 @@ typedef struct dbt_res {
     char state[6]; /* SQLSTATE or "" */
     char msg[256];
     int64_t affected;
-    double at_ms;  /* dbt_now_ms() when the callback ran */
+    double at_ms; /* dbt_now_ms() when the callback ran */
 } dbt_res;
 
 typedef struct dbt_beg {
@@ -73,9 +73,9 @@ typedef struct dbt_beg {
     double at_ms;
 } dbt_beg;
 
-void dbt_begin_cb(host_db_tx *tx, int status, void *ud);  /* ud: dbt_beg */
+void dbt_begin_cb(host_db_tx *tx, int status, void *ud); /* ud: dbt_beg */
 void dbt_query_cb(host_db_tx *tx, int status, const host_db_result *res, void *ud); /* dbt_res */
-void dbt_end_cb(int status, const host_db_result *res, void *ud); /* dbt_res */
+void dbt_end_cb(int status, const host_db_result *res, void *ud);                   /* dbt_res */
 void dbt_res_free(dbt_res *r);
 
 /* Synchronous wrappers: start, then run the loop until the callback (10 s

@@ -142,8 +142,7 @@ static void test_no_stacked_statements(void)
     dbt_res r = {0};
 
     CU_ASSERT_EQUAL_FATAL(dbt_begin_wait(db, "inj_a", &tx), HOST_DB_OK);
-    CU_ASSERT_EQUAL(dbt_query_wait(tx, "SELECT 1; DELETE FROM notes", 0, NULL, &r),
-                    HOST_DB_EQUERY);
+    CU_ASSERT_EQUAL(dbt_query_wait(tx, "SELECT 1; DELETE FROM notes", 0, NULL, &r), HOST_DB_EQUERY);
     CU_ASSERT_STRING_EQUAL(r.state, "42601");
     CU_ASSERT_EQUAL(dbt_end_wait(tx, 0, &r), HOST_DB_OK);
     CU_ASSERT_EQUAL_FATAL(dbt_begin_wait(db, "inj_a", &tx), HOST_DB_OK);

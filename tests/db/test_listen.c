@@ -21,10 +21,10 @@ static int setup(void)
 
 /* What one listener heard. */
 typedef struct heard {
-    int n;              /* notifications */
-    int rescans;        /* NULL payloads */
-    int in_call;        /* the test is inside host_db_listen() */
-    int from_inside;    /* a callback came from inside it */
+    int n;           /* notifications */
+    int rescans;     /* NULL payloads */
+    int in_call;     /* the test is inside host_db_listen() */
+    int from_inside; /* a callback came from inside it */
     char channel[64];
     char payloads[512]; /* "[p1][p2]..." in arrival order */
     host_db *free_db;   /* freed by the first notification */
@@ -116,7 +116,8 @@ static void test_notify(void)
     CU_ASSERT_FATAL(db != NULL && other != NULL);
     CU_ASSERT_EQUAL(listen_to(db, "tl_basic", &h), 0);
     CU_ASSERT_TRUE(wait_listening(db, 1, 5000));
-    CU_ASSERT_TRUE(exec_on(other, "SELECT pg_notify('tl_basic', 'one'), pg_notify('tl_else', 'x')"));
+    CU_ASSERT_TRUE(
+        exec_on(other, "SELECT pg_notify('tl_basic', 'one'), pg_notify('tl_else', 'x')"));
     CU_ASSERT_TRUE(exec_on(other, "BEGIN"));
     CU_ASSERT_TRUE(exec_on(other, "SELECT pg_notify('tl_basic', 'a')"));
     CU_ASSERT_TRUE(exec_on(other, "NOTIFY tl_basic, 'b'"));
@@ -193,7 +194,14 @@ static void test_outbox_trigger(void)
 static void test_bad_channel(void)
 {
     static const char *const bad[] = {
-        "", "Upper", "1abc", "a-b", "a b", "x;LISTEN y", "x\"y", "caf\xc3\xa9",
+        "",
+        "Upper",
+        "1abc",
+        "a-b",
+        "a b",
+        "x;LISTEN y",
+        "x\"y",
+        "caf\xc3\xa9",
         "ab01234567890123456789012345678901234567890123456789012345678901", /* 64 */
     };
     host_db *db = dbt_pool_new(1, 0, 0, 0);

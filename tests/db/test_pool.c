@@ -40,8 +40,9 @@ static void test_roundtrip(void)
     CU_ASSERT_EQUAL(r.nrows, 1);
     CU_ASSERT_EQUAL(r.ncols, 4);
     CU_ASSERT_STRING_EQUAL(r.rows ? r.rows : "", "hello|pool_a|NULL|42");
-    CU_ASSERT_EQUAL(dbt_query_wait(tx, "INSERT INTO notes (tenant_id, body) VALUES ('pool_a', 'x'),"
-                                       " ('pool_a', 'y')",
+    CU_ASSERT_EQUAL(dbt_query_wait(tx,
+                                   "INSERT INTO notes (tenant_id, body) VALUES ('pool_a', 'x'),"
+                                   " ('pool_a', 'y')",
                                    0, NULL, &r),
                     HOST_DB_OK);
     CU_ASSERT_EQUAL(r.affected, 2);
@@ -407,8 +408,8 @@ static void test_commit_outcome_unknown(void)
     do {
         dbt_wait(&end.done, 20);
         free(v);
-        v = dbt_scalar(app, "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1::int",
-                       1, p);
+        v = dbt_scalar(app, "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1::int", 1,
+                       p);
     } while (!end.done && !(v && strcmp(v, "Lock") == 0) && dbt_now_ms() - t0 < 10000);
     CU_ASSERT_STRING_EQUAL_FATAL(v ? v : "", "Lock");
     CU_ASSERT_FALSE(end.done);
@@ -459,7 +460,7 @@ static void test_free_with_work_outstanding(void)
 typedef struct load {
     host_db *db;
     uv_timer_t timer;
-    int running;    /* a transaction is in progress */
+    int running; /* a transaction is in progress */
     int stop;
     long ok, failed;
     double last_ok_ms;
@@ -607,8 +608,7 @@ int main(void)
         {"A3 connection lost during COMMIT: outcome unknown, not unavailable",
          test_commit_outcome_unknown},
         {"free with waiters, statements and an open tx", test_free_with_work_outstanding},
-        {"A3 server stopped mid-run and restarted: recovers within seconds",
-         test_server_restart},
+        {"A3 server stopped mid-run and restarted: recovers within seconds", test_server_restart},
         CU_TEST_INFO_NULL,
     };
 

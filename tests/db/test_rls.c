@@ -62,16 +62,16 @@ static int setup(void)
     PQclear(as_tenant(app, "rls_b", "DELETE FROM notes", 0, NULL, 1));
     for (i = 0; i < 3; i++) {
         const char *p[2] = {"rls_a", a_rows[i]};
-        PGresult *r = as_tenant(app, "rls_a",
-                                "INSERT INTO notes (tenant_id, body) VALUES ($1, $2)", 2, p, 1);
+        PGresult *r = as_tenant(app, "rls_a", "INSERT INTO notes (tenant_id, body) VALUES ($1, $2)",
+                                2, p, 1);
         if (!dbt_ok(r))
             fprintf(stderr, "insert: %s", PQresultErrorMessage(r));
         PQclear(r);
     }
     for (i = 0; i < 2; i++) {
         const char *p[2] = {"rls_b", b_rows[i]};
-        PQclear(as_tenant(app, "rls_b", "INSERT INTO notes (tenant_id, body) VALUES ($1, $2)", 2,
-                          p, 1));
+        PQclear(as_tenant(app, "rls_b", "INSERT INTO notes (tenant_id, body) VALUES ($1, $2)", 2, p,
+                          1));
     }
     return 0;
 }
@@ -104,8 +104,8 @@ static void test_forgotten_where(void)
 static void test_insert_other_tenant_refused(void)
 {
     const char *p[2] = {"rls_b", "smuggled"};
-    PGresult *r = as_tenant(app, "rls_a", "INSERT INTO notes (tenant_id, body) VALUES ($1, $2)",
-                            2, p, 1);
+    PGresult *r = as_tenant(app, "rls_a", "INSERT INTO notes (tenant_id, body) VALUES ($1, $2)", 2,
+                            p, 1);
 
     CU_ASSERT_STRING_EQUAL(dbt_state(r), "42501");
     PQclear(r);
@@ -307,10 +307,10 @@ static void test_outbox_isolated(void)
 int main(void)
 {
     CU_TestInfo tests[] = {
-        {"S21 a query that forgets WHERE tenant_id sees its tenant only",
-         test_forgotten_where},
+        {"S21 a query that forgets WHERE tenant_id sees its tenant only", test_forgotten_where},
         {"S11 S21 INSERT/UPDATE naming another tenant refused", test_insert_other_tenant_refused},
-        {"S21 UPDATE/DELETE cannot reach another tenant", test_update_delete_other_tenant_no_effect},
+        {"S21 UPDATE/DELETE cannot reach another tenant",
+         test_update_delete_other_tenant_no_effect},
         {"S21 no tenant set: nothing visible, nothing writable", test_no_tenant_sees_nothing},
         {"S21 the tenant setting is transaction-local", test_setting_is_transaction_local},
         {"S20 audit_log append-only for app and owner", test_audit_log_append_only},

@@ -17,9 +17,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char main_conf[] =
-    "server: { listen = [\"127.0.0.1:1\"]; admin_listen = \"\"; };\n"
-    "plugins: { dir = \"/nonexistent\"; load = []; };\n";
+static const char main_conf[] = "server: { listen = [\"127.0.0.1:1\"]; admin_listen = \"\"; };\n"
+                                "plugins: { dir = \"/nonexistent\"; load = []; };\n";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -5,5 +5,8 @@
  * See loader_common.h and tests/integration/test_loader.py.
  */
 #define LOADER_NAME "cycle_a"
-#define LOADER_BEFORE {"cycle_b", NULL}
+#define LOADER_BEFORE                                                                              \
+    {                                                                                              \
+        "cycle_b", NULL                                                                            \
+    }
 #include "loader_common.h"

@@ -4,5 +4,8 @@
  * See loader_common.h and tests/integration/test_loader.py.
  */
 #define LOADER_NAME "cycle_b"
-#define LOADER_BEFORE {"cycle_a", NULL}
+#define LOADER_BEFORE                                                                              \
+    {                                                                                              \
+        "cycle_a", NULL                                                                            \
+    }
 #include "loader_common.h"

@@ -42,8 +42,8 @@ static tn_status loader_handle(tn_plugin *self, tn_request *req, void *ud)
 static int loader_init(tn_plugin *self, const tn_api *a)
 {
     api = a;
-    return api->route_add(self, "GET", "/" LOADER_NAME, TN_ACCESS_PUBLIC, NULL,
-                          loader_handle, NULL);
+    return api->route_add(self, "GET", "/" LOADER_NAME, TN_ACCESS_PUBLIC, NULL, loader_handle,
+                          NULL);
 }
 
 #ifdef LOADER_DEPENDS

@@ -4,5 +4,8 @@
  * See loader_common.h and tests/integration/test_loader.py.
  */
 #define LOADER_NAME "needs_missing"
-#define LOADER_DEPENDS {"nonexistent", NULL}
+#define LOADER_DEPENDS                                                                             \
+    {                                                                                              \
+        "nonexistent", NULL                                                                        \
+    }
 #include "loader_common.h"

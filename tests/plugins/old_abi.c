@@ -63,16 +63,17 @@ static const struct {
     old_plugin_desc desc;
     unsigned char poison[sizeof(tn_plugin_desc) - sizeof(old_plugin_desc)];
 } old = {
-    .desc = {
-        .size = sizeof(old_plugin_desc),
-        .abi_major = TN_SDK_ABI_MAJOR,
-        .abi_minor = 0,
-        .name = "old_abi",
-        .version = "0.0.1-test",
-        .description = "Test-only: a descriptor from an older SDK minor",
-        .init = old_init,
-    },
-    /* Designated range initialisers are a GNU extension; spell the bytes out
+    .desc =
+        {
+            .size = sizeof(old_plugin_desc),
+            .abi_major = TN_SDK_ABI_MAJOR,
+            .abi_minor = 0,
+            .name = "old_abi",
+            .version = "0.0.1-test",
+            .description = "Test-only: a descriptor from an older SDK minor",
+            .init = old_init,
+        },
+/* Designated range initialisers are a GNU extension; spell the bytes out
      * via a repeat macro instead so the file stays C17. */
 #define P4 0xA5, 0xA5, 0xA5, 0xA5
 #define P16 P4, P4, P4, P4

@@ -30,8 +30,7 @@ typedef struct v1_0_config_key {
     const char *description;
 } v1_0_config_key;
 
-_Static_assert(offsetof(v1_0_config_key, description) ==
-                   offsetof(tn_config_key, description),
+_Static_assert(offsetof(v1_0_config_key, description) == offsetof(tn_config_key, description),
                "the 1.0 key must be a prefix of today's");
 
 static const v1_0_config_key old_settings[] = {
@@ -67,7 +66,7 @@ static int old_keys_init(tn_plugin *self, const tn_api *a)
 }
 
 static const tn_plugin_desc desc = {
-    .size = sizeof desc,           /* the descriptor itself did not change in 1.1 */
+    .size = sizeof desc, /* the descriptor itself did not change in 1.1 */
     .abi_major = TN_SDK_ABI_MAJOR,
     .abi_minor = 0,
     .name = "old_keys",

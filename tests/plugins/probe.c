@@ -340,11 +340,11 @@ static int probe_init(tn_plugin *self, const tn_api *a)
         {"GET", "/probe/label", TN_ACCESS_PUBLIC, NULL, h_label},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        int rc = api->route_add(self, routes[i].method, routes[i].pattern,
-                                routes[i].access, routes[i].roles, routes[i].fn, NULL);
+        int rc = api->route_add(self, routes[i].method, routes[i].pattern, routes[i].access,
+                                routes[i].roles, routes[i].fn, NULL);
         if (rc != TN_OK) {
-            api->log(self, TN_LOG_ERROR, "route_add %s %s failed: %d",
-                     routes[i].method, routes[i].pattern, rc);
+            api->log(self, TN_LOG_ERROR, "route_add %s %s failed: %d", routes[i].method,
+                     routes[i].pattern, rc);
             return rc;
         }
     }
@@ -356,8 +356,12 @@ static int probe_init(tn_plugin *self, const tn_api *a)
 }
 
 static const tn_config_key probe_settings[] = {
-    {.name = "label", .type = TN_TYPE_STRING, .default_value = "probe",
-     .min = 1, .max = 64, .description = "Free text answered by GET /probe/label"},
+    {.name = "label",
+     .type = TN_TYPE_STRING,
+     .default_value = "probe",
+     .min = 1,
+     .max = 64,
+     .description = "Free text answered by GET /probe/label"},
     {.name = NULL},
 };
 

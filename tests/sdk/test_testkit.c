@@ -20,7 +20,7 @@
 static struct probe_ctx {
     const tn_api *api;
     char trace[1024];
-    tn_status ret[2][TN_PHASE_COUNT];  /* alpha's and beta's hook results */
+    tn_status ret[2][TN_PHASE_COUNT]; /* alpha's and beta's hook results */
     tn_status handler_ret;
     int header_rc[16];
     tn_request *parked;
@@ -80,17 +80,20 @@ static int init_traced(tn_plugin *self, const tn_api *api)
     return 0;
 }
 
-static const char *const alpha_after[] = { "beta", NULL };
-static const tn_plugin_desc alpha_desc = {
-    .size = sizeof(tn_plugin_desc), .abi_major = TN_SDK_ABI_MAJOR,
-    .abi_minor = TN_SDK_ABI_MINOR, .name = "alpha", .version = "0.1",
-    .after = alpha_after, .init = init_traced
-};
-static const tn_plugin_desc beta_desc = {
-    .size = sizeof(tn_plugin_desc), .abi_major = TN_SDK_ABI_MAJOR,
-    .abi_minor = TN_SDK_ABI_MINOR, .name = "beta", .version = "0.1",
-    .init = init_traced
-};
+static const char *const alpha_after[] = {"beta", NULL};
+static const tn_plugin_desc alpha_desc = {.size = sizeof(tn_plugin_desc),
+                                          .abi_major = TN_SDK_ABI_MAJOR,
+                                          .abi_minor = TN_SDK_ABI_MINOR,
+                                          .name = "alpha",
+                                          .version = "0.1",
+                                          .after = alpha_after,
+                                          .init = init_traced};
+static const tn_plugin_desc beta_desc = {.size = sizeof(tn_plugin_desc),
+                                         .abi_major = TN_SDK_ABI_MAJOR,
+                                         .abi_minor = TN_SDK_ABI_MINOR,
+                                         .name = "beta",
+                                         .version = "0.1",
+                                         .init = init_traced};
 
 static tk_kit *kit_alpha_beta(void)
 {
@@ -121,27 +124,24 @@ static void test_api_table_is_complete(void)
               TN_API_HAS(a, config_str) && TN_API_HAS(a, config_int) &&
               TN_API_HAS(a, config_bool) && TN_API_HAS(a, config_float) &&
               TN_API_HAS(a, config_is_set) && TN_API_HAS(a, check_error));
-    CU_ASSERT(TN_API_HAS(a, req_method) && TN_API_HAS(a, req_path) &&
-              TN_API_HAS(a, req_query) && TN_API_HAS(a, req_query_param) &&
-              TN_API_HAS(a, req_header) && TN_API_HAS(a, req_cookie) &&
-              TN_API_HAS(a, req_param) && TN_API_HAS(a, req_body) &&
+    CU_ASSERT(TN_API_HAS(a, req_method) && TN_API_HAS(a, req_path) && TN_API_HAS(a, req_query) &&
+              TN_API_HAS(a, req_query_param) && TN_API_HAS(a, req_header) &&
+              TN_API_HAS(a, req_cookie) && TN_API_HAS(a, req_param) && TN_API_HAS(a, req_body) &&
               TN_API_HAS(a, req_tenant) && TN_API_HAS(a, req_id) &&
               TN_API_HAS(a, req_client_addr) && TN_API_HAS(a, req_route) &&
               TN_API_HAS(a, req_is_tls) && TN_API_HAS(a, req_set_principal) &&
               TN_API_HAS(a, req_principal) && TN_API_HAS(a, req_has_role) &&
-              TN_API_HAS(a, req_alloc) && TN_API_HAS(a, req_strdup) &&
-              TN_API_HAS(a, req_log) && TN_API_HAS(a, req_resume) &&
-              TN_API_HAS(a, req_is_aborted));
+              TN_API_HAS(a, req_alloc) && TN_API_HAS(a, req_strdup) && TN_API_HAS(a, req_log) &&
+              TN_API_HAS(a, req_resume) && TN_API_HAS(a, req_is_aborted));
     CU_ASSERT(TN_API_HAS(a, resp_status) && TN_API_HAS(a, resp_header) &&
-              TN_API_HAS(a, resp_body) && TN_API_HAS(a, resp_json) &&
-              TN_API_HAS(a, resp_error) && TN_API_HAS(a, resp_stream_begin) &&
-              TN_API_HAS(a, resp_write) && TN_API_HAS(a, resp_end));
+              TN_API_HAS(a, resp_body) && TN_API_HAS(a, resp_json) && TN_API_HAS(a, resp_error) &&
+              TN_API_HAS(a, resp_stream_begin) && TN_API_HAS(a, resp_write) &&
+              TN_API_HAS(a, resp_end));
     /* ABI 1.1 */
-    CU_ASSERT(TN_API_HAS(a, tenant_config) && TN_API_HAS(a, db_query) &&
-              TN_API_HAS(a, db_commit) && TN_API_HAS(a, db_rollback) &&
-              TN_API_HAS(a, db_status) && TN_API_HAS(a, db_sqlstate) &&
-              TN_API_HAS(a, db_message) && TN_API_HAS(a, db_rows) && TN_API_HAS(a, db_cols) &&
-              TN_API_HAS(a, db_colname) && TN_API_HAS(a, db_value) &&
+    CU_ASSERT(TN_API_HAS(a, tenant_config) && TN_API_HAS(a, db_query) && TN_API_HAS(a, db_commit) &&
+              TN_API_HAS(a, db_rollback) && TN_API_HAS(a, db_status) &&
+              TN_API_HAS(a, db_sqlstate) && TN_API_HAS(a, db_message) && TN_API_HAS(a, db_rows) &&
+              TN_API_HAS(a, db_cols) && TN_API_HAS(a, db_colname) && TN_API_HAS(a, db_value) &&
               TN_API_HAS(a, db_affected) && TN_API_HAS(a, resp_db_error) &&
               TN_API_HAS(a, db_publish) && TN_API_HAS(a, db_audit) &&
               TN_API_HAS(a, event_subscribe_durable) && TN_API_HAS(a, delivery_done));
@@ -159,20 +159,20 @@ static int init_fails(tn_plugin *self, const tn_api *api)
 }
 
 static const tn_config_key bad_default_keys[] = {
-    { .name = "n", .type = TN_TYPE_INT, .default_value = "500", .min = 1, .max = 10 },
-    { .name = NULL },
+    {.name = "n", .type = TN_TYPE_INT, .default_value = "500", .min = 1, .max = 10},
+    {.name = NULL},
 };
 static const tn_config_key required_default_keys[] = {
-    { .name = "n", .type = TN_TYPE_INT, .default_value = "5", .flags = TN_KEY_REQUIRED },
-    { .name = NULL },
+    {.name = "n", .type = TN_TYPE_INT, .default_value = "5", .flags = TN_KEY_REQUIRED},
+    {.name = NULL},
 };
 static const tn_config_key enabled_keys[] = {
-    { .name = "enabled", .type = TN_TYPE_BOOL },
-    { .name = NULL },
+    {.name = "enabled", .type = TN_TYPE_BOOL},
+    {.name = NULL},
 };
-static const char *const needs_ghost[] = { "ghost", NULL };
-static const char *const before_c2[] = { "c2", NULL };
-static const char *const before_c1[] = { "c1", NULL };
+static const char *const needs_ghost[] = {"ghost", NULL};
+static const char *const before_c2[] = {"c2", NULL};
+static const char *const before_c1[] = {"c1", NULL};
 
 static int init_nothing(tn_plugin *self, const tn_api *api)
 {
@@ -184,56 +184,81 @@ static int init_nothing(tn_plugin *self, const tn_api *api)
 static void test_descriptor_is_checked_like_the_host(void)
 {
     tk_kit *tk = tk_new();
-    tn_plugin_desc d = { .size = sizeof d, .abi_major = TN_SDK_ABI_MAJOR,
-                         .abi_minor = TN_SDK_ABI_MINOR, .name = "ok", .version = "1",
-                         .init = init_nothing };
+    tn_plugin_desc d = {.size = sizeof d,
+                        .abi_major = TN_SDK_ABI_MAJOR,
+                        .abi_minor = TN_SDK_ABI_MINOR,
+                        .name = "ok",
+                        .version = "1",
+                        .init = init_nothing};
     tn_plugin_desc t;
 
     CU_ASSERT_EQUAL(tk_load(tk, NULL), TN_EINVAL);
-    t = d; t.abi_major = TN_SDK_ABI_MAJOR + 1;
+    t = d;
+    t.abi_major = TN_SDK_ABI_MAJOR + 1;
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_EINVAL);
-    t = d; t.abi_minor = TN_SDK_ABI_MINOR + 1;  /* built for a newer host */
+    t = d;
+    t.abi_minor = TN_SDK_ABI_MINOR + 1; /* built for a newer host */
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_EINVAL);
     CU_ASSERT(tk_log_contains(tk, "built for ABI"));
-    t = d; t.size = (uint32_t)offsetof(tn_plugin_desc, reserved) - 1;
+    t = d;
+    t.size = (uint32_t)offsetof(tn_plugin_desc, reserved) - 1;
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_EINVAL);
-    t = d; t.size = 4;
+    t = d;
+    t.size = 4;
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_EINVAL);
-    t = d; t.name = "Hello";
+    t = d;
+    t.name = "Hello";
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_EINVAL);
-    t = d; t.name = "a23456789012345678901234567890123";  /* 33 */
+    t = d;
+    t.name = "a23456789012345678901234567890123"; /* 33 */
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_EINVAL);
-    t = d; t.version = NULL;
+    t = d;
+    t.version = NULL;
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_EINVAL);
-    t = d; t.init = NULL;
+    t = d;
+    t.init = NULL;
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_EINVAL);
-    t = d; t.reserved[3] = &t;
+    t = d;
+    t.reserved[3] = &t;
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_EINVAL);
-    t = d; t.settings = bad_default_keys;
+    t = d;
+    t.settings = bad_default_keys;
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_EINVAL);
-    t = d; t.settings = enabled_keys;
+    t = d;
+    t.settings = enabled_keys;
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_EINVAL);
-    t = d; t.depends = needs_ghost;
+    t = d;
+    t.depends = needs_ghost;
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_ENOTFOUND);
 
     CU_ASSERT_EQUAL(tk_load(tk, &d), TN_OK);
     CU_ASSERT_EQUAL(tk_load(tk, &d), TN_EEXIST);
     CU_ASSERT_PTR_NOT_NULL(tk_plugin(tk, "ok"));
     /* The reserved slots are optional: a descriptor may end before them. */
-    t = d; t.name = "short"; t.size = (uint32_t)offsetof(tn_plugin_desc, reserved);
+    t = d;
+    t.name = "short";
+    t.size = (uint32_t)offsetof(tn_plugin_desc, reserved);
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_OK);
     /* The host accepts a default on a required key (it is never used). */
-    t = d; t.name = "reqdef"; t.settings = required_default_keys;
+    t = d;
+    t.name = "reqdef";
+    t.settings = required_default_keys;
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_OK);
 
-    t = d; t.name = "c1"; t.before = before_c2;
+    t = d;
+    t.name = "c1";
+    t.before = before_c2;
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_OK);
-    t = d; t.name = "c2"; t.before = before_c1;  /* a cycle */
+    t = d;
+    t.name = "c2";
+    t.before = before_c1; /* a cycle */
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_EINVAL);
     CU_ASSERT_PTR_NULL(tk_plugin(tk, "c2"));
 
     /* A refused init() leaves the plugin off for every tenant. */
-    t = d; t.name = "broken"; t.init = init_fails;
+    t = d;
+    t.name = "broken";
+    t.init = init_fails;
     CU_ASSERT_EQUAL(tk_load(tk, &t), TN_ESTATE);
     tk_set_for(tk, "broken", "t1", "enabled", "true");
     tn_request *r = tk_request(tk, "t1", "GET", "/x");
@@ -245,7 +270,10 @@ static void test_descriptor_is_checked_like_the_host(void)
  * the bytes this SDK knows are read. */
 static void test_longer_descriptor_is_read_up_to_known_size(void)
 {
-    struct { tn_plugin_desc d; char more[64]; } big;
+    struct {
+        tn_plugin_desc d;
+        char more[64];
+    } big;
     memset(&big, 0, sizeof big);
     big.d.size = sizeof big;
     big.d.abi_major = TN_SDK_ABI_MAJOR;
@@ -274,7 +302,7 @@ static void test_phases_run_in_order_and_after_is_honoured(void)
 static void test_done_skips_to_the_response_phase(void)
 {
     tk_kit *tk = kit_alpha_beta();
-    probe.ret[1][TN_PHASE_EARLY] = TN_DONE;  /* beta answers 429 early */
+    probe.ret[1][TN_PHASE_EARLY] = TN_DONE; /* beta answers 429 early */
     tn_request *r = tk_request(tk, "t1", "GET", "/t");
     CU_ASSERT_EQUAL(tk_resp_status(r), 429);
     CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "slow_down");
@@ -344,39 +372,47 @@ static tn_status echo_route(tn_plugin *self, tn_request *req, void *ud)
 static int init_routes(tn_plugin *self, const tn_api *api)
 {
     probe.api = api;
-    static const char *const pats[] = { "/orders/:id", "/orders/new", "/files/*path", "/",
-                                        "/orders/:id/lines/:line", "/files/:name", NULL };
+    static const char *const pats[] = {
+        "/orders/:id",  "/orders/new", "/files/*path", "/", "/orders/:id/lines/:line",
+        "/files/:name", NULL};
     for (size_t i = 0; pats[i]; i++)
         if (api->route_add(self, "GET", pats[i], TN_ACCESS_PUBLIC, NULL, echo_route, NULL) != TN_OK)
             return -1;
     CU_ASSERT_EQUAL(api->route_add(self, "DELETE", "/orders/:id", TN_ACCESS_PUBLIC, NULL,
-                                   echo_route, NULL), TN_OK);
+                                   echo_route, NULL),
+                    TN_OK);
     /* As on the host, only the same method and pattern conflict; a route of
      * the same shape is taken, and the one registered first wins. */
-    CU_ASSERT_EQUAL(api->route_add(self, "GET", "/orders/:id", TN_ACCESS_PUBLIC, NULL,
-                                   echo_route, NULL), TN_EEXIST);
+    CU_ASSERT_EQUAL(api->route_add(self, "GET", "/orders/:id", TN_ACCESS_PUBLIC, NULL, echo_route,
+                                   NULL),
+                    TN_EEXIST);
     CU_ASSERT_EQUAL(api->route_add(self, "GET", "/orders/:other", TN_ACCESS_PUBLIC, NULL,
-                                   echo_route, NULL), TN_OK);
-    CU_ASSERT_EQUAL(api->route_add(self, "GET", "/a/*rest/b", TN_ACCESS_PUBLIC, NULL,
-                                   echo_route, NULL), TN_EINVAL);
-    CU_ASSERT_EQUAL(api->route_add(self, "GET", "no-slash", TN_ACCESS_PUBLIC, NULL,
-                                   echo_route, NULL), TN_EINVAL);
-    CU_ASSERT_EQUAL(api->route_add(self, "get", "/x", TN_ACCESS_PUBLIC, NULL,
-                                   echo_route, NULL), TN_EINVAL);
-    CU_ASSERT_EQUAL(api->route_add(self, "GET", "/x", TN_ACCESS_ROLES, NULL,
-                                   echo_route, NULL), TN_EINVAL);
-    CU_ASSERT_EQUAL(api->route_add(self, "GET", "/x", TN_ACCESS_ROLES, "",
-                                   echo_route, NULL), TN_EINVAL);
-    CU_ASSERT_EQUAL(api->route_add(self, "GET", "/x", TN_ACCESS_AUTHENTICATED, "admin",
-                                   echo_route, NULL), TN_EINVAL);
+                                   echo_route, NULL),
+                    TN_OK);
+    CU_ASSERT_EQUAL(api->route_add(self, "GET", "/a/*rest/b", TN_ACCESS_PUBLIC, NULL, echo_route,
+                                   NULL),
+                    TN_EINVAL);
+    CU_ASSERT_EQUAL(api->route_add(self, "GET", "no-slash", TN_ACCESS_PUBLIC, NULL, echo_route,
+                                   NULL),
+                    TN_EINVAL);
+    CU_ASSERT_EQUAL(api->route_add(self, "get", "/x", TN_ACCESS_PUBLIC, NULL, echo_route, NULL),
+                    TN_EINVAL);
+    CU_ASSERT_EQUAL(api->route_add(self, "GET", "/x", TN_ACCESS_ROLES, NULL, echo_route, NULL),
+                    TN_EINVAL);
+    CU_ASSERT_EQUAL(api->route_add(self, "GET", "/x", TN_ACCESS_ROLES, "", echo_route, NULL),
+                    TN_EINVAL);
+    CU_ASSERT_EQUAL(api->route_add(self, "GET", "/x", TN_ACCESS_AUTHENTICATED, "admin", echo_route,
+                                   NULL),
+                    TN_EINVAL);
     return 0;
 }
 
-static const tn_plugin_desc routes_desc = {
-    .size = sizeof(tn_plugin_desc), .abi_major = TN_SDK_ABI_MAJOR,
-    .abi_minor = TN_SDK_ABI_MINOR, .name = "routes", .version = "0.1",
-    .init = init_routes
-};
+static const tn_plugin_desc routes_desc = {.size = sizeof(tn_plugin_desc),
+                                           .abi_major = TN_SDK_ABI_MAJOR,
+                                           .abi_minor = TN_SDK_ABI_MINOR,
+                                           .name = "routes",
+                                           .version = "0.1",
+                                           .init = init_routes};
 
 static const char *route_body(tk_kit *tk, const char *method, const char *target, int *status)
 {
@@ -394,10 +430,12 @@ static void test_routes_match_params_and_rest(void)
     int st;
     CU_ASSERT_STRING_EQUAL(route_body(tk, "GET", "/orders/42", &st), "/orders/:id id=42 path=-");
     CU_ASSERT_STRING_EQUAL(route_body(tk, "GET", "/orders/new", &st), "/orders/new id=- path=-");
-    CU_ASSERT_STRING_EQUAL(route_body(tk, "GET", "/orders/a%2Fb?x=1", &st), "/orders/:id id=a/b path=-");
+    CU_ASSERT_STRING_EQUAL(route_body(tk, "GET", "/orders/a%2Fb?x=1", &st),
+                           "/orders/:id id=a/b path=-");
     CU_ASSERT_STRING_EQUAL(route_body(tk, "GET", "/orders/7/lines/3", &st),
                            "/orders/:id/lines/:line id=7 path=-");
-    CU_ASSERT_STRING_EQUAL(route_body(tk, "GET", "/files/a/b%20c", &st), "/files/*path id=- path=a/b c");
+    CU_ASSERT_STRING_EQUAL(route_body(tk, "GET", "/files/a/b%20c", &st),
+                           "/files/*path id=- path=a/b c");
     CU_ASSERT_EQUAL(st, 200);
     CU_ASSERT_STRING_EQUAL(route_body(tk, "GET", "/", &st), "/ id=- path=-");
     /* The rest may be empty, as on the host. */
@@ -410,7 +448,8 @@ static void test_routes_match_params_and_rest(void)
     CU_ASSERT_STRING_EQUAL(route_body(tk, "HEAD", "/orders/9", &st), "");
     CU_ASSERT_EQUAL(st, 200);
     /* Literals are compared raw: an encoded literal is another path. */
-    CU_ASSERT_STRING_EQUAL(route_body(tk, "GET", "/orders/ne%77", &st), "/orders/:id id=new path=-");
+    CU_ASSERT_STRING_EQUAL(route_body(tk, "GET", "/orders/ne%77", &st),
+                           "/orders/:id id=new path=-");
     route_body(tk, "GET", "/orders/", &st);
     CU_ASSERT_EQUAL(st, 404);
     route_body(tk, "GET", "/orders/42/", &st);
@@ -423,8 +462,9 @@ static void test_routes_match_params_and_rest(void)
     CU_ASSERT_EQUAL(tk_resp_status(r), 405);
     CU_ASSERT_STRING_EQUAL(tk_resp_header(r, "Allow"), "GET, DELETE");
     /* Registration is for init() only. */
-    CU_ASSERT_EQUAL(probe.api->route_add(tk_plugin(tk, "routes"), "GET", "/late",
-                                         TN_ACCESS_PUBLIC, NULL, echo_route, NULL), TN_ESTATE);
+    CU_ASSERT_EQUAL(probe.api->route_add(tk_plugin(tk, "routes"), "GET", "/late", TN_ACCESS_PUBLIC,
+                                         NULL, echo_route, NULL),
+                    TN_ESTATE);
     tk_free(tk);
 }
 
@@ -465,17 +505,20 @@ static int init_gate(tn_plugin *self, const tn_api *api)
     if (api->hook_add(self, TN_PHASE_AUTHENTICATE, gate_authenticate, NULL) != TN_OK ||
         api->hook_add(self, TN_PHASE_AUTHORIZE, gate_authorize, NULL) != TN_OK ||
         api->route_add(self, "GET", "/pub", TN_ACCESS_PUBLIC, NULL, gate_ok, NULL) != TN_OK ||
-        api->route_add(self, "GET", "/auth", TN_ACCESS_AUTHENTICATED, NULL, gate_ok, NULL) != TN_OK ||
-        api->route_add(self, "GET", "/admin", TN_ACCESS_ROLES, "admin, buyer", gate_ok, NULL) != TN_OK)
+        api->route_add(self, "GET", "/auth", TN_ACCESS_AUTHENTICATED, NULL, gate_ok, NULL) !=
+            TN_OK ||
+        api->route_add(self, "GET", "/admin", TN_ACCESS_ROLES, "admin, buyer", gate_ok, NULL) !=
+            TN_OK)
         return -1;
     return 0;
 }
 
-static const tn_plugin_desc gate_desc = {
-    .size = sizeof(tn_plugin_desc), .abi_major = TN_SDK_ABI_MAJOR,
-    .abi_minor = TN_SDK_ABI_MINOR, .name = "gate", .version = "0.1",
-    .init = init_gate
-};
+static const tn_plugin_desc gate_desc = {.size = sizeof(tn_plugin_desc),
+                                         .abi_major = TN_SDK_ABI_MAJOR,
+                                         .abi_minor = TN_SDK_ABI_MINOR,
+                                         .name = "gate",
+                                         .version = "0.1",
+                                         .init = init_gate};
 
 static int gate_status(tk_kit *tk, const char *path, const char *user, const char *roles)
 {
@@ -615,11 +658,12 @@ static int init_async(tn_plugin *self, const tn_api *api)
     return 0;
 }
 
-static const tn_plugin_desc async_desc = {
-    .size = sizeof(tn_plugin_desc), .abi_major = TN_SDK_ABI_MAJOR,
-    .abi_minor = TN_SDK_ABI_MINOR, .name = "async", .version = "0.1",
-    .init = init_async
-};
+static const tn_plugin_desc async_desc = {.size = sizeof(tn_plugin_desc),
+                                          .abi_major = TN_SDK_ABI_MAJOR,
+                                          .abi_minor = TN_SDK_ABI_MINOR,
+                                          .name = "async",
+                                          .version = "0.1",
+                                          .init = init_async};
 
 static tk_kit *kit_async(void)
 {
@@ -646,7 +690,7 @@ static void test_suspend_waits_for_resume_from_a_timer(void)
     /* Exactly once: a second resume is a logged bug, not a second run. */
     probe.api->req_resume(r, TN_DONE);
     CU_ASSERT(tk_log_contains(tk, "not suspended"));
-    probe.api->timer_stop(probe.timer);  /* a fired one-shot: harmless */
+    probe.api->timer_stop(probe.timer); /* a fired one-shot: harmless */
     tk_free(tk);
 }
 
@@ -655,7 +699,7 @@ static void test_suspend_waits_for_work_and_sees_abort(void)
     tk_kit *tk = kit_async();
     tn_request *r = tk_request(tk, "t1", "GET", "/work");
     CU_ASSERT(tk_req_pending(r));
-    CU_ASSERT_EQUAL(probe.work_ran, 0);  /* never before work_queue() returns */
+    CU_ASSERT_EQUAL(probe.work_ran, 0); /* never before work_queue() returns */
     CU_ASSERT_EQUAL(tk_run_pending(tk), 1);
     CU_ASSERT_EQUAL(probe.work_ran, 1);
     CU_ASSERT(tk_req_finished(r));
@@ -728,17 +772,28 @@ static void test_older_host_lacks_later_functions(void)
 /* -- settings (P3) --------------------------------------------------- */
 
 static const tn_config_key cfg_keys[] = {
-    { .name = "name", .type = TN_TYPE_STRING, .min = 1, .max = 20, .flags = TN_KEY_REQUIRED,
-      .description = "Shop name." },
-    { .name = "port", .type = TN_TYPE_INT, .default_value = "80", .min = 1, .max = 65535,
-      .description = "Port." },
-    { .name = "ratio", .type = TN_TYPE_FLOAT, .default_value = "0.5", .min = 0, .max = 1,
-      .description = "Ratio." },
-    { .name = "debug", .type = TN_TYPE_BOOL, .default_value = "false", .description = "Debug." },
-    { .name = "token", .type = TN_TYPE_STRING, .flags = TN_KEY_SECRET,
-      .description = "API token." },
-    { .name = "note", .type = TN_TYPE_STRING, .description = "Free text." },
-    { .name = NULL },
+    {.name = "name",
+     .type = TN_TYPE_STRING,
+     .min = 1,
+     .max = 20,
+     .flags = TN_KEY_REQUIRED,
+     .description = "Shop name."},
+    {.name = "port",
+     .type = TN_TYPE_INT,
+     .default_value = "80",
+     .min = 1,
+     .max = 65535,
+     .description = "Port."},
+    {.name = "ratio",
+     .type = TN_TYPE_FLOAT,
+     .default_value = "0.5",
+     .min = 0,
+     .max = 1,
+     .description = "Ratio."},
+    {.name = "debug", .type = TN_TYPE_BOOL, .default_value = "false", .description = "Debug."},
+    {.name = "token", .type = TN_TYPE_STRING, .flags = TN_KEY_SECRET, .description = "API token."},
+    {.name = "note", .type = TN_TYPE_STRING, .description = "Free text."},
+    {.name = NULL},
 };
 
 static int cfg_check(const tn_api *api, const tn_config *cfg, tn_check *chk)
@@ -777,25 +832,28 @@ static int init_cfg(tn_plugin *self, const tn_api *api)
     return api->route_add(self, "GET", "/cfg", TN_ACCESS_PUBLIC, NULL, cfg_show, NULL);
 }
 
-static const tn_plugin_desc cfg_desc = {
-    .size = sizeof(tn_plugin_desc), .abi_major = TN_SDK_ABI_MAJOR,
-    .abi_minor = TN_SDK_ABI_MINOR, .name = "cfg", .version = "0.1",
-    .settings = cfg_keys, .check = cfg_check, .init = init_cfg
-};
+static const tn_plugin_desc cfg_desc = {.size = sizeof(tn_plugin_desc),
+                                        .abi_major = TN_SDK_ABI_MAJOR,
+                                        .abi_minor = TN_SDK_ABI_MINOR,
+                                        .name = "cfg",
+                                        .version = "0.1",
+                                        .settings = cfg_keys,
+                                        .check = cfg_check,
+                                        .init = init_cfg};
 
 static void test_schema_types_bounds_defaults_required(void)
 {
     probe_reset();
     tk_kit *tk = tk_new();
     CU_ASSERT_FATAL(tk_load(tk, &cfg_desc) == TN_OK);
-    tk_set(tk, "off", "port", "99");  /* not enabled: required not asked */
+    tk_set(tk, "off", "port", "99"); /* not enabled: required not asked */
     tk_enable(tk, "t1", 1);
     CU_ASSERT_EQUAL(tk_check(tk), 1);
     CU_ASSERT(tk_has_error(tk, "t1", "name"));
     CU_ASSERT_STRING_EQUAL(tk_error_message(tk, 0), "is required");
     CU_ASSERT_STRING_EQUAL(tk_error_plugin(tk, 0), "cfg");
     CU_ASSERT_STRING_EQUAL(tk_error_tenant(tk, 0), "t1");
-    CU_ASSERT_STRING_EQUAL(probe.trace, "");  /* no check() on a bad section */
+    CU_ASSERT_STRING_EQUAL(probe.trace, ""); /* no check() on a bad section */
 
     tk_set(tk, "t1", "name", "Shop");
     CU_ASSERT_EQUAL(tk_check(tk), 0);
@@ -809,11 +867,23 @@ static void test_schema_types_bounds_defaults_required(void)
     r = tk_request(tk, "t1", "GET", "/cfg");
     CU_ASSERT_STRING_EQUAL(tk_resp_body(r, NULL), "t1 Shop 8080 0.25 1 [] set:11");
 
-    static const struct { const char *key, *value; } bad[] = {
-        { "port", "abc" }, { "port", "0" }, { "port", "65536" }, { "port", "80x" },
-        { "port", "99999999999999999999" }, { "ratio", "1.5" }, { "ratio", "nan" },
-        { "ratio", "" }, { "debug", "yes" }, { "debug", "True" }, { "name", "" },
-        { "name", "123456789012345678901" }, { "enabled", "maybe" }, { "colour", "red" },
+    static const struct {
+        const char *key, *value;
+    } bad[] = {
+        {"port", "abc"},
+        {"port", "0"},
+        {"port", "65536"},
+        {"port", "80x"},
+        {"port", "99999999999999999999"},
+        {"ratio", "1.5"},
+        {"ratio", "nan"},
+        {"ratio", ""},
+        {"debug", "yes"},
+        {"debug", "True"},
+        {"name", ""},
+        {"name", "123456789012345678901"},
+        {"enabled", "maybe"},
+        {"colour", "red"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         tk_set(tk, "t1", bad[i].key, bad[i].value);
@@ -849,7 +919,7 @@ static void test_secret_leak_in_log_is_detected(void)
     tk_enable(tk, "t1", 1);
     tk_set(tk, "t1", "name", "Shop");
     tk_set(tk, "t1", "token", "s3cr3t-t0k3n");
-    tk_set(tk, "t1", "port", "70000");  /* the error message must not quote values */
+    tk_set(tk, "t1", "port", "70000"); /* the error message must not quote values */
     CU_ASSERT_EQUAL(tk_check(tk), 1);
     tk_set(tk, "t1", "port", NULL);
     tn_request *r = tk_request(tk, "t1", "GET", "/cfg");
@@ -887,7 +957,7 @@ static tn_status headers(tn_plugin *self, tn_request *req, void *ud)
     rc[15] = a->resp_header(req, "content-type", "text/html");
     a->resp_status(req, 200);
     a->resp_body(req, "ab", 2);
-    a->resp_body(req, "cd", 2);  /* appends */
+    a->resp_body(req, "cd", 2); /* appends */
     return TN_DONE;
 }
 
@@ -908,7 +978,7 @@ static tn_status query(tn_plugin *self, tn_request *req, void *ud)
     const tn_api *a = probe.api;
     char buf[512];
     /* Names are compared as sent, as the host does; values are decoded. */
-    const char *names[] = { "a", "b", "c", "d", "e", "f+g", "missing" };
+    const char *names[] = {"a", "b", "c", "d", "e", "f+g", "missing"};
     size_t n = 0;
     (void)self;
     (void)ud;
@@ -916,15 +986,15 @@ static tn_status query(tn_plugin *self, tn_request *req, void *ud)
         const char *v = a->req_query_param(req, names[i]);
         n += (size_t)snprintf(buf + n, sizeof buf - n, "%s=%s;", names[i], v ? v : "NULL");
     }
-    const char *cookies[] = { "sid", "theme", "lang", "none" };
+    const char *cookies[] = {"sid", "theme", "lang", "none"};
     for (size_t i = 0; i < sizeof cookies / sizeof cookies[0]; i++) {
         const char *v = a->req_cookie(req, cookies[i]);
         n += (size_t)snprintf(buf + n, sizeof buf - n, "%s=%s;", cookies[i], v ? v : "NULL");
     }
     size_t blen;
     const char *body = a->req_body(req, &blen);
-    snprintf(buf + n, sizeof buf - n, "q=%s body=%.*s tls=%d addr=%s",
-             a->req_query(req), (int)blen, body, a->req_is_tls(req), a->req_client_addr(req));
+    snprintf(buf + n, sizeof buf - n, "q=%s body=%.*s tls=%d addr=%s", a->req_query(req), (int)blen,
+             body, a->req_is_tls(req), a->req_client_addr(req));
     a->resp_status(req, 200);
     a->resp_body(req, buf, strlen(buf));
     return TN_DONE;
@@ -940,11 +1010,12 @@ static int init_http(tn_plugin *self, const tn_api *api)
     return 0;
 }
 
-static const tn_plugin_desc http_desc = {
-    .size = sizeof(tn_plugin_desc), .abi_major = TN_SDK_ABI_MAJOR,
-    .abi_minor = TN_SDK_ABI_MINOR, .name = "http", .version = "0.1",
-    .init = init_http
-};
+static const tn_plugin_desc http_desc = {.size = sizeof(tn_plugin_desc),
+                                         .abi_major = TN_SDK_ABI_MAJOR,
+                                         .abi_minor = TN_SDK_ABI_MINOR,
+                                         .name = "http",
+                                         .version = "0.1",
+                                         .init = init_http};
 
 static void test_resp_header_rejects_injection_and_host_headers(void)
 {
@@ -962,7 +1033,7 @@ static void test_resp_header_rejects_injection_and_host_headers(void)
     CU_ASSERT_EQUAL(rc[12], TN_EINVAL);
     CU_ASSERT_EQUAL(rc[13], TN_EINVAL);
     CU_ASSERT_EQUAL(rc[14], TN_OK);
-    CU_ASSERT_EQUAL(rc[15], TN_EEXIST);  /* one Content-Type */
+    CU_ASSERT_EQUAL(rc[15], TN_EEXIST); /* one Content-Type */
     CU_ASSERT_EQUAL(tk_resp_status(r), 200);
     CU_ASSERT_STRING_EQUAL(tk_resp_body(r, NULL), "abcd");
     CU_ASSERT_EQUAL(tk_resp_header_count(r, "x-fine"), 1);
@@ -981,7 +1052,8 @@ static void test_resp_header_rejects_injection_and_host_headers(void)
     CU_ASSERT_EQUAL(tk_resp_status(r), 422);
     CU_ASSERT_PTR_NULL(tk_resp_header(r, "X-Before"));
     CU_ASSERT_STRING_EQUAL(tk_resp_header(r, "Content-Type"), "application/json; charset=utf-8");
-    CU_ASSERT_STRING_EQUAL(tk_resp_body(r, NULL),
+    CU_ASSERT_STRING_EQUAL(
+        tk_resp_body(r, NULL),
         "{\"error\":{\"code\":\"bad_input\",\"message\":\"say \\\"no\\\" \\\\ <b>\"}}");
     CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.message"), "say \"no\" \\ <b>");
     tk_free(tk);
@@ -1002,7 +1074,8 @@ static void test_query_params_and_cookies_are_decoded(void)
     CU_ASSERT_EQUAL(tk_req_set_tls(r, 1), TN_OK);
     CU_ASSERT_EQUAL(tk_req_set_client(r, "192.0.2.1"), TN_OK);
     CU_ASSERT_EQUAL(tk_req_run(r), TN_OK);
-    CU_ASSERT_STRING_EQUAL(tk_resp_body(r, NULL),
+    CU_ASSERT_STRING_EQUAL(
+        tk_resp_body(r, NULL),
         "a=1;b=hello world;c=NULL;d=NULL;e=;f+g=h i;missing=NULL;"
         "sid=abc;theme=dark;lang=ja;none=NULL;"
         "q=a=1&b=hello%20world&c=x%00y&d=%zz&e=&f+g=h+i&a=2 body={\"x\":1} tls=1 addr=192.0.2.1");
@@ -1046,24 +1119,26 @@ static int init_ev(tn_plugin *self, const tn_api *api)
     CU_ASSERT_PTR_NULL(api->metric_counter(self, "hits_total", "Again."));
     CU_ASSERT_PTR_NULL(api->metric_counter(self, "Bad-Name", "Bad."));
     api->metric_add(c, "t1", 2);
-    api->metric_add(c, "t1", -1);  /* a counter never goes down */
+    api->metric_add(c, "t1", -1); /* a counter never goes down */
     api->metric_add(c, NULL, 5);
     api->metric_set(g, "t1", 7);
     api->metric_set(g, "t1", 3);
-    api->metric_set(c, "t1", 100);  /* not on a counter */
+    api->metric_set(c, "t1", 100); /* not on a counter */
     return 0;
 }
 
-static const tn_plugin_desc e1_desc = {
-    .size = sizeof(tn_plugin_desc), .abi_major = TN_SDK_ABI_MAJOR,
-    .abi_minor = TN_SDK_ABI_MINOR, .name = "e1", .version = "0.1",
-    .init = init_ev
-};
-static const tn_plugin_desc e2_desc = {
-    .size = sizeof(tn_plugin_desc), .abi_major = TN_SDK_ABI_MAJOR,
-    .abi_minor = TN_SDK_ABI_MINOR, .name = "e2", .version = "0.1",
-    .init = init_ev
-};
+static const tn_plugin_desc e1_desc = {.size = sizeof(tn_plugin_desc),
+                                       .abi_major = TN_SDK_ABI_MAJOR,
+                                       .abi_minor = TN_SDK_ABI_MINOR,
+                                       .name = "e1",
+                                       .version = "0.1",
+                                       .init = init_ev};
+static const tn_plugin_desc e2_desc = {.size = sizeof(tn_plugin_desc),
+                                       .abi_major = TN_SDK_ABI_MAJOR,
+                                       .abi_minor = TN_SDK_ABI_MINOR,
+                                       .name = "e2",
+                                       .version = "0.1",
+                                       .init = init_ev};
 
 static void test_events_reach_enabled_subscribers_when_run(void)
 {
@@ -1071,15 +1146,15 @@ static void test_events_reach_enabled_subscribers_when_run(void)
     tk_kit *tk = tk_new();
     CU_ASSERT_FATAL(tk_load(tk, &e1_desc) == TN_OK);
     CU_ASSERT_FATAL(tk_load(tk, &e2_desc) == TN_OK);
-    tk_set_for(tk, "e1", "t1", "enabled", "true");  /* e2 is off for t1 */
+    tk_set_for(tk, "e1", "t1", "enabled", "true"); /* e2 is off for t1 */
     tn_plugin *e1 = tk_plugin(tk, "e1");
     CU_ASSERT_EQUAL(probe.api->event_publish(e1, "t1", "ping", "{\"n\":1}"), TN_OK);
     CU_ASSERT_EQUAL(probe.api->event_publish(e1, NULL, "ping", "[1,2]"), TN_OK);
     CU_ASSERT_EQUAL(probe.api->event_publish(e1, "t1", "ping", "{bad"), TN_EINVAL);
     CU_ASSERT_EQUAL(probe.events_seen[0] + probe.events_seen[1], 0);
-    CU_ASSERT_EQUAL(tk_run_events(tk), 4);  /* 2 pings, 2 pongs from e1 */
+    CU_ASSERT_EQUAL(tk_run_events(tk), 4); /* 2 pings, 2 pongs from e1 */
     CU_ASSERT_EQUAL(probe.events_seen[0], 4);
-    CU_ASSERT_EQUAL(probe.events_seen[1], 2);  /* the untenanted ping and pong */
+    CU_ASSERT_EQUAL(probe.events_seen[1], 2); /* the untenanted ping and pong */
     CU_ASSERT_EQUAL(tk_event_count(tk), 4);
     CU_ASSERT_STRING_EQUAL(tk_event_name(tk, 2), "pong");
     CU_ASSERT_PTR_NULL(tk_event_tenant(tk, 1));
@@ -1096,7 +1171,7 @@ static void test_timers_fire_on_the_virtual_clock(void)
     CU_ASSERT_EQUAL(tk_timer_count(tk), 1);
     CU_ASSERT_EQUAL(tk_advance_ms(tk, 250), 2);
     CU_ASSERT_EQUAL(tk_now_ms(tk), 250);
-    CU_ASSERT_EQUAL(tk_advance_ms(tk, 1000), 1);  /* stops itself at 3 */
+    CU_ASSERT_EQUAL(tk_advance_ms(tk, 1000), 1); /* stops itself at 3 */
     CU_ASSERT_EQUAL(probe.ticks, 3);
     CU_ASSERT_EQUAL(tk_timer_count(tk), 0);
     /* The host frees a stopped timer: stopping it again is a bug. */
@@ -1152,7 +1227,7 @@ static void test_tenant_config_reads_settings_outside_a_request(void)
     tk_enable(tk, "t1", 1);
     tk_set(tk, "t1", "name", "Shop");
     tk_set(tk, "t1", "port", "8080");
-    tk_set(tk, "off", "note", "x");  /* a tenant that leaves cfg off */
+    tk_set(tk, "off", "note", "x"); /* a tenant that leaves cfg off */
     CU_ASSERT_EQUAL(tk_check(tk), 0);
     const tn_config *c = a->tenant_config(p, "t1");
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
@@ -1175,9 +1250,9 @@ static void test_tenant_config_reads_settings_outside_a_request(void)
 
 static struct shop_ctx {
     const tn_api *api;
-    int in_db_call;        /* inside a db_* call: no callback may run now */
+    int in_db_call; /* inside a db_* call: no callback may run now */
     int callbacks;
-    int status[4];         /* what the callbacks of /chain and /late got */
+    int status[4]; /* what the callbacks of /chain and /late got */
     char sqlstate[4][8];
     tn_status durable_ret; /* what the durable subscriber answers */
     tn_delivery *parked;
@@ -1220,7 +1295,7 @@ static void fake_db_answer(const char *tenant, const char *sql, int nparams,
         else if (tk_db_columns(res, 1, "id") == TN_OK)
             tk_db_row(res, "7");
     } else if (strncmp(sql, "SELECT id, item, note", 21) == 0) {
-        CU_ASSERT_EQUAL(tk_db_row(res, "7"), TN_ESTATE);  /* columns first */
+        CU_ASSERT_EQUAL(tk_db_row(res, "7"), TN_ESTATE); /* columns first */
         tk_db_columns(res, 3, "id", "item", "note");
         if (nparams == 1 && params[0] != NULL && strcmp(params[0], "7") == 0)
             tk_db_row(res, "7", "tea", NULL);
@@ -1281,7 +1356,7 @@ static void shop_inserted(tn_request *req, const tn_db_result *res, void *ud)
 static tn_status shop_create(tn_plugin *self, tn_request *req, void *ud)
 {
     const tn_api *a = shop.api;
-    const char *params[2] = { a->req_query_param(req, "item"), "1" };
+    const char *params[2] = {a->req_query_param(req, "item"), "1"};
     (void)self;
     (void)ud;
     shop.in_db_call = 1;
@@ -1313,18 +1388,20 @@ static void shop_found(tn_request *req, const tn_db_result *res, void *ud)
         free(body);
         json_decref(doc);
     }
-    a->db_rollback(req, NULL, NULL);  /* read only */
+    a->db_rollback(req, NULL, NULL); /* read only */
     a->req_resume(req, TN_DONE);
 }
 
 static tn_status shop_get(tn_plugin *self, tn_request *req, void *ud)
 {
     const tn_api *a = shop.api;
-    const char *params[1] = { a->req_param(req, "id") };
+    const char *params[1] = {a->req_param(req, "id")};
     (void)self;
     (void)ud;
     return a->db_query(req, "SELECT id, item, note FROM orders WHERE id = $1", 1, params,
-                       shop_found, NULL) == TN_OK ? TN_SUSPEND : TN_ERROR;
+                       shop_found, NULL) == TN_OK
+               ? TN_SUSPEND
+               : TN_ERROR;
 }
 
 static void shop_forget_first(tn_request *req, const tn_db_result *res, void *ud)
@@ -1333,7 +1410,7 @@ static void shop_forget_first(tn_request *req, const tn_db_result *res, void *ud
     (void)ud;
     shop.callbacks++;
     shop.api->resp_json(req, 200, "{}");
-    shop.api->req_resume(req, TN_DONE);  /* without committing */
+    shop.api->req_resume(req, TN_DONE); /* without committing */
 }
 
 static void shop_forget_second(tn_request *req, const tn_db_result *res, void *ud)
@@ -1341,14 +1418,14 @@ static void shop_forget_second(tn_request *req, const tn_db_result *res, void *u
     (void)req;
     (void)res;
     (void)ud;
-    shop.callbacks += 100;  /* must not run: the request has ended */
+    shop.callbacks += 100; /* must not run: the request has ended */
 }
 
 /* POST /forget: answers after the first of two statements, uncommitted. */
 static tn_status shop_forget(tn_plugin *self, tn_request *req, void *ud)
 {
     const tn_api *a = shop.api;
-    const char *insert[2] = { "tea", "1" }, *select[1] = { "7" };
+    const char *insert[2] = {"tea", "1"}, *select[1] = {"7"};
     (void)self;
     (void)ud;
     a->db_query(req, "INSERT INTO orders (item, qty) VALUES ($1, $2) RETURNING id", 2, insert,
@@ -1424,9 +1501,12 @@ static int shop_init(tn_plugin *self, const tn_api *api)
 {
     shop.api = api;
     if (api->hook_add(self, TN_PHASE_AUTHENTICATE, shop_authenticate, NULL) != TN_OK ||
-        api->route_add(self, "POST", "/orders", TN_ACCESS_PUBLIC, NULL, shop_create, NULL) != TN_OK ||
-        api->route_add(self, "GET", "/orders/:id", TN_ACCESS_PUBLIC, NULL, shop_get, NULL) != TN_OK ||
-        api->route_add(self, "POST", "/forget", TN_ACCESS_PUBLIC, NULL, shop_forget, NULL) != TN_OK ||
+        api->route_add(self, "POST", "/orders", TN_ACCESS_PUBLIC, NULL, shop_create, NULL) !=
+            TN_OK ||
+        api->route_add(self, "GET", "/orders/:id", TN_ACCESS_PUBLIC, NULL, shop_get, NULL) !=
+            TN_OK ||
+        api->route_add(self, "POST", "/forget", TN_ACCESS_PUBLIC, NULL, shop_forget, NULL) !=
+            TN_OK ||
         api->route_add(self, "POST", "/chain", TN_ACCESS_PUBLIC, NULL, shop_chain, NULL) != TN_OK ||
         api->route_add(self, "POST", "/late", TN_ACCESS_PUBLIC, NULL, shop_late, NULL) != TN_OK ||
         api->event_subscribe_durable(self, "order.created", shop_on_created, NULL) != TN_OK)
@@ -1435,11 +1515,12 @@ static int shop_init(tn_plugin *self, const tn_api *api)
     return 0;
 }
 
-static const tn_plugin_desc shop_desc = {
-    .size = sizeof(tn_plugin_desc), .abi_major = TN_SDK_ABI_MAJOR,
-    .abi_minor = TN_SDK_ABI_MINOR, .name = "shop", .version = "0.1",
-    .init = shop_init
-};
+static const tn_plugin_desc shop_desc = {.size = sizeof(tn_plugin_desc),
+                                         .abi_major = TN_SDK_ABI_MAJOR,
+                                         .abi_minor = TN_SDK_ABI_MINOR,
+                                         .name = "shop",
+                                         .version = "0.1",
+                                         .init = shop_init};
 
 static tk_kit *kit_shop(void)
 {
@@ -1478,7 +1559,7 @@ static void test_db_statements_answer_later_in_one_transaction(void)
     CU_ASSERT(tk_req_pending(r));
     CU_ASSERT_EQUAL(db.calls, 0);
     CU_ASSERT_EQUAL(tk_db_count(tk), 0);
-    CU_ASSERT_EQUAL(tk_run_pending(tk), 4);  /* INSERT, outbox, audit, COMMIT */
+    CU_ASSERT_EQUAL(tk_run_pending(tk), 4); /* INSERT, outbox, audit, COMMIT */
     CU_ASSERT(tk_req_finished(r));
     CU_ASSERT_EQUAL(tk_resp_status(r), 201);
     CU_ASSERT_STRING_EQUAL(tk_resp_body(r, NULL), "{\"id\":7}");
@@ -1540,7 +1621,7 @@ static void test_db_errors_are_answered_as_the_host_does(void)
     r = create_order(tk, "/orders?item=nope");
     CU_ASSERT_EQUAL(tk_resp_status(r), 422);
     CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "refused");
-    r = create_order(tk, "/orders");  /* no item: SQL NULL, a NOT NULL column */
+    r = create_order(tk, "/orders"); /* no item: SQL NULL, a NOT NULL column */
     CU_ASSERT_PTR_NULL(tk_db_at(tk, tk_db_count(tk) - 2)->params[0]);
     CU_ASSERT_EQUAL(tk_resp_status(r), 422);
     r = create_order(tk, "/orders?item=long"); /* 22001: value too long */
@@ -1589,7 +1670,7 @@ static void test_db_failed_statement_aborts_the_transaction(void)
     CU_ASSERT_EQUAL(shop.status[1], TN_EDB_QUERY);
     CU_ASSERT_STRING_EQUAL(shop.sqlstate[1], "25P02");
     CU_ASSERT_EQUAL(shop.status[2], TN_EDB_ABORTED);
-    CU_ASSERT_EQUAL(db.calls, 1);  /* the handler saw the first only */
+    CU_ASSERT_EQUAL(db.calls, 1); /* the handler saw the first only */
     CU_ASSERT_EQUAL(tk_db_count(tk), 3);
     CU_ASSERT_STRING_EQUAL(tk_db_at(tk, 2)->sql, "COMMIT");
     CU_ASSERT_EQUAL(tk_outbox_count(tk), 0);
@@ -1623,10 +1704,10 @@ static void test_db_commit_of_nothing_and_statements_after_commit(void)
     tk_kit *tk = kit_shop();
     tk_request(tk, "t1", "POST", "/late");
     tk_run_pending(tk);
-    CU_ASSERT_EQUAL(shop.status[0], TN_OK);      /* nothing begun: nothing to end */
+    CU_ASSERT_EQUAL(shop.status[0], TN_OK); /* nothing begun: nothing to end */
     CU_ASSERT_EQUAL(shop.status[1], TN_OK);
     CU_ASSERT_EQUAL(shop.status[3], TN_OK);
-    CU_ASSERT_EQUAL(shop.status[2], TN_ESTATE);  /* asked after commit was */
+    CU_ASSERT_EQUAL(shop.status[2], TN_ESTATE); /* asked after commit was */
     CU_ASSERT_EQUAL_FATAL(tk_db_count(tk), 2);
     CU_ASSERT_STRING_EQUAL(tk_db_at(tk, 0)->sql, "SELECT 1");
     CU_ASSERT_STRING_EQUAL(tk_db_at(tk, 1)->sql, "COMMIT");
@@ -1654,7 +1735,7 @@ static void test_durable_event_is_redelivered_until_accepted(void)
     CU_ASSERT_EQUAL(tk_run_events(tk), 1);
     CU_ASSERT_EQUAL(shop.last_attempt, 3);
     CU_ASSERT_PTR_NOT_NULL_FATAL(shop.parked);
-    CU_ASSERT_EQUAL(tk_run_events(tk), 0);  /* still with the subscriber */
+    CU_ASSERT_EQUAL(tk_run_events(tk), 0); /* still with the subscriber */
     shop.api->delivery_done(shop.parked, 1, NULL);
     CU_ASSERT_STRING_EQUAL(ev->state, "delivered");
     CU_ASSERT_EQUAL(ev->attempts, 3);
@@ -1678,7 +1759,7 @@ static void test_durable_delivery_times_out_and_dies(void)
     tn_delivery *late = shop.parked;
     CU_ASSERT_EQUAL(tk_advance_ms(tk, 29999), 0);
     CU_ASSERT_EQUAL(ev->attempts, 0);
-    CU_ASSERT_EQUAL(tk_advance_ms(tk, 1), 0);  /* the kit's own timer */
+    CU_ASSERT_EQUAL(tk_advance_ms(tk, 1), 0); /* the kit's own timer */
     CU_ASSERT_EQUAL(ev->attempts, 1);
     CU_ASSERT_STRING_EQUAL(ev->error, "delivery timed out");
     CU_ASSERT_EQUAL(tk_timer_count(tk), 0);
@@ -1687,7 +1768,7 @@ static void test_durable_delivery_times_out_and_dies(void)
     CU_ASSERT_STRING_EQUAL(ev->state, "dead");
     CU_ASSERT(tk_log_contains(tk, "is dead after 2 attempts"));
     CU_ASSERT_EQUAL(tk_run_events(tk), 0);
-    shop.api->delivery_done(late, 1, NULL);  /* too late */
+    shop.api->delivery_done(late, 1, NULL); /* too late */
     CU_ASSERT(tk_log_contains(tk, "whose delivery has ended"));
     CU_ASSERT_EQUAL(shop.delivered, 2);
     tk_free(tk);
@@ -1695,38 +1776,56 @@ static void test_durable_delivery_times_out_and_dies(void)
 
 int main(void)
 {
-    static const struct { const char *name; CU_TestFunc fn; } tests[] = {
-        { "API table is complete", test_api_table_is_complete },
-        { "descriptor is checked like the host", test_descriptor_is_checked_like_the_host },
-        { "longer descriptor is read up to the known size", test_longer_descriptor_is_read_up_to_known_size },
-        { "phases run in order, after is honoured", test_phases_run_in_order_and_after_is_honoured },
-        { "TN_DONE skips to the response phase", test_done_skips_to_the_response_phase },
-        { "TN_ERROR answers 500", test_error_answers_500 },
-        { "disabled plugin's hooks do not run (P3)", test_disabled_plugin_hooks_do_not_run },
-        { "routes match params and rest", test_routes_match_params_and_rest },
-        { "access check fails closed (S11)", test_access_check_fails_closed },
-        { "suspend waits for resume from a timer", test_suspend_waits_for_resume_from_a_timer },
-        { "suspend waits for work, sees abort", test_suspend_waits_for_work_and_sees_abort },
-        { "resume before returning TN_SUSPEND goes on", test_resume_before_returning_suspend_goes_on },
-        { "suspended hook continues where it stopped", test_suspended_hook_continues_where_it_stopped },
-        { "stream runs response hooks before its head", test_stream_runs_response_hooks_before_its_head },
-        { "older host lacks later functions", test_older_host_lacks_later_functions },
-        { "schema: types, bounds, defaults, required (P3)", test_schema_types_bounds_defaults_required },
-        { "secret leak in the log is detected (S16)", test_secret_leak_in_log_is_detected },
-        { "resp_header rejects injection and host headers (S7)", test_resp_header_rejects_injection_and_host_headers },
-        { "query params and cookies are decoded", test_query_params_and_cookies_are_decoded },
-        { "events reach enabled subscribers when run", test_events_reach_enabled_subscribers_when_run },
-        { "timers fire on the virtual clock", test_timers_fire_on_the_virtual_clock },
-        { "metrics by name and tenant", test_metrics_by_name_and_tenant },
-        { "queued work is cancelled when the kit goes", test_queued_work_is_cancelled_when_the_kit_goes },
-        { "tenant_config reads settings outside a request", test_tenant_config_reads_settings_outside_a_request },
-        { "db statements answer later, in one transaction (S1, S20, S21)", test_db_statements_answer_later_in_one_transaction },
-        { "db errors are answered as the host does (S16)", test_db_errors_are_answered_as_the_host_does },
-        { "db failed statement aborts the transaction", test_db_failed_statement_aborts_the_transaction },
-        { "db open transaction is rolled back when the request ends", test_db_open_transaction_is_rolled_back_when_the_request_ends },
-        { "db commit of nothing, statements after commit", test_db_commit_of_nothing_and_statements_after_commit },
-        { "durable event is redelivered until accepted", test_durable_event_is_redelivered_until_accepted },
-        { "durable delivery times out and dies", test_durable_delivery_times_out_and_dies },
+    static const struct {
+        const char *name;
+        CU_TestFunc fn;
+    } tests[] = {
+        {"API table is complete", test_api_table_is_complete},
+        {"descriptor is checked like the host", test_descriptor_is_checked_like_the_host},
+        {"longer descriptor is read up to the known size",
+         test_longer_descriptor_is_read_up_to_known_size},
+        {"phases run in order, after is honoured", test_phases_run_in_order_and_after_is_honoured},
+        {"TN_DONE skips to the response phase", test_done_skips_to_the_response_phase},
+        {"TN_ERROR answers 500", test_error_answers_500},
+        {"disabled plugin's hooks do not run (P3)", test_disabled_plugin_hooks_do_not_run},
+        {"routes match params and rest", test_routes_match_params_and_rest},
+        {"access check fails closed (S11)", test_access_check_fails_closed},
+        {"suspend waits for resume from a timer", test_suspend_waits_for_resume_from_a_timer},
+        {"suspend waits for work, sees abort", test_suspend_waits_for_work_and_sees_abort},
+        {"resume before returning TN_SUSPEND goes on",
+         test_resume_before_returning_suspend_goes_on},
+        {"suspended hook continues where it stopped",
+         test_suspended_hook_continues_where_it_stopped},
+        {"stream runs response hooks before its head",
+         test_stream_runs_response_hooks_before_its_head},
+        {"older host lacks later functions", test_older_host_lacks_later_functions},
+        {"schema: types, bounds, defaults, required (P3)",
+         test_schema_types_bounds_defaults_required},
+        {"secret leak in the log is detected (S16)", test_secret_leak_in_log_is_detected},
+        {"resp_header rejects injection and host headers (S7)",
+         test_resp_header_rejects_injection_and_host_headers},
+        {"query params and cookies are decoded", test_query_params_and_cookies_are_decoded},
+        {"events reach enabled subscribers when run",
+         test_events_reach_enabled_subscribers_when_run},
+        {"timers fire on the virtual clock", test_timers_fire_on_the_virtual_clock},
+        {"metrics by name and tenant", test_metrics_by_name_and_tenant},
+        {"queued work is cancelled when the kit goes",
+         test_queued_work_is_cancelled_when_the_kit_goes},
+        {"tenant_config reads settings outside a request",
+         test_tenant_config_reads_settings_outside_a_request},
+        {"db statements answer later, in one transaction (S1, S20, S21)",
+         test_db_statements_answer_later_in_one_transaction},
+        {"db errors are answered as the host does (S16)",
+         test_db_errors_are_answered_as_the_host_does},
+        {"db failed statement aborts the transaction",
+         test_db_failed_statement_aborts_the_transaction},
+        {"db open transaction is rolled back when the request ends",
+         test_db_open_transaction_is_rolled_back_when_the_request_ends},
+        {"db commit of nothing, statements after commit",
+         test_db_commit_of_nothing_and_statements_after_commit},
+        {"durable event is redelivered until accepted",
+         test_durable_event_is_redelivered_until_accepted},
+        {"durable delivery times out and dies", test_durable_delivery_times_out_and_dies},
     };
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;

@@ -66,9 +66,9 @@ static void test_visible_to_later_fork_and_single_probe(void)
         /* A worker forked after the trip refuses too, with a Retry-After. */
         uint64_t retry = 0;
         const char *plugin = NULL;
-        int ok = host_breaker_check(t, "/x", "a", conf.cooldown_ms, 300, &probe, &retry,
-                                    &plugin) == 1 && retry == 1 && plugin &&
-                 strcmp(plugin, "p") == 0;
+        int ok = host_breaker_check(t, "/x", "a", conf.cooldown_ms, 300, &probe, &retry, &plugin) ==
+                     1 &&
+                 retry == 1 && plugin && strcmp(plugin, "p") == 0;
         _exit(ok ? 0 : 1);
     }
     CU_ASSERT_FATAL(pid > 0);
@@ -86,8 +86,7 @@ static void test_visible_to_later_fork_and_single_probe(void)
         probes += !refused(t, "/x", "a", 700, &n);
     CU_ASSERT_EQUAL(probes, 1);
     /* The probe crashed: open again for a whole cool-down. */
-    CU_ASSERT_EQUAL(host_breaker_crash(t, &conf, "p", "/x", "a", 710, &n),
-                    HOST_BREAKER_REOPENED);
+    CU_ASSERT_EQUAL(host_breaker_crash(t, &conf, "p", "/x", "a", 710, &n), HOST_BREAKER_REOPENED);
     CU_ASSERT_TRUE(refused(t, "/x", "a", 1100, &n));
     /* The next probe survives: closed, and counting from zero again. */
     CU_ASSERT_FALSE(refused(t, "/x", "a", 1300, &probe));

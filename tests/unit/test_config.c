@@ -165,7 +165,8 @@ static void test_send_timeout_setting(void)
     host_config_free(&conf);
     host_errors_free(&e);
 
-    write_file("tanomu.conf", "server: { admin_listen = \"\"; limits: { send_timeout_ms = 2500; }; };\n");
+    write_file("tanomu.conf",
+               "server: { admin_listen = \"\"; limits: { send_timeout_ms = 2500; }; };\n");
     host_errors_init(&e);
     CU_ASSERT_EQUAL(parse_main(&conf, &e), 0);
     dump(&e);
@@ -173,7 +174,8 @@ static void test_send_timeout_setting(void)
     host_config_free(&conf);
     host_errors_free(&e);
 
-    write_file("tanomu.conf", "server: { admin_listen = \"\"; limits: { send_timeout_ms = 10; }; };\n");
+    write_file("tanomu.conf",
+               "server: { admin_listen = \"\"; limits: { send_timeout_ms = 10; }; };\n");
     host_errors_init(&e);
     CU_ASSERT_NOT_EQUAL(parse_main(&conf, &e), 0);
     CU_ASSERT_TRUE(has_error(&e, "send_timeout_ms"));
@@ -205,10 +207,9 @@ static void test_unknown_keys_refused_with_line(void)
 
     clear_tenants();
     write_main("\"typed\"", "logging: { level = \"info\";\n  acess = true; };\n");
-    write_file("tenants/t0.conf",
-               "tenant: { id = \"acme\"; hosts = [\"acme.example\"];\n"
-               "  features: { typed: { enabled = true; name = \"x\";\n"
-               "    colour = \"red\"; }; }; };\n");
+    write_file("tenants/t0.conf", "tenant: { id = \"acme\"; hosts = [\"acme.example\"];\n"
+                                  "  features: { typed: { enabled = true; name = \"x\";\n"
+                                  "    colour = \"red\"; }; }; };\n");
     host_errors_init(&e);
     CU_ASSERT_NOT_EQUAL(load(&e), 0);
     snprintf(want, sizeof want, "%s/tanomu.conf:4: unknown setting 'logging.acess'", dir);
@@ -227,12 +228,11 @@ static void test_plugin_schema_errors(void)
 
     clear_tenants();
     write_main("\"typed\"", NULL);
-    write_file("tenants/t0.conf",
-               "tenant: { id = \"acme\"; hosts = [\"acme.example\"];\n"
-               "  features: { typed: { enabled = true;\n"
-               "    count = 99;\n"        /* out of bounds: line 3 */
-               "    ratio = \"half\";\n"  /* wrong type: line 4 */
-               "  }; }; };\n");          /* name (required) missing */
+    write_file("tenants/t0.conf", "tenant: { id = \"acme\"; hosts = [\"acme.example\"];\n"
+                                  "  features: { typed: { enabled = true;\n"
+                                  "    count = 99;\n"       /* out of bounds: line 3 */
+                                  "    ratio = \"half\";\n" /* wrong type: line 4 */
+                                  "  }; }; };\n");          /* name (required) missing */
     host_errors_init(&e);
     CU_ASSERT_NOT_EQUAL(load(&e), 0);
     snprintf(want, sizeof want, "t0.conf:3: typed.count: out of bounds");
@@ -249,12 +249,11 @@ static void test_plugin_check_error_at_key_line(void)
 
     clear_tenants();
     write_main("\"typed\"", NULL);
-    write_file("tenants/t0.conf",
-               "tenant: { id = \"acme\"; hosts = [\"acme.example\"];\n"
-               "  features: { typed: { enabled = true; name = \"x\";\n"
-               "    verbose = true;\n"
-               "    count = 2;\n"
-               "  }; }; };\n");
+    write_file("tenants/t0.conf", "tenant: { id = \"acme\"; hosts = [\"acme.example\"];\n"
+                                  "  features: { typed: { enabled = true; name = \"x\";\n"
+                                  "    verbose = true;\n"
+                                  "    count = 2;\n"
+                                  "  }; }; };\n");
     host_errors_init(&e);
     CU_ASSERT_NOT_EQUAL(load(&e), 0);
     CU_ASSERT_TRUE(has_error(&e, "t0.conf:4: typed.count: count must be at least 5"));
@@ -268,9 +267,8 @@ static void test_disabled_feature_needs_no_required_keys(void)
 
     clear_tenants();
     write_main("\"typed\"", NULL);
-    write_file("tenants/t0.conf",
-               "tenant: { id = \"acme\"; hosts = [\"acme.example\"];\n"
-               "  features: { typed: { enabled = false; }; }; };\n");
+    write_file("tenants/t0.conf", "tenant: { id = \"acme\"; hosts = [\"acme.example\"];\n"
+                                  "  features: { typed: { enabled = false; }; }; };\n");
     host_errors_init(&e);
     CU_ASSERT_EQUAL(load(&e), 0);
     dump(&e);
@@ -283,9 +281,8 @@ static void test_feature_for_unloaded_plugin_refused(void)
 
     clear_tenants();
     write_main("\"typed\"", NULL);
-    write_file("tenants/t0.conf",
-               "tenant: { id = \"acme\"; hosts = [\"acme.example\"];\n"
-               "  features: { payments: { enabled = true; }; }; };\n");
+    write_file("tenants/t0.conf", "tenant: { id = \"acme\"; hosts = [\"acme.example\"];\n"
+                                  "  features: { payments: { enabled = true; }; }; };\n");
     host_errors_init(&e);
     CU_ASSERT_NOT_EQUAL(load(&e), 0);
     CU_ASSERT_TRUE(has_error(&e, "t0.conf:2: feature 'payments': no such plugin is loaded"));
@@ -373,10 +370,13 @@ int main(void)
     CU_add_test(s, "unknown keys refused with line", test_unknown_keys_refused_with_line);
     CU_add_test(s, "plugin schema errors: bounds, type, required (P3)", test_plugin_schema_errors);
     CU_add_test(s, "plugin check() error at the key's line", test_plugin_check_error_at_key_line);
-    CU_add_test(s, "disabled feature needs no required keys", test_disabled_feature_needs_no_required_keys);
-    CU_add_test(s, "feature for an unloaded plugin refused", test_feature_for_unloaded_plugin_refused);
+    CU_add_test(s, "disabled feature needs no required keys",
+                test_disabled_feature_needs_no_required_keys);
+    CU_add_test(s, "feature for an unloaded plugin refused",
+                test_feature_for_unloaded_plugin_refused);
     CU_add_test(s, "duplicate host and bad tenant id (S21)", test_duplicate_host_and_bad_tenant_id);
-    CU_add_test(s, "loader refusals: ABI, symbol, name, deps, S3 names, cycle", test_loader_refusals);
+    CU_add_test(s, "loader refusals: ABI, symbol, name, deps, S3 names, cycle",
+                test_loader_refusals);
     CU_add_test(s, "older-minor descriptor still loads", test_old_abi_descriptor_still_loads);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

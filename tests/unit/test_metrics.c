@@ -55,8 +55,8 @@ static void test_counts_from_many_processes_add_up(void)
 static void test_families_declared_concurrently_listed_once(void)
 {
     host_metrics *m = host_metrics_create(64);
-    volatile int *go = mmap(NULL, sizeof *go, PROT_READ | PROT_WRITE,
-                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    volatile int *go = mmap(NULL, sizeof *go, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                            -1, 0);
     pid_t pids[4];
     int i, k, st;
     host_buf page;
@@ -104,12 +104,13 @@ static void test_histogram_is_cumulative(void)
 
     host_metrics_family(m, "lat_seconds", HOST_METRIC_HISTOGRAM, "latency");
     s = host_metrics_series(m, "lat_seconds", "tenant=\"a\"");
-    host_series_observe_us(s, 100);     /* <= 0.00025 */
-    host_series_observe_us(s, 2000);    /* <= 0.0025 */
+    host_series_observe_us(s, 100);      /* <= 0.00025 */
+    host_series_observe_us(s, 2000);     /* <= 0.0025 */
     host_series_observe_us(s, 60000000); /* only +Inf */
     host_buf_init(&page);
     host_metrics_render(m, &page);
-    CU_ASSERT_PTR_NOT_NULL(strstr(page.data, "lat_seconds_bucket{tenant=\"a\",le=\"0.00025\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(page.data, "lat_seconds_bucket{tenant=\"a\",le=\"0.00025\"} 1\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(page.data, "lat_seconds_bucket{tenant=\"a\",le=\"0.0025\"} 2\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(page.data, "lat_seconds_bucket{tenant=\"a\",le=\"10\"} 2\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(page.data, "lat_seconds_bucket{tenant=\"a\",le=\"+Inf\"} 3\n"));
@@ -165,13 +166,13 @@ static void test_min_conns_ignores_stalled_and_other_workers(void)
     host_metrics *m = host_metrics_create(64);
     int64_t now = 100000;
 
-    slot_set(m, 0, 2, 5, now);                            /* this worker */
-    slot_set(m, 1, 2, 1, now - HOST_SLOT_STALE_MS - 1);   /* stopped: ignored */
-    slot_set(m, 2, 1, 0, now);                            /* old generation */
+    slot_set(m, 0, 2, 5, now);                          /* this worker */
+    slot_set(m, 1, 2, 1, now - HOST_SLOT_STALE_MS - 1); /* stopped: ignored */
+    slot_set(m, 2, 1, 0, now);                          /* old generation */
     CU_ASSERT_EQUAL(host_metrics_min_conns(m, 2, now), 5);
     slot_set(m, 1, 2, 1, now - HOST_SLOT_STALE_MS + 100); /* turned lately */
     CU_ASSERT_EQUAL(host_metrics_min_conns(m, 2, now), 1);
-    host_metrics_slot(m, 1)->accepting = 0;               /* paused: ignored */
+    host_metrics_slot(m, 1)->accepting = 0; /* paused: ignored */
     CU_ASSERT_EQUAL(host_metrics_min_conns(m, 2, now), 5);
     host_metrics_destroy(m);
 }
@@ -184,7 +185,8 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
     s = CU_add_suite("metrics", NULL, NULL);
-    CU_add_test(s, "counts from many processes add up (A4)", test_counts_from_many_processes_add_up);
+    CU_add_test(s, "counts from many processes add up (A4)",
+                test_counts_from_many_processes_add_up);
     CU_add_test(s, "families declared at once by many processes listed once",
                 test_families_declared_concurrently_listed_once);
     CU_add_test(s, "histogram buckets are cumulative", test_histogram_is_cumulative);

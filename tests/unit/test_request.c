@@ -56,8 +56,8 @@ static void test_query_params_decoded_and_refused(void)
 {
     CU_ASSERT_STRING_EQUAL(host_req_query_param(&r, "q"), "a b c");
     CU_ASSERT_STRING_EQUAL(host_req_query_param(&r, "flag"), "");
-    CU_ASSERT_PTR_NULL(host_req_query_param(&r, "bad"));   /* broken escape */
-    CU_ASSERT_PTR_NULL(host_req_query_param(&r, "nul"));   /* encoded NUL */
+    CU_ASSERT_PTR_NULL(host_req_query_param(&r, "bad")); /* broken escape */
+    CU_ASSERT_PTR_NULL(host_req_query_param(&r, "nul")); /* encoded NUL */
     CU_ASSERT_STRING_EQUAL(host_req_query_param(&r, "last"), "\xe3\x81\x82");
     CU_ASSERT_PTR_NULL(host_req_query_param(&r, "missing"));
     CU_ASSERT_PTR_NULL(host_percent_decode(&r, "abc%4", 5, 0));
@@ -100,7 +100,8 @@ static void test_resp_error_is_escaped_json(void)
     CU_ASSERT_EQUAL(r.status, 400);
     j = json_loadb(r.resp_body.data, r.resp_body.len, 0, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(j);
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(j, "error"), "message")),
+    CU_ASSERT_STRING_EQUAL(json_string_value(
+                               json_object_get(json_object_get(j, "error"), "message")),
                            "quote \" and <script>\n");
     json_decref(j);
 }
@@ -153,8 +154,10 @@ int main(void)
     s = CU_add_suite("request", setup, teardown);
     CU_add_test(s, "header lookup is case-insensitive", test_header_lookup_is_case_insensitive);
     CU_add_test(s, "cookies parsed", test_cookies);
-    CU_add_test(s, "query params decoded; broken escapes and NUL refused (A6)", test_query_params_decoded_and_refused);
-    CU_add_test(s, "S7: CR/LF/NUL and host-owned headers refused", test_S7_header_injection_refused);
+    CU_add_test(s, "query params decoded; broken escapes and NUL refused (A6)",
+                test_query_params_decoded_and_refused);
+    CU_add_test(s, "S7: CR/LF/NUL and host-owned headers refused",
+                test_S7_header_injection_refused);
     CU_add_test(s, "S5: Content-Type always has a charset", test_S5_content_type_gets_charset);
     CU_add_test(s, "error bodies are escaped JSON (S5)", test_resp_error_is_escaped_json);
     CU_add_test(s, "JSON escaping keeps log lines valid (S16)", test_json_escape_keeps_lines_valid);

@@ -10,7 +10,9 @@
 
 static tn_status h(tn_plugin *p, tn_request *r, void *ud)
 {
-    (void)p; (void)r; (void)ud;
+    (void)p;
+    (void)r;
+    (void)ud;
     return TN_DONE;
 }
 
@@ -32,8 +34,12 @@ static void test_literal_beats_parameter(void)
 {
     host_match m;
 
-    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/orders/:id", TN_ACCESS_PUBLIC, NULL, h, (void *)1), TN_OK);
-    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/orders/new", TN_ACCESS_PUBLIC, NULL, h, (void *)2), TN_OK);
+    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/orders/:id", TN_ACCESS_PUBLIC, NULL, h,
+                                    (void *)1),
+                    TN_OK);
+    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/orders/new", TN_ACCESS_PUBLIC, NULL, h,
+                                    (void *)2),
+                    TN_OK);
     CU_ASSERT_EQUAL(host_router_match(&r, "GET", "/orders/new", NULL, NULL, &m), 0);
     CU_ASSERT_PTR_EQUAL(m.route->ud, (void *)2);
     CU_ASSERT_EQUAL(host_router_match(&r, "GET", "/orders/42", NULL, NULL, &m), 0);
@@ -48,7 +54,9 @@ static void test_tail_parameter(void)
 {
     host_match m;
 
-    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/files/*rest", TN_ACCESS_PUBLIC, NULL, h, NULL), TN_OK);
+    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/files/*rest", TN_ACCESS_PUBLIC, NULL, h,
+                                    NULL),
+                    TN_OK);
     CU_ASSERT_EQUAL(host_router_match(&r, "GET", "/files/a/b/c.csv", NULL, NULL, &m), 0);
     CU_ASSERT_EQUAL(m.nparams, 1);
     CU_ASSERT_NSTRING_EQUAL(m.start[0], "a/b/c.csv", m.len[0]);
@@ -87,16 +95,26 @@ static void test_head_matches_get(void)
 
 static void test_duplicate_and_invalid_registrations_refused(void)
 {
-    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/orders/:id", TN_ACCESS_PUBLIC, NULL, h, NULL), TN_EEXIST);
-    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "TRACE", "/x", TN_ACCESS_PUBLIC, NULL, h, NULL), TN_EINVAL);
-    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "x", TN_ACCESS_PUBLIC, NULL, h, NULL), TN_EINVAL);
-    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/a//b", TN_ACCESS_PUBLIC, NULL, h, NULL), TN_EINVAL);
-    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/a/", TN_ACCESS_PUBLIC, NULL, h, NULL), TN_EINVAL);
-    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/a/*rest/b", TN_ACCESS_PUBLIC, NULL, h, NULL), TN_EINVAL);
-    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/a/:", TN_ACCESS_PUBLIC, NULL, h, NULL), TN_EINVAL);
+    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/orders/:id", TN_ACCESS_PUBLIC, NULL, h,
+                                    NULL),
+                    TN_EEXIST);
+    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "TRACE", "/x", TN_ACCESS_PUBLIC, NULL, h, NULL),
+                    TN_EINVAL);
+    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "x", TN_ACCESS_PUBLIC, NULL, h, NULL),
+                    TN_EINVAL);
+    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/a//b", TN_ACCESS_PUBLIC, NULL, h, NULL),
+                    TN_EINVAL);
+    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/a/", TN_ACCESS_PUBLIC, NULL, h, NULL),
+                    TN_EINVAL);
+    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/a/*rest/b", TN_ACCESS_PUBLIC, NULL, h, NULL),
+                    TN_EINVAL);
+    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/a/:", TN_ACCESS_PUBLIC, NULL, h, NULL),
+                    TN_EINVAL);
     /* S11: a role route must name its roles, or it would fail open. */
-    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/admin", TN_ACCESS_ROLES, NULL, h, NULL), TN_EINVAL);
-    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/admin", TN_ACCESS_ROLES, "", h, NULL), TN_EINVAL);
+    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/admin", TN_ACCESS_ROLES, NULL, h, NULL),
+                    TN_EINVAL);
+    CU_ASSERT_EQUAL(host_router_add(&r, NULL, "GET", "/admin", TN_ACCESS_ROLES, "", h, NULL),
+                    TN_EINVAL);
 }
 
 static int only_plugin_a(const tn_plugin *p, const void *ctx)
@@ -144,8 +162,10 @@ int main(void)
     CU_add_test(s, "no partial or trailing-slash match", test_no_partial_or_trailing_slash_match);
     CU_add_test(s, "405 detection: other methods", test_method_mismatch_reports_other_methods);
     CU_add_test(s, "HEAD matches GET routes", test_head_matches_get);
-    CU_add_test(s, "duplicate/invalid registrations refused (S11)", test_duplicate_and_invalid_registrations_refused);
-    CU_add_test(s, "disabled plugin's routes are invisible", test_filter_hides_routes_of_disabled_plugins);
+    CU_add_test(s, "duplicate/invalid registrations refused (S11)",
+                test_duplicate_and_invalid_registrations_refused);
+    CU_add_test(s, "disabled plugin's routes are invisible",
+                test_filter_hides_routes_of_disabled_plugins);
     CU_add_test(s, "root route", test_root_route);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

@@ -28,7 +28,8 @@ static host_tls_ctx *server_ctx;
 
 /* ---- fixture: a self-signed P-256 certificate for "localhost" ---------- */
 
-static int write_key(const char *path, EVP_PKEY *pkey) {
+static int write_key(const char *path, EVP_PKEY *pkey)
+{
     FILE *fp = fopen(path, "w");
     int ok;
 
@@ -38,7 +39,8 @@ static int write_key(const char *path, EVP_PKEY *pkey) {
     return (fclose(fp) == 0 && ok == 1) ? 0 : -1;
 }
 
-static int make_cert(const char *path, EVP_PKEY *pkey) {
+static int make_cert(const char *path, EVP_PKEY *pkey)
+{
     X509 *x = X509_new();
     X509_EXTENSION *san = NULL;
     X509V3_CTX v3;
@@ -53,8 +55,8 @@ static int make_cert(const char *path, EVP_PKEY *pkey) {
         !X509_gmtime_adj(X509_getm_notAfter(x), 86400) || !X509_set_pubkey(x, pkey))
         goto fail;
     name = X509_get_subject_name(x);
-    if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                    (const unsigned char *)"localhost", -1, -1, 0) ||
+    if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost",
+                                    -1, -1, 0) ||
         !X509_set_issuer_name(x, name))
         goto fail;
     X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
@@ -75,7 +77,8 @@ fail:
     return rc;
 }
 
-static int suite_init(void) {
+static int suite_init(void)
+{
     const char *base = getenv("TMPDIR");
     EVP_PKEY *key = NULL, *other = NULL;
     char err[256];
@@ -106,7 +109,8 @@ fail:
     return rc;
 }
 
-static int suite_clean(void) {
+static int suite_clean(void)
+{
     host_tls_ctx_free(server_ctx);
     server_ctx = NULL;
     unlink(cert_path);
@@ -130,7 +134,8 @@ typedef struct {
     int calls, stop_after; /* stop_after > 0: return 1 on that call */
 } sink;
 
-static int sink_cb(void *ud, const char *data, size_t len) {
+static int sink_cb(void *ud, const char *data, size_t len)
+{
     sink *s = ud;
 
     if (s->len + len > s->cap) {
@@ -156,7 +161,8 @@ static int sink_cb(void *ud, const char *data, size_t len) {
  * certificate for "localhost", which checks the chain the host loaded.
  */
 static int client_new(client *cl, int min, int max, const char *alpn, size_t alpn_len,
-                      const char *ciphers) {
+                      const char *ciphers)
+{
     memset(cl, 0, sizeof(*cl));
     cl->ctx = SSL_CTX_new(TLS_client_method());
     if (cl->ctx == NULL)
@@ -186,7 +192,8 @@ static int client_new(client *cl, int min, int max, const char *alpn, size_t alp
     return 0;
 }
 
-static void client_free(client *cl) {
+static void client_free(client *cl)
+{
     if (cl->ssl != NULL) {
         SSL_free(cl->ssl); /* frees the BIOs */
     } else {
@@ -198,7 +205,8 @@ static void client_free(client *cl) {
 }
 
 /* Client ciphertext -> server, in pieces of at most `piece` bytes. */
-static int to_server(client *cl, host_tls_conn *s, size_t piece, sink *out) {
+static int to_server(client *cl, host_tls_conn *s, size_t piece, sink *out)
+{
     char buf[4096];
     int rc = HOST_TLS_OK;
 
@@ -214,7 +222,8 @@ static int to_server(client *cl, host_tls_conn *s, size_t piece, sink *out) {
 }
 
 /* Server ciphertext -> client, through take_out with a small buffer. */
-static size_t to_client(host_tls_conn *s, client *cl) {
+static size_t to_client(host_tls_conn *s, client *cl)
+{
     char buf[4093]; /* odd size: records get split across take_out calls */
     size_t n, total = 0;
 
@@ -229,7 +238,8 @@ static size_t to_client(host_tls_conn *s, client *cl) {
  * Runs the handshake to completion or failure.  Returns the server's last
  * feed result; *client_ok tells whether the client finished too.
  */
-static int pump_handshake(client *cl, host_tls_conn *s, sink *out, int *client_ok) {
+static int pump_handshake(client *cl, host_tls_conn *s, sink *out, int *client_ok)
+{
     int rc = HOST_TLS_OK, cr = 0;
 
     for (int round = 0; round < 20; round++) {
@@ -254,7 +264,8 @@ static int pump_handshake(client *cl, host_tls_conn *s, sink *out, int *client_o
 }
 
 /* Reads everything the client can decrypt now into out. */
-static int client_read_all(client *cl, sink *out) {
+static int client_read_all(client *cl, sink *out)
+{
     char buf[16384];
     size_t n;
 
@@ -270,8 +281,8 @@ static const char alpn_h2_http11[] = "\x02h2\x08http/1.1";
 static const char alpn_h2_only[] = "\x02h2";
 
 /* Establishes a session; version_max 0 allows TLS 1.3. */
-static host_tls_conn *connect_pair(client *cl, int version_max, const char *alpn,
-                                   size_t alpn_len) {
+static host_tls_conn *connect_pair(client *cl, int version_max, const char *alpn, size_t alpn_len)
+{
     host_tls_conn *s;
     sink out = {0};
     int client_ok = 0;
@@ -289,7 +300,8 @@ static host_tls_conn *connect_pair(client *cl, int version_max, const char *alpn
 
 /* ---- tests ------------------------------------------------------------- */
 
-static void test_handshake_tls13_alpn(void) {
+static void test_handshake_tls13_alpn(void)
+{
     client cl;
     host_tls_conn *s = connect_pair(&cl, 0, alpn_h2_http11, sizeof(alpn_h2_http11) - 1);
     const unsigned char *p = NULL;
@@ -306,10 +318,11 @@ static void test_handshake_tls13_alpn(void) {
     client_free(&cl);
 }
 
-static void test_handshake_tls12_ecdhe_aead(void) {
+static void test_handshake_tls12_ecdhe_aead(void)
+{
     client cl;
-    host_tls_conn *s =
-        connect_pair(&cl, TLS1_2_VERSION, alpn_h2_http11, sizeof(alpn_h2_http11) - 1);
+    host_tls_conn *s = connect_pair(&cl, TLS1_2_VERSION, alpn_h2_http11,
+                                    sizeof(alpn_h2_http11) - 1);
     const SSL_CIPHER *cipher = SSL_get_current_cipher(cl.ssl);
 
     CU_ASSERT_STRING_EQUAL(host_tls_conn_version(s), "TLSv1.2");
@@ -324,7 +337,8 @@ static void test_handshake_tls12_ecdhe_aead(void) {
 }
 
 /* A TLS 1.2 client that only offers CBC suites finds nothing in common. */
-static void test_tls12_cbc_only_refused(void) {
+static void test_tls12_cbc_only_refused(void)
+{
     client cl;
     host_tls_conn *s;
     sink out = {0};
@@ -341,7 +355,8 @@ static void test_tls12_cbc_only_refused(void) {
     client_free(&cl);
 }
 
-static void test_alpn_without_http11_proceeds(void) {
+static void test_alpn_without_http11_proceeds(void)
+{
     client cl;
     host_tls_conn *s = connect_pair(&cl, 0, alpn_h2_only, sizeof(alpn_h2_only) - 1);
     const unsigned char *p = NULL;
@@ -354,7 +369,8 @@ static void test_alpn_without_http11_proceeds(void) {
     client_free(&cl);
 }
 
-static void test_no_alpn(void) {
+static void test_no_alpn(void)
+{
     client cl;
     host_tls_conn *s = connect_pair(&cl, 0, NULL, 0);
 
@@ -368,7 +384,8 @@ static void test_no_alpn(void) {
  * S18: a client that can go no higher than `version` is refused with a
  * protocol_version alert, which the client receives.
  */
-static void refuse_old_version(int version) {
+static void refuse_old_version(int version)
+{
     client cl;
     host_tls_conn *s;
     sink out = {0};
@@ -376,8 +393,8 @@ static void refuse_old_version(int version) {
     unsigned long e;
 
     /* SECLEVEL 0: OpenSSL 3 will not even offer TLS < 1.2 above it. */
-    CU_ASSERT_FATAL(client_new(&cl, version, version, alpn_h2_http11,
-                               sizeof(alpn_h2_http11) - 1, "DEFAULT:@SECLEVEL=0") == 0);
+    CU_ASSERT_FATAL(client_new(&cl, version, version, alpn_h2_http11, sizeof(alpn_h2_http11) - 1,
+                               "DEFAULT:@SECLEVEL=0") == 0);
     s = host_tls_conn_new(server_ctx);
     CU_ASSERT_FATAL(s != NULL);
     /* The client really produces a ClientHello; the server is the one saying no. */
@@ -406,15 +423,18 @@ static void refuse_old_version(int version) {
     client_free(&cl);
 }
 
-static void test_S18_refuses_tls11(void) {
+static void test_S18_refuses_tls11(void)
+{
     refuse_old_version(TLS1_1_VERSION);
 }
 
-static void test_S18_refuses_tls10(void) {
+static void test_S18_refuses_tls10(void)
+{
     refuse_old_version(TLS1_VERSION);
 }
 
-static void roundtrip(int version_max) {
+static void roundtrip(int version_max)
+{
     client cl;
     host_tls_conn *s = connect_pair(&cl, version_max, NULL, 0);
     static const char req[] = "GET /hello HTTP/1.1\r\nHost: demo.localhost\r\n\r\n";
@@ -440,15 +460,18 @@ static void roundtrip(int version_max) {
     client_free(&cl);
 }
 
-static void test_roundtrip_tls13(void) {
+static void test_roundtrip_tls13(void)
+{
     roundtrip(0);
 }
 
-static void test_roundtrip_tls12(void) {
+static void test_roundtrip_tls12(void)
+{
     roundtrip(TLS1_2_VERSION);
 }
 
-static void test_one_mib_both_ways(void) {
+static void test_one_mib_both_ways(void)
+{
     const size_t big = 1024 * 1024;
     client cl;
     host_tls_conn *s = connect_pair(&cl, 0, NULL, 0);
@@ -485,7 +508,8 @@ static void test_one_mib_both_ways(void) {
 }
 
 /* A callback that stops keeps the rest; a feed of nothing delivers it. */
-static void test_callback_stop_and_resume(void) {
+static void test_callback_stop_and_resume(void)
+{
     client cl;
     host_tls_conn *s = connect_pair(&cl, 0, NULL, 0);
     sink got = {0};
@@ -511,14 +535,16 @@ typedef struct {
 } echo_state;
 
 /* Answers from inside the callback, as the HTTP layer will. */
-static int echo_cb(void *ud, const char *data, size_t len) {
+static int echo_cb(void *ud, const char *data, size_t len)
+{
     echo_state *e = ud;
 
     e->seen += len;
     return host_tls_conn_write(e->s, data, len) != HOST_TLS_OK;
 }
 
-static void test_write_from_callback(void) {
+static void test_write_from_callback(void)
+{
     client cl;
     host_tls_conn *s = connect_pair(&cl, 0, NULL, 0);
     echo_state e = {s, 0};
@@ -541,7 +567,8 @@ static void test_write_from_callback(void) {
 }
 
 /* TLS 1.3 KeyUpdate: the server's answer comes out with the next flush. */
-static void test_key_update(void) {
+static void test_key_update(void)
+{
     client cl;
     host_tls_conn *s = connect_pair(&cl, 0, NULL, 0);
     sink got = {0}, back = {0};
@@ -562,7 +589,8 @@ static void test_key_update(void) {
     client_free(&cl);
 }
 
-static void test_write_before_handshake_fails(void) {
+static void test_write_before_handshake_fails(void)
+{
     host_tls_conn *s = host_tls_conn_new(server_ctx);
 
     CU_ASSERT_FATAL(s != NULL);
@@ -578,7 +606,8 @@ static void test_write_before_handshake_fails(void) {
     host_tls_conn_free(s);
 }
 
-static void test_server_shutdown_sends_close_notify(void) {
+static void test_server_shutdown_sends_close_notify(void)
+{
     client cl;
     host_tls_conn *s = connect_pair(&cl, 0, NULL, 0);
     sink back = {0};
@@ -596,7 +625,8 @@ static void test_server_shutdown_sends_close_notify(void) {
     client_free(&cl);
 }
 
-static void test_client_close_notify_is_closed(void) {
+static void test_client_close_notify_is_closed(void)
+{
     client cl;
     host_tls_conn *s = connect_pair(&cl, TLS1_2_VERSION, NULL, 0);
     sink got = {0};
@@ -616,7 +646,8 @@ static void test_client_close_notify_is_closed(void) {
 }
 
 /* TLS 1.3 session tickets work: a second connection resumes. */
-static void test_session_resumption(void) {
+static void test_session_resumption(void)
+{
     client cl, cl2;
     host_tls_conn *s = connect_pair(&cl, 0, NULL, 0), *s2;
     SSL_SESSION *sess;
@@ -645,7 +676,8 @@ static void test_session_resumption(void) {
 }
 
 /* A TLS 1.2 client asking to renegotiate does not get a new handshake. */
-static void test_no_renegotiation(void) {
+static void test_no_renegotiation(void)
+{
     client cl;
     host_tls_conn *s = connect_pair(&cl, TLS1_2_VERSION, NULL, 0);
     sink got = {0}, back = {0};
@@ -670,7 +702,8 @@ static void test_no_renegotiation(void) {
     client_free(&cl);
 }
 
-static void test_key_mismatch(void) {
+static void test_key_mismatch(void)
+{
     char err[256] = "unchanged";
     host_tls_ctx *ctx = host_tls_ctx_new(cert_path, other_key_path, err, sizeof(err));
 
@@ -681,7 +714,8 @@ static void test_key_mismatch(void) {
     host_tls_ctx_free(ctx);
 }
 
-static void test_missing_files(void) {
+static void test_missing_files(void)
+{
     host_tls_ctx *ctx;
     char err[256] = "";
     char missing[320];
@@ -705,7 +739,8 @@ static void test_missing_files(void) {
     host_tls_ctx_free(NULL);
 }
 
-static void test_garbage_is_fatal(void) {
+static void test_garbage_is_fatal(void)
+{
     char junk[4096];
     uint32_t x = 88172645u;
     host_tls_conn *s;
@@ -737,7 +772,8 @@ static void test_garbage_is_fatal(void) {
 }
 
 /* Once established, a corrupted record kills the session. */
-static void test_garbage_after_handshake(void) {
+static void test_garbage_after_handshake(void)
+{
     client cl;
     host_tls_conn *s = connect_pair(&cl, 0, NULL, 0);
     char rec[512];
@@ -758,7 +794,8 @@ static void test_garbage_after_handshake(void) {
     client_free(&cl);
 }
 
-int main(void) {
+int main(void)
+{
     CU_pSuite suite;
     int failures;
 

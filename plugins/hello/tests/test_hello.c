@@ -241,21 +241,30 @@ static void test_settings_change_applies_to_later_requests(void)
 
 int main(void)
 {
-    static const struct { const char *name; CU_TestFunc fn; } tests[] = {
-        { "descriptor passes the host checks", test_descriptor_passes_the_host_checks },
-        { "GET /hello answers the default greeting as JSON", test_get_hello_answers_the_default_greeting_as_json },
-        { "greeting is the tenant's own setting (P3, S21)", test_greeting_is_the_tenants_own_setting },
-        { "greeting is JSON-escaped (S5)", test_greeting_is_json_escaped },
-        { "shout upper-cases ASCII letters only", test_shout_upper_cases_ascii_letters_only },
-        { "shout needs a greeting of at most 100 bytes", test_shout_needs_a_greeting_of_at_most_100_bytes },
-        { "greeting must be 1 to 200 bytes", test_greeting_must_be_1_to_200_bytes },
-        { "greeting must be UTF-8", test_greeting_must_be_utf8 },
-        { "unknown setting and bad bool are refused", test_unknown_setting_and_bad_bool_are_refused },
-        { "disabled tenant gets 404 and no hook runs (P3)", test_disabled_tenant_gets_404_and_no_hook_runs },
-        { "X-Hello is set on its own route only", test_x_hello_header_is_set_on_its_own_route_only },
-        { "greetings are counted per tenant", test_greetings_are_counted_per_tenant },
-        { "hello.greeted is published, counted when delivered", test_greeted_event_is_published_and_counted_when_delivered },
-        { "settings change applies to later requests", test_settings_change_applies_to_later_requests },
+    static const struct {
+        const char *name;
+        CU_TestFunc fn;
+    } tests[] = {
+        {"descriptor passes the host checks", test_descriptor_passes_the_host_checks},
+        {"GET /hello answers the default greeting as JSON",
+         test_get_hello_answers_the_default_greeting_as_json},
+        {"greeting is the tenant's own setting (P3, S21)",
+         test_greeting_is_the_tenants_own_setting},
+        {"greeting is JSON-escaped (S5)", test_greeting_is_json_escaped},
+        {"shout upper-cases ASCII letters only", test_shout_upper_cases_ascii_letters_only},
+        {"shout needs a greeting of at most 100 bytes",
+         test_shout_needs_a_greeting_of_at_most_100_bytes},
+        {"greeting must be 1 to 200 bytes", test_greeting_must_be_1_to_200_bytes},
+        {"greeting must be UTF-8", test_greeting_must_be_utf8},
+        {"unknown setting and bad bool are refused", test_unknown_setting_and_bad_bool_are_refused},
+        {"disabled tenant gets 404 and no hook runs (P3)",
+         test_disabled_tenant_gets_404_and_no_hook_runs},
+        {"X-Hello is set on its own route only", test_x_hello_header_is_set_on_its_own_route_only},
+        {"greetings are counted per tenant", test_greetings_are_counted_per_tenant},
+        {"hello.greeted is published, counted when delivered",
+         test_greeted_event_is_published_and_counted_when_delivered},
+        {"settings change applies to later requests",
+         test_settings_change_applies_to_later_requests},
     };
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;

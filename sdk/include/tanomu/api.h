@@ -32,20 +32,23 @@ typedef struct tn_db_result tn_db_result; /* valid during the callback only */
 typedef struct tn_delivery tn_delivery;   /* one durable event delivery */
 
 /* Return codes of API calls: 0 is success, negative is an error. */
-#define TN_OK        0
-#define TN_EINVAL   -1  /* bad argument (e.g. CR or LF in a header value) */
-#define TN_ENOMEM   -2
-#define TN_ESTATE   -3  /* not allowed now (e.g. header after body sent) */
-#define TN_EEXIST   -4  /* already registered */
+#define TN_OK 0
+#define TN_EINVAL -1 /* bad argument (e.g. CR or LF in a header value) */
+#define TN_ENOMEM -2
+#define TN_ESTATE -3 /* not allowed now (e.g. header after body sent) */
+#define TN_EEXIST -4 /* already registered */
 #define TN_ENOTFOUND -5
 #define TN_ECANCELED -6 /* work cancelled (the worker is stopping) */
 /* Database results (ABI 1.1), see db_status(). */
-#define TN_EDB_UNAVAILABLE -10 /* no connection now (down, pool full, wait
+#define TN_EDB_UNAVAILABLE                                                                         \
+    -10 /* no connection now (down, pool full, wait
                                   timed out): answer 503, retry later */
-#define TN_EDB_QUERY -11       /* the server refused the statement: see
+#define TN_EDB_QUERY                                                                               \
+    -11                    /* the server refused the statement: see
                                   db_sqlstate(); the transaction is aborted */
-#define TN_EDB_ABORTED -12     /* commit of a failed transaction: rolled back */
-#define TN_EDB_UNKNOWN -13     /* the connection was lost during commit: the
+#define TN_EDB_ABORTED -12 /* commit of a failed transaction: rolled back */
+#define TN_EDB_UNKNOWN                                                                             \
+    -13 /* the connection was lost during commit: the
                                   transaction MAY HAVE COMMITTED.  Do not treat
                                   it as "nothing happened"; resp_db_error()
                                   answers 500 "commit_unknown" (no Retry-After).
@@ -75,7 +78,7 @@ typedef enum tn_phase {
 typedef enum tn_access {
     TN_ACCESS_PUBLIC = 0,
     TN_ACCESS_AUTHENTICATED = 1,
-    TN_ACCESS_ROLES = 2        /* roles: comma-separated, any one suffices */
+    TN_ACCESS_ROLES = 2 /* roles: comma-separated, any one suffices */
 } tn_access;
 
 typedef enum tn_log_level {
@@ -87,31 +90,30 @@ typedef enum tn_log_level {
 
 /* An event as delivered to a subscriber.  Read-only; valid during the call. */
 typedef struct tn_event {
-    uint32_t size;          /* sizeof(tn_event) */
+    uint32_t size; /* sizeof(tn_event) */
     const char *name;
-    const char *tenant_id;  /* NULL for events not bound to a tenant */
-    const char *payload;    /* JSON text */
+    const char *tenant_id; /* NULL for events not bound to a tenant */
+    const char *payload;   /* JSON text */
     size_t payload_len;
     /* ABI 1.1: read only if size says they are there. */
-    int64_t id;             /* outbox id of a durable event, else 0 */
-    int attempt;            /* 1 for the first delivery */
+    int64_t id;  /* outbox id of a durable event, else 0 */
+    int attempt; /* 1 for the first delivery */
 } tn_event;
 
 typedef tn_status (*tn_hook_fn)(tn_plugin *self, tn_request *req, void *ud);
 typedef void (*tn_event_fn)(tn_plugin *self, const tn_event *ev, void *ud);
 typedef void (*tn_timer_fn)(tn_plugin *self, void *ud);
-typedef void (*tn_work_fn)(void *ud);                 /* thread pool */
+typedef void (*tn_work_fn)(void *ud);                  /* thread pool */
 typedef void (*tn_work_done_fn)(void *ud, int status); /* loop; status 0 or cancelled */
 typedef void (*tn_write_done_fn)(tn_request *req, int status, void *ud);
 /* A database statement's result; the request is still yours. */
 typedef void (*tn_db_fn)(tn_request *req, const tn_db_result *res, void *ud);
 /* A durable event: TN_CONTINUE delivered, TN_ERROR retry later,
  * TN_SUSPEND "I will call delivery_done()". */
-typedef tn_status (*tn_durable_fn)(tn_plugin *self, const tn_event *ev, tn_delivery *d,
-                                   void *ud);
+typedef tn_status (*tn_durable_fn)(tn_plugin *self, const tn_event *ev, tn_delivery *d, void *ud);
 
 struct tn_api {
-    uint32_t size;          /* sizeof(tn_api) as the host built it */
+    uint32_t size; /* sizeof(tn_api) as the host built it */
     uint16_t abi_major;
     uint16_t abi_minor;
 
@@ -128,32 +130,27 @@ struct tn_api {
     /* method: "GET", "POST", ...; pattern: "/orders/:id" binds a segment,
      * a last segment "*name" binds the rest of the path.  A route answers
      * only for tenants that enable the plugin. */
-    int (*route_add)(tn_plugin *self, const char *method, const char *pattern,
-                     tn_access access, const char *roles, tn_hook_fn handler,
-                     void *ud);
+    int (*route_add)(tn_plugin *self, const char *method, const char *pattern, tn_access access,
+                     const char *roles, tn_hook_fn handler, void *ud);
     int (*hook_add)(tn_plugin *self, tn_phase phase, tn_hook_fn fn, void *ud);
-    int (*event_subscribe)(tn_plugin *self, const char *name, tn_event_fn fn,
-                           void *ud);
+    int (*event_subscribe)(tn_plugin *self, const char *name, tn_event_fn fn, void *ud);
     /* Counters and gauges: exported as tanomu_plugin_<plugin>_<name>
      * with a tenant label.  name matches [a-z][a-z0-9_]{0,47}. */
-    tn_metric *(*metric_counter)(tn_plugin *self, const char *name,
-                                 const char *help);
-    tn_metric *(*metric_gauge)(tn_plugin *self, const char *name,
-                               const char *help);
+    tn_metric *(*metric_counter)(tn_plugin *self, const char *name, const char *help);
+    tn_metric *(*metric_gauge)(tn_plugin *self, const char *name, const char *help);
 
     /* -- anytime on the loop -------------------------------------------- */
     void (*metric_add)(tn_metric *m, const char *tenant_id, int64_t delta);
     void (*metric_set)(tn_metric *m, const char *tenant_id, int64_t value);
     /* Deliver asynchronously to every subscriber whose plugin the tenant
      * enables (tenant_id NULL: to every subscriber). */
-    int (*event_publish)(tn_plugin *self, const char *tenant_id,
-                         const char *name, const char *payload_json);
-    tn_timer *(*timer_start)(tn_plugin *self, uint64_t after_ms,
-                             uint64_t repeat_ms, tn_timer_fn fn, void *ud);
+    int (*event_publish)(tn_plugin *self, const char *tenant_id, const char *name,
+                         const char *payload_json);
+    tn_timer *(*timer_start)(tn_plugin *self, uint64_t after_ms, uint64_t repeat_ms, tn_timer_fn fn,
+                             void *ud);
     void (*timer_stop)(tn_timer *timer);
     /* Run work(ud) in the thread pool, then done(ud, status) on the loop. */
-    int (*work_queue)(tn_plugin *self, tn_work_fn work, tn_work_done_fn done,
-                      void *ud);
+    int (*work_queue)(tn_plugin *self, tn_work_fn work, tn_work_done_fn done, void *ud);
 
     /* -- settings ------------------------------------------------------- */
     const tn_config *(*req_config)(tn_request *req, const tn_plugin *self);
@@ -172,8 +169,8 @@ struct tn_api {
 
     /* -- the request ---------------------------------------------------- */
     const char *(*req_method)(const tn_request *req);
-    const char *(*req_path)(const tn_request *req);   /* no query string */
-    const char *(*req_query)(const tn_request *req);  /* raw, "" if none */
+    const char *(*req_path)(const tn_request *req);  /* no query string */
+    const char *(*req_query)(const tn_request *req); /* raw, "" if none */
     /* Percent-decoded query parameter; NULL if absent or not valid. */
     const char *(*req_query_param)(tn_request *req, const char *name);
     const char *(*req_header)(const tn_request *req, const char *name);
@@ -183,11 +180,10 @@ struct tn_api {
     const char *(*req_tenant)(const tn_request *req);
     const char *(*req_id)(const tn_request *req);
     const char *(*req_client_addr)(const tn_request *req);
-    const char *(*req_route)(const tn_request *req);  /* matched pattern */
+    const char *(*req_route)(const tn_request *req); /* matched pattern */
     int (*req_is_tls)(const tn_request *req);
     /* The principal: set by an authenticate hook, checked by the host. */
-    int (*req_set_principal)(tn_request *req, const char *user_id,
-                             const char *roles);
+    int (*req_set_principal)(tn_request *req, const char *user_id, const char *roles);
     const char *(*req_principal)(const tn_request *req);
     int (*req_has_role)(const tn_request *req, const char *role);
     /* Memory freed with the request. */
@@ -217,13 +213,12 @@ struct tn_api {
     /* Sets status, Content-Type: application/json; charset=utf-8, body. */
     int (*resp_json)(tn_request *req, int status, const char *json);
     /* {"error": {"code": code, "message": message}}, escaped. */
-    int (*resp_error)(tn_request *req, int status, const char *code,
-                      const char *message);
+    int (*resp_error)(tn_request *req, int status, const char *code, const char *message);
     /* Streaming: send the head now (chunked), then write pieces, then end.
      * done (optional) runs when the piece has left the process. */
     int (*resp_stream_begin)(tn_request *req);
-    int (*resp_write)(tn_request *req, const void *data, size_t len,
-                      tn_write_done_fn done, void *ud);
+    int (*resp_write)(tn_request *req, const void *data, size_t len, tn_write_done_fn done,
+                      void *ud);
     int (*resp_end)(tn_request *req);
 
     /* -- ABI 1.1 ---------------------------------------------------------- */
@@ -242,8 +237,8 @@ struct tn_api {
     /* Parameters are C strings: a value with a NUL byte must be refused
      * (or encoded) by the plugin.  Transaction control, SET and set_config
      * are the host's and are refused (TN_EINVAL). */
-    int (*db_query)(tn_request *req, const char *sql, int nparams,
-                    const char *const *params, tn_db_fn cb, void *ud);
+    int (*db_query)(tn_request *req, const char *sql, int nparams, const char *const *params,
+                    tn_db_fn cb, void *ud);
     /* Commit outcomes: TN_OK committed; TN_EDB_ABORTED, TN_EDB_QUERY (e.g.
      * a deferred constraint) and TN_EDB_UNAVAILABLE (lost before COMMIT was
      * sent) rolled back; TN_EDB_UNKNOWN: the connection broke during
@@ -255,9 +250,9 @@ struct tn_api {
      * or write with INSERT ... ON CONFLICT DO NOTHING on a natural key. */
     int (*db_commit)(tn_request *req, tn_db_fn cb, void *ud);
     int (*db_rollback)(tn_request *req, tn_db_fn cb, void *ud);
-    int (*db_status)(const tn_db_result *res);         /* TN_OK or TN_EDB_* */
-    const char *(*db_sqlstate)(const tn_db_result *res);  /* "" if none */
-    const char *(*db_message)(const tn_db_result *res);   /* "" if none */
+    int (*db_status)(const tn_db_result *res);           /* TN_OK or TN_EDB_* */
+    const char *(*db_sqlstate)(const tn_db_result *res); /* "" if none */
+    const char *(*db_message)(const tn_db_result *res);  /* "" if none */
     int (*db_rows)(const tn_db_result *res);
     int (*db_cols)(const tn_db_result *res);
     const char *(*db_colname)(const tn_db_result *res, int col);
@@ -278,8 +273,7 @@ struct tn_api {
      * user, client address and request id come from the request. */
     int (*db_audit)(tn_request *req, const char *action, const char *target_type,
                     const char *target_id, const char *result);
-    int (*event_subscribe_durable)(tn_plugin *self, const char *name, tn_durable_fn fn,
-                                   void *ud);
+    int (*event_subscribe_durable)(tn_plugin *self, const char *name, tn_durable_fn fn, void *ud);
     /* Ends a delivery suspended with TN_SUSPEND: ok, or retry later. */
     void (*delivery_done)(tn_delivery *d, int ok, const char *error);
 
@@ -289,9 +283,8 @@ struct tn_api {
 };
 
 /* True if the host's table has member `fn` and it is filled in. */
-#define TN_API_HAS(api, fn)                                                  \
-    ((api)->size >= offsetof(tn_api, fn) + sizeof((api)->fn) &&             \
-     (api)->fn != NULL)
+#define TN_API_HAS(api, fn)                                                                        \
+    ((api)->size >= offsetof(tn_api, fn) + sizeof((api)->fn) && (api)->fn != NULL)
 
 #ifdef __cplusplus
 }

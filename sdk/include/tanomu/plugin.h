@@ -20,9 +20,9 @@ extern "C" {
 #endif
 
 typedef struct tn_api tn_api;
-typedef struct tn_plugin tn_plugin;   /* the host's handle for one loaded plugin */
-typedef struct tn_config tn_config;   /* one plugin's validated settings for one tenant */
-typedef struct tn_check tn_check;     /* where check() reports configuration errors */
+typedef struct tn_plugin tn_plugin; /* the host's handle for one loaded plugin */
+typedef struct tn_config tn_config; /* one plugin's validated settings for one tenant */
+typedef struct tn_check tn_check;   /* where check() reports configuration errors */
 
 /* Types of a setting.  Values arrive already parsed, bounded and defaulted. */
 typedef enum tn_type {
@@ -34,7 +34,7 @@ typedef enum tn_type {
 
 /* Setting flags. */
 #define TN_KEY_REQUIRED 0x1u /* no default: the tenant must set it */
-#define TN_KEY_SECRET   0x2u /* never printed, never logged */
+#define TN_KEY_SECRET 0x2u   /* never printed, never logged */
 
 /*
  * One setting in a plugin's per-tenant section.  The host rejects unknown
@@ -63,11 +63,11 @@ typedef struct tn_config_key {
  * read.  Lists of names end with NULL.
  */
 typedef struct tn_plugin_desc {
-    uint32_t size;            /* sizeof(tn_plugin_desc) */
-    uint16_t abi_major;       /* TN_SDK_ABI_MAJOR */
-    uint16_t abi_minor;       /* TN_SDK_ABI_MINOR */
-    const char *name;         /* must equal the file name without .so */
-    const char *version;      /* the plugin's own version, free text */
+    uint32_t size;       /* sizeof(tn_plugin_desc) */
+    uint16_t abi_major;  /* TN_SDK_ABI_MAJOR */
+    uint16_t abi_minor;  /* TN_SDK_ABI_MINOR */
+    const char *name;    /* must equal the file name without .so */
+    const char *version; /* the plugin's own version, free text */
     const char *description;
     const char *const *depends; /* plugins that must be loaded, and enabled
                                    for every tenant that enables this one */
@@ -87,7 +87,7 @@ typedef struct tn_plugin_desc {
     /* Called when the worker's generation ends, after the last request. */
     void (*fini)(tn_plugin *self);
 
-    void *reserved[8];        /* must be zero */
+    void *reserved[8]; /* must be zero */
 } tn_plugin_desc;
 
 typedef const tn_plugin_desc *(*tn_plugin_entry_fn)(void);

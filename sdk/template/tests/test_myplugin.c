@@ -57,10 +57,12 @@ int main(void)
         return 1;
     CU_pSuite s = CU_add_suite("myplugin", NULL, NULL);
     if (s == NULL ||
-        !CU_add_test(s, "ping answers pong with the default limit", test_ping_answers_pong_with_default_limit) ||
+        !CU_add_test(s, "ping answers pong with the default limit",
+                     test_ping_answers_pong_with_default_limit) ||
         !CU_add_test(s, "limit comes from the tenant", test_limit_comes_from_the_tenant) ||
         !CU_add_test(s, "limit out of bounds is refused", test_limit_out_of_bounds_is_refused) ||
-        !CU_add_test(s, "tenant without the plugin gets 404", test_tenant_without_the_plugin_gets_404)) {
+        !CU_add_test(s, "tenant without the plugin gets 404",
+                     test_tenant_without_the_plugin_gets_404)) {
         CU_cleanup_registry();
         return 1;
     }

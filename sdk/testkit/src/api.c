@@ -15,7 +15,7 @@
 
 static const char *tk_api_host_version(void)
 {
-    return TK_VERSION;  /* the host answers its bare version, so must we */
+    return TK_VERSION; /* the host answers its bare version, so must we */
 }
 
 static const char *tk_api_plugin_name(const tn_plugin *self)

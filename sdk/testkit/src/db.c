@@ -34,19 +34,19 @@ typedef enum tk_db_kind {
     TK_DB_QUERY,
     TK_DB_COMMIT,
     TK_DB_ROLLBACK,
-    TK_DB_PUBLISH,   /* the host's INSERT INTO outbox */
-    TK_DB_AUDIT      /* the host's INSERT INTO audit_log */
+    TK_DB_PUBLISH, /* the host's INSERT INTO outbox */
+    TK_DB_AUDIT    /* the host's INSERT INTO audit_log */
 } tk_db_kind;
 
 struct tk_db_op {
     tk_db_kind kind;
-    int answered;         /* no statement runs: status is the answer */
+    int answered; /* no statement runs: status is the answer */
     int status;
-    tk_stmt *stmt;        /* QUERY, COMMIT, ROLLBACK: as the server gets it */
+    tk_stmt *stmt; /* QUERY, COMMIT, ROLLBACK: as the server gets it */
     tn_db_fn cb;
     void *ud;
-    tk_outbox_row *row;   /* PUBLISH */
-    tk_audit_row *audit;  /* AUDIT */
+    tk_outbox_row *row;  /* PUBLISH */
+    tk_audit_row *audit; /* AUDIT */
 };
 
 /* -- statements and rows ----------------------------------------------- */
@@ -114,9 +114,9 @@ static tk_audit_row *audit_new(const char *const fields[8])
         return NULL;
     }
     a->text = text;
-    const char **out[8] = { &a->entry.tenant, &a->entry.user, &a->entry.action,
-                            &a->entry.target_type, &a->entry.target_id,
-                            &a->entry.client_addr, &a->entry.request_id, &a->entry.result };
+    const char **out[8] = {&a->entry.tenant,      &a->entry.user,      &a->entry.action,
+                           &a->entry.target_type, &a->entry.target_id, &a->entry.client_addr,
+                           &a->entry.request_id,  &a->entry.result};
     for (int i = 0; i < 8; i++) {
         if (fields[i] == NULL)
             continue;
@@ -235,9 +235,8 @@ void tk_db_affected(tn_db_result *res, int64_t n)
 
 int tk_db_fail(tn_db_result *res, int status, const char *sqlstate, const char *message)
 {
-    if (res == NULL ||
-        (status != TN_EDB_QUERY && status != TN_EDB_UNAVAILABLE && status != TN_EDB_ABORTED &&
-         status != TN_EDB_UNKNOWN))
+    if (res == NULL || (status != TN_EDB_QUERY && status != TN_EDB_UNAVAILABLE &&
+                        status != TN_EDB_ABORTED && status != TN_EDB_UNKNOWN))
         return TN_EINVAL;
     char *s = sqlstate ? tk_strdup(sqlstate) : NULL;
     char *m = message ? tk_strdup(message) : NULL;
@@ -348,7 +347,7 @@ static int submit(tn_request *r, tk_db_op *op)
         op->answered = 1;
         op->status = TN_ESTATE;
     } else if (!tx->open && ends) {
-        op->answered = 1;  /* nothing ran: nothing to end */
+        op->answered = 1; /* nothing ran: nothing to end */
         op->status = TN_OK;
     }
     int rc = tk_queue_db(r, r->tk->current, op);
@@ -357,21 +356,22 @@ static int submit(tn_request *r, tk_db_op *op)
         return rc;
     }
     if (!op->answered) {
-        tx->open = 1;  /* begun by its first statement */
+        tx->open = 1; /* begun by its first statement */
         tx->ending = ends;
     }
     return TN_OK;
 }
 
-int tk_api_db_query(tn_request *req, const char *sql, int nparams,
-                    const char *const *params, tn_db_fn cb, void *ud)
+int tk_api_db_query(tn_request *req, const char *sql, int nparams, const char *const *params,
+                    tn_db_fn cb, void *ud)
 {
     if (!tk_req_usable(req) || sql == NULL || sql[0] == '\0' || nparams < 0 ||
         nparams > TK_DB_MAX_PARAMS || (nparams > 0 && params == NULL))
         return TN_EINVAL;
     /* Transaction control, SET and set_config() are the host's (S21). */
     if (!host_sql_allowed(sql)) {
-        tk_log_req(req, TN_LOG_ERROR, "statement refused: transaction control and "
+        tk_log_req(req, TN_LOG_ERROR,
+                   "statement refused: transaction control and "
                    "app.tenant_id are the host's");
         return TN_EINVAL;
     }
@@ -408,7 +408,7 @@ int tk_api_db_publish(tn_request *req, const char *name, const char *payload_jso
     if (!tk_req_usable(req) || !host_event_name_valid(name))
         return TN_EINVAL;
     const char *payload = payload_json ? payload_json : "{}";
-    json_t *doc = json_loads(payload, JSON_DECODE_ANY, NULL);  /* a jsonb column */
+    json_t *doc = json_loads(payload, JSON_DECODE_ANY, NULL); /* a jsonb column */
     if (doc == NULL)
         return TN_EINVAL;
     json_decref(doc);
@@ -444,10 +444,9 @@ int tk_api_db_audit(tn_request *req, const char *action, const char *target_type
          strcmp(result, "failed") != 0))
         return TN_EINVAL;
     /* Who, from where and in which request come from the request (S20). */
-    const char *fields[8] = {
-        req->tenant, req->user, action, target_type, target_id,
-        req->client_addr[0] ? req->client_addr : NULL, req->id, result
-    };
+    const char *fields[8] = {req->tenant, req->user, action,
+                             target_type, target_id, req->client_addr[0] ? req->client_addr : NULL,
+                             req->id,     result};
     tk_db_op *op = op_new(TK_DB_AUDIT, NULL, NULL);
     if (op == NULL || (op->audit = audit_new(fields)) == NULL) {
         tk_db_op_free(op);
@@ -470,7 +469,7 @@ static void ask_handler(tk_kit *tk, const tk_stmt *s, tn_db_result *res)
 static const tk_stmt *receive(tk_kit *tk, tk_db_op *op)
 {
     if (tk_list_push(&tk->stmts, op->stmt) != TN_OK)
-        return op->stmt;  /* out of memory: not recorded, freed with the op */
+        return op->stmt; /* out of memory: not recorded, freed with the op */
     const tk_stmt *s = op->stmt;
     op->stmt = NULL;
     return s;
@@ -479,13 +478,14 @@ static const tk_stmt *receive(tk_kit *tk, tk_db_op *op)
 static void run_query(tk_kit *tk, tk_tx *tx, tk_db_op *op, tn_db_result *res)
 {
     if (tx->failed == TN_EDB_UNAVAILABLE) {
-        res->status = TN_EDB_UNAVAILABLE;  /* the connection is gone */
+        res->status = TN_EDB_UNAVAILABLE; /* the connection is gone */
         return;
     }
     const tk_stmt *s = receive(tk, op);
     if (tx->failed == TN_EDB_QUERY) {
         res->ran = 1;
-        tk_db_fail(res, TN_EDB_QUERY, "25P02", "current transaction is aborted, "
+        tk_db_fail(res, TN_EDB_QUERY, "25P02",
+                   "current transaction is aborted, "
                    "commands ignored until end of transaction block");
         return;
     }
@@ -501,7 +501,7 @@ static void run_insert(tk_kit *tk, tk_tx *tx, tk_db_op *op)
     if (tx->failed != 0)
         return;
     if (op->row != NULL) {
-        op->row->ev.id = ++tk->outbox_seq;  /* a sequence: rolled back ids are gaps */
+        op->row->ev.id = ++tk->outbox_seq; /* a sequence: rolled back ids are gaps */
         if (tk_list_push(&tx->rows, op->row) == TN_OK)
             op->row = NULL;
     } else if (op->audit != NULL && tk_list_push(&tx->audit, op->audit) == TN_OK) {
@@ -546,13 +546,13 @@ static void run_end(tk_kit *tk, tk_tx *tx, tk_db_op *op, tn_db_result *res)
     } else if (commit && tx->failed == TN_EDB_QUERY) {
         receive(tk, op);
         res->ran = 1;
-        res->status = TN_EDB_ABORTED;  /* the server rolled it back */
+        res->status = TN_EDB_ABORTED; /* the server rolled it back */
     } else {
         ask_handler(tk, receive(tk, op), res);
         if (commit && res->status == TN_OK)
             publish(tk, tx);
     }
-    tk_tx_clear(tx);  /* what was not published is rolled back */
+    tk_tx_clear(tx); /* what was not published is rolled back */
 }
 
 void tk_db_run(tk_kit *tk, tk_pending *p)
@@ -571,9 +571,9 @@ void tk_db_run(tk_kit *tk, tk_pending *p)
     if (!op->answered) {
         /* The statement is sent now; a COMMIT or ROLLBACK needs one too. */
         if ((op->kind == TK_DB_COMMIT || op->kind == TK_DB_ROLLBACK) &&
-            (op->stmt = stmt_new(r->tenant, op->kind == TK_DB_COMMIT ? TK_SQL_COMMIT
-                                                                       : TK_SQL_ROLLBACK,
-                                 0, NULL)) == NULL) {
+            (op->stmt = stmt_new(r->tenant,
+                                 op->kind == TK_DB_COMMIT ? TK_SQL_COMMIT : TK_SQL_ROLLBACK, 0,
+                                 NULL)) == NULL) {
             tk_log_req(r, TN_LOG_ERROR, "out of memory running a database statement");
             res.status = TN_EDB_UNAVAILABLE;
             tk_tx_clear(&r->tx);
@@ -606,7 +606,7 @@ void tk_db_request_end(tn_request *r)
     tk_db_op *op = op_new(TK_DB_ROLLBACK, NULL, NULL);
     if (op == NULL || tk_queue_db(r, NULL, op) != TN_OK) {
         tk_db_op_free(op);
-        tk_tx_clear(&r->tx);  /* rolled back all the same */
+        tk_tx_clear(&r->tx); /* rolled back all the same */
         return;
     }
     r->tx.ending = 1;

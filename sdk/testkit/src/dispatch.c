@@ -48,7 +48,7 @@ static void enter_step(tn_request *r, tk_step s)
     if (s != TK_STEP_RESPONSE)
         return;
     if (r->head_sent || r->resp_phase_done) {
-        r->step = TK_STEP_FINISH;  /* a stream's head already ran the phase */
+        r->step = TK_STEP_FINISH; /* a stream's head already ran the phase */
     } else if (r->status == 0 && r->resp_headers.n == 0 && r->resp_body.len == 0) {
         /* The host would send an empty 200; the testkit calls it a bug.  A
          * status left unset with a body or headers is the host's 200. */
@@ -75,8 +75,10 @@ static tn_status call(tn_request *r, tn_plugin *p, tn_hook_fn fn, void *ud)
         if (st == TN_SUSPEND)
             st = r->resume_status == TN_SUSPEND ? TN_ERROR : r->resume_status;
         else
-            tk_log_kit(tk, TN_LOG_ERROR, "plugin %s: req_resume() by a hook that did "
-                       "not return TN_SUSPEND", p->desc.name);
+            tk_log_kit(tk, TN_LOG_ERROR,
+                       "plugin %s: req_resume() by a hook that did "
+                       "not return TN_SUSPEND",
+                       p->desc.name);
     }
     r->in_call = outer_call;
     r->early_resume = outer_resume;
@@ -95,10 +97,10 @@ static void apply(tn_request *r, tn_status st, const tn_plugin *p)
         if (st == TN_ERROR)
             tk_log_kit(r->tk, TN_LOG_ERROR, "plugin %s: request %s failed (TN_ERROR)", who, r->id);
         else
-            tk_log_kit(r->tk, TN_LOG_ERROR, "plugin %s: request %s: unknown status %d", who,
-                       r->id, (int)st);
+            tk_log_kit(r->tk, TN_LOG_ERROR, "plugin %s: request %s: unknown status %d", who, r->id,
+                       (int)st);
         if (r->head_sent) {
-            r->broken = 1;  /* too late for a status: the connection is cut */
+            r->broken = 1; /* too late for a status: the connection is cut */
         } else {
             tk_resp_fail(r, 500, "internal", "internal error");
         }
@@ -110,22 +112,15 @@ static void apply(tn_request *r, tn_status st, const tn_plugin *p)
         enter_step(r, r->step >= TK_STEP_RESPONSE ? TK_STEP_FINISH : TK_STEP_RESPONSE);
 }
 
-
 /* The host's rule (host/core/access.c), failing closed. */
 static void access_step(tn_request *r)
 {
     const host_route *rt = r->match.route;
 
     switch (host_access_check(rt->access, rt->roles, r->user, r->roles)) {
-    case 0:
-        enter_step(r, TK_STEP_AUTHORIZE);
-        return;
-    case 401:
-        tk_resp_fail(r, 401, "unauthenticated", "authentication required");
-        break;
-    default:
-        tk_resp_fail(r, 403, "forbidden", "not allowed for this account");
-        break;
+    case 0: enter_step(r, TK_STEP_AUTHORIZE); return;
+    case 401: tk_resp_fail(r, 401, "unauthenticated", "authentication required"); break;
+    default: tk_resp_fail(r, 403, "forbidden", "not allowed for this account"); break;
     }
     enter_step(r, TK_STEP_RESPONSE);
 }
@@ -134,7 +129,7 @@ static void finish(tn_request *r)
 {
     r->step = TK_STEP_FINISH;
     if (r->head_sent && !r->ended && !r->broken) {
-        r->state = TK_REQ_STREAMING;  /* resp_end() finishes it */
+        r->state = TK_REQ_STREAMING; /* resp_end() finishes it */
     } else {
         tk_resp_head_defaults(r);
         tk_req_end(r);
@@ -158,17 +153,13 @@ static void dispatch_run(tn_request *r)
         case TK_STEP_ROUTE:
             enter_step(r, tk_route(r) == 0 ? TK_STEP_AUTHENTICATE : TK_STEP_RESPONSE);
             break;
-        case TK_STEP_ACCESS:
-            access_step(r);
-            break;
+        case TK_STEP_ACCESS: access_step(r); break;
         case TK_STEP_HANDLER: {
             const host_route *rt = r->match.route;
             apply(r, call(r, rt->plugin, rt->fn, rt->ud), rt->plugin);
             break;
         }
-        default:
-            finish(r);
-            break;
+        default: finish(r); break;
         }
     }
 }
@@ -189,7 +180,8 @@ int tk_run_response_hooks(tn_request *r)
         /* Nothing can wait or fail here: the handler is waiting for its
          * head, and the host sends it whatever the hook said.  The testkit
          * logs it as the plugin bug it is. */
-        tk_log_kit(r->tk, TN_LOG_ERROR, "plugin %s: request %s: response hook returned "
+        tk_log_kit(r->tk, TN_LOG_ERROR,
+                   "plugin %s: request %s: response hook returned "
                    "%d before a stream's head (ignored, as on the host)",
                    h->plugin->desc.name, r->id, (int)st);
     }
@@ -245,8 +237,7 @@ int tk_req_run(tn_request *r)
     return TN_OK;
 }
 
-tn_request *tk_request(tk_kit *tk, const char *tenant, const char *method,
-                       const char *target)
+tn_request *tk_request(tk_kit *tk, const char *tenant, const char *method, const char *target)
 {
     tn_request *r = tk_req_new(tk, tenant, method, target);
     if (r == NULL)

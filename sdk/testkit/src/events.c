@@ -25,8 +25,8 @@
 
 #include "tk_internal.h"
 
-#define TK_DELIVERY_TIMEOUT_MS 30000  /* the host's, per batch */
-#define TK_DELIVERY_ERROR_MAX 199     /* the host keeps this much */
+#define TK_DELIVERY_TIMEOUT_MS 30000 /* the host's, per batch */
+#define TK_DELIVERY_ERROR_MAX 199    /* the host keeps this much */
 
 int tk_api_event_subscribe(tn_plugin *self, const char *name, tn_event_fn fn, void *ud)
 {
@@ -58,7 +58,7 @@ int tk_api_event_publish(tn_plugin *self, const char *tenant_id, const char *nam
     if (self == NULL || !host_event_name_valid(name))
         return TN_EINVAL;
     if (payload_json == NULL)
-        payload_json = "{}";  /* as the host does */
+        payload_json = "{}"; /* as the host does */
     /* The host passes any text on; the testkit insists on JSON, as the
      * API promises subscribers. */
     json_t *doc = json_loads(payload_json, JSON_DECODE_ANY, NULL);
@@ -85,10 +85,13 @@ int tk_api_event_publish(tn_plugin *self, const char *tenant_id, const char *nam
 /* Subscribers in plugin order, then in the order they subscribed. */
 static void deliver(tk_kit *tk, const tk_event_rec *e)
 {
-    tn_event ev = {
-        .size = sizeof ev, .name = e->name, .tenant_id = e->tenant,
-        .payload = e->payload, .payload_len = strlen(e->payload), .id = 0, .attempt = 1
-    };
+    tn_event ev = {.size = sizeof ev,
+                   .name = e->name,
+                   .tenant_id = e->tenant,
+                   .payload = e->payload,
+                   .payload_len = strlen(e->payload),
+                   .id = 0,
+                   .attempt = 1};
     for (size_t i = 0; i < tk->order.n; i++) {
         tn_plugin *p = tk->order.items[i];
         if (p->failed)
@@ -109,8 +112,7 @@ static void deliver(tk_kit *tk, const tk_event_rec *e)
 
 /* -- durable events ---------------------------------------------------- */
 
-int tk_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durable_fn fn,
-                                   void *ud)
+int tk_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durable_fn fn, void *ud)
 {
     if (self == NULL || self->tk->registering != self)
         return TN_ESTATE;
@@ -163,8 +165,10 @@ static void settle(tk_kit *tk, tk_outbox_row *row)
         row->ev.state = "delivered";
     } else if (row->ev.attempts >= tk->outbox_max_attempts) {
         row->ev.state = "dead";
-        tk_log_kit(tk, TN_LOG_ERROR, "outbox: event %lld (%s, tenant %s) is dead after %d "
-                   "attempts", (long long)row->ev.id, row->name, row->tenant, row->ev.attempts);
+        tk_log_kit(tk, TN_LOG_ERROR,
+                   "outbox: event %lld (%s, tenant %s) is dead after %d "
+                   "attempts",
+                   (long long)row->ev.id, row->name, row->tenant, row->ev.attempts);
     } else {
         row->ev.state = "pending";
     }
@@ -193,7 +197,8 @@ void tk_api_delivery_done(tn_delivery *d, int ok, const char *error)
         return;
     tk_kit *tk = d->row->tk;
     if (d->done) {
-        tk_log_kit(tk, TN_LOG_ERROR, "delivery_done() on event %lld, whose delivery has "
+        tk_log_kit(tk, TN_LOG_ERROR,
+                   "delivery_done() on event %lld, whose delivery has "
                    "ended (done twice, or timed out: on the host, a use after free)",
                    (long long)d->row->ev.id);
         return;
@@ -206,7 +211,7 @@ static void delivery_timeout(tn_plugin *self, void *ud)
 {
     tk_outbox_row *row = ud;
     (void)self;
-    row->timeout = NULL;  /* fired: nothing to stop */
+    row->timeout = NULL; /* fired: nothing to stop */
     for (size_t i = 0; i < row->deliveries.n && row->claimed; i++)
         delivery_finish(row->tk, row->deliveries.items[i], 0, "delivery timed out");
 }
@@ -214,15 +219,17 @@ static void delivery_timeout(tn_plugin *self, void *ud)
 /* Hands one claimed row to its durable subscribers. */
 static void deliver_row(tk_kit *tk, tk_outbox_row *row)
 {
-    tn_event ev = {
-        .size = sizeof ev, .name = row->name, .tenant_id = row->tenant,
-        .payload = row->payload, .payload_len = strlen(row->payload), .id = row->ev.id,
-        .attempt = row->ev.attempts + 1
-    };
+    tn_event ev = {.size = sizeof ev,
+                   .name = row->name,
+                   .tenant_id = row->tenant,
+                   .payload = row->payload,
+                   .payload_len = strlen(row->payload),
+                   .id = row->ev.id,
+                   .attempt = row->ev.attempts + 1};
     row->claimed = 1;
     row->failed = 0;
     row->timeout = tk_timer_kit(tk, TK_DELIVERY_TIMEOUT_MS, delivery_timeout, row);
-    row->outstanding = 1;  /* held while calling out, so nothing settles early */
+    row->outstanding = 1; /* held while calling out, so nothing settles early */
     for (size_t i = 0; i < tk->order.n; i++) {
         tn_plugin *p = tk->order.items[i];
         if (!tk_enabled(tk->live, p, row->tenant))
@@ -234,7 +241,7 @@ static void deliver_row(tk_kit *tk, tk_outbox_row *row)
             tn_delivery *d = calloc(1, sizeof *d);
             if (d == NULL || tk_list_push(&row->deliveries, d) != TN_OK) {
                 free(d);
-                row->failed = 1;  /* retried, as the host does */
+                row->failed = 1; /* retried, as the host does */
                 continue;
             }
             d->row = row;
@@ -334,7 +341,7 @@ void tk_events_free(tk_kit *tk)
         free(e);
     }
     tk_list_clear(&tk->events);
-    tk_list *lists[2] = { &tk->subs, &tk->dsubs };
+    tk_list *lists[2] = {&tk->subs, &tk->dsubs};
     for (size_t l = 0; l < 2; l++) {
         for (size_t i = 0; i < lists[l]->n; i++) {
             tk_sub *s = lists[l]->items[i];

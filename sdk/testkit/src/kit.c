@@ -83,14 +83,15 @@ static int desc_read(tk_kit *tk, const tn_plugin_desc *desc, tn_plugin_desc *out
     }
     if (desc->abi_minor > TN_SDK_ABI_MINOR) {
         tk_log_kit(tk, TN_LOG_ERROR, "plugin refused: built for ABI %u.%u, host has %u.%u",
-                   (unsigned)desc->abi_major, (unsigned)desc->abi_minor,
-                   (unsigned)TN_SDK_ABI_MAJOR, (unsigned)TN_SDK_ABI_MINOR);
+                   (unsigned)desc->abi_major, (unsigned)desc->abi_minor, (unsigned)TN_SDK_ABI_MAJOR,
+                   (unsigned)TN_SDK_ABI_MINOR);
         return TN_EINVAL;
     }
     if (size < TK_DESC_SIZE_1_0) {
-        tk_log_kit(tk, TN_LOG_ERROR, "plugin refused: descriptor size %u is less "
-                   "than ABI %u.%u defines", (unsigned)size,
-                   (unsigned)desc->abi_major, (unsigned)desc->abi_minor);
+        tk_log_kit(tk, TN_LOG_ERROR,
+                   "plugin refused: descriptor size %u is less "
+                   "than ABI %u.%u defines",
+                   (unsigned)size, (unsigned)desc->abi_major, (unsigned)desc->abi_minor);
         return TN_EINVAL;
     }
     memset(out, 0, sizeof *out);
@@ -113,8 +114,8 @@ static int desc_read(tk_kit *tk, const tn_plugin_desc *desc, tn_plugin_desc *out
     }
     for (size_t i = 0; i < sizeof out->reserved / sizeof out->reserved[0]; i++) {
         if (out->reserved[i] != NULL) {
-            tk_log_kit(tk, TN_LOG_ERROR, "plugin %s refused: reserved[%zu] is not zero",
-                       out->name, i);
+            tk_log_kit(tk, TN_LOG_ERROR, "plugin %s refused: reserved[%zu] is not zero", out->name,
+                       i);
             return TN_EINVAL;
         }
     }
@@ -132,8 +133,7 @@ static int name_listed(const char *const *list, const char *name)
 /* a's hooks run before b's: a says so with before, or b with after. */
 static int must_precede(const tn_plugin *a, const tn_plugin *b)
 {
-    return name_listed(a->desc.before, b->desc.name) ||
-           name_listed(b->desc.after, a->desc.name);
+    return name_listed(a->desc.before, b->desc.name) || name_listed(b->desc.after, a->desc.name);
 }
 
 /* Orders the plugins so every before/after holds; among plugins free to
@@ -212,8 +212,7 @@ int tk_load(tk_kit *tk, const tn_plugin_desc *desc)
     pushed = 1;
     rc = compute_order(tk);
     if (rc != TN_OK) {
-        tk_log_kit(tk, TN_LOG_ERROR, "plugin %s refused: before/after form a cycle",
-                   p->desc.name);
+        tk_log_kit(tk, TN_LOG_ERROR, "plugin %s refused: before/after form a cycle", p->desc.name);
         goto fail;
     }
     tk->dirty = 1;

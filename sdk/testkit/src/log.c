@@ -21,8 +21,8 @@ static const char *level_name(tn_log_level level)
     return "error";
 }
 
-static void log_add(tk_kit *tk, tn_log_level level, const char *who,
-                const char *req_id, const char *fmt, va_list ap)
+static void log_add(tk_kit *tk, tn_log_level level, const char *who, const char *req_id,
+                    const char *fmt, va_list ap)
 {
     char *msg = tk_vformat(fmt, ap);
     char *line = NULL;
@@ -123,8 +123,8 @@ size_t tk_log_secret_leaks(const tk_kit *tk)
             const char *name = sec->keys.items[k];
             const char *value = sec->values.items[k];
             for (const tn_config_key *c = keys; c->name != NULL; c++) {
-                if (strcmp(c->name, name) == 0 && (c->flags & TN_KEY_SECRET) &&
-                    value[0] != '\0' && tk_log_contains(tk, value))
+                if (strcmp(c->name, name) == 0 && (c->flags & TN_KEY_SECRET) && value[0] != '\0' &&
+                    tk_log_contains(tk, value))
                     leaks++;
             }
         }

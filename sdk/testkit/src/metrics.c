@@ -9,7 +9,6 @@
 
 #include "tk_internal.h"
 
-
 static tn_metric *metric_new(tn_plugin *self, const char *name, int is_gauge)
 {
     if (self == NULL)
@@ -24,7 +23,7 @@ static tn_metric *metric_new(tn_plugin *self, const char *name, int is_gauge)
         tn_metric *m = tk->metrics.items[i];
         if (strcmp(m->name, full) == 0) {
             free(full);
-            return NULL;  /* registered twice */
+            return NULL; /* registered twice */
         }
     }
     tn_metric *m = calloc(1, sizeof *m);

@@ -67,8 +67,7 @@ void tk_request_destroy(tn_request *r)
     free(r);
 }
 
-tn_request *tk_req_new(tk_kit *tk, const char *tenant, const char *method,
-                       const char *target)
+tn_request *tk_req_new(tk_kit *tk, const char *tenant, const char *method, const char *target)
 {
     /* A method is a token, as a header name is. */
     if (tk == NULL || tenant == NULL || tenant[0] == '\0' || method == NULL ||
@@ -76,7 +75,7 @@ tn_request *tk_req_new(tk_kit *tk, const char *tenant, const char *method,
         return NULL;
     for (const char *c = target; *c; c++)
         if ((unsigned char)*c <= 0x20 || *c == 0x7f)
-            return NULL;  /* no HTTP parser would hand this over */
+            return NULL; /* no HTTP parser would hand this over */
     tn_request *r = calloc(1, sizeof *r);
     if (r == NULL)
         return NULL;
@@ -268,7 +267,7 @@ const char *tk_api_req_query_param(tn_request *req, const char *name)
         return NULL;
     char *out = tk_req_arena_alloc(req, n + 1);
     if (out == NULL || host_percent_decode_to(v, n, 1, out) != 0)
-        return NULL;  /* not valid: a bad escape or %00 */
+        return NULL; /* not valid: a bad escape or %00 */
     return out;
 }
 
@@ -348,8 +347,7 @@ int tk_api_req_set_principal(tn_request *req, const char *user_id, const char *r
 {
     if (req == NULL)
         return TN_EINVAL;
-    if (req->state != TK_REQ_RUNNING || req->step != TK_STEP_AUTHENTICATE ||
-        req->user != NULL)
+    if (req->state != TK_REQ_RUNNING || req->step != TK_STEP_AUTHENTICATE || req->user != NULL)
         return TN_ESTATE;
     if (user_id == NULL || user_id[0] == '\0' || strlen(user_id) > 256 ||
         !host_header_value_valid(user_id) || (roles != NULL && !host_header_value_valid(roles)))

@@ -171,8 +171,7 @@ int tk_api_resp_json(tn_request *req, int status, const char *json)
     return set_json(req, status, json, strlen(json));
 }
 
-int tk_api_resp_error(tn_request *req, int status, const char *code,
-                      const char *message)
+int tk_api_resp_error(tn_request *req, int status, const char *code, const char *message)
 {
     int rc = head_open(req);
     if (rc != TN_OK)
@@ -197,16 +196,18 @@ int tk_api_resp_stream_begin(tn_request *req)
     /* The host sends only what is written after the head: a body set
      * before it (by the handler or a hook's resp_error) is dropped. */
     if (req->resp_body.len > 0) {
-        tk_log_req(req, TN_LOG_WARN, "%zu bytes of body set before resp_stream_begin() "
-                   "are dropped, as on the host", req->resp_body.len);
+        tk_log_req(req, TN_LOG_WARN,
+                   "%zu bytes of body set before resp_stream_begin() "
+                   "are dropped, as on the host",
+                   req->resp_body.len);
         host_buf_reset(&req->resp_body);
     }
     req->head_sent = 1;
     return TN_OK;
 }
 
-int tk_api_resp_write(tn_request *req, const void *data, size_t len,
-                      tn_write_done_fn done, void *ud)
+int tk_api_resp_write(tn_request *req, const void *data, size_t len, tn_write_done_fn done,
+                      void *ud)
 {
     if (req == NULL || req->state == TK_REQ_FINISHED || !req->head_sent || req->ended ||
         req->aborted)

@@ -20,9 +20,8 @@ void tk_routes_free(tk_kit *tk)
     tk_list_clear(&tk->hooks);
 }
 
-int tk_api_route_add(tn_plugin *self, const char *method, const char *pattern,
-                     tn_access access, const char *roles, tn_hook_fn handler,
-                     void *ud)
+int tk_api_route_add(tn_plugin *self, const char *method, const char *pattern, tn_access access,
+                     const char *roles, tn_hook_fn handler, void *ud)
 {
     if (self == NULL)
         return TN_EINVAL;

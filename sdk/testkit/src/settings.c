@@ -20,7 +20,9 @@
 
 /* "enabled", typed as the host reads it. */
 static const tn_config_key enabled_key = {
-    .name = HOST_KEY_ENABLED, .type = TN_TYPE_BOOL, .default_value = "false",
+    .name = HOST_KEY_ENABLED,
+    .type = TN_TYPE_BOOL,
+    .default_value = "false",
 };
 
 /* -- the schema itself ----------------------------------------------- */
@@ -46,7 +48,7 @@ static void schema_report(void *ctx, const tn_config_key *k, host_schema_fault f
 
 int tk_schema_validate(tk_kit *tk, const tn_plugin_desc *d)
 {
-    schema_report_ctx c = { tk, d->name };
+    schema_report_ctx c = {tk, d->name};
     return host_schema_check(d->settings, schema_report, &c) == 0 ? TN_OK : TN_EINVAL;
 }
 
@@ -82,8 +84,8 @@ static void section_free(tk_section *s)
     free(s);
 }
 
-int tk_set_for(tk_kit *tk, const char *plugin, const char *tenant,
-               const char *key, const char *value)
+int tk_set_for(tk_kit *tk, const char *plugin, const char *tenant, const char *key,
+               const char *value)
 {
     tn_plugin *p = tk_find_plugin(tk, plugin);
     tk_section *s = NULL;
@@ -159,8 +161,8 @@ int tk_enable(tk_kit *tk, const char *tenant, int on)
 
 /* -- errors ---------------------------------------------------------- */
 
-static void add_error(tk_kit *tk, const tn_plugin *p, const char *tenant,
-                      const char *key, const char *message)
+static void add_error(tk_kit *tk, const tn_plugin *p, const char *tenant, const char *key,
+                      const char *message)
 {
     tk_cfg_error *e = calloc(1, sizeof *e);
     if (e == NULL)
@@ -169,8 +171,8 @@ static void add_error(tk_kit *tk, const tn_plugin *p, const char *tenant,
     e->tenant = tk_strdup(tenant);
     e->key = key ? tk_strdup(key) : NULL;
     e->message = tk_strdup(message);
-    if (e->plugin == NULL || e->tenant == NULL || (key && e->key == NULL) ||
-        e->message == NULL || tk_list_push(&tk->errors, e) != TN_OK) {
+    if (e->plugin == NULL || e->tenant == NULL || (key && e->key == NULL) || e->message == NULL ||
+        tk_list_push(&tk->errors, e) != TN_OK) {
         free(e->plugin);
         free(e->tenant);
         free(e->key);
@@ -179,8 +181,8 @@ static void add_error(tk_kit *tk, const tn_plugin *p, const char *tenant,
         return;
     }
     /* The host reports these in its log and in `tanomu check`. */
-    tk_log_kit(tk, TN_LOG_ERROR, "tenant %s, %s.%s: %s", tenant, p->desc.name,
-               key ? key : "*", message);
+    tk_log_kit(tk, TN_LOG_ERROR, "tenant %s, %s.%s: %s", tenant, p->desc.name, key ? key : "*",
+               message);
 }
 
 static void add_errorf(tk_kit *tk, const tn_plugin *p, const char *tenant, const char *key,
@@ -278,8 +280,7 @@ static void generation_free(tk_generation *g)
     free(g);
 }
 
-static tk_feature *find_feature(const tk_generation *gen, const tn_plugin *p,
-                                const char *tenant)
+static tk_feature *find_feature(const tk_generation *gen, const tn_plugin *p, const char *tenant)
 {
     for (size_t i = 0; gen != NULL && tenant != NULL && i < gen->features.n; i++) {
         tk_feature *f = gen->features.items[i];
@@ -319,7 +320,8 @@ static int section_config(tk_kit *tk, tk_feature *f, const tk_section *s, size_t
     /* Unknown keys first, so a typo is reported even with other errors. */
     for (size_t i = 0; s != NULL && i < s->keys.n; i++) {
         const char *name = s->keys.items[i];
-        if (strcmp(name, HOST_KEY_ENABLED) != 0 && host_key_index(cfg->keys, cfg->nkeys, name) < 0) {
+        if (strcmp(name, HOST_KEY_ENABLED) != 0 &&
+            host_key_index(cfg->keys, cfg->nkeys, name) < 0) {
             add_error(tk, p, f->tenant, name, "unknown setting");
             (*bad)++;
         }
@@ -355,7 +357,7 @@ static int section_config(tk_kit *tk, tk_feature *f, const tk_section *s, size_t
 static void run_check(tk_kit *tk, tk_feature *f, size_t *bad)
 {
     tn_plugin *p = f->plugin;
-    tn_check chk = { tk, p, f->tenant, 0 };
+    tn_check chk = {tk, p, f->tenant, 0};
     tn_plugin *saved;
     tk_enter(tk, p, &saved);
     int rc = p->desc.check(&tk->api, f->cfg, &chk);
@@ -413,8 +415,7 @@ static void check_depends(tk_kit *tk, const tk_generation *gen, const char *tena
         for (const char *const *d = f->plugin->desc.depends; d && *d; d++) {
             const tk_feature *dep = find_feature(gen, tk_find_plugin(tk, *d), tenant);
             if (dep != NULL && !dep->enabled) {
-                add_errorf(tk, f->plugin, tenant, NULL, "needs %s enabled for this tenant too",
-                           *d);
+                add_errorf(tk, f->plugin, tenant, NULL, "needs %s enabled for this tenant too", *d);
                 (*bad)++;
             }
         }

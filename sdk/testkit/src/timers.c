@@ -12,8 +12,8 @@
 
 #include "tk_internal.h"
 
-static tn_timer *timer_new(tk_kit *tk, tn_plugin *plugin, uint64_t after_ms,
-                           uint64_t repeat_ms, tn_timer_fn fn, void *ud)
+static tn_timer *timer_new(tk_kit *tk, tn_plugin *plugin, uint64_t after_ms, uint64_t repeat_ms,
+                           tn_timer_fn fn, void *ud)
 {
     tn_timer *t = calloc(1, sizeof *t);
     if (t == NULL)
@@ -33,8 +33,8 @@ static tn_timer *timer_new(tk_kit *tk, tn_plugin *plugin, uint64_t after_ms,
     return t;
 }
 
-tn_timer *tk_api_timer_start(tn_plugin *self, uint64_t after_ms, uint64_t repeat_ms,
-                             tn_timer_fn fn, void *ud)
+tn_timer *tk_api_timer_start(tn_plugin *self, uint64_t after_ms, uint64_t repeat_ms, tn_timer_fn fn,
+                             void *ud)
 {
     if (self == NULL || fn == NULL)
         return NULL;
@@ -51,8 +51,10 @@ void tk_api_timer_stop(tn_timer *timer)
     if (timer == NULL)
         return;
     if (timer->stopped && timer->plugin != NULL) {
-        tk_log_kit(timer->tk, TN_LOG_ERROR, "plugin %s: timer_stop() on a stopped timer "
-                   "(on the host, a use after free)", timer->plugin->desc.name);
+        tk_log_kit(timer->tk, TN_LOG_ERROR,
+                   "plugin %s: timer_stop() on a stopped timer "
+                   "(on the host, a use after free)",
+                   timer->plugin->desc.name);
         return;
     }
     timer->stopped = 1;

@@ -55,9 +55,9 @@ char *tk_format(const char *fmt, ...)
 
 struct tn_plugin {
     tk_kit *tk;
-    tn_plugin_desc desc;  /* what the plugin gave, at most desc.size bytes */
+    tn_plugin_desc desc; /* what the plugin gave, at most desc.size bytes */
     size_t load_index;
-    int failed;           /* init() refused: treated as disabled everywhere */
+    int failed; /* init() refused: treated as disabled everywhere */
 };
 
 /* -- registrations ------------------------------------------------------- */
@@ -72,32 +72,32 @@ typedef struct tk_hook {
 typedef struct tk_sub {
     tn_plugin *plugin;
     char *name;
-    tn_event_fn fn;       /* event_subscribe() */
+    tn_event_fn fn;        /* event_subscribe() */
     tn_durable_fn durable; /* event_subscribe_durable() */
     void *ud;
 } tk_sub;
 
 typedef struct tk_series {
-    char *tenant;  /* NULL: no tenant label */
+    char *tenant; /* NULL: no tenant label */
     int64_t value;
 } tk_series;
 
 struct tn_metric {
     tk_kit *tk;
     tn_plugin *plugin;
-    char *name;    /* exported: tanomu_plugin_<plugin>_<name> */
+    char *name; /* exported: tanomu_plugin_<plugin>_<name> */
     int is_gauge;
     tk_list series;
 };
 
 struct tn_timer {
     tk_kit *tk;
-    tn_plugin *plugin;    /* NULL: the kit's own (delivery timeouts) */
+    tn_plugin *plugin; /* NULL: the kit's own (delivery timeouts) */
     uint64_t due_ms;
     uint64_t repeat_ms;
-    uint64_t seq;  /* creation order breaks ties */
+    uint64_t seq; /* creation order breaks ties */
     int active;
-    int stopped;   /* timer_stop() was called: the handle is dead */
+    int stopped; /* timer_stop() was called: the handle is dead */
     tn_timer_fn fn;
     void *ud;
 };
@@ -110,22 +110,18 @@ typedef struct tk_event_rec {
 
 /* -- what the loop runs later -------------------------------------------- */
 
-typedef enum tk_pending_kind {
-    TK_PENDING_WORK,
-    TK_PENDING_WRITE,
-    TK_PENDING_DB
-} tk_pending_kind;
+typedef enum tk_pending_kind { TK_PENDING_WORK, TK_PENDING_WRITE, TK_PENDING_DB } tk_pending_kind;
 
 typedef struct tk_db_op tk_db_op;
 
 typedef struct tk_pending {
     tk_pending_kind kind;
-    tn_plugin *plugin;          /* whose callback runs (NULL: the kit's) */
-    tn_request *req;            /* WRITE, DB */
-    tn_work_fn work;            /* WORK */
-    tn_work_done_fn done;       /* WORK */
-    tn_write_done_fn written;   /* WRITE */
-    tk_db_op *op;               /* DB */
+    tn_plugin *plugin;        /* whose callback runs (NULL: the kit's) */
+    tn_request *req;          /* WRITE, DB */
+    tn_work_fn work;          /* WORK */
+    tn_work_done_fn done;     /* WORK */
+    tn_write_done_fn written; /* WRITE */
+    tk_db_op *op;             /* DB */
     void *ud;
 } tk_pending;
 
@@ -133,20 +129,20 @@ typedef struct tk_pending {
 
 /* A durable event: a row of the host's outbox table. */
 typedef struct tk_outbox_row {
-    tk_outbox_event ev;   /* what the test reads; its strings are these: */
+    tk_outbox_event ev; /* what the test reads; its strings are these: */
     char *tenant;
     char *name;
     char *payload;
-    char *error;          /* last_error */
+    char *error; /* last_error */
     tk_kit *tk;
     /* while claimed by a tk_run_events() call, as one host batch */
     int claimed;
-    int outstanding;      /* deliveries not finished */
-    int failed;           /* one of them failed */
+    int outstanding; /* deliveries not finished */
+    int failed;      /* one of them failed */
     char *round_error;
-    uint64_t last_run;    /* the tk_run_events() call that claimed it last */
+    uint64_t last_run; /* the tk_run_events() call that claimed it last */
     tn_timer *timeout;
-    tk_list deliveries;   /* tn_delivery *, all rounds, freed with the row */
+    tk_list deliveries; /* tn_delivery *, all rounds, freed with the row */
 } tk_outbox_row;
 
 struct tn_delivery {
@@ -161,20 +157,20 @@ typedef struct tk_audit_row {
 
 /* A statement as the database received it. */
 typedef struct tk_stmt {
-    tk_db_stmt view;      /* what the test reads; its strings are these: */
+    tk_db_stmt view; /* what the test reads; its strings are these: */
     char *tenant;
     char *sql;
     char **params;
 } tk_stmt;
 
 struct tn_db_result {
-    int status;           /* TN_OK or TN_EDB_* (TN_ESTATE: asked too late) */
-    int ran;              /* a statement ran: the fields below mean something */
+    int status; /* TN_OK or TN_EDB_* (TN_ESTATE: asked too late) */
+    int ran;    /* a statement ran: the fields below mean something */
     char *sqlstate;
     char *message;
     int ncols;
     char **colnames;
-    tk_list rows;         /* char **, ncols values each (NULL: SQL NULL) */
+    tk_list rows; /* char **, ncols values each (NULL: SQL NULL) */
     int64_t affected;
     int affected_set;
 };
@@ -182,11 +178,11 @@ struct tn_db_result {
 /* The request's transaction; it begins with the first statement. */
 typedef struct tk_tx {
     int open;
-    int ending;           /* commit or rollback asked */
-    int failed;           /* 0, or how a statement failed: TN_EDB_QUERY or
+    int ending;    /* commit or rollback asked */
+    int failed;    /* 0, or how a statement failed: TN_EDB_QUERY or
                              TN_EDB_UNAVAILABLE */
-    tk_list rows;         /* tk_outbox_row *, written in it */
-    tk_list audit;        /* tk_audit_row * */
+    tk_list rows;  /* tk_outbox_row *, written in it */
+    tk_list audit; /* tk_audit_row * */
 } tk_tx;
 
 /* -- settings ------------------------------------------------------------ */
@@ -195,27 +191,27 @@ typedef struct tk_tx {
 typedef struct tk_section {
     tn_plugin *plugin;
     char *tenant;
-    tk_list keys;    /* char *, in the order first set */
-    tk_list values;  /* char *, same index */
+    tk_list keys;   /* char *, in the order first set */
+    tk_list values; /* char *, same index */
 } tk_section;
 
 /* One plugin for one tenant, as the host's host_feature: every tenant a
  * section names gets one for every plugin. */
 typedef struct tk_feature {
     tn_plugin *plugin;
-    char *tenant;    /* cfg->tenant_id points here */
+    char *tenant; /* cfg->tenant_id points here */
     int enabled;
-    tn_config *cfg;  /* NULL when its section had errors */
+    tn_config *cfg; /* NULL when its section had errors */
 } tk_feature;
 
 typedef struct tk_generation {
-    tk_list features;  /* tk_feature * */
+    tk_list features; /* tk_feature * */
 } tk_generation;
 
 typedef struct tk_cfg_error {
     char *plugin;
     char *tenant;
-    char *key;       /* NULL: the section as a whole */
+    char *key; /* NULL: the section as a whole */
     char *message;
 } tk_cfg_error;
 
@@ -232,7 +228,7 @@ typedef enum tk_req_state {
     TK_REQ_NEW,
     TK_REQ_RUNNING,
     TK_REQ_SUSPENDED,
-    TK_REQ_STREAMING,  /* dispatch is over, the stream is still open */
+    TK_REQ_STREAMING, /* dispatch is over, the stream is still open */
     TK_REQ_FINISHED
 } tk_req_state;
 
@@ -268,16 +264,16 @@ struct tn_request {
     char *id;
     char *client_addr;
     int is_tls;
-    int refused;         /* the host's server answers this status itself
+    int refused;     /* the host's server answers this status itself
                             (bad target, method it does not serve): no hook */
-    tk_list headers;     /* tk_pair * */
+    tk_list headers; /* tk_pair * */
     char *body;
     size_t body_len;
 
     /* filled by dispatch */
     tk_generation *gen;
-    tk_list hooks[TN_PHASE_COUNT]; /* tk_hook *, enabled ones, in order */
-    host_match match;    /* the route, by the host's router */
+    tk_list hooks[TN_PHASE_COUNT];       /* tk_hook *, enabled ones, in order */
+    host_match match;                    /* the route, by the host's router */
     char *params[HOST_ROUTE_MAX_PARAMS]; /* decoded, in the arena */
     char *user;
     char *roles;
@@ -285,12 +281,12 @@ struct tn_request {
     tk_req_state state;
     tk_step step;
     size_t hook_i;
-    tn_plugin *in_call;  /* the plugin whose hook runs on this request now */
+    tn_plugin *in_call; /* the plugin whose hook runs on this request now */
     int early_resume;
     tn_status resume_status;
     int aborted;
-    int released;        /* tk_req_free() was called while still in use */
-    size_t pending;      /* queued write callbacks and database statements */
+    int released;   /* tk_req_free() was called while still in use */
+    size_t pending; /* queued write callbacks and database statements */
     tk_tx tx;
     tk_block *arena;
 
@@ -298,52 +294,52 @@ struct tn_request {
     int status;
     tk_list resp_headers; /* tk_pair * */
     host_buf resp_body;
-    int head_sent;        /* streaming began */
-    int resp_phase_done;  /* RESPONSE hooks ran early, for a stream */
-    int ended;            /* resp_end() was called */
-    int broken;           /* an error after the head was sent */
+    int head_sent;       /* streaming began */
+    int resp_phase_done; /* RESPONSE hooks ran early, for a stream */
+    int ended;           /* resp_end() was called */
+    int broken;          /* an error after the head was sent */
 };
 
 /* -- the context --------------------------------------------------------- */
 
 struct tk_kit {
     tn_api api;
-    tk_list plugins;   /* tn_plugin *, load order */
-    tk_list order;     /* tn_plugin *, order of before/after */
+    tk_list plugins;        /* tn_plugin *, load order */
+    tk_list order;          /* tn_plugin *, order of before/after */
     tn_plugin *registering; /* the plugin whose init() runs */
     tn_plugin *current;     /* the plugin whose code runs now */
 
     host_router router;
-    tk_list hooks;     /* tk_hook * */
-    tk_list subs;      /* tk_sub *, event_subscribe() */
-    tk_list dsubs;     /* tk_sub *, event_subscribe_durable() */
-    tk_list metrics;   /* tn_metric * */
-    tk_list timers;    /* tn_timer * */
-    tk_list pending;   /* tk_pending *, in the order queued */
-    tk_list events;    /* tk_event_rec *, every one published */
+    tk_list hooks;   /* tk_hook * */
+    tk_list subs;    /* tk_sub *, event_subscribe() */
+    tk_list dsubs;   /* tk_sub *, event_subscribe_durable() */
+    tk_list metrics; /* tn_metric * */
+    tk_list timers;  /* tn_timer * */
+    tk_list pending; /* tk_pending *, in the order queued */
+    tk_list events;  /* tk_event_rec *, every one published */
     size_t events_delivered;
     uint64_t event_runs; /* tk_run_events() calls */
     uint64_t now_ms;
     uint64_t timer_seq;
 
-    tk_list sections;  /* tk_section * */
-    int dirty;         /* settings changed since the last tk_check() */
+    tk_list sections; /* tk_section * */
+    int dirty;        /* settings changed since the last tk_check() */
     tk_generation *live;
     tk_list generations; /* every generation, freed with the kit */
-    tk_list errors;    /* tk_cfg_error *, of the last tk_check() */
+    tk_list errors;      /* tk_cfg_error *, of the last tk_check() */
 
-    tk_list requests;  /* tn_request * */
+    tk_list requests; /* tn_request * */
     uint64_t next_req_id;
 
     tk_db_fn db_fn;
     void *db_ud;
-    tk_list stmts;     /* tk_stmt *, as received */
-    tk_list outbox;    /* tk_outbox_row *, committed, by id */
+    tk_list stmts;      /* tk_stmt *, as received */
+    tk_list outbox;     /* tk_outbox_row *, committed, by id */
     int64_t outbox_seq; /* the last id given, as a bigserial */
     int outbox_max_attempts;
-    tk_list audit;     /* tk_audit_row *, committed */
+    tk_list audit; /* tk_audit_row *, committed */
 
-    tk_list logs;      /* char * */
+    tk_list logs; /* char * */
     int log_echo;
 };
 
@@ -400,9 +396,8 @@ const tn_config *tk_api_req_config(tn_request *req, const tn_plugin *self);
 const tn_config *tk_api_tenant_config(const tn_plugin *self, const char *tenant_id);
 
 /* routes.c */
-int tk_api_route_add(tn_plugin *self, const char *method, const char *pattern,
-                     tn_access access, const char *roles, tn_hook_fn handler,
-                     void *ud);
+int tk_api_route_add(tn_plugin *self, const char *method, const char *pattern, tn_access access,
+                     const char *roles, tn_hook_fn handler, void *ud);
 int tk_api_hook_add(tn_plugin *self, tn_phase phase, tn_hook_fn fn, void *ud);
 /* Routes r as the host does: 0 with r->match and r->params set, or -1
  * with the answer made (404, 405 with Allow, 400 for a bad parameter). */
@@ -411,7 +406,7 @@ void tk_routes_free(tk_kit *tk);
 
 /* request.c */
 void tk_request_destroy(tn_request *r);
-int tk_req_usable(const tn_request *r);  /* not finished: API may act on it */
+int tk_req_usable(const tn_request *r); /* not finished: API may act on it */
 /* The request is over: finished, and its transaction ended. */
 void tk_req_end(tn_request *r);
 void *tk_req_arena_alloc(tn_request *r, size_t n);
@@ -428,8 +423,7 @@ const char *tk_api_req_id(const tn_request *req);
 const char *tk_api_req_client_addr(const tn_request *req);
 const char *tk_api_req_route(const tn_request *req);
 int tk_api_req_is_tls(const tn_request *req);
-int tk_api_req_set_principal(tn_request *req, const char *user_id,
-                             const char *roles);
+int tk_api_req_set_principal(tn_request *req, const char *user_id, const char *roles);
 const char *tk_api_req_principal(const tn_request *req);
 int tk_api_req_has_role(const tn_request *req, const char *role);
 void *tk_api_req_alloc(tn_request *req, size_t n);
@@ -448,22 +442,20 @@ int tk_api_resp_status(tn_request *req, int status);
 int tk_api_resp_header(tn_request *req, const char *name, const char *value);
 int tk_api_resp_body(tn_request *req, const void *data, size_t len);
 int tk_api_resp_json(tn_request *req, int status, const char *json);
-int tk_api_resp_error(tn_request *req, int status, const char *code,
-                      const char *message);
+int tk_api_resp_error(tn_request *req, int status, const char *code, const char *message);
 int tk_api_resp_stream_begin(tn_request *req);
-int tk_api_resp_write(tn_request *req, const void *data, size_t len,
-                      tn_write_done_fn done, void *ud);
+int tk_api_resp_write(tn_request *req, const void *data, size_t len, tn_write_done_fn done,
+                      void *ud);
 int tk_api_resp_end(tn_request *req);
 /* What the host's response head adds when it leaves: status 200 when the
  * plugin set none, and the JSON Content-Type when it set none. */
 void tk_resp_head_defaults(tn_request *r);
 /* Answers with {"error": ...}; for the host's own answers (404, 401...). */
-void tk_resp_fail(tn_request *r, int status, const char *code,
-                  const char *message);
+void tk_resp_fail(tn_request *r, int status, const char *code, const char *message);
 
 /* db.c */
-int tk_api_db_query(tn_request *req, const char *sql, int nparams,
-                    const char *const *params, tn_db_fn cb, void *ud);
+int tk_api_db_query(tn_request *req, const char *sql, int nparams, const char *const *params,
+                    tn_db_fn cb, void *ud);
 int tk_api_db_commit(tn_request *req, tn_db_fn cb, void *ud);
 int tk_api_db_rollback(tn_request *req, tn_db_fn cb, void *ud);
 int tk_api_db_status(const tn_db_result *res);
@@ -487,37 +479,32 @@ void tk_tx_clear(tk_tx *tx);
 void tk_db_free(tk_kit *tk);
 
 /* events.c */
-int tk_api_event_subscribe(tn_plugin *self, const char *name, tn_event_fn fn,
-                           void *ud);
-int tk_api_event_publish(tn_plugin *self, const char *tenant_id,
-                         const char *name, const char *payload_json);
-int tk_api_event_subscribe_durable(tn_plugin *self, const char *name,
-                                   tn_durable_fn fn, void *ud);
+int tk_api_event_subscribe(tn_plugin *self, const char *name, tn_event_fn fn, void *ud);
+int tk_api_event_publish(tn_plugin *self, const char *tenant_id, const char *name,
+                         const char *payload_json);
+int tk_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durable_fn fn, void *ud);
 void tk_api_delivery_done(tn_delivery *d, int ok, const char *error);
 void tk_outbox_row_free(tk_outbox_row *row);
 void tk_events_free(tk_kit *tk);
 
 /* timers.c */
-tn_timer *tk_api_timer_start(tn_plugin *self, uint64_t after_ms,
-                             uint64_t repeat_ms, tn_timer_fn fn, void *ud);
+tn_timer *tk_api_timer_start(tn_plugin *self, uint64_t after_ms, uint64_t repeat_ms, tn_timer_fn fn,
+                             void *ud);
 void tk_api_timer_stop(tn_timer *timer);
 /* A one-shot timer of the kit's own (plugin NULL), stopped quietly. */
 tn_timer *tk_timer_kit(tk_kit *tk, uint64_t after_ms, tn_timer_fn fn, void *ud);
 void tk_timers_free(tk_kit *tk);
 
 /* pending.c */
-int tk_api_work_queue(tn_plugin *self, tn_work_fn work, tn_work_done_fn done,
-                      void *ud);
+int tk_api_work_queue(tn_plugin *self, tn_work_fn work, tn_work_done_fn done, void *ud);
 int tk_queue_write_done(tn_request *r, tn_write_done_fn fn, void *ud);
 /* Queues a database statement of r (r->pending counts it). */
 int tk_queue_db(tn_request *r, tn_plugin *plugin, tk_db_op *op);
 void tk_pending_cancel_all(tk_kit *tk);
 
 /* metrics.c */
-tn_metric *tk_api_metric_counter(tn_plugin *self, const char *name,
-                                 const char *help);
-tn_metric *tk_api_metric_gauge(tn_plugin *self, const char *name,
-                               const char *help);
+tn_metric *tk_api_metric_counter(tn_plugin *self, const char *name, const char *help);
+tn_metric *tk_api_metric_gauge(tn_plugin *self, const char *name, const char *help);
 void tk_api_metric_add(tn_metric *m, const char *tenant_id, int64_t delta);
 void tk_api_metric_set(tn_metric *m, const char *tenant_id, int64_t value);
 void tk_metrics_free(tk_kit *tk);

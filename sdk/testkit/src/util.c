@@ -60,7 +60,7 @@ char *tk_vformat(const char *fmt, va_list ap)
     host_buf b;
     host_buf_init(&b);
     host_buf_vprintf(&b, fmt, ap);
-    return host_buf_steal(&b, NULL);  /* NULL if out of memory */
+    return host_buf_steal(&b, NULL); /* NULL if out of memory */
 }
 
 char *tk_format(const char *fmt, ...)
@@ -71,4 +71,3 @@ char *tk_format(const char *fmt, ...)
     va_end(ap);
     return s;
 }
-

@@ -69,8 +69,8 @@ tn_plugin *tk_plugin(tk_kit *tk, const char *name);
  * on for the tenant (default: off).  Nothing is checked here: tk_check()
  * does it.  A tenant exists once some section names it. */
 int tk_set(tk_kit *tk, const char *tenant, const char *key, const char *value);
-int tk_set_for(tk_kit *tk, const char *plugin, const char *tenant,
-               const char *key, const char *value);
+int tk_set_for(tk_kit *tk, const char *plugin, const char *tenant, const char *key,
+               const char *value);
 /* Shorthand for tk_set(tk, tenant, "enabled", on ? "true" : "false"). */
 int tk_enable(tk_kit *tk, const char *tenant, int on);
 /* Applies every section to its plugin's schema (types, defaults, bounds,
@@ -100,8 +100,7 @@ int tk_has_error(const tk_kit *tk, const char *tenant, const char *key);
 /* A request to `tenant` for `target` (path and optional ?query; a
  * #fragment is dropped, as the host does).  Nothing runs until
  * tk_req_run(). */
-tn_request *tk_req_new(tk_kit *tk, const char *tenant, const char *method,
-                       const char *target);
+tn_request *tk_req_new(tk_kit *tk, const char *tenant, const char *method, const char *target);
 /* Adds a request header; names must be tokens, values free of CTLs (the
  * host's rules). */
 int tk_req_set_header(tn_request *r, const char *name, const char *value);
@@ -117,8 +116,7 @@ int tk_req_set_tls(tn_request *r, int on);
  * settings. */
 int tk_req_run(tn_request *r);
 /* tk_req_new() + tk_req_run(); NULL if either failed. */
-tn_request *tk_request(tk_kit *tk, const char *tenant, const char *method,
-                       const char *target);
+tn_request *tk_request(tk_kit *tk, const char *tenant, const char *method, const char *target);
 /* The client goes away: req_is_aborted() turns true. */
 void tk_req_abort(tn_request *r);
 /* 1 while suspended or streaming, 0 once finished. */
@@ -214,7 +212,7 @@ typedef struct tk_db_stmt {
     const char *tenant;
     const char *sql;
     int nparams;
-    const char *const *params;  /* NULL: SQL NULL */
+    const char *const *params; /* NULL: SQL NULL */
 } tk_db_stmt;
 size_t tk_db_count(const tk_kit *tk);
 const tk_db_stmt *tk_db_at(const tk_kit *tk, size_t i);
@@ -227,10 +225,10 @@ typedef struct tk_outbox_event {
     const char *tenant;
     const char *name;
     const char *payload;
-    const char *state;   /* "pending", "delivered", or "dead" after the
+    const char *state; /* "pending", "delivered", or "dead" after the
                             maximum of attempts */
-    int attempts;        /* deliveries settled */
-    const char *error;   /* the last failure's text, or NULL */
+    int attempts;      /* deliveries settled */
+    const char *error; /* the last failure's text, or NULL */
 } tk_outbox_event;
 size_t tk_outbox_count(const tk_kit *tk);
 const tk_outbox_event *tk_outbox_at(const tk_kit *tk, size_t i);
@@ -247,7 +245,7 @@ typedef struct tk_audit_entry {
     const char *target_id;
     const char *client_addr;
     const char *request_id;
-    const char *result;      /* "ok", "denied" or "failed" */
+    const char *result; /* "ok", "denied" or "failed" */
 } tk_audit_entry;
 size_t tk_audit_count(const tk_kit *tk);
 const tk_audit_entry *tk_audit_at(const tk_kit *tk, size_t i); /* NULL past the end */
@@ -257,8 +255,7 @@ const tk_audit_entry *tk_audit_at(const tk_kit *tk, size_t i); /* NULL past the 
 /* By exported name ("tanomu_plugin_hello_greetings_total") and tenant
  * (NULL: the series without tenant).  tk_metric_get() gives TN_ENOTFOUND
  * for a metric never registered; a series never touched reads 0. */
-int tk_metric_get(const tk_kit *tk, const char *name, const char *tenant,
-                  int64_t *value);
+int tk_metric_get(const tk_kit *tk, const char *name, const char *tenant, int64_t *value);
 int64_t tk_metric(const tk_kit *tk, const char *name, const char *tenant);
 
 /* Captured log lines: "<level> <plugin>[ <request id>]: <message>", level

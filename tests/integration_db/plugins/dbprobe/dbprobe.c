@@ -126,8 +126,8 @@ static tn_status h_create(tn_plugin *p, tn_request *req, void *ud)
     *flags = (crash ? strcmp(crash, "always") == 0 ? FLAG_CRASH_ALWAYS : FLAG_CRASH : 0) |
              (api->req_query_param(req, "hold") ? FLAG_HOLD : 0) |
              (api->req_query_param(req, "fail") ? FLAG_FAIL : 0);
-    if (api->db_query(req, "INSERT INTO notes (tenant_id, body) VALUES ($1, $2) RETURNING id",
-                      2, params, note_inserted, flags) != TN_OK)
+    if (api->db_query(req, "INSERT INTO notes (tenant_id, body) VALUES ($1, $2) RETURNING id", 2,
+                      params, note_inserted, flags) != TN_OK)
         return TN_ERROR;
     return TN_SUSPEND;
 }
@@ -354,8 +354,8 @@ static tn_status h_roundtrip(tn_plugin *p, tn_request *req, void *ud)
     text[len] = '\0';
     params[0] = api->req_tenant(req);
     params[1] = text;
-    if (api->db_query(req, "INSERT INTO notes (tenant_id, body) VALUES ($1, $2) RETURNING id",
-                      2, params, rt_inserted, NULL) != TN_OK)
+    if (api->db_query(req, "INSERT INTO notes (tenant_id, body) VALUES ($1, $2) RETURNING id", 2,
+                      params, rt_inserted, NULL) != TN_OK)
         return TN_ERROR;
     return TN_SUSPEND;
 }
@@ -447,8 +447,8 @@ static tn_status on_note(tn_plugin *p, const tn_event *ev, tn_delivery *d, void 
             held[i].id = id;
             held[i].timer = api->timer_start(p, HOLD_MS, 0, release_held, &held[i]);
             if (held[i].timer) {
-                api->log(p, TN_LOG_INFO, "holding delivery of event %lld attempt %d tenant %s",
-                         id, ev->attempt, ev->tenant_id);
+                api->log(p, TN_LOG_INFO, "holding delivery of event %lld attempt %d tenant %s", id,
+                         ev->attempt, ev->tenant_id);
                 return TN_SUSPEND;
             }
             held[i].d = NULL;
@@ -472,14 +472,15 @@ static int init(tn_plugin *self, const tn_api *a)
         api->route_add(self, "GET", "/db/sleep", TN_ACCESS_PUBLIC, NULL, h_sleep, NULL) ||
         api->route_add(self, "GET", "/db/echo", TN_ACCESS_PUBLIC, NULL, h_echo, NULL) ||
         api->route_add(self, "POST", "/db/fail", TN_ACCESS_PUBLIC, NULL, h_fail, NULL) ||
-        api->route_add(self, "POST", "/db/roundtrip", TN_ACCESS_PUBLIC, NULL, h_roundtrip,
-                       NULL))
+        api->route_add(self, "POST", "/db/roundtrip", TN_ACCESS_PUBLIC, NULL, h_roundtrip, NULL))
         return -1;
     return api->event_subscribe_durable(self, "note.created", on_note, NULL);
 }
 
 static const tn_config_key settings[] = {
-    {.name = "marker_dir", .type = TN_TYPE_STRING, .default_value = "",
+    {.name = "marker_dir",
+     .type = TN_TYPE_STRING,
+     .default_value = "",
      .description = "Directory for the marker files of the crash/hold/fail flags (tests only)."},
     {.name = NULL},
 };
