@@ -70,17 +70,7 @@ cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     stop_host
-    if [ "$rc" != 0 ] && [ -s "$TMP/tanomu.log" ]; then
-        echo "--- last lines of the host's log" >&2
-        tail -n 20 "$TMP/tanomu.log" >&2
-    fi
-    if [ -n "${BENCH_KEEP:-}" ]; then
-        "$PG" stop "$TMP/pg" >/dev/null 2>&1 || true
-        echo "bench/db: kept $TMP" >&2
-    else
-        "$PG" destroy "$TMP/pg" >/dev/null 2>&1 || true
-        rm -rf "$TMP"
-    fi
+    finish_pg_bench db "$rc" "${BENCH_KEEP:-}"
     exit "$rc"
 }
 trap cleanup EXIT

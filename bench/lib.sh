@@ -41,3 +41,21 @@ to_ms() {
         if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
         printf "%.2f", n }'
 }
+
+# The end of a bench that ran the host and a private cluster under $TMP
+# ($PG is scripts/pg.sh): the host's last log lines if it failed, then the
+# cluster and $TMP removed, or kept when keep is set.
+finish_pg_bench() {  # NAME RC KEEP
+    local name=$1 rc=$2 keep=$3
+    if [ "$rc" != 0 ] && [ -s "$TMP/tanomu.log" ]; then
+        echo "--- last lines of the host's log" >&2
+        tail -n 20 "$TMP/tanomu.log" >&2
+    fi
+    if [ -n "$keep" ]; then
+        "$PG" stop "$TMP/pg" >/dev/null 2>&1 || true
+        echo "bench/$name: kept $TMP" >&2
+    else
+        "$PG" destroy "$TMP/pg" >/dev/null 2>&1 || true
+        rm -rf "$TMP"
+    fi
+}

@@ -61,17 +61,7 @@ cleanup() {
     # A worker left stopped would never drain.
     pkill -CONT -P "${HOST_PID:-0}" 2>/dev/null || true
     stop_pid "$HOST_PID"
-    if [ "$rc" != 0 ] && [ -s "$TMP/tanomu.log" ]; then
-        echo "--- last lines of the host's log" >&2
-        tail -n 20 "$TMP/tanomu.log" >&2
-    fi
-    if [ -n "${SOAK_KEEP:-}" ]; then
-        "$PG" stop "$TMP/pg" >/dev/null 2>&1 || true
-        echo "bench/soak: kept $TMP" >&2
-    else
-        "$PG" destroy "$TMP/pg" >/dev/null 2>&1 || true
-        rm -rf "$TMP"
-    fi
+    finish_pg_bench soak "$rc" "${SOAK_KEEP:-}"
     exit "$rc"
 }
 trap cleanup EXIT
