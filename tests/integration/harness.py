@@ -457,6 +457,24 @@ class StartError(Exception):
     pass
 
 
+
+def child_pids(ppid):
+    """PIDs of ppid's live (not zombie) children, sorted, from /proc."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # Field 4 (ppid) comes after "(comm)", which may contain spaces.
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == ppid and fields[0] != "Z":
+            pids.append(int(d))
+    return sorted(pids)
+
 class Server:
     """One tanomu instance in its own temporary directory.
 
@@ -611,20 +629,7 @@ class Server:
 
     def worker_pids(self):
         """PIDs of the master's live child processes (the workers), from /proc."""
-        pids = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            # Field 4 (ppid) comes after "(comm)", which may contain spaces.
-            fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[1]) == self.proc.pid and fields[0] != "Z":
-                pids.append(int(d))
-        return sorted(pids)
+        return child_pids(self.proc.pid)
 
     def stop(self, sig=signal.SIGTERM, expect_rc=0, timeout=20.0):
         """Signal the master and wait for it; assert its exit status and that
@@ -788,15 +793,6 @@ class Server:
     def pid_from_file(self):
         with open(self.pid_file) as f:
             return int(f.read().strip())
-
-    def worker_pids(self):
-        """Pids of the master's child processes (its workers), from /proc."""
-        pid = self.proc.pid
-        try:
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                return [int(x) for x in f.read().split()]
-        except OSError:
-            return []
 
 
 def _group_alive(pgid):

@@ -259,24 +259,6 @@ class DbServer(harness.Server):
         return [l for l in self.log_lines()
                 if l.get("process") == "master" and rx.search(l.get("msg", ""))]
 
-    def worker_pids(self):
-        """PIDs of the master's live children (the workers)."""
-        master = self.proc.pid
-        pids = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            # pid (comm) state ppid ...: comm may hold spaces; split after ')'.
-            fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[1]) == master and fields[0] != "Z":
-                pids.append(int(d))
-        return sorted(pids)
-
     def crashes(self):
         return self.metrics().sum("tanomu_worker_crashes_total")
 
