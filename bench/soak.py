@@ -12,6 +12,10 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                "tests", "integration"))
+import harness  # noqa: E402  (child_pids; the harness itself is not run)
+
 HOST = "soak.localhost"
 GOOD_TENANT = ('tenant: {{\n  id = "soak";\n  hosts = ["soak.localhost"];\n'
                '  features: {{ hello: {{ enabled = true; greeting = "{g}"; }};'
@@ -52,19 +56,7 @@ class Soak:
     # -- processes ------------------------------------------------------------
 
     def workers(self):
-        pids = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[1]) == self.a.master and fields[0] != "Z":
-                pids.append(int(d))
-        return pids
+        return harness.child_pids(self.a.master)
 
     @staticmethod
     def rss_kb(pid):
