@@ -38,7 +38,7 @@ typedef struct host_plugins {
 } host_plugins;
 
 /* The size of a v1.0 descriptor: everything before the reserved slots. */
-#define HOST_DESC_MIN_SIZE offsetof(tn_plugin_desc, reserved)
+#define HOST_DESC_MIN_SIZE offsetof(tn_plugin_desc, global_settings) /* the 1.0 part */
 
 /*
  * Loads the listed plugins.  strict (check, reload): any problem is an

@@ -12,7 +12,7 @@
 #define TANOMU_ABI_H
 
 #define TN_SDK_ABI_MAJOR 1
-#define TN_SDK_ABI_MINOR 1
+#define TN_SDK_ABI_MINOR 2
 
 /* The one symbol a plugin exports.  Its type is tn_plugin_entry_fn. */
 #define TN_PLUGIN_ENTRY_SYMBOL "tn_plugin_entry"

@@ -30,6 +30,11 @@ typedef struct tn_timer tn_timer;
 typedef struct tn_metric tn_metric;
 typedef struct tn_db_result tn_db_result; /* valid during the callback only */
 typedef struct tn_delivery tn_delivery;   /* one durable event delivery */
+/* ABI 1.2 */
+typedef struct tn_tx tn_tx;           /* a tenant-bound transaction outside a request */
+typedef struct tn_call tn_call;       /* one outbound call in flight */
+typedef struct tn_limit tn_limit;     /* a rate-limit zone shared by the node's workers */
+typedef struct tn_job_run tn_job_run; /* one run of a scheduled job */
 
 /* Return codes of API calls: 0 is success, negative is an error. */
 #define TN_OK 0
@@ -53,6 +58,15 @@ typedef struct tn_delivery tn_delivery;   /* one durable event delivery */
                                   it as "nothing happened"; resp_db_error()
                                   answers 500 "commit_unknown" (no Retry-After).
                                   Make such writes idempotent (see db_commit). */
+
+/* Outbound calls and secrets (ABI 1.2); see http_call(), secret_unseal(). */
+#define TN_EPOLICY -20   /* refused by the egress policy (scheme, address, port) */
+#define TN_ETIMEDOUT -21 /* the call's timeout passed */
+#define TN_ETOOBIG -22   /* the response passed the size cap: cut, not delivered */
+#define TN_ENETWORK -23  /* DNS, connect, TLS or protocol failure: see the message */
+#define TN_EBUSY -24     /* the plugin's outbound queue is full: try later */
+#define TN_ESEAL -25     /* a sealed value does not open: wrong tenant, plugin or key,
+                            or tampered with; or no usable key */
 
 /* What a hook or handler tells the host. */
 typedef enum tn_status {
@@ -111,6 +125,77 @@ typedef void (*tn_db_fn)(tn_request *req, const tn_db_result *res, void *ud);
 /* A durable event: TN_CONTINUE delivered, TN_ERROR retry later,
  * TN_SUSPEND "I will call delivery_done()". */
 typedef tn_status (*tn_durable_fn)(tn_plugin *self, const tn_event *ev, tn_delivery *d, void *ud);
+
+/* ---- ABI 1.2 types ------------------------------------------------------ */
+
+/* A statement's result in a transaction outside a request (tx_*). */
+typedef void (*tn_tx_fn)(tn_tx *tx, const tn_db_result *res, void *ud);
+
+/* One HTTP header, for outbound requests and responses. */
+typedef struct tn_http_header {
+    const char *name;
+    const char *value;
+} tn_http_header;
+
+/* An outbound HTTP(S) request.  Copied by http_call(): nothing needs to
+ * outlive the call to http_call() itself.  Zero members take defaults. */
+typedef struct tn_http_request {
+    uint32_t size;      /* sizeof(tn_http_request) */
+    const char *method; /* NULL: GET, or POST when there is a body */
+    const char *url;    /* https://... (others only through outbound.allow) */
+    const tn_http_header *headers;
+    size_t nheaders;
+    const void *body;
+    size_t body_len;
+    uint32_t timeout_ms;     /* whole call; 0: 10 s; capped by outbound.max_timeout_ms */
+    size_t max_response;     /* body cap in bytes; 0: outbound.max_response */
+    uint32_t max_redirects;  /* 0: redirects are answers; else follow up to this
+                                many, each hop re-checked by the egress policy */
+    const char *tenant_id;   /* for the log line and metrics; may be NULL */
+    const void *reserved[4]; /* zero */
+} tn_http_request;
+
+/* What an outbound call gives its callback.  Valid during the call only. */
+typedef struct tn_http_response {
+    uint32_t size;     /* sizeof(tn_http_response) as the host built it */
+    int result;        /* TN_OK (any HTTP status), or TN_EPOLICY, TN_ETIMEDOUT,
+                          TN_ETOOBIG, TN_ENETWORK, TN_ECANCELED */
+    const char *error; /* why, when result is not TN_OK (curl's message or
+                          the policy's reason); "" otherwise */
+    int status;        /* HTTP status of the last hop; 0 if none */
+    const tn_http_header *headers; /* of the last hop, names lower-case */
+    size_t nheaders;
+    const char *body; /* NUL-terminated for convenience; body_len excludes it */
+    size_t body_len;
+    uint64_t duration_ms;
+} tn_http_response;
+
+typedef void (*tn_http_fn)(tn_plugin *self, const tn_http_response *res, void *ud);
+/* A libcurl easy handle the host ran for the plugin (curl_run).  result is
+ * TN_OK, TN_EPOLICY, TN_ETIMEDOUT, TN_ENETWORK or TN_ECANCELED; curl_code
+ * is libcurl's own CURLcode.  The handle is the plugin's again: it frees it. */
+typedef void (*tn_curl_fn)(tn_plugin *self, void *easy, int result, int curl_code,
+                           const char *error, void *ud);
+
+/* A scheduled job.  Either every_s (an interval, ticks aligned to the
+ * epoch) or at (calendar: "HH:MM" daily, or "wed HH:MM" weekly) in tz. */
+typedef struct tn_job_spec {
+    uint32_t size;      /* sizeof(tn_job_spec) */
+    const char *name;   /* [a-z][a-z0-9_]{0,47}, unique in the plugin */
+    uint32_t every_s;   /* interval in seconds, or 0 for `at` */
+    const char *at;     /* calendar rule, or NULL */
+    const char *tz;     /* IANA zone for `at`; NULL: Asia/Tokyo */
+    int per_tenant;     /* 0: one run per tick; 1: one per enabling tenant */
+    uint32_t lease_s;   /* a run not ended by then is retried; 0: 300 */
+    const void *reserved[4];
+} tn_job_spec;
+
+/* A job's run: TN_CONTINUE ended ok, TN_ERROR failed (the error is what
+ * last_error or job_done gives), TN_SUSPEND "I will call job_done()". */
+typedef tn_status (*tn_job_fn)(tn_plugin *self, tn_job_run *run, void *ud);
+
+/* Called for each request header, in arrival order; non-zero stops. */
+typedef int (*tn_header_fn)(const char *name, const char *value, void *ud);
 
 struct tn_api {
     uint32_t size; /* sizeof(tn_api) as the host built it */
@@ -277,9 +362,81 @@ struct tn_api {
     /* Ends a delivery suspended with TN_SUSPEND: ok, or retry later. */
     void (*delivery_done)(tn_delivery *d, int ok, const char *error);
 
-    /* Spare slots: later minors put functions here, so sizeof(tn_api)
-     * stays the same and older plugins keep their offsets. */
-    void (*reserved[22])(void);
+    /* -- ABI 1.2 ---------------------------------------------------------- */
+    /* Every 1.2 call that fails sets the plugin's last error message. */
+    const char *(*last_error)(const tn_plugin *self);
+    /* Every request header in arrival order (a WAF inspects them all). */
+    int (*req_header_each)(const tn_request *req, tn_header_fn fn, void *ud);
+    /* The plugin's own settings from tanomu.conf (plugin-wide, not per
+     * tenant), by desc->global_settings; never NULL after init(). */
+    const tn_config *(*plugin_config)(const tn_plugin *self);
+    /* Free memory the host returned to the plugin (secret_seal/unseal). */
+    void (*free)(void *p);
+
+    /* Outbound calls (docs/sdk.md "Outbound calls").  cb runs once, later
+     * on the loop, never inside http_call.  With req non-NULL the call
+     * belongs to the request: a client that goes away cancels it (cb gets
+     * TN_ECANCELED).  *out (may be NULL) can be passed to call_cancel until
+     * cb runs. */
+    int (*http_call)(tn_plugin *self, tn_request *req, const tn_http_request *r, tn_http_fn cb,
+                     void *ud, tn_call **out);
+    void (*call_cancel)(tn_call *call);
+    /* Run a libcurl easy handle (CURL *) the plugin set up (SMTP, FTPS,
+     * SFTP): the host sets the egress policy's options last, so they win. */
+    int (*curl_run)(tn_plugin *self, tn_request *req, void *easy, tn_curl_fn cb, void *ud,
+                    tn_call **out);
+
+    /* Sealed secrets (S18), AEAD with tenant and plugin as associated
+     * data.  *out is NUL-terminated text to store; free it with free(). */
+    int (*secret_seal)(tn_plugin *self, const char *tenant_id, const void *plain, size_t len,
+                       char **out);
+    /* *out (free with free()) is NUL-terminated; *stale is set to 1 when
+     * the value was sealed under an older key: seal it again on the next
+     * write.  TN_ESEAL: it does not open. */
+    int (*secret_unseal)(tn_plugin *self, const char *tenant_id, const char *sealed, void **out,
+                         size_t *len, int *stale);
+
+    /* Rate limits: a zone declared at init() (rate per second, burst,
+     * memory), shared by the node's workers and kept across reloads. */
+    tn_limit *(*limit_zone)(tn_plugin *self, const char *name, double rate, uint32_t burst,
+                            size_t mem_bytes);
+    /* 1 allowed (cost taken), 0 limited (*retry_ms: wait until allowed),
+     * negative on error.  tenant_id may be NULL. */
+    int (*limit_take)(tn_limit *zone, const char *tenant_id, const char *key, uint32_t cost,
+                      uint64_t *retry_ms);
+
+    /* Transactions outside a request (timers, jobs, deliveries): bound to
+     * tenant_id (NULL: to no tenant, so RLS shows no tenant rows), begun on
+     * the first statement, rolled back unless committed.  tx_commit and
+     * tx_rollback end the handle after their callback. */
+    int (*tx_begin)(tn_plugin *self, const char *tenant_id, tn_tx **out);
+    int (*tx_query)(tn_tx *tx, const char *sql, int nparams, const char *const *params,
+                    tn_tx_fn cb, void *ud);
+    int (*tx_commit)(tn_tx *tx, tn_tx_fn cb, void *ud);
+    int (*tx_rollback)(tn_tx *tx, tn_tx_fn cb, void *ud);
+    int (*tx_publish)(tn_tx *tx, const char *name, const char *payload_json);
+    /* The delivery's own transaction: what it runs commits together with
+     * the acknowledgement in delivery_done(d, 1, ...), or not at all. */
+    tn_tx *(*delivery_tx)(tn_delivery *d);
+
+    /* Scheduled jobs, run once per tick across every worker and node. */
+    int (*job_schedule)(tn_plugin *self, const tn_job_spec *spec, tn_job_fn fn, void *ud);
+    const char *(*job_tenant)(const tn_job_run *run); /* NULL for a global job */
+    int64_t (*job_tick)(const tn_job_run *run);       /* the tick, Unix seconds */
+    void (*job_done)(tn_job_run *run, int ok, const char *error);
+    /* The plugin's own run history in tx (newest first): columns job,
+     * tenant_id, tick, started_at, ended_at, result, error. */
+    int (*job_history)(tn_tx *tx, tn_plugin *self, const char *job, int limit, tn_tx_fn cb,
+                       void *ud);
+
+    /* Interfaces one plugin serves to others (from init()).  table starts
+     * with a uint32_t size; the consumer lists the provider in depends. */
+    int (*iface_export)(tn_plugin *self, const char *name, uint32_t version, const void *table);
+    const void *(*iface_get)(tn_plugin *self, const char *name, uint32_t min_version);
+
+    /* Spare slots: later minors put functions here.  A table that grows
+     * past them only grows: members never move (see the ABI layout test). */
+    void (*reserved[16])(void);
 };
 
 /* True if the host's table has member `fn` and it is filled in. */

@@ -87,7 +87,16 @@ typedef struct tn_plugin_desc {
     /* Called when the worker's generation ends, after the last request. */
     void (*fini)(tn_plugin *self);
 
-    void *reserved[8]; /* must be zero */
+    /* ABI 1.2 */
+    /* Plugin-wide settings, in tanomu.conf's plugins.NAME section; read with
+     * api->plugin_config().  NULL: none. */
+    const tn_config_key *global_settings;
+    /* The newest of the plugin's own migrations it needs (its file name
+     * without .sql, e.g. "0002_orders_index"); the host refuses to start it
+     * until `tanomu migrate` applied it.  NULL: no tables of its own. */
+    const char *schema_needs;
+
+    void *reserved[6]; /* must be zero */
 } tn_plugin_desc;
 
 typedef const tn_plugin_desc *(*tn_plugin_entry_fn)(void);
