@@ -53,6 +53,16 @@ static void api_log(tn_plugin *p, tn_log_level level, const char *fmt, ...)
     va_end(ap);
 }
 
+static const char *api_last_error(const tn_plugin *p)
+{
+    return p ? p->last_error : "";
+}
+
+static void api_free(void *ptr)
+{
+    free(ptr);
+}
+
 /* ---- registration ------------------------------------------------------- */
 
 static int registering(const tn_plugin *p, const char *what)
@@ -573,6 +583,8 @@ const tn_api host_api = {
     .db_audit = host_api_db_audit,
     .event_subscribe_durable = host_api_event_subscribe_durable,
     .delivery_done = host_api_delivery_done,
+    .last_error = api_last_error,
+    .free = api_free,
 };
 
 void host_worker_events_init(host_worker *w)

@@ -4,6 +4,8 @@
  */
 #include "plugin_loader.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,4 +343,16 @@ void host_plugins_unload(host_plugins *ps)
         free(ps->failed.v[i]);
     free(ps->failed.v);
     memset(ps, 0, sizeof *ps);
+}
+
+int host_plugin_fail(tn_plugin *p, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!p)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(p->last_error, sizeof p->last_error, fmt, ap);
+    va_end(ap);
+    return rc;
 }

@@ -28,6 +28,7 @@ struct tn_plugin {
     tn_config_key *settings_copy; /* a 1.0 plugin's settings, widened */
     struct host_worker *worker;   /* set while serving */
     int initialized;
+    char last_error[256]; /* the message of the plugin's last failed 1.2 call */
 };
 
 typedef struct host_plugins {
@@ -49,6 +50,14 @@ typedef struct host_plugins {
 int host_plugins_load(host_plugins *ps, const char *dir, const host_strlist *names,
                       const char *conf_file, int line, int strict, host_errors *errs);
 void host_plugins_unload(host_plugins *ps);
+
+/* Records why a 1.2 call of plugin p failed (api->last_error() reads it),
+ * and returns rc so a call can end with `return host_plugin_fail(p, rc, ...)`. */
+int host_plugin_fail(tn_plugin *p, int rc, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 tn_plugin *host_plugins_find(const host_plugins *ps, const char *name);
 int host_plugins_was_refused(const host_plugins *ps, const char *name);
 
