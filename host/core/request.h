@@ -71,7 +71,7 @@ struct tn_request {
     char *params[HOST_ROUTE_MAX_PARAMS];
     char *user_id;
     char *roles;
-    struct host_req_db *db; /* the request's transaction (database.c) */
+    struct host_dbtx *db; /* the request's transaction (database.c) */
 
     /* Where the pipeline is (pipeline.c). */
     int stage;

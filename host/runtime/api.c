@@ -21,6 +21,7 @@
 #include "pipeline.h"
 #include "request.h"
 #include "settings.h"
+#include "tx.h"
 
 struct host_event {
     host_event *next;
@@ -585,6 +586,12 @@ const tn_api host_api = {
     .delivery_done = host_api_delivery_done,
     .last_error = api_last_error,
     .free = api_free,
+    .tx_begin = host_api_tx_begin,
+    .tx_query = host_api_tx_query,
+    .tx_commit = host_api_tx_commit,
+    .tx_rollback = host_api_tx_rollback,
+    .tx_publish = host_api_tx_publish,
+    .delivery_tx = host_api_delivery_tx,
 };
 
 void host_worker_events_init(host_worker *w)
@@ -600,6 +607,7 @@ void host_worker_api_cleanup(host_worker *w)
 
     while (w->timers)
         api_timer_stop(w->timers);
+    host_tx_cleanup(w); /* after fini(): what the plugins left open */
     while ((e = w->events_head) != NULL) {
         w->events_head = e->next;
         event_free(e);

@@ -96,6 +96,7 @@ typedef struct host_worker {
     uv_prepare_t log_flush;
     struct host_db *db; /* NULL without database.url */
     struct host_outbox *outbox;
+    struct tn_tx *txs;   /* tx.c: open transactions outside requests */
     uv_timer_t db_watch; /* publishes database readiness to the slot */
     host_series *outbox_delivered, *outbox_failed, *outbox_dead;
     host_count_slot count_cache[HOST_COUNT_SLOTS];

@@ -1,12 +1,13 @@
 /*
- * database.c - request-bound transactions over the worker's pool, and the
- * database part of the plugin API.  See database.h.
+ * database.c - the transaction machine (host_dbtx) over the worker's pool,
+ * request-bound transactions on it, and the database part of the plugin
+ * API.  See database.h.
  *
- * A request's statements wait in a queue until its transaction has a
- * connection, then go out in order.  The transaction outlives the request
- * if it must (a client that hung up while a statement ran): it is then
- * rolled back, and callbacks for a request that has ended are dropped, so a
- * plugin never sees a recycled request.
+ * A transaction's statements wait in a queue until it has a connection,
+ * then go out in order.  The machine outlives its owner if it must (a
+ * client that hung up while a statement ran, a worker stopping under a
+ * tn_tx): it is then rolled back, and callbacks for an owner that has gone
+ * are dropped, so a plugin never sees a recycled request or handle.
  */
 #include "database.h"
 
@@ -26,23 +27,23 @@
 typedef enum { OP_QUERY, OP_COMMIT, OP_ROLLBACK } op_kind;
 
 typedef struct db_op db_op;
-typedef struct host_req_db host_req_db;
 
 struct db_op {
     db_op *next;
-    host_req_db *rd;
+    host_dbtx *m;
     op_kind kind;
     char *sql;
     int nparams;
     char **params;
-    tn_db_fn cb;
+    host_dbtx_cbfn cb;
     void *ud;
     uv_timer_t later; /* for results delivered without a statement */
     int status;
 };
 
-struct host_req_db {
-    tn_request *req; /* NULL once the request has ended */
+struct host_dbtx {
+    const host_dbtx_owner *ops;
+    void *owner; /* NULL once released */
     host_worker *w;
     host_db_tx *tx;
     char *tenant;
@@ -50,6 +51,8 @@ struct host_req_db {
     int ending;
     int pending; /* statements sent, answers not yet in */
     int in_cb;
+    int used;           /* a statement was asked */
+    int failed;         /* a statement answered an error */
     int published;      /* outbox rows in this transaction */
     db_op *head, *tail; /* waiting for the transaction */
 };
@@ -105,7 +108,7 @@ int host_database_ready(const host_worker *w)
     return !w->conf.server.db.url || (w->db && host_db_ready(w->db));
 }
 
-/* ---- operations ------------------------------------------------------------ */
+/* ---- the machine ------------------------------------------------------------ */
 
 static void op_free(db_op *op)
 {
@@ -118,233 +121,8 @@ static void op_free(db_op *op)
     free(op);
 }
 
-static void rd_maybe_free(host_req_db *rd)
-{
-    if (rd->req || rd->pending || rd->tx || rd->beginning || rd->in_cb || rd->head)
-        return;
-    free(rd->tenant);
-    free(rd);
-}
-
-static void deliver(db_op *op, int status, const host_db_result *res)
-{
-    host_req_db *rd = op->rd;
-    tn_db_result r = {host_tn_status(status), res};
-
-    if (!op->cb || !rd->req)
-        return;
-    rd->in_cb++;
-    op->cb(rd->req, &r, op->ud);
-    rd->in_cb--;
-}
-
-static void on_later_closed(uv_handle_t *h)
-{
-    db_op *op = h->data;
-    host_req_db *rd = op->rd;
-
-    /* Counted until the handle is closed, so rd outlives it. */
-    rd->pending--;
-    op_free(op);
-    rd_maybe_free(rd);
-}
-
-static void on_later(uv_timer_t *t)
-{
-    db_op *op = t->data;
-
-    deliver(op, op->status, NULL);
-    uv_close((uv_handle_t *)&op->later, on_later_closed);
-}
-
-/* Results that need no statement still arrive later, never inside the call
- * that asked (the SDK's promise). */
-static void finish_later(db_op *op, int status)
-{
-    op->status = status;
-    op->rd->pending++;
-    uv_timer_init(op->rd->w->loop, &op->later);
-    op->later.data = op;
-    uv_timer_start(&op->later, on_later, 0, 0);
-}
-
-static void on_query(host_db_tx *tx, int status, const host_db_result *res, void *ud)
-{
-    db_op *op = ud;
-    host_req_db *rd = op->rd;
-
-    (void)tx;
-    rd->pending--;
-    deliver(op, status, res);
-    op_free(op);
-    rd_maybe_free(rd);
-}
-
-/* The connection broke after COMMIT was sent: the writes may be in the
- * database although the request fails.  Said loudly, with the request id,
- * so an operator can reconcile, and counted. */
-static void commit_unknown(host_req_db *rd)
-{
-    char labels[96], tenant[80];
-
-    host_log_for(HOST_LOG_ERROR, NULL, rd->req ? rd->req->request_id : NULL,
-                 "database COMMIT outcome unknown for tenant %s: the connection was lost "
-                 "during COMMIT, the transaction may or may not have been applied",
-                 rd->tenant ? rd->tenant : "-");
-    host_metrics_label(tenant, sizeof tenant, rd->tenant ? rd->tenant : "");
-    snprintf(labels, sizeof labels, "tenant=\"%s\"", tenant);
-    host_series_add(host_metrics_series(rd->w->metrics, "tanomu_db_commit_unknown_total", labels),
-                    1);
-}
-
-static void on_end(int status, const host_db_result *res, void *ud)
-{
-    db_op *op = ud;
-    host_req_db *rd = op->rd;
-
-    if (status == HOST_DB_EUNKNOWN)
-        commit_unknown(rd);
-    rd->pending--;
-    rd->tx = NULL;
-    rd->ending = 0;
-    if (op->kind == OP_COMMIT && status == HOST_DB_OK && rd->published)
-        host_outbox_kick(rd->w, rd->tenant);
-    rd->published = 0;
-    deliver(op, status, res);
-    op_free(op);
-    rd_maybe_free(rd);
-}
-
-static void issue(host_req_db *rd, db_op *op)
-{
-    int rc;
-
-    switch (op->kind) {
-    case OP_QUERY:
-        rc = host_db_tx_query(rd->tx, op->sql, op->nparams, (const char *const *)op->params,
-                              on_query, op);
-        break;
-    case OP_COMMIT:
-        rd->ending = 1;
-        rc = host_db_tx_commit(rd->tx, on_end, op);
-        break;
-    default:
-        rd->ending = 1;
-        rc = host_db_tx_rollback(rd->tx, on_end, op);
-        break;
-    }
-    if (rc < 0) {
-        finish_later(op, rc);
-        return;
-    }
-    rd->pending++;
-}
-
-static void on_begin(host_db_tx *tx, int status, void *ud)
-{
-    host_req_db *rd = ud;
-    db_op *op;
-
-    rd->beginning = 0;
-    if (status == HOST_DB_OK && !rd->req) {
-        /* The request ended while we waited: nothing of it may commit. */
-        rd->tx = tx;
-        rd->ending = 1;
-        rd->pending++;
-        op = calloc(1, sizeof *op);
-        if (!op || host_db_tx_rollback(tx, on_end, op) < 0) {
-            free(op);
-            rd->pending--;
-        } else {
-            op->rd = rd;
-            op->kind = OP_ROLLBACK;
-        }
-    } else if (status == HOST_DB_OK) {
-        rd->tx = tx;
-    }
-    while ((op = rd->head) != NULL) {
-        rd->head = op->next;
-        if (!rd->head)
-            rd->tail = NULL;
-        if (status != HOST_DB_OK || !rd->req) {
-            rd->pending++;
-            deliver(op, status != HOST_DB_OK ? status : HOST_DB_ECLOSED, NULL);
-            rd->pending--;
-            op_free(op);
-        } else {
-            issue(rd, op);
-        }
-    }
-    rd_maybe_free(rd);
-}
-
-static host_req_db *rd_get(tn_request *req)
-{
-    host_worker *w = req->srv->ctx;
-    host_req_db *rd = req->db;
-
-    if (rd)
-        return rd;
-    if (!(rd = calloc(1, sizeof *rd)))
-        return NULL;
-    rd->req = req;
-    rd->w = w;
-    if (req->tenant && !(rd->tenant = strdup(req->tenant->id))) {
-        free(rd);
-        return NULL;
-    }
-    req->db = rd;
-    return rd;
-}
-
-static int submit(tn_request *req, db_op *op)
-{
-    host_req_db *rd = rd_get(req);
-    host_worker *w = req->srv->ctx;
-    int rc;
-
-    if (!rd) {
-        op_free(op);
-        return TN_ENOMEM;
-    }
-    op->rd = rd;
-    if (rd->tx && !rd->ending) {
-        issue(rd, op);
-        return TN_OK;
-    }
-    if (rd->ending) {
-        /* After commit or rollback was asked, nothing more belongs to this
-         * transaction: say so now rather than drop it later. */
-        op_free(op);
-        return TN_ESTATE;
-    }
-    if ((op->kind == OP_COMMIT || op->kind == OP_ROLLBACK) && !rd->beginning) {
-        finish_later(op, HOST_DB_OK); /* nothing ran: nothing to end */
-        return TN_OK;
-    }
-    if (!w->db) {
-        finish_later(op, HOST_DB_EUNAVAIL);
-        return TN_OK;
-    }
-    if (rd->tail)
-        rd->tail->next = op;
-    else
-        rd->head = op;
-    rd->tail = op;
-    if (!rd->beginning) {
-        rd->beginning = 1;
-        rc = host_db_tx_begin(w->db, rd->tenant, on_begin, rd);
-        if (rc < 0) {
-            rd->beginning = 0;
-            rd->head = rd->tail = NULL;
-            finish_later(op, rc);
-        }
-    }
-    return TN_OK;
-}
-
 static db_op *op_new(op_kind kind, const char *sql, int nparams, const char *const *params,
-                     tn_db_fn cb, void *ud)
+                     host_dbtx_cbfn cb, void *ud)
 {
     db_op *op = calloc(1, sizeof *op);
     int i;
@@ -370,24 +148,347 @@ fail:
     return NULL;
 }
 
-void host_database_request_end(tn_request *req)
+static void m_maybe_free(host_dbtx *m)
 {
-    host_req_db *rd = req->db;
+    if (m->owner || m->pending || m->tx || m->beginning || m->in_cb || m->head)
+        return;
+    free(m->tenant);
+    free(m);
+}
+
+/* What the plugin reads: the pool closing under a strict owner means the
+ * worker stops, which tn_tx documents as TN_ECANCELED. */
+static int m_status(const host_dbtx *m, int status)
+{
+    if (status == HOST_DB_ECLOSED && m->ops->strict)
+        return TN_ECANCELED;
+    return host_tn_status(status);
+}
+
+static void deliver(db_op *op, int status, const host_db_result *res)
+{
+    host_dbtx *m = op->m;
+    tn_db_result r = {m_status(m, status), res};
+
+    if (op->kind == OP_QUERY && status != HOST_DB_OK)
+        m->failed = 1;
+    if (!op->cb || !m->owner)
+        return;
+    m->in_cb++;
+    m->ops->invoke(m->owner, op->cb, &r, op->ud);
+    m->in_cb--;
+}
+
+static void on_later_closed(uv_handle_t *h)
+{
+    db_op *op = h->data;
+    host_dbtx *m = op->m;
+
+    /* Counted until the handle is closed, so m outlives it. */
+    m->pending--;
+    op_free(op);
+    m_maybe_free(m);
+}
+
+static void on_later(uv_timer_t *t)
+{
+    db_op *op = t->data;
+
+    deliver(op, op->status, NULL);
+    uv_close((uv_handle_t *)&op->later, on_later_closed);
+}
+
+/* Results that need no statement still arrive later, never inside the call
+ * that asked (the SDK's promise). */
+static void finish_later(db_op *op, int status)
+{
+    op->status = status;
+    op->m->pending++;
+    uv_timer_init(op->m->w->loop, &op->later);
+    op->later.data = op;
+    uv_timer_start(&op->later, on_later, 0, 0);
+}
+
+static void on_query(host_db_tx *tx, int status, const host_db_result *res, void *ud)
+{
+    db_op *op = ud;
+    host_dbtx *m = op->m;
+
+    (void)tx;
+    m->pending--;
+    deliver(op, status, res);
+    op_free(op);
+    m_maybe_free(m);
+}
+
+/* The connection broke after COMMIT was sent: the writes may be in the
+ * database although the owner is told it failed.  Said loudly, with the
+ * request id or plugin, so an operator can reconcile, and counted. */
+static void commit_unknown(host_dbtx *m)
+{
+    char labels[96], tenant[80];
+
+    host_log_for(HOST_LOG_ERROR, m->owner ? m->ops->plugin(m->owner) : NULL,
+                 m->owner ? m->ops->request_id(m->owner) : NULL,
+                 "database COMMIT outcome unknown for tenant %s: the connection was lost "
+                 "during COMMIT, the transaction may or may not have been applied",
+                 m->tenant ? m->tenant : "-");
+    host_metrics_label(tenant, sizeof tenant, m->tenant ? m->tenant : "");
+    snprintf(labels, sizeof labels, "tenant=\"%s\"", tenant);
+    host_series_add(host_metrics_series(m->w->metrics, "tanomu_db_commit_unknown_total", labels),
+                    1);
+}
+
+static void on_end(int status, const host_db_result *res, void *ud)
+{
+    db_op *op = ud;
+    host_dbtx *m = op->m;
+
+    if (status == HOST_DB_EUNKNOWN)
+        commit_unknown(m);
+    m->pending--;
+    m->tx = NULL;
+    m->ending = 0;
+    m->failed = 0;
+    if (op->kind == OP_COMMIT && status == HOST_DB_OK && m->published)
+        host_outbox_kick(m->w, m->tenant);
+    m->published = 0;
+    deliver(op, status, res);
+    op_free(op);
+    m_maybe_free(m);
+}
+
+static void issue(host_dbtx *m, db_op *op)
+{
+    int rc;
+
+    switch (op->kind) {
+    case OP_QUERY:
+        rc = host_db_tx_query(m->tx, op->sql, op->nparams, (const char *const *)op->params,
+                              on_query, op);
+        break;
+    case OP_COMMIT:
+        m->ending = 1;
+        rc = host_db_tx_commit(m->tx, on_end, op);
+        break;
+    default:
+        m->ending = 1;
+        rc = host_db_tx_rollback(m->tx, on_end, op);
+        break;
+    }
+    if (rc < 0) {
+        finish_later(op, rc);
+        return;
+    }
+    m->pending++;
+}
+
+static void on_begin(host_db_tx *tx, int status, void *ud)
+{
+    host_dbtx *m = ud;
     db_op *op;
 
-    if (!rd)
-        return;
-    req->db = NULL;
-    rd->req = NULL;
-    if (rd->tx && !rd->ending) {
-        host_log_for(HOST_LOG_WARN, NULL, req->request_id,
-                     "transaction not committed when the request ended: rolled back");
-        if ((op = op_new(OP_ROLLBACK, NULL, 0, NULL, NULL, NULL)) != NULL) {
-            op->rd = rd;
-            issue(rd, op);
+    m->beginning = 0;
+    if (status == HOST_DB_OK && !m->owner) {
+        /* The owner went while we waited: nothing of it may commit. */
+        m->tx = tx;
+        m->ending = 1;
+        m->pending++;
+        op = calloc(1, sizeof *op);
+        if (!op || host_db_tx_rollback(tx, on_end, op) < 0) {
+            free(op);
+            m->pending--;
+        } else {
+            op->m = m;
+            op->kind = OP_ROLLBACK;
+        }
+    } else if (status == HOST_DB_OK) {
+        m->tx = tx;
+    }
+    while ((op = m->head) != NULL) {
+        m->head = op->next;
+        if (!m->head)
+            m->tail = NULL;
+        if (status != HOST_DB_OK || !m->owner) {
+            m->pending++;
+            deliver(op, status != HOST_DB_OK ? status : HOST_DB_ECLOSED, NULL);
+            m->pending--;
+            op_free(op);
+        } else {
+            issue(m, op);
         }
     }
-    rd_maybe_free(rd);
+    m_maybe_free(m);
+}
+
+static int submit(host_dbtx *m, db_op *op)
+{
+    host_worker *w = m->w;
+    int rc;
+
+    op->m = m;
+    if (op->kind == OP_QUERY)
+        m->used = 1;
+    if (m->tx && !m->ending) {
+        issue(m, op);
+        return TN_OK;
+    }
+    if (m->ending) {
+        /* After commit or rollback was asked, nothing more belongs to this
+         * transaction: say so now rather than drop it later. */
+        op_free(op);
+        return TN_ESTATE;
+    }
+    if ((op->kind == OP_COMMIT || op->kind == OP_ROLLBACK) && !m->beginning) {
+        /* Nothing is open: nothing to end.  A strict owner whose statement
+         * failed before any began (no connection) hears that it did not
+         * commit. */
+        rc = op->kind == OP_COMMIT && m->ops->strict && m->failed ? HOST_DB_EABORTED : HOST_DB_OK;
+        m->failed = 0;
+        finish_later(op, rc);
+        return TN_OK;
+    }
+    if (!w->db) {
+        finish_later(op, HOST_DB_EUNAVAIL);
+        return TN_OK;
+    }
+    if (m->tail)
+        m->tail->next = op;
+    else
+        m->head = op;
+    m->tail = op;
+    if (!m->beginning) {
+        m->beginning = 1;
+        rc = host_db_tx_begin(w->db, m->tenant, on_begin, m);
+        if (rc < 0) {
+            m->beginning = 0;
+            m->head = m->tail = NULL;
+            finish_later(op, rc);
+        }
+    }
+    return TN_OK;
+}
+
+host_dbtx *host_dbtx_new(host_worker *w, const char *tenant, const host_dbtx_owner *ops,
+                         void *owner)
+{
+    host_dbtx *m = calloc(1, sizeof *m);
+
+    if (!m)
+        return NULL;
+    m->ops = ops;
+    m->owner = owner;
+    m->w = w;
+    if (tenant && !(m->tenant = strdup(tenant))) {
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void host_dbtx_release(host_dbtx *m)
+{
+    db_op *op;
+
+    if (!m)
+        return;
+    if (m->tx && !m->ending) {
+        if (m->ops->request_id(m->owner))
+            host_log_for(HOST_LOG_WARN, NULL, m->ops->request_id(m->owner),
+                         "transaction not committed when the request ended: rolled back");
+        else
+            host_log_for(HOST_LOG_WARN, m->ops->plugin(m->owner), NULL,
+                         "transaction not committed when its handle ended: rolled back");
+    }
+    m->owner = NULL;
+    if (m->tx && !m->ending && (op = op_new(OP_ROLLBACK, NULL, 0, NULL, NULL, NULL)) != NULL) {
+        op->m = m;
+        issue(m, op);
+    }
+    m_maybe_free(m);
+}
+
+int host_dbtx_query(host_dbtx *m, const char *sql, int nparams, const char *const *params,
+                    host_dbtx_cbfn cb, void *ud)
+{
+    db_op *op = op_new(OP_QUERY, sql, nparams, params, cb, ud);
+
+    return op ? submit(m, op) : TN_ENOMEM;
+}
+
+int host_dbtx_end(host_dbtx *m, int commit, host_dbtx_cbfn cb, void *ud)
+{
+    db_op *op = op_new(commit ? OP_COMMIT : OP_ROLLBACK, NULL, 0, NULL, cb, ud);
+
+    return op ? submit(m, op) : TN_ENOMEM;
+}
+
+int host_dbtx_publish(host_dbtx *m, const char *name, const char *payload)
+{
+    static const char sql[] = "INSERT INTO outbox (tenant_id, name, payload) "
+                              "VALUES (current_setting('app.tenant_id'), $1, $2::jsonb)";
+    const char *params[2];
+    json_t *j;
+    int rc;
+
+    if (!m->tenant || !host_event_name_valid(name))
+        return TN_EINVAL;
+    payload = payload ? payload : "{}";
+    if (!(j = json_loads(payload, JSON_DECODE_ANY, NULL)))
+        return TN_EINVAL;
+    json_decref(j);
+    params[0] = name;
+    params[1] = payload;
+    rc = host_dbtx_query(m, sql, 2, params, NULL, NULL);
+    if (rc == TN_OK)
+        m->published++;
+    return rc;
+}
+
+int host_dbtx_used(const host_dbtx *m)
+{
+    return m && m->used;
+}
+
+int host_dbtx_ending(const host_dbtx *m)
+{
+    return m && m->ending;
+}
+
+/* ---- the request as an owner ------------------------------------------------ */
+
+static void req_invoke(void *owner, host_dbtx_cbfn cb, const tn_db_result *res, void *ud)
+{
+    ((tn_db_fn)cb)(owner, res, ud);
+}
+
+static const char *req_request_id(void *owner)
+{
+    return owner ? ((tn_request *)owner)->request_id : NULL;
+}
+
+static const char *req_plugin(void *owner)
+{
+    (void)owner;
+    return NULL;
+}
+
+static const host_dbtx_owner req_owner = {req_invoke, req_request_id, req_plugin, 0};
+
+static host_dbtx *req_machine(tn_request *req)
+{
+    if (!req->db)
+        req->db = host_dbtx_new(req->srv->ctx, req->tenant ? req->tenant->id : NULL, &req_owner,
+                                req);
+    return req->db;
+}
+
+void host_database_request_end(tn_request *req)
+{
+    host_dbtx *m = req->db;
+
+    req->db = NULL;
+    host_dbtx_release(m);
 }
 
 /* ---- the API ----------------------------------------------------------------- */
@@ -395,7 +496,7 @@ void host_database_request_end(tn_request *req)
 int host_api_db_query(tn_request *req, const char *sql, int nparams, const char *const *params,
                       tn_db_fn cb, void *ud)
 {
-    db_op *op;
+    host_dbtx *m;
 
     if (!req || !req->active || !sql || !*sql || nparams < 0 || nparams > 1000 ||
         (nparams > 0 && !params))
@@ -405,31 +506,30 @@ int host_api_db_query(tn_request *req, const char *sql, int nparams, const char 
                      "statement refused: transaction control and app.tenant_id are the host's");
         return TN_EINVAL;
     }
-    if (!(op = op_new(OP_QUERY, sql, nparams, params, cb, ud)))
+    if (!(m = req_machine(req)))
         return TN_ENOMEM;
-    return submit(req, op);
+    return host_dbtx_query(m, sql, nparams, params, (host_dbtx_cbfn)cb, ud);
+}
+
+static int req_end(tn_request *req, int commit, tn_db_fn cb, void *ud)
+{
+    host_dbtx *m;
+
+    if (!req || !req->active)
+        return TN_EINVAL;
+    if (!(m = req_machine(req)))
+        return TN_ENOMEM;
+    return host_dbtx_end(m, commit, (host_dbtx_cbfn)cb, ud);
 }
 
 int host_api_db_commit(tn_request *req, tn_db_fn cb, void *ud)
 {
-    db_op *op;
-
-    if (!req || !req->active)
-        return TN_EINVAL;
-    if (!(op = op_new(OP_COMMIT, NULL, 0, NULL, cb, ud)))
-        return TN_ENOMEM;
-    return submit(req, op);
+    return req_end(req, 1, cb, ud);
 }
 
 int host_api_db_rollback(tn_request *req, tn_db_fn cb, void *ud)
 {
-    db_op *op;
-
-    if (!req || !req->active)
-        return TN_EINVAL;
-    if (!(op = op_new(OP_ROLLBACK, NULL, 0, NULL, cb, ud)))
-        return TN_ENOMEM;
-    return submit(req, op);
+    return req_end(req, 0, cb, ud);
 }
 
 int host_api_db_status(const tn_db_result *r)
@@ -494,27 +594,13 @@ int host_api_resp_db_error(tn_request *req, const tn_db_result *r)
 
 int host_api_db_publish(tn_request *req, const char *name, const char *payload)
 {
-    static const char sql[] = "INSERT INTO outbox (tenant_id, name, payload) "
-                              "VALUES (current_setting('app.tenant_id'), $1, $2::jsonb)";
-    const char *params[2];
-    json_t *j;
-    db_op *op;
-    int rc;
+    host_dbtx *m;
 
     if (!req || !req->tenant || !host_event_name_valid(name))
         return TN_EINVAL;
-    payload = payload ? payload : "{}";
-    if (!(j = json_loads(payload, JSON_DECODE_ANY, NULL)))
-        return TN_EINVAL;
-    json_decref(j);
-    params[0] = name;
-    params[1] = payload;
-    if (!(op = op_new(OP_QUERY, sql, 2, params, NULL, NULL)))
+    if (!(m = req_machine(req)))
         return TN_ENOMEM;
-    rc = submit(req, op);
-    if (rc == TN_OK && req->db)
-        req->db->published++;
-    return rc;
+    return host_dbtx_publish(m, name, payload);
 }
 
 int host_api_db_audit(tn_request *req, const char *action, const char *target_type,
@@ -525,7 +611,7 @@ int host_api_db_audit(tn_request *req, const char *action, const char *target_ty
         "client_ip, request_id, result) VALUES (current_setting('app.tenant_id'), "
         "$1, $2, $3, $4, $5::inet, $6, $7)";
     const char *params[7];
-    db_op *op;
+    host_dbtx *m;
 
     if (!req || !req->tenant || !action || !*action || strlen(action) > 128 || !result ||
         (strcmp(result, "ok") != 0 && strcmp(result, "denied") != 0 &&
@@ -538,7 +624,7 @@ int host_api_db_audit(tn_request *req, const char *action, const char *target_ty
     params[4] = req->client_addr && req->client_addr[0] ? req->client_addr : NULL;
     params[5] = req->request_id;
     params[6] = result;
-    if (!(op = op_new(OP_QUERY, sql, 7, params, NULL, NULL)))
+    if (!(m = req_machine(req)))
         return TN_ENOMEM;
-    return submit(req, op);
+    return host_dbtx_query(m, sql, 7, params, NULL, NULL);
 }

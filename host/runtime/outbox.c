@@ -9,6 +9,16 @@
  * tenant as payload), from the sweep timer asking outbox_due_tenants()
  * (which also finds retries whose backoff has run out: nothing notifies
  * those), and are queued without duplicates.
+ *
+ * A subscriber that asks for delivery_tx() gets a transaction of its own
+ * (tx.c) on another pooled connection: when it succeeds, the host adds a
+ * row to outbox_acks (event, subscriber) to that transaction and commits
+ * it, so the subscriber's writes and its acknowledgement commit together
+ * or not at all.  A later delivery of the event (a retry because another
+ * subscriber failed, or a worker killed before the batch settled) skips
+ * subscribers whose ack is there: exactly once in effect.  Claiming takes
+ * FOR NO KEY UPDATE, which lets the ack's foreign key lock the row while
+ * the batch holds it.
  */
 #include "outbox.h"
 
@@ -16,11 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db_pool.h"
-#include "db_pool.h"
 #include "context.h"
+#include "db_pool.h"
 #include "log.h"
 #include "names.h"
+#include "tx.h"
 
 #define DELIVERY_TIMEOUT_MS 30000
 #define MAX_QUEUED_TENANTS 4096
@@ -32,6 +42,7 @@ typedef struct host_dsub {
     char *name;
     tn_durable_fn fn;
     void *ud;
+    char key[48]; /* in outbox_acks: plugin, or plugin#k for its k-th on name */
 } host_dsub;
 
 typedef struct batch_event batch_event;
@@ -42,6 +53,8 @@ typedef struct batch batch;
  * plugin's late delivery_done() instead of by the batch. */
 struct tn_delivery {
     batch_event *ev;
+    const host_dsub *sub;
+    tn_tx *tx; /* delivery_tx(): committed with the ack */
     int done;
     int held; /* the plugin suspended it */
     int orphaned;
@@ -52,6 +65,7 @@ struct batch_event {
     int attempts;
     char *name;
     char *payload;
+    char *acked;     /* keys of subscribers whose ack committed, space-separated */
     int outstanding; /* subscribers not finished */
     int failed;
     char error[200];
@@ -99,6 +113,36 @@ static host_outbox *outbox_of(host_worker *w)
     return w->outbox;
 }
 
+/* A subscriber's name in outbox_acks, stable as long as the plugin
+ * subscribes in the same order. */
+static void subscriber_key(const host_outbox *o, const tn_plugin *p, const char *name, char *out,
+                           size_t cap)
+{
+    int i, k = 0;
+
+    for (i = 0; i < o->nsubs; i++)
+        if (o->subs[i].plugin == p && strcmp(o->subs[i].name, name) == 0)
+            k++;
+    if (k)
+        snprintf(out, cap, "%s#%d", p->name, k);
+    else
+        snprintf(out, cap, "%s", p->name);
+}
+
+static int acked_by(const char *list, const char *key)
+{
+    size_t n = strlen(key);
+    const char *p = list;
+
+    while (p && *p) {
+        if (strncmp(p, key, n) == 0 && (p[n] == ' ' || p[n] == '\0'))
+            return 1;
+        p = strchr(p, ' ');
+        p = p ? p + 1 : NULL;
+    }
+    return 0;
+}
+
 int host_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durable_fn fn, void *ud)
 {
     host_worker *w = self ? self->worker : NULL;
@@ -116,6 +160,7 @@ int host_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durab
     o->subs = v;
     if (!(v[o->nsubs].name = strdup(name)))
         return TN_ENOMEM;
+    subscriber_key(o, self, name, v[o->nsubs].key, sizeof v[o->nsubs].key);
     v[o->nsubs].plugin = self;
     v[o->nsubs].fn = fn;
     v[o->nsubs].ud = ud;
@@ -132,12 +177,15 @@ static void batch_free(batch *b)
     for (i = 0; i < b->nevents; i++) {
         free(b->events[i].name);
         free(b->events[i].payload);
+        free(b->events[i].acked);
         for (j = 0; j < b->events[i].ndeliveries; j++) {
             tn_delivery *d = b->events[i].deliveries[j];
-            if (d->held)
+            if (d->held) {
                 d->orphaned = 1; /* the plugin still has it (timed out) */
-            else
+            } else {
+                host_tx_delivery_free(d->tx);
                 free(d);
+            }
         }
         free(b->events[i].deliveries);
     }
@@ -252,13 +300,11 @@ static void event_settled(batch_event *e)
         settle(b);
 }
 
-static void delivery_finish(tn_delivery *d, int ok, const char *error)
+static void delivery_settled(void *ud, int ok, const char *error)
 {
+    tn_delivery *d = ud;
     batch_event *e = d->ev;
 
-    if (d->done)
-        return;
-    d->done = 1;
     if (!ok) {
         e->failed = 1;
         if (!e->error[0])
@@ -269,11 +315,53 @@ static void delivery_finish(tn_delivery *d, int ok, const char *error)
         event_settled(e);
 }
 
+/* The subscriber's outcome.  With a delivery_tx that ran statements, the
+ * outcome is the transaction's: the ack commits with them, or they roll
+ * back with the retry. */
+static void delivery_finish(tn_delivery *d, int ok, const char *error)
+{
+    static const char ack_sql[] = "INSERT INTO outbox_acks (outbox_id, subscriber, tenant_id) "
+                                  "VALUES ($1::bigint, $2, current_setting('app.tenant_id'))";
+    char id[32];
+    const char *p[2] = {id, d->sub ? d->sub->key : ""};
+    int rc = 0;
+
+    if (d->done)
+        return;
+    d->done = 1;
+    if (d->tx) {
+        snprintf(id, sizeof id, "%lld", (long long)d->ev->id);
+        rc = host_tx_settle(d->tx, ok, ack_sql, 2, p, delivery_settled, d);
+        if (rc > 0)
+            return; /* delivery_settled() follows */
+    }
+    if (rc < 0 && ok)
+        delivery_settled(d, 0, "the delivery's transaction could not commit");
+    else
+        delivery_settled(d, ok, error);
+}
+
+tn_tx *host_api_delivery_tx(tn_delivery *d)
+{
+    host_worker *w;
+
+    if (!d || d->done || d->orphaned || !d->sub)
+        return NULL;
+    if (!d->tx) {
+        w = d->sub->plugin->worker;
+        d->tx = host_tx_delivery_new(w, d->sub->plugin, d->ev->b->tenant);
+        if (!d->tx)
+            host_plugin_fail(d->sub->plugin, TN_ENOMEM, "delivery_tx: no database or no memory");
+    }
+    return d->tx;
+}
+
 void host_api_delivery_done(tn_delivery *d, int ok, const char *error)
 {
     if (!d)
         return;
     if (d->orphaned) { /* too late: the batch has gone, the event is retried */
+        host_tx_delivery_free(d->tx);
         free(d);
         return;
     }
@@ -323,12 +411,15 @@ static void deliver_event(host_outbox *o, batch *b, batch_event *e)
         tn_status st;
         if (strcmp(s->name, e->name) != 0 || !host_worker_enabled(w, t, s->plugin))
             continue;
+        if (e->acked && acked_by(e->acked, s->key))
+            continue; /* its transaction committed with the ack already */
         if (!(d = calloc(1, sizeof *d))) {
             e->failed = 1;
             continue;
         }
         e->deliveries[k++] = d;
         d->ev = e;
+        d->sub = s;
         e->ndeliveries = k;
         e->outstanding++;
         /* "name#id": if this kills the worker, the master counts it against
@@ -386,6 +477,9 @@ static void on_claim(host_db_tx *tx, int status, const host_db_result *res, void
         e->name = strdup(host_db_result_value(res, i, 1));
         e->payload = strdup(host_db_result_value(res, i, 2));
         e->attempts = atoi(host_db_result_value(res, i, 3));
+        if (host_db_result_value(res, i, 4) &&
+            !(e->acked = strdup(host_db_result_value(res, i, 4))))
+            e->failed = 1;
         if (!e->name || !e->payload)
             e->failed = 1;
         /* Deliveries that killed a worker never committed their attempt:
@@ -413,9 +507,11 @@ static void on_claim(host_db_tx *tx, int status, const host_db_result *res, void
 
 static void on_begin(host_db_tx *tx, int status, void *ud)
 {
-    static const char claim_sql[] = "SELECT id, name, payload::text, attempts FROM outbox "
-                                    "WHERE state = 'pending' AND next_attempt_at <= now() "
-                                    "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED";
+    static const char claim_sql[] =
+        "SELECT o.id, o.name, o.payload::text, o.attempts, "
+        "(SELECT string_agg(a.subscriber, ' ') FROM outbox_acks a WHERE a.outbox_id = o.id) "
+        "FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= now() "
+        "ORDER BY o.id LIMIT $1 FOR NO KEY UPDATE OF o SKIP LOCKED";
     batch *b = ud;
     host_worker *w = b->o->w;
     char limit[16];

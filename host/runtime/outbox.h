@@ -29,5 +29,7 @@ void host_outbox_kick(struct host_worker *w, const char *tenant);
 
 int host_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durable_fn fn, void *ud);
 void host_api_delivery_done(tn_delivery *d, int ok, const char *error);
+/* The delivery's own transaction (tx.c), committed with its ack. */
+tn_tx *host_api_delivery_tx(tn_delivery *d);
 
 #endif

@@ -1,0 +1,58 @@
+/*
+ * tx.h - transactions outside a request (tn_tx, SDK 1.2): timers, jobs and
+ * durable-event deliveries get a tenant-bound transaction with the same
+ * guarantees as a request's, because it is the same machine (host_dbtx in
+ * database.c) with another owner.
+ *
+ * Lifetimes: a tn_tx from tx_begin() lives until the callback of its
+ * tx_commit()/tx_rollback() has returned.  A delivery's tn_tx
+ * (delivery_tx) lives as long as its tn_delivery and ends with it: the
+ * host commits it together with the acknowledgement, or rolls it back with
+ * the retry.  When the worker stops, the pool closes first (statements in
+ * flight answer TN_ECANCELED), then the plugins' fini() runs, then
+ * host_tx_cleanup() rolls back and frees every handle still open; no
+ * plugin callback runs after its fini().
+ */
+#ifndef HOST_TX_H
+#define HOST_TX_H
+
+#include <tanomu/tanomu.h>
+
+struct host_worker;
+
+/* tx_begin for the host's own callers (a job run, say): the same checks
+ * and result, errors recorded against plugin p. */
+int host_tx_begin(struct host_worker *w, tn_plugin *p, const char *tenant_id, tn_tx **out);
+
+/* After the plugins' fini(): ends and frees what they left open. */
+void host_tx_cleanup(struct host_worker *w);
+
+/* -- a delivery's transaction (outbox.c) ------------------------------------- */
+
+/* How a delivery's transaction ended: ok 1 committed with its ack. */
+typedef void (*host_tx_settled_fn)(void *ud, int ok, const char *error);
+
+/* A tn_tx bound to tenant that the plugin cannot end itself (tx_commit and
+ * tx_rollback answer TN_ESTATE); NULL on ENOMEM or without a database. */
+tn_tx *host_tx_delivery_new(struct host_worker *w, tn_plugin *p, const char *tenant);
+/*
+ * Ends a delivery's transaction.  ok: runs ack_sql (with its parameters,
+ * copied) and commits, so the plugin's statements and the ack commit
+ * together; else rolls back.  Returns 1 if fn will be called later with
+ * the outcome (a failed commit reads ok 0), 0 if nothing had run, so
+ * there is nothing to end (fn is not called: the caller goes on with ok).
+ */
+int host_tx_settle(tn_tx *tx, int ok, const char *ack_sql, int nparams, const char *const *params,
+                   host_tx_settled_fn fn, void *ud);
+/* Frees a delivery's tn_tx (after it settled, or if it never did). */
+void host_tx_delivery_free(tn_tx *tx);
+
+/* tn_api members. */
+int host_api_tx_begin(tn_plugin *self, const char *tenant_id, tn_tx **out);
+int host_api_tx_query(tn_tx *tx, const char *sql, int nparams, const char *const *params,
+                      tn_tx_fn cb, void *ud);
+int host_api_tx_commit(tn_tx *tx, tn_tx_fn cb, void *ud);
+int host_api_tx_rollback(tn_tx *tx, tn_tx_fn cb, void *ud);
+int host_api_tx_publish(tn_tx *tx, const char *name, const char *payload_json);
+
+#endif
