@@ -30,7 +30,6 @@
 #include "db_pool.h"
 #include "log.h"
 #include "names.h"
-#include "tx.h"
 
 #define DELIVERY_TIMEOUT_MS 30000
 #define MAX_QUEUED_TENANTS 4096
@@ -55,6 +54,7 @@ struct tn_delivery {
     batch_event *ev;
     const host_dsub *sub;
     tn_tx *tx; /* delivery_tx(): committed with the ack */
+    const host_delivery_tx_ops *tx_ops;
     int done;
     int held; /* the plugin suspended it */
     int orphaned;
@@ -170,6 +170,13 @@ int host_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durab
 
 /* ---- the batch --------------------------------------------------------------- */
 
+static void delivery_free(tn_delivery *d)
+{
+    if (d->tx)
+        d->tx_ops->free(d->tx);
+    free(d);
+}
+
 static void batch_free(batch *b)
 {
     int i, j;
@@ -183,8 +190,7 @@ static void batch_free(batch *b)
             if (d->held) {
                 d->orphaned = 1; /* the plugin still has it (timed out) */
             } else {
-                host_tx_delivery_free(d->tx);
-                free(d);
+                delivery_free(d);
             }
         }
         free(b->events[i].deliveries);
@@ -331,7 +337,7 @@ static void delivery_finish(tn_delivery *d, int ok, const char *error)
     d->done = 1;
     if (d->tx) {
         snprintf(id, sizeof id, "%lld", (long long)d->ev->id);
-        rc = host_tx_settle(d->tx, ok, ack_sql, 2, p, delivery_settled, d);
+        rc = d->tx_ops->settle(d->tx, ok, ack_sql, 2, p, delivery_settled, d);
         if (rc > 0)
             return; /* delivery_settled() follows */
     }
@@ -341,19 +347,24 @@ static void delivery_finish(tn_delivery *d, int ok, const char *error)
         delivery_settled(d, ok, error);
 }
 
-tn_tx *host_api_delivery_tx(tn_delivery *d)
+tn_tx *host_outbox_delivery_tx(const tn_delivery *d)
 {
-    host_worker *w;
+    return d ? d->tx : NULL;
+}
 
+int host_outbox_delivery_open(const tn_delivery *d, tn_plugin **plugin, const char **tenant)
+{
     if (!d || d->done || d->orphaned || !d->sub)
-        return NULL;
-    if (!d->tx) {
-        w = d->sub->plugin->worker;
-        d->tx = host_tx_delivery_new(w, d->sub->plugin, d->ev->b->tenant);
-        if (!d->tx)
-            host_plugin_fail(d->sub->plugin, TN_ENOMEM, "delivery_tx: no database or no memory");
-    }
-    return d->tx;
+        return 0;
+    *plugin = d->sub->plugin;
+    *tenant = d->ev->b->tenant;
+    return 1;
+}
+
+void host_outbox_delivery_attach(tn_delivery *d, tn_tx *tx, const host_delivery_tx_ops *ops)
+{
+    d->tx = tx;
+    d->tx_ops = ops;
 }
 
 void host_api_delivery_done(tn_delivery *d, int ok, const char *error)
@@ -361,8 +372,7 @@ void host_api_delivery_done(tn_delivery *d, int ok, const char *error)
     if (!d)
         return;
     if (d->orphaned) { /* too late: the batch has gone, the event is retried */
-        host_tx_delivery_free(d->tx);
-        free(d);
+        delivery_free(d);
         return;
     }
     d->held = 0;

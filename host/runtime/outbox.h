@@ -29,7 +29,24 @@ void host_outbox_kick(struct host_worker *w, const char *tenant);
 
 int host_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durable_fn fn, void *ud);
 void host_api_delivery_done(tn_delivery *d, int ok, const char *error);
-/* The delivery's own transaction (tx.c), committed with its ack. */
-tn_tx *host_api_delivery_tx(tn_delivery *d);
+
+/* -- a delivery's transaction (delivery_tx, made by tx.c) ---------------------
+ * The dispatcher ends it when the subscriber's outcome is known: settle()
+ * with ok runs ack_sql in it and commits, else rolls back; it returns 1 if
+ * fn follows with the outcome, 0 if nothing ran (go on with ok), < 0 if it
+ * cannot commit.  free() goes with the delivery. */
+typedef void (*host_delivery_settled_fn)(void *ud, int ok, const char *error);
+typedef struct host_delivery_tx_ops {
+    int (*settle)(tn_tx *tx, int ok, const char *ack_sql, int nparams, const char *const *params,
+                  host_delivery_settled_fn fn, void *ud);
+    void (*free)(tn_tx *tx);
+} host_delivery_tx_ops;
+
+/* The transaction attached to d, or NULL. */
+tn_tx *host_outbox_delivery_tx(const tn_delivery *d);
+/* 1 if d may still get a transaction (not finished), with its subscriber's
+ * plugin and the event's tenant. */
+int host_outbox_delivery_open(const tn_delivery *d, tn_plugin **plugin, const char **tenant);
+void host_outbox_delivery_attach(tn_delivery *d, tn_tx *tx, const host_delivery_tx_ops *ops);
 
 #endif

@@ -19,6 +19,7 @@
 #include "database.h"
 #include "http_util.h"
 #include "log.h"
+#include "outbox.h"
 
 #define TX_MAX_PARAMS 1000 /* as db_query */
 
@@ -34,7 +35,7 @@ struct tn_tx {
     int delivery; /* a delivery's: the host ends it, outbox.c frees it */
     tn_tx_fn end_cb;
     void *end_ud;
-    host_tx_settled_fn settled; /* a delivery's end, for outbox.c */
+    host_delivery_settled_fn settled; /* a delivery's end, for outbox.c */
     void *settled_ud;
     int settle_ok; /* committing the ack (1) or rolling back (0) */
 };
@@ -122,7 +123,7 @@ static tn_tx *tx_new(host_worker *w, tn_plugin *p, const char *tenant)
  * the delivery. */
 static void on_end(tn_tx *tx, const tn_db_result *res, void *ud)
 {
-    host_tx_settled_fn fn = tx->settled;
+    host_delivery_settled_fn fn = tx->settled;
     const char *error = NULL;
     char why[160];
 
@@ -190,18 +191,11 @@ void host_tx_cleanup(host_worker *w)
     }
 }
 
-tn_tx *host_tx_delivery_new(host_worker *w, tn_plugin *p, const char *tenant)
-{
-    tn_tx *tx;
+/* ---- a delivery's transaction ---------------------------------------------------- */
 
-    if (!w->conf.server.db.url || !(tx = tx_new(w, p, tenant)))
-        return NULL;
-    tx->delivery = 1;
-    return tx;
-}
-
-int host_tx_settle(tn_tx *tx, int ok, const char *ack_sql, int nparams, const char *const *params,
-                   host_tx_settled_fn fn, void *ud)
+/* Ends it for outbox.c: see host_delivery_tx_ops. */
+static int delivery_settle(tn_tx *tx, int ok, const char *ack_sql, int nparams,
+                           const char *const *params, host_delivery_settled_fn fn, void *ud)
 {
     int rc;
 
@@ -228,10 +222,30 @@ int host_tx_settle(tn_tx *tx, int ok, const char *ack_sql, int nparams, const ch
     return 1;
 }
 
-void host_tx_delivery_free(tn_tx *tx)
+static void delivery_free(tn_tx *tx)
 {
-    if (tx)
-        tx_free(tx);
+    tx_free(tx);
+}
+
+static const host_delivery_tx_ops delivery_ops = {delivery_settle, delivery_free};
+
+tn_tx *host_api_delivery_tx(tn_delivery *d)
+{
+    const char *tenant;
+    tn_plugin *p;
+    tn_tx *tx;
+
+    if ((tx = host_outbox_delivery_tx(d)) != NULL)
+        return tx;
+    if (!host_outbox_delivery_open(d, &p, &tenant))
+        return NULL;
+    if (!p->worker || !p->worker->conf.server.db.url || !(tx = tx_new(p->worker, p, tenant))) {
+        host_plugin_fail(p, TN_ESTATE, "delivery_tx: no database configured, or out of memory");
+        return NULL;
+    }
+    tx->delivery = 1;
+    host_outbox_delivery_attach(d, tx, &delivery_ops);
+    return tx;
 }
 
 /* ---- the API ------------------------------------------------------------------- */

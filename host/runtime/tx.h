@@ -27,26 +27,6 @@ int host_tx_begin(struct host_worker *w, tn_plugin *p, const char *tenant_id, tn
 /* After the plugins' fini(): ends and frees what they left open. */
 void host_tx_cleanup(struct host_worker *w);
 
-/* -- a delivery's transaction (outbox.c) ------------------------------------- */
-
-/* How a delivery's transaction ended: ok 1 committed with its ack. */
-typedef void (*host_tx_settled_fn)(void *ud, int ok, const char *error);
-
-/* A tn_tx bound to tenant that the plugin cannot end itself (tx_commit and
- * tx_rollback answer TN_ESTATE); NULL on ENOMEM or without a database. */
-tn_tx *host_tx_delivery_new(struct host_worker *w, tn_plugin *p, const char *tenant);
-/*
- * Ends a delivery's transaction.  ok: runs ack_sql (with its parameters,
- * copied) and commits, so the plugin's statements and the ack commit
- * together; else rolls back.  Returns 1 if fn will be called later with
- * the outcome (a failed commit reads ok 0), 0 if nothing had run, so
- * there is nothing to end (fn is not called: the caller goes on with ok).
- */
-int host_tx_settle(tn_tx *tx, int ok, const char *ack_sql, int nparams, const char *const *params,
-                   host_tx_settled_fn fn, void *ud);
-/* Frees a delivery's tn_tx (after it settled, or if it never did). */
-void host_tx_delivery_free(tn_tx *tx);
-
 /* tn_api members. */
 int host_api_tx_begin(tn_plugin *self, const char *tenant_id, tn_tx **out);
 int host_api_tx_query(tn_tx *tx, const char *sql, int nparams, const char *const *params,
@@ -54,5 +34,8 @@ int host_api_tx_query(tn_tx *tx, const char *sql, int nparams, const char *const
 int host_api_tx_commit(tn_tx *tx, tn_tx_fn cb, void *ud);
 int host_api_tx_rollback(tn_tx *tx, tn_tx_fn cb, void *ud);
 int host_api_tx_publish(tn_tx *tx, const char *name, const char *payload_json);
+/* The delivery's own transaction: its statements commit together with the
+ * acknowledgement (outbox.c), or roll back with the retry. */
+tn_tx *host_api_delivery_tx(tn_delivery *d);
 
 #endif

@@ -89,6 +89,7 @@ class IsolationTest(DbTestCase):
             "audit_log": "INSERT,SELECT",
             "notes": "INSERT,SELECT",
             "outbox": "INSERT,SELECT,UPDATE",
+            "outbox_acks": "INSERT,SELECT",
             "tenants": "SELECT",
         })
         self.pg.psql("INSERT INTO notes (tenant_id, body) VALUES ('a', 'priv-check'); "
