@@ -105,4 +105,12 @@ void tk_api_fill(tn_api *api)
     api->db_audit = tk_api_db_audit;
     api->event_subscribe_durable = tk_api_event_subscribe_durable;
     api->delivery_done = tk_api_delivery_done;
+
+    /* ABI 1.2: transactions outside a request */
+    api->tx_begin = tk_api_tx_begin;
+    api->tx_query = tk_api_tx_query;
+    api->tx_commit = tk_api_tx_commit;
+    api->tx_rollback = tk_api_tx_rollback;
+    api->tx_publish = tk_api_tx_publish;
+    api->delivery_tx = tk_api_delivery_tx;
 }

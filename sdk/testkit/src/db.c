@@ -15,6 +15,9 @@
  *
  * What the server would answer comes from the test's handler (tk_db_fn),
  * which fills a tn_db_result with the tk_db_* functions below.
+ *
+ * A transaction outside a request (tn_tx, tx.c) is the same machine with
+ * another owner: its statements queue and run here, by the same rules.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -44,6 +47,7 @@ struct tk_db_op {
     int status;
     tk_stmt *stmt; /* QUERY, COMMIT, ROLLBACK: as the server gets it */
     tn_db_fn cb;
+    tn_tx_fn tx_cb; /* a tn_tx's */
     void *ud;
     tk_outbox_row *row;  /* PUBLISH */
     tk_audit_row *audit; /* AUDIT */
@@ -337,9 +341,8 @@ static tk_db_op *op_new(tk_db_kind kind, tn_db_fn cb, void *ud)
 }
 
 /* As the host's submit(): what the transaction's state makes of an op. */
-static int submit(tn_request *r, tk_db_op *op)
+static void classify(tk_tx *tx, tk_db_op *op)
 {
-    tk_tx *tx = &r->tx;
     int ends = op->kind == TK_DB_COMMIT || op->kind == TK_DB_ROLLBACK;
     if (tx->ending) {
         /* Asked after commit or rollback was: the next transaction has
@@ -350,15 +353,43 @@ static int submit(tn_request *r, tk_db_op *op)
         op->answered = 1; /* nothing ran: nothing to end */
         op->status = TN_OK;
     }
+}
+
+static void queued(tk_tx *tx, tk_db_op *op)
+{
+    if (!op->answered) {
+        tx->open = 1; /* begun by its first statement */
+        tx->ending = op->kind == TK_DB_COMMIT || op->kind == TK_DB_ROLLBACK;
+    }
+}
+
+static int submit(tn_request *r, tk_db_op *op)
+{
+    classify(&r->tx, op);
     int rc = tk_queue_db(r, r->tk->current, op);
     if (rc != TN_OK) {
         tk_db_op_free(op);
         return rc;
     }
-    if (!op->answered) {
-        tx->open = 1; /* begun by its first statement */
-        tx->ending = ends;
+    queued(&r->tx, op);
+    return TN_OK;
+}
+
+static int submit_tx(tn_tx *t, tk_db_op *op)
+{
+    classify(&t->state, op);
+    tk_pending *p = calloc(1, sizeof *p);
+    if (p == NULL || tk_list_push(&t->tk->pending, p) != TN_OK) {
+        free(p);
+        tk_db_op_free(op);
+        return TN_ENOMEM;
     }
+    p->kind = TK_PENDING_DB;
+    p->plugin = t->plugin;
+    p->tx = t;
+    p->op = op;
+    t->pending++;
+    queued(&t->state, op);
     return TN_OK;
 }
 
@@ -403,6 +434,32 @@ int tk_api_db_rollback(tn_request *req, tn_db_fn cb, void *ud)
     return end_tx(req, TK_DB_ROLLBACK, cb, ud);
 }
 
+/* The host's INSERT INTO outbox, as an op carrying the row. */
+static tk_db_op *publish_op(tk_kit *tk, const char *tenant, const char *name, const char *payload)
+{
+    tk_db_op *op = op_new(TK_DB_PUBLISH, NULL, NULL);
+    tk_outbox_row *row = calloc(1, sizeof *row);
+    if (op == NULL || row == NULL) {
+        free(row);
+        tk_db_op_free(op);
+        return NULL;
+    }
+    op->row = row;
+    row->tk = tk;
+    row->tenant = tk_strdup(tenant);
+    row->name = tk_strdup(name);
+    row->payload = tk_strdup(payload);
+    if (row->tenant == NULL || row->name == NULL || row->payload == NULL) {
+        tk_db_op_free(op);
+        return NULL;
+    }
+    row->ev.tenant = row->tenant;
+    row->ev.name = row->name;
+    row->ev.payload = row->payload;
+    row->ev.state = "pending";
+    return op;
+}
+
 int tk_api_db_publish(tn_request *req, const char *name, const char *payload_json)
 {
     if (!tk_req_usable(req) || !host_event_name_valid(name))
@@ -412,27 +469,8 @@ int tk_api_db_publish(tn_request *req, const char *name, const char *payload_jso
     if (doc == NULL)
         return TN_EINVAL;
     json_decref(doc);
-    tk_db_op *op = op_new(TK_DB_PUBLISH, NULL, NULL);
-    tk_outbox_row *row = calloc(1, sizeof *row);
-    if (op == NULL || row == NULL) {
-        free(row);
-        tk_db_op_free(op);
-        return TN_ENOMEM;
-    }
-    op->row = row;
-    row->tk = req->tk;
-    row->tenant = tk_strdup(req->tenant);
-    row->name = tk_strdup(name);
-    row->payload = tk_strdup(payload);
-    if (row->tenant == NULL || row->name == NULL || row->payload == NULL) {
-        tk_db_op_free(op);
-        return TN_ENOMEM;
-    }
-    row->ev.tenant = row->tenant;
-    row->ev.name = row->name;
-    row->ev.payload = row->payload;
-    row->ev.state = "pending";
-    return submit(req, op);
+    tk_db_op *op = publish_op(req->tk, req->tenant, name, payload);
+    return op ? submit(req, op) : TN_ENOMEM;
 }
 
 int tk_api_db_audit(tn_request *req, const char *action, const char *target_type,
@@ -558,11 +596,13 @@ static void run_end(tk_kit *tk, tk_tx *tx, tk_db_op *op, tn_db_result *res)
 void tk_db_run(tk_kit *tk, tk_pending *p)
 {
     tn_request *r = p->req;
+    tn_tx *t = p->tx;
+    tk_tx *state = r ? &r->tx : &t->state;
     tk_db_op *op = p->op;
     tn_db_result res;
     memset(&res, 0, sizeof res);
     res.status = op->status;
-    if (op->answered && op->status == TN_ESTATE &&
+    if (op->answered && op->status == TN_ESTATE && r != NULL &&
         (op->kind == TK_DB_PUBLISH || op->kind == TK_DB_AUDIT)) {
         /* The host says TN_OK to the call and drops the row: say so. */
         tk_log_req(r, TN_LOG_WARN, "%s after commit or rollback was asked: dropped",
@@ -571,31 +611,89 @@ void tk_db_run(tk_kit *tk, tk_pending *p)
     if (!op->answered) {
         /* The statement is sent now; a COMMIT or ROLLBACK needs one too. */
         if ((op->kind == TK_DB_COMMIT || op->kind == TK_DB_ROLLBACK) &&
-            (op->stmt = stmt_new(r->tenant,
+            (op->stmt = stmt_new(r ? r->tenant : t->tenant,
                                  op->kind == TK_DB_COMMIT ? TK_SQL_COMMIT : TK_SQL_ROLLBACK, 0,
                                  NULL)) == NULL) {
-            tk_log_req(r, TN_LOG_ERROR, "out of memory running a database statement");
+            tk_log_kit(tk, TN_LOG_ERROR, "out of memory running a database statement");
             res.status = TN_EDB_UNAVAILABLE;
-            tk_tx_clear(&r->tx);
+            tk_tx_clear(state);
         } else if (op->kind == TK_DB_QUERY) {
-            run_query(tk, &r->tx, op, &res);
+            run_query(tk, state, op, &res);
         } else if (op->kind == TK_DB_PUBLISH || op->kind == TK_DB_AUDIT) {
-            run_insert(tk, &r->tx, op);
+            run_insert(tk, state, op);
         } else {
-            run_end(tk, &r->tx, op, &res);
+            run_end(tk, state, op, &res);
         }
     }
-    r->pending--;
-    /* A finished request's callbacks are dropped: the plugin must not see
-     * a request that has ended. */
-    if (op->cb != NULL && r->state != TK_REQ_FINISHED) {
-        tn_plugin *saved;
-        tk_enter(tk, p->plugin, &saved);
-        op->cb(r, &res, op->ud);
-        tk_leave(tk, saved);
+    if (t != NULL) {
+        tk_tx_answer(t, op->kind == TK_DB_COMMIT || op->kind == TK_DB_ROLLBACK, op->tx_cb, &res,
+                     op->ud);
+    } else {
+        r->pending--;
+        /* A finished request's callbacks are dropped: the plugin must not
+         * see a request that has ended. */
+        if (op->cb != NULL && r->state != TK_REQ_FINISHED) {
+            tn_plugin *saved;
+            tk_enter(tk, p->plugin, &saved);
+            op->cb(r, &res, op->ud);
+            tk_leave(tk, saved);
+        }
     }
     result_clear(&res);
     tk_db_op_free(op);
+}
+
+/* The kit goes with a tn_tx statement queued: TN_ECANCELED, as a
+ * stopping worker answers (tx.c). */
+void tk_db_cancel(tk_pending *p)
+{
+    tk_db_op *op = p->op;
+    tn_db_result res;
+    memset(&res, 0, sizeof res);
+    res.status = TN_ECANCELED;
+    if (p->tx != NULL) {
+        tk_tx_answer(p->tx, op->kind == TK_DB_COMMIT || op->kind == TK_DB_ROLLBACK, op->tx_cb, &res,
+                     op->ud);
+    } else {
+        p->req->pending--; /* no callback: the requests go with the kit */
+    }
+    tk_db_op_free(op);
+}
+
+/* -- a tn_tx's statements (tx.c checks its arguments) -------------------- */
+
+int tk_db_tx_query(tn_tx *t, const char *sql, int nparams, const char *const *params, tn_tx_fn cb,
+                   void *ud)
+{
+    tk_db_op *op = op_new(TK_DB_QUERY, NULL, ud);
+    if (op == NULL || (op->stmt = stmt_new(t->tenant, sql, nparams, params)) == NULL) {
+        tk_db_op_free(op);
+        return TN_ENOMEM;
+    }
+    op->tx_cb = cb;
+    return submit_tx(t, op);
+}
+
+int tk_db_tx_end(tn_tx *t, int commit, tn_tx_fn cb, void *ud)
+{
+    tk_db_op *op = op_new(commit ? TK_DB_COMMIT : TK_DB_ROLLBACK, NULL, ud);
+    if (op == NULL)
+        return TN_ENOMEM;
+    op->tx_cb = cb;
+    return submit_tx(t, op);
+}
+
+int tk_db_tx_publish(tn_tx *t, const char *name, const char *payload_json)
+{
+    if (t->tenant == NULL || !host_event_name_valid(name))
+        return TN_EINVAL;
+    const char *payload = payload_json ? payload_json : "{}";
+    json_t *doc = json_loads(payload, JSON_DECODE_ANY, NULL);
+    if (doc == NULL)
+        return TN_EINVAL;
+    json_decref(doc);
+    tk_db_op *op = publish_op(t->tk, t->tenant, name, payload);
+    return op ? submit_tx(t, op) : TN_ENOMEM;
 }
 
 void tk_db_request_end(tn_request *r)

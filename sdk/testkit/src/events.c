@@ -137,9 +137,13 @@ void tk_outbox_row_free(tk_outbox_row *row)
 {
     if (row == NULL)
         return;
-    for (size_t i = 0; i < row->deliveries.n; i++)
-        free(row->deliveries.items[i]);
+    for (size_t i = 0; i < row->deliveries.n; i++) {
+        tn_delivery *d = row->deliveries.items[i];
+        tk_tx_free(d->tx);
+        free(d);
+    }
     tk_list_clear(&row->deliveries);
+    tk_list_clear(&row->acked);
     free(row->tenant);
     free(row->name);
     free(row->payload);
@@ -174,13 +178,14 @@ static void settle(tk_kit *tk, tk_outbox_row *row)
     }
 }
 
-/* Ends one delivery; one that has ended already is left alone. */
-static void delivery_finish(tk_kit *tk, tn_delivery *d, int ok, const char *error)
+/* The delivery's outcome is final: with a delivery_tx that committed,
+ * the subscriber is acknowledged, and later deliveries skip it. */
+void tk_delivery_settled(tn_delivery *d, int ok, const char *error)
 {
     tk_outbox_row *row = d->row;
-    if (d->done)
-        return;
-    d->done = 1;
+    tk_kit *tk = row->tk;
+    if (ok && d->tx != NULL && d->tx->used && tk_list_push(&row->acked, d->sub) != TN_OK)
+        ok = 0; /* the ack was not recorded: retried, as a failed commit */
     if (!ok) {
         const char *why = error && *error ? error : "subscriber failed";
         row->failed = 1;
@@ -189,6 +194,31 @@ static void delivery_finish(tk_kit *tk, tn_delivery *d, int ok, const char *erro
     }
     if (--row->outstanding == 0)
         settle(tk, row);
+}
+
+/* Ends one delivery; one that has ended already is left alone.  With a
+ * delivery_tx that ran statements, the outcome is its commit's. */
+static void delivery_finish(tk_kit *tk, tn_delivery *d, int ok, const char *error)
+{
+    (void)tk;
+    if (d->done)
+        return;
+    d->done = 1;
+    int rc = d->tx != NULL ? tk_tx_settle(d->tx, ok) : 0;
+    if (rc > 0)
+        return; /* tk_delivery_settled() follows from tk_run_pending() */
+    if (rc < 0 && ok)
+        tk_delivery_settled(d, 0, "the delivery's transaction could not commit");
+    else
+        tk_delivery_settled(d, ok, error);
+}
+
+static int acked(const tk_outbox_row *row, const tk_sub *s)
+{
+    for (size_t i = 0; i < row->acked.n; i++)
+        if (row->acked.items[i] == s)
+            return 1;
+    return 0;
 }
 
 void tk_api_delivery_done(tn_delivery *d, int ok, const char *error)
@@ -236,7 +266,7 @@ static void deliver_row(tk_kit *tk, tk_outbox_row *row)
             continue;
         for (size_t j = 0; j < tk->dsubs.n; j++) {
             tk_sub *s = tk->dsubs.items[j];
-            if (s->plugin != p || strcmp(s->name, row->name) != 0)
+            if (s->plugin != p || strcmp(s->name, row->name) != 0 || acked(row, s))
                 continue;
             tn_delivery *d = calloc(1, sizeof *d);
             if (d == NULL || tk_list_push(&row->deliveries, d) != TN_OK) {
@@ -245,6 +275,7 @@ static void deliver_row(tk_kit *tk, tk_outbox_row *row)
                 continue;
             }
             d->row = row;
+            d->sub = s;
             row->outstanding++;
             tn_plugin *saved;
             tk_enter(tk, p, &saved);

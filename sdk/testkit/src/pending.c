@@ -88,9 +88,8 @@ static void run_one(tk_kit *tk, tk_pending *p, int cancelled)
         break;
     case TK_PENDING_DB:
         if (cancelled) {
-            /* The kit goes: no callback, the requests go with it. */
-            p->req->pending--;
-            tk_db_op_free(p->op);
+            /* The kit goes: requests hear nothing, a tn_tx TN_ECANCELED. */
+            tk_db_cancel(p);
         } else {
             tk_db_run(tk, p);
         }

@@ -122,6 +122,7 @@ typedef struct tk_pending {
     tn_work_done_fn done;     /* WORK */
     tn_write_done_fn written; /* WRITE */
     tk_db_op *op;             /* DB */
+    tn_tx *tx;                /* DB of a transaction outside a request */
     void *ud;
 } tk_pending;
 
@@ -143,11 +144,14 @@ typedef struct tk_outbox_row {
     uint64_t last_run; /* the tk_run_events() call that claimed it last */
     tn_timer *timeout;
     tk_list deliveries; /* tn_delivery *, all rounds, freed with the row */
+    tk_list acked;      /* tk_sub * whose delivery_tx committed with its ack */
 } tk_outbox_row;
 
 struct tn_delivery {
     tk_outbox_row *row;
     int done;
+    void *sub; /* tk_sub *: the subscriber */
+    tn_tx *tx; /* delivery_tx(), freed with the delivery */
 };
 
 typedef struct tk_audit_row {
@@ -184,6 +188,19 @@ typedef struct tk_tx {
     tk_list rows;  /* tk_outbox_row *, written in it */
     tk_list audit; /* tk_audit_row * */
 } tk_tx;
+
+/* A transaction outside a request (tx_begin, delivery_tx): tx.c. */
+struct tn_tx {
+    tk_kit *tk;
+    tn_plugin *plugin;
+    char *tenant; /* NULL: no tenant bound */
+    tk_tx state;
+    size_t pending; /* statements queued */
+    int used;       /* a statement was accepted */
+    int ended;      /* commit or rollback asked */
+    tn_delivery *d; /* delivery_tx(): the host ends it with the delivery */
+    int settle_ok;  /* the delivery's outcome being committed (1) or not */
+};
 
 /* -- settings ------------------------------------------------------------ */
 
@@ -333,6 +350,7 @@ struct tk_kit {
 
     tk_db_fn db_fn;
     void *db_ud;
+    tk_list txs;        /* tn_tx *, open, outside requests (tx.c) */
     tk_list stmts;      /* tk_stmt *, as received */
     tk_list outbox;     /* tk_outbox_row *, committed, by id */
     int64_t outbox_seq; /* the last id given, as a bigserial */
@@ -472,11 +490,35 @@ int tk_api_db_audit(tn_request *req, const char *action, const char *target_type
                     const char *target_id, const char *result);
 /* Runs one queued statement (from tk_run_pending()); frees the op. */
 void tk_db_run(tk_kit *tk, tk_pending *p);
+/* Drops one queued statement (the kit goes); a tn_tx's hears TN_ECANCELED. */
+void tk_db_cancel(tk_pending *p);
 void tk_db_op_free(tk_db_op *op);
 /* The request finished: an open transaction is rolled back. */
 void tk_db_request_end(tn_request *r);
 void tk_tx_clear(tk_tx *tx);
 void tk_db_free(tk_kit *tk);
+/* For tx.c: statements of a tn_tx, with the request path's rules. */
+int tk_db_tx_query(tn_tx *t, const char *sql, int nparams, const char *const *params, tn_tx_fn cb,
+                   void *ud);
+int tk_db_tx_end(tn_tx *t, int commit, tn_tx_fn cb, void *ud);
+int tk_db_tx_publish(tn_tx *t, const char *name, const char *payload_json);
+
+/* tx.c */
+int tk_api_tx_begin(tn_plugin *self, const char *tenant_id, tn_tx **out);
+int tk_api_tx_query(tn_tx *tx, const char *sql, int nparams, const char *const *params, tn_tx_fn cb,
+                    void *ud);
+int tk_api_tx_commit(tn_tx *tx, tn_tx_fn cb, void *ud);
+int tk_api_tx_rollback(tn_tx *tx, tn_tx_fn cb, void *ud);
+int tk_api_tx_publish(tn_tx *tx, const char *name, const char *payload_json);
+tn_tx *tk_api_delivery_tx(tn_delivery *d);
+/* A tn_tx statement ran (from tk_db_run), or was cancelled (res status
+ * TN_ECANCELED): its callback; an end also ends the handle. */
+void tk_tx_answer(tn_tx *t, int end, tn_tx_fn cb, const tn_db_result *res, void *ud);
+/* Ends a delivery's transaction: 1 if tk_delivery_settled() follows. */
+int tk_tx_settle(tn_tx *t, int ok);
+void tk_tx_free(tn_tx *t);
+/* tk_free(), after fini(): what the plugins left open is rolled back. */
+void tk_txs_free(tk_kit *tk);
 
 /* events.c */
 int tk_api_event_subscribe(tn_plugin *self, const char *name, tn_event_fn fn, void *ud);
@@ -484,6 +526,8 @@ int tk_api_event_publish(tn_plugin *self, const char *tenant_id, const char *nam
                          const char *payload_json);
 int tk_api_event_subscribe_durable(tn_plugin *self, const char *name, tn_durable_fn fn, void *ud);
 void tk_api_delivery_done(tn_delivery *d, int ok, const char *error);
+/* The delivery's transaction ended (tx.c): committed with its ack, or not. */
+void tk_delivery_settled(tn_delivery *d, int ok, const char *error);
 void tk_outbox_row_free(tk_outbox_row *row);
 void tk_events_free(tk_kit *tk);
 
