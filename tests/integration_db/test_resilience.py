@@ -285,7 +285,7 @@ class ResilienceTest(DbTestCase):
         srv = self.db_server(workers=1, db={"pool_size": 1})
         before = self.pg.count("notes")
         with srv.raw() as c:
-            c.send(harness.build_request("GET", "/db/sleep?ms=700", "a.test"))
+            c.send(harness.build_request("GET", "/db/sleep?ms=3000", "a.test"))
             wait_until(lambda: self.pg.scalar(
                 "SELECT count(*) FROM pg_stat_activity WHERE usename = 'tanomu_app' "
                 "AND query LIKE 'SELECT pg_sleep%';") == "1", 5, what="the sleep running")
@@ -306,7 +306,7 @@ class ResilienceTest(DbTestCase):
         its answer (drain), then the host exits 0 with its transactions
         ended and no worker left (checked by stop())."""
         srv = self.db_server(workers=1)
-        t, box = harness.in_thread(srv.req, "a", "GET", "/db/sleep?ms=800", timeout=15)
+        t, box = harness.in_thread(srv.req, "a", "GET", "/db/sleep?ms=3000", timeout=15)
         wait_until(lambda: self.pg.scalar(
             "SELECT count(*) FROM pg_stat_activity WHERE usename = 'tanomu_app' "
             "AND query LIKE 'SELECT pg_sleep%';") == "1", 5, what="the sleep running")
