@@ -282,7 +282,9 @@ class ResilienceTest(DbTestCase):
         lasting: its transaction ends, the single pooled connection comes
         back for the next request, no worker dies (and, under ASan, nothing
         touches the finished request)."""
-        srv = self.db_server(workers=1, db={"pool_size": 1})
+        # The queue wait must outlast the sleep: the sleep is long so that a
+        # loaded machine's slow psql poll still sees it running.
+        srv = self.db_server(workers=1, db={"pool_size": 1, "queue_timeout_ms": 15000})
         before = self.pg.count("notes")
         with srv.raw() as c:
             c.send(harness.build_request("GET", "/db/sleep?ms=3000", "a.test"))
