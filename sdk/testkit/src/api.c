@@ -106,6 +106,9 @@ void tk_api_fill(tn_api *api)
     api->event_subscribe_durable = tk_api_event_subscribe_durable;
     api->delivery_done = tk_api_delivery_done;
 
+    /* ABI 1.2 */
+    api->last_error = tk_api_last_error;
+    api->free = tk_api_free;
     /* ABI 1.2: transactions outside a request */
     api->tx_begin = tk_api_tx_begin;
     api->tx_query = tk_api_tx_query;

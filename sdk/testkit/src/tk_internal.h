@@ -58,7 +58,18 @@ struct tn_plugin {
     tn_plugin_desc desc; /* what the plugin gave, at most desc.size bytes */
     size_t load_index;
     int failed; /* init() refused: treated as disabled everywhere */
+    char last_error[256]; /* api->last_error(): the last failed 1.2 call */
 };
+
+/* Records why a 1.2 call of plugin p failed, as the host's
+ * host_plugin_fail does, and returns rc (last_error.c). */
+int tk_plugin_fail(tn_plugin *p, int rc, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+const char *tk_api_last_error(const tn_plugin *p);
+void tk_api_free(void *ptr);
 
 /* -- registrations ------------------------------------------------------- */
 

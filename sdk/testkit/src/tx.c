@@ -69,7 +69,7 @@ int tk_api_tx_begin(tn_plugin *self, const char *tenant_id, tn_tx **out)
     tk_settings_apply(self->tk);
     if (tenant_id != NULL && !tk_tenant_known(self->tk->live, tenant_id)) {
         tk_log_kit(self->tk, TN_LOG_ERROR, "tx_begin: no tenant %s", tenant_id);
-        return TN_ENOTFOUND;
+        return tk_plugin_fail(self, TN_ENOTFOUND, "tx_begin: no tenant %s", tenant_id);
     }
     if ((*out = tx_new(self, tenant_id)) == NULL)
         return TN_ENOMEM;
