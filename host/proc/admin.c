@@ -79,6 +79,11 @@ void host_admin_declare_families(host_metrics *mx)
     host_metrics_family(mx, "tanomu_db_pool_rejected_total", HOST_METRIC_COUNTER,
                         "Requests refused a connection (queue full or wait timed out), "
                         "per worker process.");
+    host_metrics_family(mx, "tanomu_outbound_calls_total", HOST_METRIC_COUNTER,
+                        "Plugins' outbound calls by plugin, destination host:port and result "
+                        "(status class, or policy, timeout, too_big, network, canceled).");
+    host_metrics_family(mx, "tanomu_outbound_call_duration_seconds", HOST_METRIC_HISTOGRAM,
+                        "Outbound call latency by plugin, queueing included.");
     /* Zero series, so dashboards see them before the first event. */
     host_metrics_series(mx, "tanomu_reloads_total", "result=\"ok\"");
     host_metrics_series(mx, "tanomu_reloads_total", "result=\"failed\"");

@@ -17,6 +17,7 @@
 #include "context.h"
 #include "log.h"
 #include "names.h"
+#include "outbound_api.h"
 #include "outbox.h"
 #include "pipeline.h"
 #include "request.h"
@@ -592,6 +593,9 @@ const tn_api host_api = {
     .tx_rollback = host_api_tx_rollback,
     .tx_publish = host_api_tx_publish,
     .delivery_tx = host_api_delivery_tx,
+    .http_call = host_api_http_call,
+    .call_cancel = host_api_call_cancel,
+    .curl_run = host_api_curl_run,
 };
 
 void host_worker_events_init(host_worker *w)
