@@ -76,6 +76,7 @@ struct tn_call {
     size_t body_len;
     int has_body;
     char *tenant;
+    char request_id[65]; /* copied: the request may be gone when we log */
     uint64_t deadline_ns;
     size_t max_response;
     uint32_t redirects_left;
@@ -187,9 +188,9 @@ static void log_call(tn_call *c, const char *method, const char *host, uint64_t 
         host_buf_puts(&line, ",\"tenant\":");
         host_buf_json_str(&line, c->tenant);
     }
-    if (c->req) {
+    if (c->request_id[0]) {
         host_buf_puts(&line, ",\"request_id\":");
-        host_buf_json_str(&line, c->req->request_id);
+        host_buf_json_str(&line, c->request_id);
     }
     host_buf_puts(&line, ",\"method\":");
     host_buf_json_str(&line, method);
@@ -600,6 +601,8 @@ static tn_call *call_new(host_calls *hc, tn_plugin *p, tn_request *req, void *ud
     c->state = CALL_QUEUED;
     c->start_ns = host_now_ns();
     c->t.done = on_transfer_done;
+    if (req)
+        snprintf(c->request_id, sizeof c->request_id, "%s", req->request_id);
     host_buf_init(&c->resp);
     host_buf_init(&c->hdrbuf);
     if (req && req->tenant && !(c->tenant = strdup(req->tenant->id))) {
