@@ -116,4 +116,8 @@ void tk_api_fill(tn_api *api)
     api->tx_rollback = tk_api_tx_rollback;
     api->tx_publish = tk_api_tx_publish;
     api->delivery_tx = tk_api_delivery_tx;
+    /* ABI 1.2: outbound calls (outbound.c) */
+    api->http_call = tk_api_http_call;
+    api->call_cancel = tk_api_call_cancel;
+    api->curl_run = tk_api_curl_run;
 }

@@ -370,6 +370,7 @@ struct tk_kit {
 
     tk_list logs; /* char * */
     int log_echo;
+    struct tk_outbound *outbound; /* outbound.c: scripts and what was sent */
 };
 
 /* kit.c: calling into plugin code.  Every call goes between enter and
@@ -563,5 +564,13 @@ tn_metric *tk_api_metric_gauge(tn_plugin *self, const char *name, const char *he
 void tk_api_metric_add(tn_metric *m, const char *tenant_id, int64_t delta);
 void tk_api_metric_set(tn_metric *m, const char *tenant_id, int64_t value);
 void tk_metrics_free(tk_kit *tk);
+
+/* outbound.c (ABI 1.2): http_call, call_cancel, curl_run. */
+int tk_api_http_call(tn_plugin *self, tn_request *req, const tn_http_request *r, tn_http_fn cb,
+                     void *ud, tn_call **out);
+void tk_api_call_cancel(tn_call *call);
+int tk_api_curl_run(tn_plugin *self, tn_request *req, void *easy, tn_curl_fn cb, void *ud,
+                    tn_call **out);
+void tk_outbound_free(tk_kit *tk);
 
 #endif
