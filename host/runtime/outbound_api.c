@@ -34,6 +34,7 @@
 
 #define CALL_DEFAULT_TIMEOUT_MS 10000
 #define CALL_MAX_RESP_HEADERS 100
+#define CALLS_PER_TURN 32 /* results delivered per turn of the loop */
 
 enum { CALL_QUEUED, CALL_RUNNING, CALL_DONE };
 
@@ -287,19 +288,42 @@ static void deliver(tn_call *c)
     call_free(c);
 }
 
-static void on_deliver(uv_idle_t *h)
+/* A few results per turn of the loop, so that a thousand calls ending
+ * together do not keep the worker's requests waiting for all their
+ * callbacks (the loop polls, without blocking, between two turns). */
+static void deliver_some(host_calls *hc, int max)
 {
-    host_calls *hc = h->data;
-    tn_call *c = hc->done_head;
+    tn_call *c = hc->done_head, *last = NULL;
+    int n = 0;
 
-    /* Calls that end during these callbacks wait for the next turn. */
-    hc->done_head = hc->done_tail = NULL;
-    uv_idle_stop(h);
+    /* Take the batch off the list first: calls that end during these
+     * callbacks are appended behind, for a later turn. */
+    while (c && n < max) {
+        last = c;
+        c = c->qnext;
+        n++;
+    }
+    if (!last)
+        return;
+    c = hc->done_head;
+    hc->done_head = last->qnext;
+    if (!hc->done_head)
+        hc->done_tail = NULL;
+    last->qnext = NULL;
     while (c) {
         tn_call *next = c->qnext;
         deliver(c);
         c = next;
     }
+}
+
+static void on_deliver(uv_idle_t *h)
+{
+    host_calls *hc = h->data;
+
+    deliver_some(hc, CALLS_PER_TURN);
+    if (!hc->done_head)
+        uv_idle_stop(h);
 }
 
 static void pump(host_calls *hc, call_lane *l);
@@ -836,12 +860,15 @@ void host_calls_stop(host_worker *w)
     if (!hc)
         return;
     hc->stopping = 1;
-    on_deliver(&hc->idle); /* what had already ended, first */
+    while (hc->done_head) /* what had already ended, first */
+        deliver_some(hc, CALLS_PER_TURN);
     while ((c = hc->all) != NULL) {
         finish_v(c, TN_ECANCELED, CURLE_ABORTED_BY_CALLBACK, 0, "the worker is stopping");
         deliver(c);
     }
-    on_deliver(&hc->idle); /* anything a callback cancelled meanwhile */
+    while (hc->done_head) /* anything a callback cancelled meanwhile */
+        deliver_some(hc, CALLS_PER_TURN);
+    uv_idle_stop(&hc->idle);
 }
 
 static void on_idle_closed(uv_handle_t *h)

@@ -12,6 +12,9 @@
  *       the egress policy off (verify off, any protocol, its own socket
  *       callback, redirects on): the host's options must win
  *   GET /out/mail?url=U&rcpt=A curl_run of an SMTP delivery (STARTTLS)
+ *   GET /out/load?url=U&n=N&ms=D   keeps N calls to U in flight for D ms
+ *       (each one started again when it ends), for bench/outbound.sh;
+ *   GET /out/load/stats        {"done":..,"failed":..,"running":..,"ms":..}
  *
  * Never installed: the URL comes from the client.
  */
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 static const tn_api *api;
 
@@ -151,6 +155,83 @@ static tn_status fire_route(tn_plugin *self, tn_request *req, void *ud)
     return TN_DONE;
 }
 
+/* ---- a sustained load (bench) ----------------------------------------- */
+
+/* Per worker process: one load at a time. */
+static struct {
+    char url[512];
+    uint64_t start_ms, end_ms, last_ms;
+    long done, failed, running;
+} load;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void load_next(tn_plugin *self);
+
+static void on_load(tn_plugin *self, const tn_http_response *res, void *ud)
+{
+    (void)ud;
+    load.running--;
+    if (res->result == TN_OK && res->status == 200)
+        load.done++;
+    else
+        load.failed++;
+    load.last_ms = now_ms();
+    if (load.last_ms < load.end_ms && res->result != TN_ECANCELED)
+        load_next(self);
+}
+
+static void load_next(tn_plugin *self)
+{
+    tn_http_request r;
+
+    memset(&r, 0, sizeof r);
+    r.size = sizeof r;
+    r.url = load.url;
+    if (api->http_call(self, NULL, &r, on_load, NULL, NULL) == TN_OK)
+        load.running++;
+    else
+        load.failed++;
+}
+
+static tn_status load_route(tn_plugin *self, tn_request *req, void *ud)
+{
+    const char *url = api->req_query_param(req, "url");
+    long i, n = qnum(req, "n", 1000);
+
+    (void)ud;
+    if (!url || strlen(url) >= sizeof load.url || load.running > 0) {
+        api->resp_json(req, 409, "{\"error\":\"busy or bad url\"}");
+        return TN_DONE;
+    }
+    snprintf(load.url, sizeof load.url, "%s", url);
+    load.done = load.failed = 0;
+    load.start_ms = load.last_ms = now_ms();
+    load.end_ms = load.start_ms + (uint64_t)qnum(req, "ms", 10000);
+    for (i = 0; i < n; i++)
+        load_next(self);
+    api->resp_json(req, 202, "{}");
+    return TN_DONE;
+}
+
+static tn_status load_stats(tn_plugin *self, tn_request *req, void *ud)
+{
+    char json[200];
+
+    (void)self;
+    (void)ud;
+    snprintf(json, sizeof json, "{\"done\":%ld,\"failed\":%ld,\"running\":%ld,\"ms\":%llu}",
+             load.done, load.failed, load.running,
+             (unsigned long long)(load.last_ms - load.start_ms));
+    api->resp_json(req, 200, json);
+    return TN_DONE;
+}
+
 /* ---- curl_run ----------------------------------------------------------- */
 
 /* The plugin's own socket callback: would connect anywhere. */
@@ -262,6 +343,7 @@ static int outprobe_init(tn_plugin *self, const tn_api *a)
         {"/out/call", call_route, NULL},  {"/out/cancel", call_route, "cancel"},
         {"/out/fire", fire_route, NULL},  {"/out/curl", curl_route, NULL},
         {"/out/mail", curl_route, "mail"},
+        {"/out/load", load_route, NULL},  {"/out/load/stats", load_stats, NULL},
     };
     size_t i;
 
