@@ -374,6 +374,62 @@ class VerifyTest(ServerTestCase):
             self.assertEqual(j["result"], TN_ENETWORK, (route, j))
 
 
+def _has_aiosmtpd():
+    try:
+        return subprocess.run(["/usr/bin/python3", "-c", "import aiosmtpd"],
+                              capture_output=True, timeout=30).returncode == 0
+    except OSError:
+        return False
+
+
+@unittest.skipUnless(_has_aiosmtpd(), "python3-aiosmtpd missing: run scripts/deps.sh")
+class SmtpTest(ServerTestCase):
+    """curl_run end to end: an SMTP delivery with STARTTLS to a local
+    aiosmtpd.  The plugin's handle asks for no TLS (CURLUSESSL_NONE); the
+    host's CURLUSESSL_ALL, set last, wins: the message arrives over TLS, and
+    a peer that offers no STARTTLS gets nothing (TN_EPOLICY)."""
+
+    def start_peer(self, tmp, name, tls_files=()):
+        port = harness.free_port()
+        out = os.path.join(tmp, name + ".jsonl")
+        p = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(
+            os.path.abspath(__file__)), "smtp_peer.py"), str(port), out, *tls_files],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.addCleanup(p.stdout.close)
+        self.addCleanup(p.wait, 10)
+        self.addCleanup(p.kill)
+        self.assertEqual(p.stdout.readline().strip(), "ready")
+        return port, out
+
+    def test_smtp_starttls_forced(self):
+        tmp = __import__("tempfile").mkdtemp(prefix="tanomu-out-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        ca, crt, key = make_ca_and_cert(tmp)
+        tls_port, tls_out = self.start_peer(tmp, "tls", (crt, key))
+        plain_port, plain_out = self.start_peer(tmp, "plain")
+        srv = self.new_server(
+            plugins=("outprobe",), workers=1,
+            tenants={"t1": {"id": "t1", "hosts": ["t1.test"],
+                            "features": {"outprobe": {"enabled": True}}}},
+            conf=out_conf([f"127.0.0.1:{tls_port}", f"127.0.0.1:{plain_port}"], ca))
+        q = urllib.parse.urlencode({"url": f"smtp://127.0.0.1:{tls_port}/tanomu.test",
+                                    "rcpt": "buyer@example.jp"})
+        j = srv.get("/out/mail?" + q, timeout=30).json()
+        self.assertEqual(j["result"], TN_OK, j)
+        msgs = [json.loads(l) for l in harness.read_text(tls_out).splitlines()]
+        self.assertEqual(len(msgs), 1, msgs)
+        self.assertEqual(msgs[0]["to"], ["buyer@example.jp"])
+        self.assertTrue(msgs[0]["tls"], msgs)
+        self.assertIn("Order received.", msgs[0]["data"])
+        q = urllib.parse.urlencode({"url": f"smtp://127.0.0.1:{plain_port}/tanomu.test"})
+        j = srv.get("/out/mail?" + q, timeout=30).json()
+        self.assertEqual(j["result"], TN_EPOLICY, j)
+        self.assertFalse(os.path.exists(plain_out), "a message went out in clear")
+        line = srv.wait_log(lambda l: l.get("type") == "outbound" and l.get("method") == "SMTP",
+                            what="the SMTP call's log line")
+        self.assertEqual(line["host"], f"127.0.0.1:{tls_port}")
+
+
 class StopTest(ServerTestCase):
     def test_worker_stop_cancels_before_fini(self):
         """A stopping worker ends its calls with TN_ECANCELED, callbacks
