@@ -191,7 +191,11 @@ static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
     curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
     if (host_egress_url(c, url, t->http_only, &listed, &port, t->why, sizeof t->why) != 0)
         goto refuse;
-    if (listed && host_egress_addr_port(&address->addr) == port)
+    /* A listed destination, on its port; for FTP also its data
+     * connections, which go to the control connection's address
+     * (CURLOPT_FTP_SKIP_PASV_IP) on another port. */
+    if (listed && (host_egress_addr_port(&address->addr) == port ||
+                   (url && (strncmp(url, "ftp://", 6) == 0 || strncmp(url, "ftps://", 7) == 0))))
         goto open;
     if (!host_egress_addr_public(&address->addr)) {
         char host[200];
@@ -232,6 +236,11 @@ static void apply_policy(host_outbound *o, host_transfer *t)
     curl_easy_setopt(e, CURLOPT_ABSTRACT_UNIX_SOCKET, NULL);
     curl_easy_setopt(e, CURLOPT_DOH_URL, NULL);
     curl_easy_setopt(e, CURLOPT_SHARE, NULL);
+    curl_easy_setopt(e, CURLOPT_PORT, 0L); /* the URL's port, which the policy saw */
+    curl_easy_setopt(e, CURLOPT_ALTSVC_CTRL, 0L); /* no Alt-Svc detours */
+    /* FTP: passive only, data to the control connection's address. */
+    curl_easy_setopt(e, CURLOPT_FTPPORT, NULL);
+    curl_easy_setopt(e, CURLOPT_FTP_SKIP_PASV_IP, 1L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 }
