@@ -499,9 +499,8 @@ static int valid_allow_entry(const char *s)
 
 static void parse_outbound(reader *r, config_setting_t *root, host_config *conf)
 {
-    static const char *const keys[] = {"allow",          "ca_file",        "max_timeout_ms",
-                                       "max_response",   "max_per_plugin", "queue_max",
-                                       NULL};
+    static const char *const keys[] = {
+        "allow", "ca_file", "max_timeout_ms", "max_response", "max_per_plugin", "queue_max", NULL};
     config_setting_t *g = group(r, root, "outbound");
     host_outbound_conf *o = &conf->outbound;
     int i;
@@ -521,7 +520,7 @@ static void parse_outbound(reader *r, config_setting_t *root, host_config *conf)
 
 static void parse_server(reader *r, config_t *cfg, host_config *conf)
 {
-    static const char *const top_keys[] = {"server",   "logging", "plugins", "tenants_dir",
+    static const char *const top_keys[] = {"server",   "logging", "plugins",  "tenants_dir",
                                            "database", "outbox",  "outbound", NULL};
     static const char *const server_keys[] = {"listen",           "admin_listen",
                                               "workers",          "pid_file",

@@ -155,8 +155,7 @@ int host_egress_url(const host_outbound_conf *c, const char *url, int http_only,
 
     *listed = 0;
     *port = 0;
-    if (!u || !url ||
-        curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+    if (!u || !url || curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PORT, &portstr, CURLU_DEFAULT_PORT) != CURLUE_OK) {
@@ -166,8 +165,8 @@ int host_egress_url(const host_outbound_conf *c, const char *url, int http_only,
     *port = atoi(portstr);
     *listed = allowlisted(c, host, *port);
     if (!scheme_allowed(scheme, http_only) && !(*listed && strcmp(scheme, "http") == 0)) {
-        snprintf(why, whylen, "scheme %.16s refused for %.200s:%d (outbound.allow)", scheme,
-                 host, *port);
+        snprintf(why, whylen, "scheme %.16s refused for %.200s:%d (outbound.allow)", scheme, host,
+                 *port);
         goto out;
     }
     rc = 0;

@@ -236,7 +236,7 @@ static void apply_policy(host_outbound *o, host_transfer *t)
     curl_easy_setopt(e, CURLOPT_ABSTRACT_UNIX_SOCKET, NULL);
     curl_easy_setopt(e, CURLOPT_DOH_URL, NULL);
     curl_easy_setopt(e, CURLOPT_SHARE, NULL);
-    curl_easy_setopt(e, CURLOPT_PORT, 0L); /* the URL's port, which the policy saw */
+    curl_easy_setopt(e, CURLOPT_PORT, 0L);        /* the URL's port, which the policy saw */
     curl_easy_setopt(e, CURLOPT_ALTSVC_CTRL, 0L); /* no Alt-Svc detours */
     /* FTP: passive only, data to the control connection's address. */
     curl_easy_setopt(e, CURLOPT_FTPPORT, NULL);

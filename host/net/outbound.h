@@ -30,9 +30,9 @@ typedef void (*host_transfer_fn)(host_transfer *t, CURLcode rc);
 struct host_transfer {
     CURL *easy;
     host_transfer_fn done;
-    int http_only;    /* http_call: http(s) only; else curl_run's protocols */
-    int running;      /* in the multi handle */
-    int refused;      /* the policy refused a connect: why says what */
+    int http_only; /* http_call: http(s) only; else curl_run's protocols */
+    int running;   /* in the multi handle */
+    int refused;   /* the policy refused a connect: why says what */
     char why[320];
     void *saved_private; /* the owner's CURLOPT_PRIVATE, given back at the end */
     host_outbound *o;

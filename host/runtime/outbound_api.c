@@ -274,7 +274,9 @@ static void deliver(tn_call *c)
     }
     host_egress_url_host(url, host, sizeof host);
     snprintf(method, sizeof method, "%s",
-             c->is_curl_run ? (scheme ? scheme : "CURL") : c->method ? c->method : "GET");
+             c->is_curl_run ? (scheme ? scheme : "CURL")
+             : c->method    ? c->method
+                            : "GET");
     for (i = 0; method[i]; i++)
         method[i] = (char)toupper((unsigned char)method[i]);
     host_worker_running(c->hc->w, c->p, "outbound callback");
@@ -669,9 +671,9 @@ static int copy_request(tn_call *c, const tn_http_request *r)
             c->method[i] = (char)toupper((unsigned char)c->method[i]);
     if (!(c->url = strdup(r->url)))
         return TN_ENOMEM;
-    c->has_body = r->body != NULL || (c->method && (!strcmp(c->method, "POST") ||
-                                                    !strcmp(c->method, "PUT") ||
-                                                    !strcmp(c->method, "PATCH")));
+    c->has_body = r->body != NULL ||
+                  (c->method && (!strcmp(c->method, "POST") || !strcmp(c->method, "PUT") ||
+                                 !strcmp(c->method, "PATCH")));
     if (!c->method && r->body)
         c->method = strdup("POST");
     if (r->body_len > 0 && !(c->body = malloc(r->body_len)))
@@ -738,8 +740,7 @@ static int check_http_request(tn_plugin *p, const tn_http_request *r, tn_http_fn
         return host_plugin_fail(p, TN_EINVAL, "http_call: body_len without body");
     for (i = 0; i < r->nheaders; i++)
         if (!token_ok(r->headers[i].name) || !value_ok(r->headers[i].value))
-            return host_plugin_fail(p, TN_EINVAL, "http_call: header %zu is not a valid field",
-                                    i);
+            return host_plugin_fail(p, TN_EINVAL, "http_call: header %zu is not a valid field", i);
     return TN_OK;
 }
 
@@ -760,7 +761,8 @@ int host_api_http_call(tn_plugin *self, tn_request *req, const tn_http_request *
         return rc;
     if (lane_full(hc, self))
         return host_plugin_fail(self, TN_EBUSY, "http_call: %d calls running and %d queued",
-                                hc->w->conf.outbound.max_per_plugin, hc->w->conf.outbound.queue_max);
+                                hc->w->conf.outbound.max_per_plugin,
+                                hc->w->conf.outbound.queue_max);
     if (!(c = call_new(hc, self, req, ud)))
         return host_plugin_fail(self, TN_ENOMEM, "http_call: out of memory");
     c->hcb = cb;
@@ -791,7 +793,8 @@ int host_api_curl_run(tn_plugin *self, tn_request *req, void *easy, tn_curl_fn c
         return rc;
     if (lane_full(hc, self))
         return host_plugin_fail(self, TN_EBUSY, "curl_run: %d calls running and %d queued",
-                                hc->w->conf.outbound.max_per_plugin, hc->w->conf.outbound.queue_max);
+                                hc->w->conf.outbound.max_per_plugin,
+                                hc->w->conf.outbound.queue_max);
     if (!(c = call_new(hc, self, req, ud)))
         return host_plugin_fail(self, TN_ENOMEM, "curl_run: out of memory");
     c->is_curl_run = 1;

@@ -125,8 +125,7 @@ static tn_status call_route(tn_plugin *self, tn_request *req, void *ud)
 static void on_fire(tn_plugin *self, const tn_http_response *res, void *ud)
 {
     (void)ud;
-    api->log(self, TN_LOG_INFO, "outprobe fire done result=%d status=%d", res->result,
-             res->status);
+    api->log(self, TN_LOG_INFO, "outprobe fire done result=%d status=%d", res->result, res->status);
 }
 
 static tn_status fire_route(tn_plugin *self, tn_request *req, void *ud)
@@ -340,10 +339,10 @@ static int outprobe_init(tn_plugin *self, const tn_api *a)
         tn_hook_fn fn;
         void *ud;
     } routes[] = {
-        {"/out/call", call_route, NULL},  {"/out/cancel", call_route, "cancel"},
-        {"/out/fire", fire_route, NULL},  {"/out/curl", curl_route, NULL},
-        {"/out/mail", curl_route, "mail"},
-        {"/out/load", load_route, NULL},  {"/out/load/stats", load_stats, NULL},
+        {"/out/call", call_route, NULL},       {"/out/cancel", call_route, "cancel"},
+        {"/out/fire", fire_route, NULL},       {"/out/curl", curl_route, NULL},
+        {"/out/mail", curl_route, "mail"},     {"/out/load", load_route, NULL},
+        {"/out/load/stats", load_stats, NULL},
     };
     size_t i;
 

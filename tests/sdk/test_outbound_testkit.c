@@ -103,8 +103,7 @@ static tn_status mail(tn_plugin *self, tn_request *req, void *ud)
     static char fake_easy[] = "easy";
 
     (void)ud;
-    return api->curl_run(self, req, fake_easy, on_curl, req, NULL) == TN_OK ? TN_SUSPEND
-                                                                            : TN_ERROR;
+    return api->curl_run(self, req, fake_easy, on_curl, req, NULL) == TN_OK ? TN_SUSPEND : TN_ERROR;
 }
 
 static int ob_init(tn_plugin *self, const tn_api *a)
@@ -151,8 +150,9 @@ static tn_request *pay_req(tk_kit *tk, const char *query)
 static void test_reply_and_sent(void)
 {
     tk_kit *tk = kit();
-    CU_ASSERT_EQUAL(tk_http_reply(tk, "POST", CHARGE, 201, "Content-Type: application/json\n"
-                                                           "X-Req: 7",
+    CU_ASSERT_EQUAL(tk_http_reply(tk, "POST", CHARGE, 201,
+                                  "Content-Type: application/json\n"
+                                  "X-Req: 7",
                                   "{\"id\":\"ch_1\"}"),
                     TN_OK);
     tn_request *r = pay_req(tk, "url=https%3A%2F%2Fpay.example.jp%2Fv1%2Fcharge%3Forder%3Do1");
@@ -263,7 +263,9 @@ static void test_bad_arguments(void)
     tk_kit *tk = kit();
     tn_plugin *p = tk_plugin(tk, "ob");
     tn_http_header bad = {"X-A", "v\r\nInjected: 1"};
-    tn_http_request r = {.size = sizeof r, .url = "https://a.example.jp/", .headers = &bad,
+    tn_http_request r = {.size = sizeof r,
+                         .url = "https://a.example.jp/",
+                         .headers = &bad,
                          .nheaders = 1};
     const tn_api *a = tk_api(tk);
 

@@ -140,8 +140,8 @@ static int add_script(tk_kit *tk, tk_script *s, const char *method, const char *
     return TN_OK;
 }
 
-int tk_http_reply(tk_kit *tk, const char *method, const char *url, int status,
-                  const char *headers, const char *body)
+int tk_http_reply(tk_kit *tk, const char *method, const char *url, int status, const char *headers,
+                  const char *body)
 {
     tk_script *s;
 
@@ -358,8 +358,8 @@ static void run_http(tn_call *c)
         }
         free(c->url);
         c->url = next;
-        if (s->status == 303 || ((s->status == 301 || s->status == 302) &&
-                                 strcmp(c->method, "POST") == 0)) {
+        if (s->status == 303 ||
+            ((s->status == 301 || s->status == 302) && strcmp(c->method, "POST") == 0)) {
             free(c->method);
             c->method = tk_strdup("GET");
         }
@@ -381,10 +381,13 @@ static void run_call(void *ud, int status)
     if (c->ccb) {
         c->ccb(c->p, c->easy, cancel ? TN_ECANCELED : c->curl_result,
                cancel ? 42 /* CURLE_ABORTED_BY_CALLBACK */ : c->curl_code,
-               cancel ? "cancelled" : c->curl_result == TN_OK ? "" : c->curl_error, c->ud);
+               cancel                    ? "cancelled"
+               : c->curl_result == TN_OK ? ""
+                                         : c->curl_error,
+               c->ud);
     } else if (cancel) {
         answer(c, TN_ECANCELED,
-               c->canceled ? "cancelled by the plugin"
+               c->canceled              ? "cancelled by the plugin"
                : status == TN_ECANCELED ? "the worker is stopping"
                                         : "the client went away",
                NULL);
@@ -441,10 +444,9 @@ int tk_api_http_call(tn_plugin *self, tn_request *req, const tn_http_request *r,
     if (r->body_len > 0 && !r->body)
         return tk_plugin_fail(self, TN_EINVAL, "http_call: body_len without body");
     for (size_t i = 0; i < r->nheaders; i++)
-        if (!r->headers || !host_header_name_valid(r->headers[i].name) ||
-            !r->headers[i].value || strpbrk(r->headers[i].value, "\r\n"))
-            return tk_plugin_fail(self, TN_EINVAL, "http_call: header %zu is not a valid field",
-                                  i);
+        if (!r->headers || !host_header_name_valid(r->headers[i].name) || !r->headers[i].value ||
+            strpbrk(r->headers[i].value, "\r\n"))
+            return tk_plugin_fail(self, TN_EINVAL, "http_call: header %zu is not a valid field", i);
     if (req && req->aborted)
         return tk_plugin_fail(self, TN_ECANCELED, "http_call: the client went away");
     if (req && !tk_req_usable(req))

@@ -294,8 +294,8 @@ size_t tk_log_secret_leaks(const tk_kit *tk);
  * any) with status, headers ("Name: value" lines apart by "\n"; NULL: none;
  * the plugin sees names lower-case) and body (NULL: empty).  A later
  * script for the same method and URL replaces it. */
-int tk_http_reply(tk_kit *tk, const char *method, const char *url, int status,
-                  const char *headers, const char *body);
+int tk_http_reply(tk_kit *tk, const char *method, const char *url, int status, const char *headers,
+                  const char *body);
 /* Fails calls to url with result (TN_ETIMEDOUT for a slow peer,
  * TN_ENETWORK, TN_EPOLICY, TN_ETOOBIG) and message (NULL: a default). */
 int tk_http_fail(tk_kit *tk, const char *method, const char *url, int result, const char *message);
@@ -309,8 +309,8 @@ typedef struct tk_http_sent {
     size_t nheaders;
     const char *body; /* NUL-terminated; body_len excludes it */
     size_t body_len;
-    uint32_t timeout_ms;  /* as given (0: the host's 10 s) */
-    int tied_to_request;  /* req was not NULL */
+    uint32_t timeout_ms; /* as given (0: the host's 10 s) */
+    int tied_to_request; /* req was not NULL */
 } tk_http_sent;
 size_t tk_http_sent_count(const tk_kit *tk);
 const tk_http_sent *tk_http_sent_at(const tk_kit *tk, size_t i); /* NULL past the end */
