@@ -68,7 +68,7 @@ class Peer:
 
     def __init__(self, host, cert=None, key=None):
         peer = self
-        self.seen = []          # (method, path, headers dict, body)
+        self.seen = []          # (method, path, headers dict, body, client port)
         self.lock = threading.Lock()
         self.aborted = 0        # /slow requests whose client went away
 
@@ -90,7 +90,8 @@ class Peer:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
                 with peer.lock:
-                    peer.seen.append((self.command, self.path, dict(self.headers), body))
+                    peer.seen.append((self.command, self.path, dict(self.headers), body,
+                                      self.client_address[1]))
                 u = urllib.parse.urlsplit(self.path)
                 q = dict(urllib.parse.parse_qsl(u.query))
                 if u.path == "/ok":
@@ -206,6 +207,24 @@ class OutboundTest(ServerTestCase):
         self.assertEqual(j["body"], "hello from peer")
         self.assertEqual(j["x_echo"], "probe-1")
 
+    def test_connection_reused(self):
+        """Calls to one peer from one worker reuse the connection: three
+        calls in a row arrive on one client port."""
+        for i in range(3):
+            j = self.call(self.base() + f"/ok?reuse={i}")
+            self.assertEqual(j["status"], 200, j)
+        ports = {s[4] for s in self.peer.seen if "reuse=" in s[1]}
+        self.assertEqual(len(ports), 1, ports)
+
+    def test_callback_never_inside_the_call(self):
+        """Even a call refused at once (policy) or cancelled at once answers
+        later, from the loop."""
+        j = self.call("https://10.0.0.1/x")
+        self.assertEqual((j["result"], j["inside"]), (TN_EPOLICY, 0), j)
+        q = urllib.parse.urlencode({"url": self.base() + "/slow?ms=3000"})
+        j = self.server.get("/out/cancel?" + q).json()
+        self.assertEqual((j["result"], j["inside"]), (TN_ECANCELED, 0), j)
+
     def test_post_body_arrives(self):
         j = self.call(self.base() + "/ok", method="POST", body="a=1&b=2")
         self.assertEqual(j["status"], 200, j)
@@ -268,13 +287,14 @@ class OutboundTest(ServerTestCase):
 
     def test_queue_bound(self):
         """max_per_plugin 4 + queue_max 8: of 20 calls fired at once 12 are
-        accepted (4 run, 8 wait), 8 refused with TN_EBUSY; the 12 all end."""
+        accepted (4 run, 8 wait), 8 refused with TN_EBUSY; the 12 all end.
+        Then max_timeout_ms caps a call that asks for more."""
         srv = self.new_server(
             plugins=("hello", "outprobe"), workers=1,
             tenants={"t1": {"id": "t1", "hosts": ["t1.test"],
                             "features": {"outprobe": {"enabled": True}}}},
             conf=out_conf([f"127.0.0.1:{self.peer.port}"], self.ca,
-                          max_per_plugin=4, queue_max=8))
+                          max_per_plugin=4, queue_max=8, max_timeout_ms=3000))
         q = urllib.parse.urlencode({"url": self.base() + "/slow?ms=300", "n": 20,
                                     "timeout": 10000})
         j = srv.get("/out/fire?" + q).json()
@@ -282,6 +302,10 @@ class OutboundTest(ServerTestCase):
         srv.wait_log(lambda l: sum(1 for x in srv.log_lines()
                                    if "fire done result=0 status=200" in str(x)) >= 12,
                      timeout=20, what="the 12 accepted calls to finish")
+        # outbound.max_timeout_ms (3 s) caps the call's own 60 s.
+        q = urllib.parse.urlencode({"url": self.base() + "/slow?ms=30000", "timeout": 60000})
+        j = srv.get("/out/call?" + q, timeout=30).json()
+        self.assertEqual(j["result"], TN_ETIMEDOUT, j)
 
     # -- egress -----------------------------------------------------------------
 

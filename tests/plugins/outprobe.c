@@ -28,6 +28,9 @@
 #include <time.h>
 
 static const tn_api *api;
+/* 1 while this plugin is inside http_call/call_cancel: a callback that
+ * finds it set ran inside the call, which the host promises never happens. */
+static int inside;
 
 TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void);
 
@@ -79,8 +82,9 @@ static void on_call(tn_plugin *self, const tn_http_response *res, void *ud)
     json_str(echo, sizeof echo, header_of(res, "x-echo"), strlen(header_of(res, "x-echo")));
     snprintf(json, sizeof json,
              "{\"result\":%d,\"status\":%d,\"error\":%s,\"body_len\":%zu,\"body\":%s,"
-             "\"x_echo\":%s,\"aborted\":%d}",
-             res->result, res->status, err, res->body_len, body, echo, api->req_is_aborted(req));
+             "\"x_echo\":%s,\"aborted\":%d,\"inside\":%d}",
+             res->result, res->status, err, res->body_len, body, echo, api->req_is_aborted(req),
+             inside);
     api->resp_json(req, 200, json);
     api->req_resume(req, TN_DONE);
 }
@@ -110,15 +114,20 @@ static tn_status call_route(tn_plugin *self, tn_request *req, void *ud)
         r.body = body;
         r.body_len = strlen(body);
     }
+    inside = 1;
     rc = api->http_call(self, req, &r, on_call, req, &call);
+    inside = 0;
     if (rc != TN_OK) {
         char json[400];
         snprintf(json, sizeof json, "{\"call_rc\":%d}", rc);
         api->resp_json(req, 200, json);
         return TN_DONE;
     }
-    if (ud)
-        api->call_cancel(call); /* /out/cancel */
+    if (ud) { /* /out/cancel */
+        inside = 1;
+        api->call_cancel(call);
+        inside = 0;
+    }
     return TN_SUSPEND;
 }
 
