@@ -132,10 +132,13 @@ for _ in $(seq 1 200); do
     case "$stats" in *'"running":0,'*) break ;; esac
     sleep 0.1
 done
-python3 - "$stats" <<'EOF'
+peer_conns="$(curl -sf "http://127.0.0.1:$PEER_ADMIN/metrics" |
+    awk '/^tanomu_worker_connections_total/ {n += $2} END {print n + 0}')"
+python3 - "$stats" "$peer_conns" <<'EOF'
 import json, sys
 s = json.loads(sys.argv[1])
 secs = s["ms"] / 1000.0
 print(f"outbound calls: {s['done']} ok, {s['failed']} failed in {secs:.1f} s "
-      f"= {s['done'] / secs:.0f} calls/s (still running: {s['running']})")
+      f"= {s['done'] / secs:.0f} calls/s (still running: {s['running']}); "
+      f"connections the peer accepted: {sys.argv[2]}")
 EOF

@@ -16,10 +16,15 @@
 
 #include "egress.h"
 
+#define STARTS_PER_TURN 16 /* transfers added to the multi per loop turn */
+
 struct host_outbound {
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;
+    uv_idle_t starter; /* adds waiting transfers, STARTS_PER_TURN a turn */
+    host_transfer *whead, *wtail;
+    int open_handles; /* timer and starter: freed when both are closed */
     const host_outbound_conf *conf;
 };
 
@@ -134,6 +139,38 @@ static int on_timer_set(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+static void unwait(host_outbound *o, host_transfer *t)
+{
+    if (t->wprev)
+        t->wprev->wnext = t->wnext;
+    else
+        o->whead = t->wnext;
+    if (t->wnext)
+        t->wnext->wprev = t->wprev;
+    else
+        o->wtail = t->wprev;
+    t->wprev = t->wnext = NULL;
+    t->waiting = 0;
+}
+
+static void on_start(uv_idle_t *h)
+{
+    host_outbound *o = h->data;
+    host_transfer *t;
+    int n;
+
+    for (n = 0; n < STARTS_PER_TURN && (t = o->whead) != NULL; n++) {
+        unwait(o, t);
+        if (curl_multi_add_handle(o->multi, t->easy) != CURLM_OK) {
+            t->running = 0;
+            curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t->saved_private);
+            t->done(t, CURLE_FAILED_INIT);
+        }
+    }
+    if (!o->whead)
+        uv_idle_stop(h);
+}
+
 host_outbound *host_outbound_new(uv_loop_t *loop, const host_outbound_conf *conf)
 {
     host_outbound *o = calloc(1, sizeof *o);
@@ -148,6 +185,9 @@ host_outbound *host_outbound_new(uv_loop_t *loop, const host_outbound_conf *conf
     o->conf = conf;
     uv_timer_init(loop, &o->timer);
     o->timer.data = o;
+    uv_idle_init(loop, &o->starter);
+    o->starter.data = o;
+    o->open_handles = 2;
     curl_multi_setopt(o->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(o->multi, CURLMOPT_SOCKETDATA, o);
     curl_multi_setopt(o->multi, CURLMOPT_TIMERFUNCTION, on_timer_set);
@@ -158,9 +198,12 @@ fail:
     return NULL;
 }
 
-static void on_timer_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
-    free(h->data);
+    host_outbound *o = h->data;
+
+    if (--o->open_handles == 0)
+        free(o);
 }
 
 void host_outbound_free(host_outbound *o)
@@ -172,7 +215,8 @@ void host_outbound_free(host_outbound *o)
     curl_multi_cleanup(o->multi);
     curl_global_cleanup();
     uv_timer_stop(&o->timer);
-    uv_close((uv_handle_t *)&o->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&o->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&o->starter, on_handle_closed);
 }
 
 /* ---- the policy on each transfer ------------------------------------------- */
@@ -252,12 +296,16 @@ int host_transfer_start(host_outbound *o, host_transfer *t)
     t->why[0] = '\0';
     curl_easy_getinfo(t->easy, CURLINFO_PRIVATE, (char **)&t->saved_private);
     apply_policy(o, t);
-    if (curl_multi_add_handle(o->multi, t->easy) != CURLM_OK) {
-        curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t->saved_private);
-        snprintf(t->why, sizeof t->why, "cannot add the transfer");
-        return -1;
-    }
     t->running = 1;
+    t->waiting = 1;
+    t->wnext = NULL;
+    t->wprev = o->wtail;
+    if (o->wtail)
+        o->wtail->wnext = t;
+    else
+        o->whead = t;
+    o->wtail = t;
+    uv_idle_start(&o->starter, on_start);
     return 0;
 }
 
@@ -265,7 +313,10 @@ void host_transfer_stop(host_transfer *t)
 {
     if (!t->running)
         return;
-    curl_multi_remove_handle(t->o->multi, t->easy);
+    if (t->waiting)
+        unwait(t->o, t);
+    else
+        curl_multi_remove_handle(t->o->multi, t->easy);
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t->saved_private);
     t->running = 0;
 }

@@ -31,8 +31,10 @@ struct host_transfer {
     CURL *easy;
     host_transfer_fn done;
     int http_only; /* http_call: http(s) only; else curl_run's protocols */
-    int running;   /* in the multi handle */
-    int refused;   /* the policy refused a connect: why says what */
+    int running;   /* started: in the multi handle, or waiting to be added */
+    int waiting;   /* waiting to be added (a few per turn of the loop) */
+    host_transfer *wprev, *wnext;
+    int refused; /* the policy refused a connect: why says what */
     char why[320];
     void *saved_private; /* the owner's CURLOPT_PRIVATE, given back at the end */
     host_outbound *o;
@@ -43,7 +45,10 @@ host_outbound *host_outbound_new(uv_loop_t *loop, const host_outbound_conf *conf
  * connections and the handles; the memory goes when libuv has closed them. */
 void host_outbound_free(host_outbound *o);
 
-/* Applies the policy's options to t->easy and adds it; 0 or -1 (why set). */
+/* Applies the policy's options to t->easy and adds it to the multi handle
+ * (at most a few per turn of the loop: a new TLS connection costs the loop
+ * about a millisecond, a thousand at once would stall it); 0, or -1 with
+ * why set. */
 int host_transfer_start(host_outbound *o, host_transfer *t);
 /* Takes a running transfer out: no done callback. */
 void host_transfer_stop(host_transfer *t);
