@@ -269,6 +269,7 @@ static void apply_policy(host_outbound *o, host_transfer *t)
     curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2); /* S18 */
     if (o->conf && o->conf->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, o->conf->ca_file);
     /* Nothing that connects somewhere else than the URL says. */

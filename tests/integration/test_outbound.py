@@ -1,4 +1,4 @@
-"""Outbound calls (SDK 1.2, issue 7 section 1; S2, S3, S16): the outprobe
+"""Outbound calls (SDK 1.2, issue 7 section 1; S16, S18, A4, A7): the outprobe
 test plugin calls local peers through http_call and curl_run.
 
 Peers: an HTTPS server (http.server + ssl) with a certificate from a CA made
@@ -200,7 +200,7 @@ class OutboundTest(ServerTestCase):
     # -- the client ---------------------------------------------------------
 
     def test_success_headers_body_sent(self):
-        """S2: a GET through the allow entry: status, body, response header;
+        """A GET through the allow entry: status, body, response header;
         the peer saw the plugin's header."""
         j = self.call(self.base() + "/ok", hdr="probe-1")
         self.assertEqual((j["result"], j["status"]), (TN_OK, 200), j)
@@ -310,7 +310,7 @@ class OutboundTest(ServerTestCase):
     # -- egress -----------------------------------------------------------------
 
     def test_egress_refused_without_entry(self):
-        """S3: loopback in every spelling, link-local metadata, RFC 1918 and
+        """Egress (SSRF guard): loopback in every spelling, link-local metadata, RFC 1918 and
         a name resolving to loopback are refused without an allow entry, with
         TN_EPOLICY; the loopback peer saw nothing."""
         p = self.loop_only.port

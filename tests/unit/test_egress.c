@@ -1,5 +1,5 @@
 /*
- * test_egress.c - the egress policy's rules (net/egress.c, S3): which
+ * test_egress.c - the egress policy's rules (net/egress.c, the SSRF guard): which
  * addresses are public, in every IPv4 and IPv6 spelling, and which URLs
  * pass before any connection, with and without outbound.allow entries.
  */
