@@ -211,7 +211,9 @@ static void count_call(tn_call *c, const char *host, uint64_t us)
     if (!m)
         return;
     host_metrics_label(plugin, sizeof plugin, c->p->name);
-    host_metrics_label(hostl, sizeof hostl, host);
+    /* A refused destination may be anything an attacker typed: one series
+     * for all of them, so they cannot fill the shared metrics table. */
+    host_metrics_label(hostl, sizeof hostl, c->result == TN_EPOLICY ? "(refused)" : host);
     snprintf(labels, sizeof labels, "plugin=\"%s\",host=\"%s\",result=\"%s\"", plugin, hostl,
              result_name(c->result, c->status));
     host_series_add(host_metrics_series(m, "tanomu_outbound_calls_total", labels), 1);

@@ -353,8 +353,11 @@ class OutboundTest(ServerTestCase):
         m = self.server.metrics()
         self.assertGreaterEqual(m.sum("tanomu_outbound_calls_total", plugin="outprobe",
                                       result="2xx"), 1)
+        self.call("https://10.0.0.1/never", timeout="2000")
+        m = self.server.metrics()
         self.assertGreaterEqual(m.sum("tanomu_outbound_calls_total", plugin="outprobe",
-                                      result="policy"), 0)
+                                      host="(refused)", result="policy"), 1)
+        self.assertEqual(m.sum("tanomu_outbound_calls_total", host="10.0.0.1:443"), 0)
         self.assertTrue(m.has("tanomu_outbound_call_duration_seconds_count")
                         or m.has("tanomu_outbound_call_duration_seconds_bucket"))
 
