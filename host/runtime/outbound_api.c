@@ -697,6 +697,16 @@ static int copy_request(tn_call *c, const tn_http_request *r)
             return TN_ENOMEM;
         c->hdrs = l;
     }
+    /* No "Expect: 100-continue" wait on larger bodies (many APIs never
+     * answer it, which costs a second per call), unless the plugin asks. */
+    for (i = 0; i < r->nheaders && strcasecmp(r->headers[i].name, "expect") != 0; i++)
+        ;
+    if (i == r->nheaders) {
+        struct curl_slist *l = curl_slist_append(c->hdrs, "Expect:");
+        if (!l)
+            return TN_ENOMEM;
+        c->hdrs = l;
+    }
     timeout = r->timeout_ms ? r->timeout_ms : CALL_DEFAULT_TIMEOUT_MS;
     if (timeout > o->max_timeout_ms)
         timeout = o->max_timeout_ms;
@@ -722,6 +732,7 @@ static int setup_easy(tn_call *c)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->err);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "tanomu/" TANOMU_VERSION); /* a plugin's header wins */
     c->t.http_only = 1;
     return TN_OK;
 }

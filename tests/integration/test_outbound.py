@@ -226,10 +226,16 @@ class OutboundTest(ServerTestCase):
         self.assertEqual((j["result"], j["inside"]), (TN_ECANCELED, 0), j)
 
     def test_post_body_arrives(self):
-        j = self.call(self.base() + "/ok", method="POST", body="a=1&b=2")
-        self.assertEqual(j["status"], 200, j)
-        seen = [s for s in self.peer.seen if s[0] == "POST"]
-        self.assertTrue(seen and seen[-1][3] == b"a=1&b=2", seen)
+        """A body arrives whole; a larger one is sent at once (no
+        "Expect: 100-continue" wait); the host names itself in User-Agent."""
+        for body in ("a=1&b=2", "x" * 3000):
+            j = self.call(self.base() + "/ok?post=1", method="POST", body=body)
+            self.assertEqual(j["status"], 200, j)
+            seen = [s for s in self.peer.seen if s[0] == "POST" and "post=1" in s[1]]
+            self.assertTrue(seen and seen[-1][3] == body.encode(), seen[-1:])
+            headers = {k.lower(): v for k, v in seen[-1][2].items()}
+            self.assertNotIn("expect", headers)
+            self.assertTrue(headers.get("user-agent", "").startswith("tanomu/"), headers)
 
     def test_4xx_5xx_are_answers(self):
         for code in (404, 503):
