@@ -466,7 +466,8 @@ class SmtpTest(ServerTestCase):
 class StopTest(ServerTestCase):
     def test_worker_stop_cancels_before_fini(self):
         """A stopping worker ends its calls with TN_ECANCELED, callbacks
-        before the plugin's fini()."""
+        before the plugin's fini(): 200 calls, 64 running (max_per_plugin)
+        and 136 queued."""
         tmp = __import__("tempfile").mkdtemp(prefix="tanomu-out-")
         self.addCleanup(shutil.rmtree, tmp, True)
         ca, crt, key = make_ca_and_cert(tmp)
@@ -478,14 +479,14 @@ class StopTest(ServerTestCase):
                             "features": {"outprobe": {"enabled": True}}}},
             conf=out_conf([f"127.0.0.1:{peer.port}"], ca))
         q = urllib.parse.urlencode({"url": f"https://127.0.0.1:{peer.port}/slow?ms=20000",
-                                    "n": 3, "timeout": 20000})
-        self.assertEqual(srv.get("/out/fire?" + q).json()["accepted"], 3)
-        wait_until(lambda: len(peer.paths()) == 3, 10, what="3 calls at the peer")
+                                    "n": 200, "timeout": 20000})
+        self.assertEqual(srv.get("/out/fire?" + q).json()["accepted"], 200)
+        wait_until(lambda: len(peer.paths()) == 64, 15, what="64 calls at the peer")
         srv.stop()
         msgs = [str(l.get("msg", l)) for l in srv.log_lines()]
         done = [i for i, m in enumerate(msgs) if "fire done result=-6" in m]
         fini = [i for i, m in enumerate(msgs) if "outprobe fini" in m]
-        self.assertEqual(len(done), 3, msgs[-20:])
+        self.assertEqual(len(done), 200, msgs[-20:])
         self.assertTrue(fini and max(done) < fini[0], msgs[-20:])
 
 
