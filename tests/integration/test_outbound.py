@@ -323,7 +323,9 @@ class OutboundTest(ServerTestCase):
         for url in (f"https://127.0.0.1:{p}/ok", f"https://[::1]:{p}/ok",
                     f"https://[::ffff:127.0.0.1]:{p}/ok", f"https://localhost:{p}/ok",
                     "https://169.254.169.254/latest/meta-data/", "https://10.0.0.1/x",
-                    "https://100.64.0.1/x", "https://[fe80::1]/x", "https://[fd00::1]/x"):
+                    "https://100.64.0.1/x", "https://[fe80::1]/x", "https://[fd00::1]/x",
+                    f"https://2130706433:{p}/ok", f"https://0x7f.0.0.1:{p}/ok",
+                    f"https://127.1:{p}/ok", "https://0.0.0.0/x"):
             j = self.call(url, timeout="3000")
             self.assertEqual(j["result"], TN_EPOLICY, (url, j))
             self.assertIn("policy", j["error"], (url, j))
