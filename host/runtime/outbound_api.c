@@ -35,6 +35,7 @@
 #define CALL_DEFAULT_TIMEOUT_MS 10000
 #define CALL_MAX_RESP_HEADERS 100
 #define CALLS_PER_TURN 32 /* results delivered per turn of the loop */
+#define EASY_POOL_MAX 256 /* idle curl easy handles kept for the next calls */
 
 enum { CALL_QUEUED, CALL_RUNNING, CALL_DONE };
 
@@ -54,6 +55,10 @@ typedef struct host_calls {
     tn_call *done_head, *done_tail;
     uv_idle_t idle; /* delivers done calls */
     int stopping;
+    /* Easy handles of ended http_calls, reset: a new handle costs a dozen
+     * allocations, and a reused one keeps its TLS session cache. */
+    CURL *pool[EASY_POOL_MAX];
+    int npool;
 } host_calls;
 
 struct tn_call {
@@ -224,8 +229,16 @@ static void count_call(tn_call *c, const char *host, uint64_t us)
 
 static void call_free(tn_call *c)
 {
-    if (!c->is_curl_run && c->t.easy)
-        curl_easy_cleanup(c->t.easy);
+    host_calls *hc = c->hc;
+
+    if (!c->is_curl_run && c->t.easy) {
+        if (hc->npool < EASY_POOL_MAX && !hc->stopping) {
+            curl_easy_reset(c->t.easy);
+            hc->pool[hc->npool++] = c->t.easy;
+        } else {
+            curl_easy_cleanup(c->t.easy);
+        }
+    }
     curl_slist_free_all(c->hdrs);
     free(c->method);
     free(c->url);
@@ -721,7 +734,8 @@ static int copy_request(tn_call *c, const tn_http_request *r)
 
 static int setup_easy(tn_call *c)
 {
-    CURL *e = c->t.easy = curl_easy_init();
+    host_calls *hc = c->hc;
+    CURL *e = c->t.easy = hc->npool > 0 ? hc->pool[--hc->npool] : curl_easy_init();
 
     if (!e)
         return TN_ENOMEM;
@@ -902,6 +916,8 @@ void host_calls_close(host_worker *w)
     if (!hc)
         return;
     host_calls_stop(w);
+    while (hc->npool > 0)
+        curl_easy_cleanup(hc->pool[--hc->npool]);
     host_outbound_free(hc->net);
     w->calls = NULL;
     uv_close((uv_handle_t *)&hc->idle, on_idle_closed);
