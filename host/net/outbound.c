@@ -192,6 +192,11 @@ host_outbound *host_outbound_new(uv_loop_t *loop, const host_outbound_conf *conf
     curl_multi_setopt(o->multi, CURLMOPT_SOCKETDATA, o);
     curl_multi_setopt(o->multi, CURLMOPT_TIMERFUNCTION, on_timer_set);
     curl_multi_setopt(o->multi, CURLMOPT_TIMERDATA, o);
+    /* Idle connections kept for reuse.  curl's default (4 per transfer in
+     * the multi) shrinks while transfers wait to be added, and closing the
+     * surplus means new TLS handshakes a moment later. */
+    curl_multi_setopt(o->multi, CURLMOPT_MAXCONNECTS,
+                      (long)(conf && conf->max_per_plugin > 128 ? 2 * conf->max_per_plugin : 256));
     return o;
 fail:
     free(o);

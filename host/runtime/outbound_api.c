@@ -746,6 +746,10 @@ static int setup_easy(tn_call *c)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->err);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* Servers close idle connections after a few seconds (Apache's and
+     * tanomu's default is 5): a connection idle longer than 4 s is not
+     * reused, rather than found dead when a call needs it. */
+    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 4L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "tanomu/" TANOMU_VERSION); /* a plugin's header wins */
     c->t.http_only = 1;
     return TN_OK;

@@ -185,10 +185,12 @@ static void on_load(tn_plugin *self, const tn_http_response *res, void *ud)
 {
     (void)ud;
     load.running--;
-    if (res->result == TN_OK && res->status == 200)
+    if (res->result == TN_OK && res->status == 200) {
         load.done++;
-    else
-        load.failed++;
+    } else if (load.failed++ < 5) {
+        api->log(self, TN_LOG_WARN, "outprobe load call failed: %d %d %s", res->result, res->status,
+                 res->error);
+    }
     load.last_ms = now_ms();
     if (load.last_ms < load.end_ms && res->result != TN_ECANCELED)
         load_next(self);
