@@ -49,6 +49,8 @@ static void bind_series(tn_limit *z)
     char plugin[80], zone[80], labels[200];
     size_t i;
 
+    if (!z->w->metrics)
+        return; /* `tanomu check`: no shared metrics, nothing counted */
     host_metrics_label(plugin, sizeof plugin, z->plugin->name);
     host_metrics_label(zone, sizeof zone, z->name);
     snprintf(labels, sizeof labels, "plugin=\"%s\",zone=\"%s\"", plugin, zone);
