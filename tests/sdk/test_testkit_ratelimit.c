@@ -22,29 +22,32 @@ static tn_status h_login(tn_plugin *self, tn_request *req, void *ud)
 {
     uint64_t retry_ms = 0;
     char secs[24];
-    int rc;
+    int rc = api->limit_take(login_zone, api->req_tenant(req), api->req_client_addr(req), 1,
+                             &retry_ms);
 
     (void)self;
     (void)ud;
-    rc = api->limit_take(login_zone, api->req_tenant(req), api->req_client_addr(req), 1,
-                         &retry_ms);
     if (rc == 0) {
-        snprintf(secs, sizeof secs, "%llu", (unsigned long long)((retry_ms + 999) / 1000));
         /* resp_error() replaces the headers: Retry-After goes after it. */
         api->resp_error(req, 429, "too_many_attempts", "too many login attempts; retry later");
+        snprintf(secs, sizeof secs, "%llu", (unsigned long long)((retry_ms + 999) / 1000));
         api->resp_header(req, "Retry-After", secs);
         return TN_DONE;
     }
-    if (rc < 0) /* a bug of ours (api->last_error says which): fail closed */
-        return api->resp_error(req, 500, "internal", "rate limit unavailable"), TN_DONE;
-    api->resp_json(req, 200, "{\"checked\":true}"); /* ...check the password here */
+    if (rc < 0) { /* a bug of ours (last_error says which): fail closed */
+        api->resp_error(req, 500, "internal", "rate limit unavailable");
+        return TN_DONE;
+    }
+    /* ... check the password (and count failures per account in the
+     * database: that limit must hold on every node) ... */
+    api->resp_json(req, 200, "{\"checked\":true}");
     return TN_DONE;
 }
 
 static int login_init(tn_plugin *self, const tn_api *a)
 {
     api = a;
-    /* 5 at once, then one every 12 s; 64 KiB holds ~1,500 addresses. */
+    /* 5 at once, then one every 12 s; 64 KiB holds about 1,500 addresses. */
     login_zone = api->limit_zone(self, "login", 5.0 / 60.0, 5, 64 * 1024);
     if (!login_zone) {
         api->log(self, TN_LOG_ERROR, "limit_zone: %s", api->last_error(self));
