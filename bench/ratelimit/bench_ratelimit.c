@@ -75,7 +75,7 @@ int main(int argc, char **argv)
     double secs = argc > 1 ? atof(argv[1]) : 2.0;
     int maxp = argc > 2 ? atoi(argv[2]) : 4;
     host_limit_region *r = host_limit_region_create(16 << 20);
-    uint64_t (*shared)[2];
+    uint64_t(*shared)[2];
     host_rl_table *t;
     uint64_t n, ev = 0;
     char err[200], what[64];
@@ -99,8 +99,8 @@ int main(int argc, char **argv)
     n = run(r, t, FRESH, secs, 1000000, 0, &ev);
     report("take, new keys (evicting)", n, secs, ev);
 
-    shared = mmap(NULL, sizeof(uint64_t[64][2]), PROT_READ | PROT_WRITE,
-                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    shared = mmap(NULL, sizeof(uint64_t[64][2]), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                  -1, 0);
     if (shared == MAP_FAILED)
         return 1;
     for (int p = 1; p <= maxp && p <= 64; p *= 2) {

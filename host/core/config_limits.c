@@ -47,8 +47,7 @@ int host_config_rate_limits(const config_setting_t *root, const char *file,
         v = config_setting_get_int64(m);
         if (v < 0 || (unsigned long long)v > HOST_RATE_LIMITS_MAX_MEMORY) {
             host_errors_add(errs, file, (int)config_setting_source_line(m),
-                            "'max_memory' must be between 0 and %zu",
-                            HOST_RATE_LIMITS_MAX_MEMORY);
+                            "'max_memory' must be between 0 and %zu", HOST_RATE_LIMITS_MAX_MEMORY);
             failed = 1;
             continue;
         }

@@ -51,8 +51,7 @@ host_limit_region *host_limit_region_create(size_t max_memory)
 
     if (sodium_init() < 0)
         return NULL;
-    r = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-             0);
+    r = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (r == MAP_FAILED)
         return NULL;
     /* Zeroed pages: every record is ZONE_FREE. */
@@ -179,8 +178,8 @@ static host_rl_table *create(host_limit_region *r, const char *plugin, const cha
 
     /* An idle zone of the same name with other values is superseded. */
     reclaim(r, plugin, name);
-    if (find_gap(r, size, &offset) != 0 && (reclaim(r, NULL, NULL) == 0 ||
-                                            find_gap(r, size, &offset) != 0)) {
+    if (find_gap(r, size, &offset) != 0 &&
+        (reclaim(r, NULL, NULL) == 0 || find_gap(r, size, &offset) != 0)) {
         snprintf(err, errlen,
                  "no room for %zu bytes: rate_limits.max_memory is %zu, %zu in use by zones",
                  mem_bytes, r->arena_size, host_limit_region_used(r));
@@ -240,9 +239,8 @@ host_rl_table *host_limit_zone_attach(host_limit_region *r, const char *plugin, 
     }
     for (i = 0; i < HOST_LIMIT_MAX_ZONES; i++) {
         zone_rec *z = &r->zones[i];
-        if (z->state == ZONE_USED && strcmp(z->plugin, plugin) == 0 &&
-            strcmp(z->name, name) == 0 && z->rate == rate && z->burst == burst &&
-            z->mem_bytes == mem_bytes) {
+        if (z->state == ZONE_USED && strcmp(z->plugin, plugin) == 0 && strcmp(z->name, name) == 0 &&
+            z->rate == rate && z->burst == burst && z->mem_bytes == mem_bytes) {
             attach(z, slot);
             t = (host_rl_table *)(r->arena + z->offset);
             break;

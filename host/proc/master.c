@@ -571,7 +571,8 @@ static void start_reload(host_master *m)
     if (!same_listeners(&m->conf, &m->new_conf))
         host_log(HOST_LOG_WARN, "reload: listen addresses changed; they take effect at restart");
     if (m->new_conf.server.rate_limits.max_memory != host_limit_region_capacity(m->limits))
-        host_log(HOST_LOG_WARN, "reload: rate_limits.max_memory changed; it takes effect at restart");
+        host_log(HOST_LOG_WARN,
+                 "reload: rate_limits.max_memory changed; it takes effect at restart");
     if (m->ntls > 0 && tls_open(&m->new_conf, &m->new_tls, &m->reload_errs) != 0) {
         reload_finish(m, 0);
         return;

@@ -39,8 +39,8 @@ static tn_status answer_take(tn_plugin *self, tn_request *req, tn_limit *zone, c
         return TN_DONE;
     }
     if (rc == 0) {
-        snprintf(body, sizeof body, "{\"retry_ms\":%llu,\"pid\":%d}",
-                 (unsigned long long)retry_ms, (int)getpid());
+        snprintf(body, sizeof body, "{\"retry_ms\":%llu,\"pid\":%d}", (unsigned long long)retry_ms,
+                 (int)getpid());
         api->resp_json(req, 429, body);
         snprintf(secs, sizeof secs, "%llu", (unsigned long long)((retry_ms + 999) / 1000));
         api->resp_header(req, "Retry-After", secs);

@@ -280,7 +280,8 @@ static void test_region_zones(void)
     CU_ASSERT_PTR_NOT_NULL(
         host_limit_zone_attach(r, "auth", "big", 1, 5, 32768, 2, err, sizeof err));
     /* Bad values are refused with a reason. */
-    CU_ASSERT_PTR_NULL(host_limit_zone_attach(r, "auth", "Bad-Name", 1, 5, 4096, 2, err, sizeof err));
+    CU_ASSERT_PTR_NULL(
+        host_limit_zone_attach(r, "auth", "Bad-Name", 1, 5, 4096, 2, err, sizeof err));
     CU_ASSERT_PTR_NULL(host_limit_zone_attach(r, "auth", "tiny", 1, 5, 64, 2, err, sizeof err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "mem_bytes"));
     CU_ASSERT_PTR_NULL(host_limit_zone_attach(r, "auth", "slow", 0, 5, 4096, 2, err, sizeof err));
@@ -316,7 +317,10 @@ static void test_keys_hashed(void)
     CU_ASSERT_NOT_EQUAL(memcmp(ka, kn, sizeof ka), 0);
     CU_ASSERT_NOT_EQUAL(memcmp(kn, ke, sizeof ka), 0);
     /* "ac"+"me..." is not "acme"+"...": the tenant is delimited. */
-    host_limit_key(r, "ac", "me" "alice@example.com", k2);
+    host_limit_key(r, "ac",
+                   "me"
+                   "alice@example.com",
+                   k2);
     CU_ASSERT_NOT_EQUAL(memcmp(ka, k2, sizeof ka), 0);
     host_limit_key(r, "acme", who, k2);
     CU_ASSERT_EQUAL(memcmp(ka, k2, sizeof ka), 0);
@@ -389,8 +393,7 @@ int main(void)
     CU_add_test(s, "rate and burst bounds", test_params);
     CU_add_test(s, "eviction under memory pressure in LRU order", test_eviction_lru);
     CU_add_test(s, "A1 a dead lock holder does not wedge the zone", test_dead_holder);
-    CU_add_test(s, "zones by plugin and name, fresh on new values, max_memory",
-                test_region_zones);
+    CU_add_test(s, "zones by plugin and name, fresh on new values, max_memory", test_region_zones);
     CU_add_test(s, "S16 S21 keys stored as keyed digests, per tenant", test_keys_hashed);
     CU_add_test(s, "rate_limits config group", test_config);
     CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -139,8 +139,8 @@ int tk_api_limit_take(tn_limit *zone, const char *tenant_id, const char *key, ui
     key_digest(tenant_id, key, digest);
     /* The virtual clock starts at 0; the host's monotonic one never does,
      * and 0 is a fresh key's TAT: start the zone's time one day in. */
-    if (host_rl_take(zone->table, digest, cost,
-                     (int64_t)(zone->tk->now_ms + 86400000u) * 1000000, &res) != 0)
+    if (host_rl_take(zone->table, digest, cost, (int64_t)(zone->tk->now_ms + 86400000u) * 1000000,
+                     &res) != 0)
         return tk_plugin_fail(zone->plugin, TN_ESTATE, "limit_take: the zone's lock is unusable");
     zone->evicted += res.evicted;
     if (!res.allowed) {
