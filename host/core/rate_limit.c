@@ -6,6 +6,13 @@
  * for none, so the block means the same at any address.  An entry is on
  * exactly one of: the free list (through hnext), or a bucket chain and the
  * LRU list (head = most recently used, tail = the next to evict).
+ *
+ * A process may die at any store while holding the lock, leaving links
+ * half changed.  So each entry also says, on its own, whether it holds a
+ * key (`live`, written last when a key moves in and first when it moves
+ * out) and when it was last used (`stamp`); the next locker rebuilds the
+ * chains and the LRU list from those alone.  A key's state is one 8-byte
+ * store (tat), so the dead process loses at most the take it was making.
  */
 #include "rate_limit.h"
 
@@ -13,6 +20,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define NIL UINT32_MAX
@@ -21,10 +29,11 @@
 typedef struct rl_entry {
     uint8_t key[HOST_RL_KEY_BYTES];
     int64_t tat;    /* theoretical arrival time, ns; 0: fresh */
+    uint64_t stamp; /* the table's clock when last used: LRU order */
     uint32_t hnext; /* bucket chain, or free list */
     uint32_t prev;  /* LRU: toward the head (more recent) */
     uint32_t next;  /* LRU: toward the tail */
-    uint32_t pad;
+    uint32_t live;  /* holds a key: what a rebuild trusts */
 } rl_entry;
 
 struct host_rl_table {
@@ -38,6 +47,7 @@ struct host_rl_table {
     uint32_t used;
     uint32_t free_head;
     uint32_t head, tail;
+    uint64_t clock; /* ticks once per take */
 };
 
 #define HDR_BYTES ((sizeof(host_rl_table) + 63) & ~(size_t)63)
@@ -140,6 +150,7 @@ static void table_reset(host_rl_table *t)
         e[i].hnext = i + 1 < t->capacity ? i + 1 : NIL;
         e[i].prev = e[i].next = NIL;
         e[i].tat = 0;
+        e[i].live = 0;
     }
     t->free_head = t->capacity ? 0 : NIL;
     t->head = t->tail = NIL;
@@ -200,15 +211,61 @@ uint32_t host_rl_used(const host_rl_table *t)
     return t->used;
 }
 
+static void lru_push_front(host_rl_table *t, uint32_t i);
+static uint32_t bucket_of(const host_rl_table *t, const uint8_t *key);
+
+static int cmp_stamp(const void *a, const void *b, void *arg)
+{
+    const rl_entry *e = arg;
+    uint64_t x = e[*(const uint32_t *)a].stamp, y = e[*(const uint32_t *)b].stamp;
+
+    return x < y ? -1 : x > y;
+}
+
+/* After a holder died: the links are rebuilt from what every entry says
+ * of itself (live, key, stamp); the keys and their budgets stay.  Without
+ * memory for the sort, the table starts over instead. */
+static void table_rebuild(host_rl_table *t)
+{
+    rl_entry *e = entries(t);
+    uint32_t *b = buckets(t), *order = malloc((size_t)t->capacity * sizeof *order);
+    uint32_t i, n = 0, k;
+
+    if (!order) {
+        table_reset(t);
+        return;
+    }
+    for (i = 0; i < t->nbuckets; i++)
+        b[i] = NIL;
+    t->free_head = t->head = t->tail = NIL;
+    for (i = t->capacity; i-- > 0;) {
+        e[i].prev = e[i].next = NIL;
+        if (e[i].live) {
+            order[n++] = i;
+        } else {
+            e[i].hnext = t->free_head;
+            t->free_head = i;
+        }
+    }
+    qsort_r(order, n, sizeof *order, cmp_stamp, e);
+    for (k = 0; k < n; k++) { /* oldest first: the newest ends at the head */
+        i = order[k];
+        e[i].hnext = b[bucket_of(t, e[i].key)];
+        b[bucket_of(t, e[i].key)] = i;
+        lru_push_front(t, i);
+    }
+    t->used = n;
+    free(order);
+}
+
 /* The previous holder died with the lock: what it was changing may be
- * half done, so the table starts over (every key fresh) rather than follow
- * links that may be wrong. */
+ * half done, so the links are rebuilt rather than followed. */
 static int table_lock(host_rl_table *t, int *recovered)
 {
     int rc = pthread_mutex_lock(&t->lock);
 
     if (rc == EOWNERDEAD) {
-        table_reset(t);
+        table_rebuild(t);
         pthread_mutex_consistent(&t->lock);
         *recovered = 1;
         return 0;
@@ -289,6 +346,8 @@ static uint32_t entry_for_new_key(host_rl_table *t, int64_t now_ns, int *evicted
     }
     i = t->tail;
     *evicted = e[i].tat > now_ns;
+    /* Out before any link changes: dying after this loses this key only. */
+    __atomic_store_n(&e[i].live, 0, __ATOMIC_SEQ_CST);
     bucket_unlink(t, i);
     lru_unlink(t, i);
     return i;
@@ -313,6 +372,7 @@ int host_rl_take(host_rl_table *t, const uint8_t key[HOST_RL_KEY_BYTES], uint32_
     if (i != NIL) {
         if (out->allowed)
             e[i].tat = new_tat;
+        e[i].stamp = ++t->clock;
         lru_unlink(t, i);
         lru_push_front(t, i);
     } else if (out->allowed) {
@@ -320,6 +380,9 @@ int host_rl_take(host_rl_table *t, const uint8_t key[HOST_RL_KEY_BYTES], uint32_
         i = entry_for_new_key(t, now_ns, &out->evicted);
         memcpy(e[i].key, key, HOST_RL_KEY_BYTES);
         e[i].tat = new_tat;
+        e[i].stamp = ++t->clock;
+        /* In once its key and state are whole, before any link. */
+        __atomic_store_n(&e[i].live, 1, __ATOMIC_SEQ_CST);
         b = bucket_of(t, key);
         e[i].hnext = buckets(t)[b];
         buckets(t)[b] = i;
@@ -347,4 +410,40 @@ int host_rl_lock_for_test(host_rl_table *t)
     int recovered = 0;
 
     return table_lock(t, &recovered);
+}
+
+/* Walks of at most capacity steps, so a cycle fails instead of hanging. */
+static int check_links(host_rl_table *t)
+{
+    rl_entry *e = entries(t);
+    uint32_t i, j, n = 0, nfree = 0, prev = NIL;
+
+    for (i = t->head; i != NIL; prev = i, i = e[i].next) {
+        if (i >= t->capacity || ++n > t->capacity || !e[i].live || e[i].prev != prev)
+            return -1;
+        if (prev != NIL && e[prev].stamp < e[i].stamp)
+            return -1;
+        for (j = buckets(t)[bucket_of(t, e[i].key)]; j != NIL && j != i; j = e[j].hnext)
+            if (j >= t->capacity)
+                return -1;
+        if (j != i)
+            return -1;
+    }
+    if (prev != t->tail || n != t->used)
+        return -1;
+    for (i = t->free_head; i != NIL; i = e[i].hnext)
+        if (i >= t->capacity || e[i].live || ++nfree > t->capacity)
+            return -1;
+    return n + nfree == t->capacity ? 0 : -1;
+}
+
+int host_rl_check(host_rl_table *t)
+{
+    int recovered = 0, rc;
+
+    if (table_lock(t, &recovered) != 0)
+        return -1;
+    rc = check_links(t);
+    pthread_mutex_unlock(&t->lock);
+    return rc;
 }

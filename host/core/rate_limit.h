@@ -6,8 +6,9 @@
  * zones, limit_region.h) or in ordinary memory (the testkit's), so it holds
  * no pointers, only indexes, and its lock is a process-shared, robust
  * mutex: a worker SIGKILLed while holding it does not wedge the others (the
- * next locker gets EOWNERDEAD, empties the table, which may be half
- * updated, and carries on).  A lock rather than lock-free updates because
+ * next locker gets EOWNERDEAD, rebuilds the table's links, which may be
+ * half updated, from the entries, and carries on: the keys keep their
+ * budgets).  A lock rather than lock-free updates because
  * a take is a hash lookup, maybe an eviction and two list splices: a
  * handful of stores that must appear together, held for well under a
  * microsecond, which a lock does simply and a lock-free LRU does not.
@@ -69,7 +70,7 @@ typedef struct host_rl_result {
     int allowed;       /* 1: cost taken */
     uint64_t retry_ms; /* refused: milliseconds until it would fit (>= 1) */
     int evicted;       /* a key still holding state was evicted for this one */
-    int recovered;     /* the lock's last holder died: the table was emptied */
+    int recovered;     /* the lock's last holder died: the links were rebuilt */
 } host_rl_result;
 
 /* Takes cost from key at now_ns.  Returns 0 with *out filled, or -1 if
@@ -79,6 +80,10 @@ int host_rl_take(host_rl_table *t, const uint8_t key[HOST_RL_KEY_BYTES], uint32_
 
 /* Tests: is key in the table (no LRU touch)? */
 int host_rl_contains(host_rl_table *t, const uint8_t key[HOST_RL_KEY_BYTES]);
+/* Tests: are the links whole (every live entry once in its bucket chain
+ * and in the LRU list, in stamp order; the rest on the free list)?
+ * 0 if so, -1 if not. */
+int host_rl_check(host_rl_table *t);
 /* Tests: take the lock and return without unlocking (a process that then
  * dies holding it), or unlock. */
 int host_rl_lock_for_test(host_rl_table *t);

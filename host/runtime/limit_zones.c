@@ -7,7 +7,7 @@
  * zone: tanomu_ratelimit_allowed_total, _limited_total, _evicted_total (a
  * key still holding state pushed out for lack of room: the zone is too
  * small for its traffic) and _recovered_total (a worker died holding the
- * zone's lock and the zone started over).
+ * zone's lock, and the next take rebuilt the zone's links).
  */
 #include "limit_zones.h"
 
@@ -40,7 +40,7 @@ static const struct {
     {"tanomu_ratelimit_evicted_total",
      "Keys still holding state evicted from a full rate-limit zone (least recently used)."},
     {"tanomu_ratelimit_recovered_total",
-     "Rate-limit zones emptied because a worker died holding their lock."},
+     "Rate-limit zones rebuilt because a worker died holding their lock."},
 };
 
 static void bind_series(tn_limit *z)
@@ -137,7 +137,7 @@ int host_api_limit_take(tn_limit *zone, const char *tenant_id, const char *key, 
     if (res.recovered) {
         host_series_add(zone->recovered, 1);
         host_log_for(HOST_LOG_WARN, zone->plugin->name, NULL,
-                     "rate-limit zone %s: a worker died holding its lock; the zone starts over",
+                     "rate-limit zone %s: a worker died holding its lock; the zone was rebuilt",
                      zone->name);
     }
     if (res.evicted)

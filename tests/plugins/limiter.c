@@ -12,7 +12,8 @@
  *       inside a take, often holding the zone's lock.
  *
  * Zones: "budget" 50 at once then one per 1000 s (so elapsed time in a
- * test barely matters), "small" (2 KiB: a few dozen keys), "spin".
+ * test barely matters), "small" (2 KiB: a few dozen keys), "spin" (100
+ * at once then one per 1000 s, room for the spin's 5,000 keys and more).
  */
 #include <tanomu/tanomu.h>
 
@@ -63,8 +64,10 @@ static tn_status h_take(tn_plugin *self, tn_request *req, void *ud)
         z = budget;
     else if (zone && strcmp(zone, "small") == 0)
         z = small;
+    else if (zone && strcmp(zone, "spin") == 0)
+        z = spin;
     if (!z || !key) {
-        api->resp_error(req, 400, "bad_request", "zone=budget|small and key are required");
+        api->resp_error(req, 400, "bad_request", "zone=budget|small|spin and key are required");
         return TN_DONE;
     }
     return answer_take(self, req, z, key, cost ? (uint32_t)strtoul(cost, NULL, 10) : 1);
@@ -104,7 +107,7 @@ static int limiter_init(tn_plugin *self, const tn_api *a)
     api = a;
     budget = api->limit_zone(self, "budget", 0.001, 50, 64 * 1024);
     small = api->limit_zone(self, "small", 0.001, 1, 2048);
-    spin = api->limit_zone(self, "spin", 1000, 100, 256 * 1024);
+    spin = api->limit_zone(self, "spin", 0.001, 100, 512 * 1024);
     if (!budget || !small || !spin) {
         api->log(self, TN_LOG_ERROR, "limit_zone: %s", api->last_error(self));
         return TN_EINVAL;

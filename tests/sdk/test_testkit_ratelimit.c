@@ -47,7 +47,7 @@ static tn_status h_login(tn_plugin *self, tn_request *req, void *ud)
 static int login_init(tn_plugin *self, const tn_api *a)
 {
     api = a;
-    /* 5 at once, then one every 12 s; 64 KiB holds about 1,500 addresses. */
+    /* 5 at once, then one every 12 s; 64 KiB holds about 1,250 addresses. */
     login_zone = api->limit_zone(self, "login", 5.0 / 60.0, 5, 64 * 1024);
     if (!login_zone) {
         api->log(self, TN_LOG_ERROR, "limit_zone: %s", api->last_error(self));
