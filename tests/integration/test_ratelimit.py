@@ -8,6 +8,9 @@ tests/plugins/limiter.c on a real server with 4 workers.
   the limit does not multiply).
 - The budget survives `tanomu reload` and SIGHUP: the zone lives in the
   master's memory, the new generation re-attaches (P4).
+- A reload whose plugin declares a zone with other values gets a fresh
+  zone; without room for the old and the new one it is refused and the
+  old generation keeps serving, budget and all.
 - SIGKILLing workers in the middle of takes neither wedges the zone nor
   loses what was spent in it (A1); whether a killed worker held the zone's
   lock at that instant is chance here (the unit test
@@ -21,8 +24,8 @@ tests/plugins/limiter.c on a real server with 4 workers.
 
 import concurrent.futures
 import os
+import shutil
 import signal
-import time
 
 import harness
 from harness import ServerTestCase, wait_until
@@ -98,6 +101,44 @@ class RateLimitTest(ServerTestCase):
         r = self.take(srv, "r2")
         self.assertEqual(r.status, 429, r)
         self.assertNotIn(r.json()["pid"], old)
+        srv.stop()
+
+    def swap_in_limiter_b(self, srv):
+        """limiter_b.so becomes limiter.so as an install does it: a new file
+        renamed over the old, never rewritten in place under the workers
+        that have it mapped."""
+        dst = os.path.join(srv.plugin_dir, "limiter.so")
+        shutil.copy(harness.plugin_path("limiter_b"), dst + ".new")
+        os.replace(dst + ".new", dst)
+
+    def spend(self, srv, key, n=BURST):
+        self.assertEqual(sum(self.take(srv, key).status == 200 for _ in range(n)), n)
+        self.assertEqual(self.take(srv, key).status, 429)
+
+    def test_reload_with_other_values_gets_a_fresh_zone(self):
+        """P4: a plugin build declaring the zone with another burst: fresh zone."""
+        srv = self.start(workers=2)
+        self.spend(srv, "x")
+        self.swap_in_limiter_b(srv)   # burst 60
+        res = srv.cli("reload", timeout=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        wait_until(lambda: len(srv.worker_pids()) == 2, 20, what="old workers to leave")
+        self.assertEqual(sum(self.take(srv, "x").status == 200 for _ in range(61)), 60)
+        srv.stop()
+
+    def test_reload_without_room_is_refused(self):
+        """P4: no room for the changed zone next to the old one: reload refused."""
+        # 64 KiB + 2 KiB + 512 KiB of zones, and not another 64 KiB.
+        srv = self.start(workers=2, conf={"rate_limits": {"max_memory": 600 * 1024}})
+        self.spend(srv, "y")
+        self.swap_in_limiter_b(srv)
+        res = srv.cli("reload", timeout=60)
+        self.assertNotEqual(res.returncode, 0)
+        # `tanomu reload` says the plugin's init() failed; the log says why.
+        srv.wait_log(lambda l: "no room" in l.get("msg", "") and "max_memory" in l["msg"],
+                     what="the zone's refusal")
+        self.assertEqual(self.take(srv, "y").status, 429)   # old generation, old zone
+        self.assertEqual(srv.metrics().sum("tanomu_reloads_total", result="failed"), 1)
         srv.stop()
 
     def test_sigkilled_workers_do_not_wedge_the_zone(self):

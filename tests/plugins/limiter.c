@@ -14,6 +14,8 @@
  * Zones: "budget" 50 at once then one per 1000 s (so elapsed time in a
  * test barely matters), "small" (2 KiB: a few dozen keys), "spin" (100
  * at once then one per 1000 s, room for the spin's 5,000 keys and more).
+ * Built twice: limiter_b.so (also named "limiter") declares "budget" with
+ * a burst of 60, so that a reload swapping it in changes the zone.
  */
 #include <tanomu/tanomu.h>
 
@@ -22,6 +24,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef LIMITER_BUDGET_BURST
+#define LIMITER_BUDGET_BURST 50
+#endif
 
 static const tn_api *api;
 static tn_limit *budget, *small, *spin;
@@ -105,7 +111,7 @@ static int limiter_init(tn_plugin *self, const tn_api *a)
     int rc;
 
     api = a;
-    budget = api->limit_zone(self, "budget", 0.001, 50, 64 * 1024);
+    budget = api->limit_zone(self, "budget", 0.001, LIMITER_BUDGET_BURST, 64 * 1024);
     small = api->limit_zone(self, "small", 0.001, 1, 2048);
     spin = api->limit_zone(self, "spin", 0.001, 100, 512 * 1024);
     if (!budget || !small || !spin) {
