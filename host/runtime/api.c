@@ -15,6 +15,7 @@
 #include "api.h"
 #include "database.h"
 #include "context.h"
+#include "limit_zones.h"
 #include "log.h"
 #include "names.h"
 #include "outbox.h"
@@ -592,6 +593,8 @@ const tn_api host_api = {
     .tx_rollback = host_api_tx_rollback,
     .tx_publish = host_api_tx_publish,
     .delivery_tx = host_api_delivery_tx,
+    .limit_zone = host_api_limit_zone,
+    .limit_take = host_api_limit_take,
 };
 
 void host_worker_events_init(host_worker *w)
@@ -628,4 +631,5 @@ void host_worker_api_cleanup(host_worker *w)
         w->hooks[i].v = NULL;
         w->hooks[i].n = 0;
     }
+    host_limit_zones_free(w);
 }
