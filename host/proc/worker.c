@@ -22,6 +22,7 @@
 #include "generation.h"
 #include "log.h"
 #include "outbox.h"
+#include "jobs.h"
 #include "pipeline.h"
 #include "settings.h"
 #include "tls.h"
@@ -78,6 +79,7 @@ static void begin_drain(host_worker *w)
         __atomic_store_n(&w->slot->accepting, 0, __ATOMIC_RELAXED);
     uv_timer_start(&w->drain_timer, on_drain_timeout, w->conf.server.drain_timeout_ms, 0);
     host_outbox_stop(w); /* the new generation takes over the events */
+    host_jobs_stop(w);
     host_server_drain(&w->srv);
 }
 
@@ -229,6 +231,7 @@ int host_worker_main(const host_worker_args *a)
         goto out;
     }
     host_outbox_start(w);
+    host_jobs_start(w);
     uv_timer_init(loop, &w->db_watch);
     w->db_watch.data = w;
     on_db_watch(&w->db_watch); /* the slot is right before we say ready */
@@ -263,6 +266,7 @@ out:
         /* The database goes before the plugins: its last callbacks (with
          * errors) still run plugin code. */
         host_outbox_stop(w);
+        host_jobs_stop(w);
         if (w->srv.loop)
             host_server_close(&w->srv);
         host_database_close(w);
