@@ -629,6 +629,30 @@ void host_jobs_free(host_worker *w)
     jobs_release(js);
 }
 
+int host_jobs_find(const host_worker *w, const char *name, tn_plugin **plugin, const char **job,
+                   int *per_tenant)
+{
+    const host_jobs *js = w->jobs;
+    const char *dot = strchr(name, '.');
+    int i, found = 0;
+
+    for (i = 0; js && i < js->n; i++) {
+        host_job *j = js->v[i];
+        size_t pl = strlen(j->plugin->name);
+        int match = dot ? (size_t)(dot - name) == pl && strncmp(name, j->plugin->name, pl) == 0 &&
+                              strcmp(dot + 1, j->name) == 0
+                        : strcmp(name, j->name) == 0;
+        if (!match)
+            continue;
+        if (found++)
+            return -1;
+        *plugin = j->plugin;
+        *job = j->name;
+        *per_tenant = j->per_tenant;
+    }
+    return found;
+}
+
 /* ---- the API ------------------------------------------------------------------------ */
 
 int host_api_job_schedule(tn_plugin *self, const tn_job_spec *spec, tn_job_fn fn, void *ud)

@@ -36,6 +36,12 @@ void host_jobs_stop(struct host_worker *w);
  * database callback goes with that callback). */
 void host_jobs_free(struct host_worker *w);
 
+/* For `tanomu jobs --run`: the job the loaded plugins scheduled under
+ * name, "plugin.job" or a bare "job" that one plugin alone has.  1 found
+ * (*plugin, *job, *per_tenant set), 0 none, -1 ambiguous. */
+int host_jobs_find(const struct host_worker *w, const char *name, tn_plugin **plugin,
+                   const char **job, int *per_tenant);
+
 /* tn_api members. */
 int host_api_job_schedule(tn_plugin *self, const tn_job_spec *spec, tn_job_fn fn, void *ud);
 const char *host_api_job_tenant(const tn_job_run *run);

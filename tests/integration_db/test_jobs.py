@@ -184,6 +184,53 @@ class JobsTest(DbTestCase):
         self.assertGreaterEqual(m.sum("tanomu_job_runs_total", job="weekly", result="failed"), 1)
         self.assertGreaterEqual(m.sum("tanomu_job_lag_seconds_count", job="tick"), 1)
 
+    # -- the CLI ----------------------------------------------------------------------
+
+    def test_cli_history_and_run_now_A4(self):
+        """A4: `tanomu jobs` prints the history (start, end, result, error),
+        --failed only the failed runs, --tenant one tenant's; `--run NAME
+        --tenant T` has a worker run the job now, once, and prints its end
+        (exit 0 ok, 1 failed); a job that is not there, a per-tenant job
+        without a tenant, and a tenant that does not enable the plugin are
+        refused before anything is asked."""
+        srv = self.job_server()
+        wait_until(lambda: self.runs("weekly", "AND ended_at IS NOT NULL"), 20 * harness.SCALE,
+                   what="the weekly job's row")
+        wait_until(lambda: self.runs("report", "AND ended_at IS NOT NULL"), 20 * harness.SCALE,
+                   what="the report job's row")
+        r = srv.cli("jobs")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout.splitlines()[0], r"^STARTED\s+ENDED\s+JOB\s+TENANT\s+TICK")
+        self.assertIn("jobprobe.tick", r.stdout)
+        self.assertRegex(r.stdout, r"jobprobe\.weekly .* failed\s+weekly failed on purpose")
+        r = srv.cli("jobs", "--failed")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        body = r.stdout.splitlines()[1:]
+        self.assertTrue(body and all(" failed " in l and "jobprobe.weekly" in l for l in body),
+                        r.stdout)
+        r = srv.cli("jobs", "--tenant", "a")
+        body = r.stdout.splitlines()[1:]
+        self.assertTrue(body and all("jobprobe.report" in l and " a " in l for l in body),
+                        r.stdout)
+        # Run now: one manual row, ended ok by some worker, logged once.
+        r = srv.cli("jobs", "--run", "jobprobe.report", "--tenant", "a", "--wait",
+                    str(int(30 * harness.SCALE)))
+        self.assertEqual(r.returncode, 0, f"{r.stdout}\n{r.stderr}\n{srv.tail()}")
+        self.assertRegex(r.stdout, r"run \d+: ok")
+        manual = self.runs("report", "AND manual")
+        self.assertEqual([(m[1], m[2], m[3]) for m in manual], [("a", "1", "ok")], manual)
+        r = srv.cli("jobs", "--run", "weekly", "--wait", str(int(30 * harness.SCALE)))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("failed: weekly failed on purpose", r.stdout)
+        for args, needle in ((("--run", "nosuch"), "no job 'nosuch'"),
+                             (("--run", "report"), "runs per tenant"),
+                             (("--run", "report", "--tenant", "b"), "does not enable"),
+                             (("--run", "tick", "--tenant", "a"), "is global")):
+            r = srv.cli("jobs", *args)
+            self.assertEqual(r.returncode, 1, args)
+            self.assertIn(needle, r.stderr, args)
+        self.assertEqual(len(self.runs("report", "AND manual")), 1)
+
 
 if __name__ == "__main__":
     main()
