@@ -737,12 +737,7 @@ void host_api_job_done(tn_job_run *run, int ok, const char *error)
 int host_api_job_history(tn_tx *tx, tn_plugin *self, const char *job, int limit, tn_tx_fn cb,
                          void *ud)
 {
-    static const char sql[] =
-        "SELECT job, tenant_id, tick, "
-        "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-        "to_char(ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), result, error "
-        "FROM job_runs WHERE plugin = $1 AND ($2::text IS NULL OR job = $2) "
-        "ORDER BY requested_at DESC, id DESC LIMIT $3::int";
+    static const char sql[] = HOST_JOB_HISTORY_SQL;
     char n[16];
     const char *p[3];
 

@@ -116,4 +116,10 @@ void tk_api_fill(tn_api *api)
     api->tx_rollback = tk_api_tx_rollback;
     api->tx_publish = tk_api_tx_publish;
     api->delivery_tx = tk_api_delivery_tx;
+    /* ABI 1.2: scheduled jobs */
+    api->job_schedule = tk_api_job_schedule;
+    api->job_tenant = tk_api_job_tenant;
+    api->job_tick = tk_api_job_tick;
+    api->job_done = tk_api_job_done;
+    api->job_history = tk_api_job_history;
 }
