@@ -456,7 +456,9 @@ static void op_end_cb(int status, const host_db_result *res, void *ud)
             sweep_found(js, op);
         break;
     case OP_END:
-        if (ok && !op->got)
+        if (js->freed) /* after the plugins went: nothing of theirs to name */
+            ;
+        else if (ok && !op->got)
             host_log_for(HOST_LOG_WARN, op->job->plugin->name, NULL,
                          "job %s: run %lld ended after its lease was taken over", op->job->name,
                          (long long)op->run->id);
