@@ -32,6 +32,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "names.h"
+#include "outbox.h"
 
 #define WAIT_DEFAULT_S 60
 
@@ -294,6 +295,7 @@ out:
     if (c)
         PQfinish(c);
     host_generation_unload(&w);
+    host_outbox_free(&w); /* durable subscriptions made by the plugins' init() */
     uv_run(&loop, UV_RUN_NOWAIT);
     uv_loop_close(&loop);
     host_snapshot_free(&snap);
