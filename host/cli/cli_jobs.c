@@ -113,13 +113,16 @@ static PGconn *connect_owner(const host_config *conf)
 
 static int history(const host_config *conf, const jobs_args *a)
 {
-    static const char sql[] =
-        "SELECT coalesce(" ISO("started_at") ", '-'), coalesce(" ISO("ended_at") ", '-'), "
-        "plugin || '.' || job, coalesce(tenant_id, '-'), " ISO("to_timestamp(tick)") ", "
-        "CASE WHEN manual THEN 'manual' ELSE 'tick' END, attempt, result, coalesce(error, '') "
-        "FROM job_runs WHERE ($1::text IS NULL OR tenant_id = $1) "
-        "AND (NOT $2::bool OR result = 'failed') "
-        "ORDER BY requested_at DESC, id DESC LIMIT $3::int";
+    static const char sql[] = "SELECT coalesce(" ISO("started_at") ", '-'), coalesce(" ISO(
+        "ended_at") ", '-'), "
+                    "plugin || '.' || job, coalesce(tenant_id, '-'), " ISO(
+                        "to_timestamp(tick)") ", "
+                                              "CASE WHEN manual THEN 'manual' ELSE 'tick' END, "
+                                              "attempt, result, coalesce(error, '') "
+                                              "FROM job_runs WHERE ($1::text IS NULL OR tenant_id "
+                                              "= $1) "
+                                              "AND (NOT $2::bool OR result = 'failed') "
+                                              "ORDER BY requested_at DESC, id DESC LIMIT $3::int";
     char limit[16];
     const char *p[3] = {a->tenant, a->failed ? "true" : "false", limit};
     PGconn *c = connect_owner(conf);
@@ -134,8 +137,8 @@ static int history(const host_config *conf, const jobs_args *a)
         fprintf(stderr, "database: %s", PQerrorMessage(c));
         goto out;
     }
-    printf("%-20s %-20s %-32s %-16s %-20s %-6s %-7s %-7s %s\n", "STARTED", "ENDED", "JOB",
-           "TENANT", "TICK", "KIND", "ATTEMPT", "RESULT", "ERROR");
+    printf("%-20s %-20s %-32s %-16s %-20s %-6s %-7s %-7s %s\n", "STARTED", "ENDED", "JOB", "TENANT",
+           "TICK", "KIND", "ATTEMPT", "RESULT", "ERROR");
     for (i = 0; i < PQntuples(r); i++)
         printf("%-20s %-20s %-32s %-16s %-20s %-6s %-7s %-7s %s\n", PQgetvalue(r, i, 0),
                PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),

@@ -49,8 +49,8 @@ typedef struct host_sched {
  * text for the host and the testkit, which answers it from its own runs. */
 #define HOST_JOB_HISTORY_SQL                                                                       \
     "SELECT job, tenant_id, tick, "                                                                \
-    "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "                     \
-    "to_char(ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), result, error "         \
+    "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "                   \
+    "to_char(ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), result, error "       \
     "FROM job_runs WHERE plugin = $1 AND ($2::text IS NULL OR job = $2) "                          \
     "ORDER BY requested_at DESC, id DESC LIMIT $3::int"
 

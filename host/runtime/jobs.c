@@ -26,8 +26,8 @@
 #include "schedule.h"
 #include "tx.h"
 
-#define JOBS_SWEEP_MS 1000  /* how often a worker looks for lapsed leases */
-#define JOBS_CATCHUP 4      /* missed ticks a running worker still claims */
+#define JOBS_SWEEP_MS 1000 /* how often a worker looks for lapsed leases */
+#define JOBS_CATCHUP 4     /* missed ticks a running worker still claims */
 #define JOBS_LEASE_DEFAULT 300
 #define JOBS_ERROR_MAX 500  /* characters of an error kept in the table */
 #define JOBS_DUE_MAX "100"  /* lapsed (plugin, job, tenant) per sweep */
@@ -83,8 +83,8 @@ typedef struct job_op {
     int target;   /* index into job->tried */
     char *tenant; /* NULL: global */
     int64_t tick;
-    int failed;   /* a statement failed */
-    int got;      /* a row came back */
+    int failed; /* a statement failed */
+    int got;    /* a row came back */
     int64_t id;
     int attempt;
     int64_t lag_ms;
@@ -354,7 +354,8 @@ static void run_start(host_jobs *js, host_job *j, const job_op *claim)
         return; /* job_done() follows */
     r->ended = 1;
     if (st == TN_ERROR)
-        run_end(r, 0, j->plugin->last_error[0] ? j->plugin->last_error : "the job returned TN_ERROR");
+        run_end(r, 0,
+                j->plugin->last_error[0] ? j->plugin->last_error : "the job returned TN_ERROR");
     else
         run_end(r, 1, NULL);
 }
@@ -678,8 +679,7 @@ int host_api_job_schedule(tn_plugin *self, const tn_job_spec *spec, tn_job_fn fn
         return host_plugin_fail(self, TN_ENOMEM, "job_schedule: out of memory");
     for (i = 0; i < js->n; i++)
         if (js->v[i]->plugin == self && strcmp(js->v[i]->name, spec->name) == 0)
-            return host_plugin_fail(self, TN_EEXIST, "job_schedule: job \"%s\" exists",
-                                    spec->name);
+            return host_plugin_fail(self, TN_EEXIST, "job_schedule: job \"%s\" exists", spec->name);
     if (!(j = calloc(1, sizeof *j)))
         return host_plugin_fail(self, TN_ENOMEM, "job_schedule: out of memory");
     if (host_sched_init(&j->sched, spec->every_s, spec->at, spec->tz, err, sizeof err) != 0) {

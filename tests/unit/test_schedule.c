@@ -76,8 +76,7 @@ static void test_new_york_dst(void)
     host_sched s;
     char err[128];
 
-    CU_ASSERT_EQUAL_FATAL(host_sched_init(&s, 0, "02:30", "America/New_York", err, sizeof err),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(host_sched_init(&s, 0, "02:30", "America/New_York", err, sizeof err), 0);
     /* EST (-5) on 7 March 2026; 8 March has no 02:30 (02:00 jumps to
      * 03:00): the tick falls at 03:30 EDT, 07:30 UTC; then EDT (-4). */
     CU_ASSERT_EQUAL(host_sched_next(&s, 1772868600LL - 1), 1772868600LL);
@@ -87,8 +86,7 @@ static void test_new_york_dst(void)
     host_sched_free(&s);
     /* 1 November 2026: 01:30 happens twice (EDT, then EST); it runs once,
      * at the first (05:30 UTC), and the next day's is at 06:30 UTC. */
-    CU_ASSERT_EQUAL_FATAL(host_sched_init(&s, 0, "01:30", "America/New_York", err, sizeof err),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(host_sched_init(&s, 0, "01:30", "America/New_York", err, sizeof err), 0);
     CU_ASSERT_EQUAL(host_sched_next(&s, 1793511000LL - 3600), 1793511000LL);
     CU_ASSERT_EQUAL(host_sched_next(&s, 1793511000LL), 1793511000LL + 86400 + 3600);
     host_sched_free(&s);

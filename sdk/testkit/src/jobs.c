@@ -54,9 +54,9 @@ struct tn_job_run {
 };
 
 struct tk_jobs {
-    tk_list jobs; /* tk_job * */
-    tk_list runs; /* tk_job_rec *, oldest first */
-    tk_list open; /* tn_job_run *, suspended */
+    tk_list jobs;    /* tk_job * */
+    tk_list runs;    /* tk_job_rec *, oldest first */
+    tk_list open;    /* tn_job_run *, suspended */
     int64_t base_ms; /* wall clock = base_ms + now_ms */
 };
 
@@ -148,8 +148,8 @@ static void run_one(tk_job *j, const char *tenant, int64_t tick, int manual)
             run_end(r, 0, "out of memory");
     } else if (st == TN_ERROR) {
         r->ended = 1;
-        run_end(r, 0, j->plugin->last_error[0] ? j->plugin->last_error
-                                                : "the job returned TN_ERROR");
+        run_end(r, 0,
+                j->plugin->last_error[0] ? j->plugin->last_error : "the job returned TN_ERROR");
     } else {
         r->ended = 1;
         run_end(r, 1, NULL);
@@ -248,8 +248,7 @@ int tk_api_job_schedule(tn_plugin *self, const tn_job_spec *spec, tn_job_fn fn, 
     for (size_t i = 0; i < js->jobs.n; i++) {
         const tk_job *o = js->jobs.items[i];
         if (o->plugin == self && strcmp(o->name, spec->name) == 0)
-            return tk_plugin_fail(self, TN_EEXIST, "job_schedule: job \"%s\" exists",
-                                  spec->name);
+            return tk_plugin_fail(self, TN_EEXIST, "job_schedule: job \"%s\" exists", spec->name);
     }
     if ((j = calloc(1, sizeof *j)) == NULL)
         return tk_plugin_fail(self, TN_ENOMEM, "job_schedule: out of memory");

@@ -287,11 +287,11 @@ int tk_job_run(tk_kit *tk, const char *name, const char *tenant);
 typedef struct tk_job_entry {
     const char *plugin;
     const char *job;
-    const char *tenant; /* NULL: a global job */
-    int64_t tick;       /* Unix seconds (a manual run: when it was asked) */
-    int manual;         /* tk_job_run() */
-    const char *result; /* "running", "ok" or "failed" */
-    const char *error;  /* NULL unless given */
+    const char *tenant;     /* NULL: a global job */
+    int64_t tick;           /* Unix seconds (a manual run: when it was asked) */
+    int manual;             /* tk_job_run() */
+    const char *result;     /* "running", "ok" or "failed" */
+    const char *error;      /* NULL unless given */
     int64_t started, ended; /* wall clock; ended 0 while running */
 } tk_job_entry;
 size_t tk_job_count(const tk_kit *tk);

@@ -47,8 +47,7 @@ static int marker(const char *name, int create)
 static tn_status run_tick(tn_plugin *self, tn_job_run *run, void *ud)
 {
     (void)ud;
-    api->log(self, TN_LOG_INFO, "tick %lld pid %ld", (long long)api->job_tick(run),
-             (long)getpid());
+    api->log(self, TN_LOG_INFO, "tick %lld pid %ld", (long long)api->job_tick(run), (long)getpid());
     return TN_CONTINUE;
 }
 
