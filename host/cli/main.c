@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "cli_db.h"
+#include "cli_jobs.h"
 #include "config.h"
 #include "errors.h"
 #include "generation.h"
@@ -36,6 +37,7 @@ static const char usage_main[] =
     "  migrate -c FILE [--status]      apply (or list) database migrations\n"
     "  events -c FILE --dead | --retry ID   dead durable events\n"
     "  audit -c FILE --tenant ID [--from TIME] [--to TIME]   operation log as CSV\n"
+    "  jobs -c FILE [--tenant ID] [--failed] | --run NAME   scheduled job runs\n"
     "  version                  print the host version and SDK ABI\n"
     "\n"
     "Run 'tanomu COMMAND --help' for more.\n";
@@ -337,6 +339,8 @@ int main(int argc, char **argv)
 {
     cli c;
 
+    if (argc >= 2 && strcmp(argv[1], "jobs") == 0)
+        return host_cli_jobs(argc, argv); /* its own options: cli_jobs.c */
     if (parse_args(argc, argv, &c) != 0) {
         host_log_to_stderr();
         fputs(usage_main, stderr);

@@ -22,6 +22,7 @@
 #include "generation.h"
 #include "log.h"
 #include "outbox.h"
+#include "jobs.h"
 #include "pipeline.h"
 #include "settings.h"
 #include "tls.h"
@@ -76,6 +77,7 @@ static void begin_drain(host_worker *w)
         return;
     uv_timer_start(&w->drain_timer, on_drain_timeout, w->conf.server.drain_timeout_ms, 0);
     host_outbox_stop(w); /* the new generation takes over the events */
+    host_jobs_stop(w);
     host_server_drain(&w->srv);
     /* After the drain closed our listeners: the master announces a reload
      * done when every old worker says 0 here. */
@@ -232,6 +234,7 @@ int host_worker_main(const host_worker_args *a)
         goto out;
     }
     host_outbox_start(w);
+    host_jobs_start(w);
     uv_timer_init(loop, &w->db_watch);
     w->db_watch.data = w;
     on_db_watch(&w->db_watch); /* the slot is right before we say ready */
@@ -266,6 +269,7 @@ out:
         /* The database goes before the plugins: its last callbacks (with
          * errors) still run plugin code. */
         host_outbox_stop(w);
+        host_jobs_stop(w);
         if (w->srv.loop)
             host_server_close(&w->srv);
         host_database_close(w);

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "names.h"
 #include "outbox.h"
+#include "jobs.h"
 #include "pipeline.h"
 #include "request.h"
 #include "settings.h"
@@ -595,6 +596,11 @@ const tn_api host_api = {
     .delivery_tx = host_api_delivery_tx,
     .limit_zone = host_api_limit_zone,
     .limit_take = host_api_limit_take,
+    .job_schedule = host_api_job_schedule,
+    .job_tenant = host_api_job_tenant,
+    .job_tick = host_api_job_tick,
+    .job_done = host_api_job_done,
+    .job_history = host_api_job_history,
 };
 
 void host_worker_events_init(host_worker *w)
@@ -611,6 +617,7 @@ void host_worker_api_cleanup(host_worker *w)
     while (w->timers)
         api_timer_stop(w->timers);
     host_tx_cleanup(w); /* after fini(): what the plugins left open */
+    host_jobs_free(w);
     while ((e = w->events_head) != NULL) {
         w->events_head = e->next;
         event_free(e);

@@ -119,4 +119,10 @@ void tk_api_fill(tn_api *api)
     /* ABI 1.2: rate-limit zones */
     api->limit_zone = tk_api_limit_zone;
     api->limit_take = tk_api_limit_take;
+    /* ABI 1.2: scheduled jobs */
+    api->job_schedule = tk_api_job_schedule;
+    api->job_tenant = tk_api_job_tenant;
+    api->job_tick = tk_api_job_tick;
+    api->job_done = tk_api_job_done;
+    api->job_history = tk_api_job_history;
 }

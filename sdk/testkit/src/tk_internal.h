@@ -372,6 +372,7 @@ struct tk_kit {
     tk_list logs; /* char * */
     int log_echo;
     tk_list limits; /* tn_limit *, limits.c */
+    struct tk_jobs *jobs; /* jobs.c: scheduled jobs and their runs */
 };
 
 /* kit.c: calling into plugin code.  Every call goes between enter and
@@ -572,5 +573,18 @@ tn_limit *tk_api_limit_zone(tn_plugin *self, const char *name, double rate, uint
 int tk_api_limit_take(tn_limit *zone, const char *tenant_id, const char *key, uint32_t cost,
                       uint64_t *retry_ms);
 void tk_limits_free(tk_kit *tk);
+
+/* jobs.c: scheduled jobs (ABI 1.2) */
+typedef struct tk_jobs tk_jobs;
+int tk_api_job_schedule(tn_plugin *self, const tn_job_spec *spec, tn_job_fn fn, void *ud);
+const char *tk_api_job_tenant(const tn_job_run *run);
+int64_t tk_api_job_tick(const tn_job_run *run);
+void tk_api_job_done(tn_job_run *run, int ok, const char *error);
+int tk_api_job_history(tn_tx *tx, tn_plugin *self, const char *job, int limit, tn_tx_fn cb,
+                       void *ud);
+/* 1 if the statement is job_history()'s, answered from the kit's runs. */
+int tk_jobs_answer(tk_kit *tk, const char *tenant, const char *sql, int nparams,
+                   const char *const *params, tn_db_result *res);
+void tk_jobs_free(tk_kit *tk); /* after the plugins' fini() */
 
 #endif
