@@ -205,6 +205,8 @@ int host_worker_main(const host_worker_args *a)
         goto out;
     }
     host_log_setup(w->conf.server.log_level, 1, "worker");
+    if (a->slot_index == 0) /* once per generation, not once per worker */
+        report_load_errors(&w->conf.server.secrets.warnings, HOST_LOG_WARN);
     if (errs.count > 0 && !a->quiet_load_errors) {
         report_load_errors(&errs, HOST_LOG_ERROR);
         count_load_failures(w);

@@ -20,6 +20,7 @@
 #include "outbox.h"
 #include "pipeline.h"
 #include "request.h"
+#include "secret_api.h"
 #include "settings.h"
 #include "tx.h"
 
@@ -61,7 +62,7 @@ static const char *api_last_error(const tn_plugin *p)
 
 static void api_free(void *ptr)
 {
-    free(ptr);
+    host_api_free(ptr); /* wipes first: it may hold a secret (secret_api.c) */
 }
 
 /* ---- registration ------------------------------------------------------- */
@@ -592,6 +593,8 @@ const tn_api host_api = {
     .tx_rollback = host_api_tx_rollback,
     .tx_publish = host_api_tx_publish,
     .delivery_tx = host_api_delivery_tx,
+    .secret_seal = host_api_secret_seal,
+    .secret_unseal = host_api_secret_unseal,
 };
 
 void host_worker_events_init(host_worker *w)
