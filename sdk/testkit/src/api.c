@@ -116,4 +116,7 @@ void tk_api_fill(tn_api *api)
     api->tx_rollback = tk_api_tx_rollback;
     api->tx_publish = tk_api_tx_publish;
     api->delivery_tx = tk_api_delivery_tx;
+    /* ABI 1.2: sealed secrets */
+    api->secret_seal = tk_api_secret_seal;
+    api->secret_unseal = tk_api_secret_unseal;
 }

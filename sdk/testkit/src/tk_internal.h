@@ -370,6 +370,7 @@ struct tk_kit {
 
     tk_list logs; /* char * */
     int log_echo;
+    struct host_keyring *keyring; /* secrets.c: made on first use */
 };
 
 /* kit.c: calling into plugin code.  Every call goes between enter and
@@ -563,5 +564,14 @@ tn_metric *tk_api_metric_gauge(tn_plugin *self, const char *name, const char *he
 void tk_api_metric_add(tn_metric *m, const char *tenant_id, int64_t delta);
 void tk_api_metric_set(tn_metric *m, const char *tenant_id, int64_t value);
 void tk_metrics_free(tk_kit *tk);
+
+/* secrets.c (ABI 1.2, S18): the host's sealed format (sealed.c) under
+ * the kit's random keys. */
+#include "sealed.h"
+int tk_api_secret_seal(tn_plugin *self, const char *tenant_id, const void *plain, size_t len,
+                       char **out);
+int tk_api_secret_unseal(tn_plugin *self, const char *tenant_id, const char *sealed, void **out,
+                         size_t *len, int *stale);
+void tk_secrets_free(tk_kit *tk);
 
 #endif

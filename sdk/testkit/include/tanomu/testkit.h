@@ -269,6 +269,16 @@ void tk_log_echo(tk_kit *tk, int on);
  * in the log (S16: a test asserts it is 0). */
 size_t tk_log_secret_leaks(const tk_kit *tk);
 
+/* -- sealed secrets (ABI 1.2, S18) ----------------------------------- */
+
+/* secret_seal/secret_unseal use the host's cipher and format under a
+ * random key of the kit.  tk_keyring_rotate() adds a fresh key and makes
+ * it active, as `tanomu secret rotate` does: values sealed before still
+ * open, with *stale set.  TN_OK or TN_ENOMEM. */
+int tk_keyring_rotate(tk_kit *tk);
+/* The active key's ID ("tk1", "tk2", ...). */
+const char *tk_keyring_active(tk_kit *tk);
+
 #ifdef __cplusplus
 }
 #endif
