@@ -7,6 +7,7 @@
  * that opens only for the same tenant and plugin, TN_ESEAL for anything
  * else, and the stale flag after tk_keyring_rotate().
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
