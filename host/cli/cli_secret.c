@@ -143,7 +143,7 @@ static int cmd_check(const secret_args *a)
         for (i = 0; i < host_keyring_count(kr); i++)
             printf("  %s%s\n", host_keyring_id_at(kr, i),
                    strcmp(host_keyring_id_at(kr, i), host_keyring_active(kr)) == 0 ? " (active)"
-                                                                                    : "");
+                                                                                   : "");
         rc = 0;
     }
     host_keyring_free(kr);
@@ -192,8 +192,7 @@ static int check_names(const secret_args *a, const host_config *conf)
     for (i = 0; i < conf->ntenants; i++)
         if (conf->tenants[i].id && strcmp(conf->tenants[i].id, a->tenant) == 0)
             return 0;
-    fprintf(stderr, "tanomu secret seal: note: no tenant '%s' in %s yet\n", a->tenant,
-            conf->path);
+    fprintf(stderr, "tanomu secret seal: note: no tenant '%s' in %s yet\n", a->tenant, conf->path);
     return 0;
 }
 
@@ -217,8 +216,7 @@ static int cmd_seal(const secret_args *a)
     if (check_names(a, &conf) != 0)
         goto out;
     if (!conf.server.secrets.keyring) {
-        fprintf(stderr, "tanomu secret seal: %s has no keyring (secrets.keyring_dir)\n",
-                conf.path);
+        fprintf(stderr, "tanomu secret seal: %s has no keyring (secrets.keyring_dir)\n", conf.path);
         goto out;
     }
     if (!(plain = sodium_malloc(HOST_SEALED_MAX_PLAIN + 1)))

@@ -37,8 +37,10 @@ static int open_private(const char *path, struct stat *st, char *err, size_t err
         goto fail;
     }
     if (st->st_mode & 077) {
-        snprintf(err, errlen, "%s is readable or writable by group or others (mode %03o): "
-                 "chmod 600 it", path, (unsigned)(st->st_mode & 0777));
+        snprintf(err, errlen,
+                 "%s is readable or writable by group or others (mode %03o): "
+                 "chmod 600 it",
+                 path, (unsigned)(st->st_mode & 0777));
         goto fail;
     }
     if (st->st_uid != geteuid() && st->st_uid != 0) {
@@ -81,8 +83,7 @@ static int load_key(host_keyring *kr, const char *dir, const char *id, char *err
     if (st.st_size != HOST_KEY_BYTES || read_full(fd, key, sizeof key) != 0)
         snprintf(err, errlen, "%s must hold exactly %d bytes", path.data, HOST_KEY_BYTES);
     else if (host_keyring_add(kr, id, key) != 0)
-        snprintf(err, errlen, "%s: more than %d keys, or a duplicate", path.data,
-                 HOST_KEYRING_MAX);
+        snprintf(err, errlen, "%s: more than %d keys, or a duplicate", path.data, HOST_KEYRING_MAX);
     else
         rc = 0;
     sodium_memzero(key, sizeof key);
@@ -131,8 +132,10 @@ int host_keyring_load(const char *dir, host_keyring **out, char *err, size_t err
 
     *out = NULL;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "keyring %s: not a directory (create one with `tanomu secret "
-                 "rotate`)", dir);
+        snprintf(err, errlen,
+                 "keyring %s: not a directory (create one with `tanomu secret "
+                 "rotate`)",
+                 dir);
         return -1;
     }
     if (st.st_mode & 022) {

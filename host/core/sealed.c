@@ -142,8 +142,7 @@ int host_sealed_is(const char *text)
 static unsigned char *make_ad(const char *id, const char *tenant, const char *plugin,
                               const char *purpose, size_t *len)
 {
-    const char *parts[4] = {id, tenant ? tenant : "", plugin ? plugin : "",
-                            purpose ? purpose : ""};
+    const char *parts[4] = {id, tenant ? tenant : "", plugin ? plugin : "", purpose ? purpose : ""};
     size_t n = strlen(HOST_SEALED_PREFIX SEALED_VERSION ":"), i, off;
     unsigned char *ad;
 

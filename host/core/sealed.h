@@ -66,8 +66,7 @@ int host_seal(const host_keyring *kr, const char *tenant, const char *plugin, co
  * or TN_ENOMEM, with why filled in.  why never quotes the value.
  */
 int host_unseal(const host_keyring *kr, const char *tenant, const char *plugin, const char *purpose,
-                const char *sealed, char **out, size_t *len, int *stale, char *why,
-                size_t whylen);
+                const char *sealed, char **out, size_t *len, int *stale, char *why, size_t whylen);
 
 /* free() that wipes the whole block first: for memory that held a secret.
  * Any malloc'd pointer (or NULL) may be passed. */

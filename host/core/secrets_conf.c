@@ -77,7 +77,8 @@ int host_secrets_parse(config_setting_t *root, const char *file, const char *bas
         const char *name;
         m = config_setting_get_elem(g, (unsigned)i);
         name = config_setting_name(m);
-        if (name && strcmp(name, "keyring_dir") == 0 && config_setting_type(m) == CONFIG_TYPE_STRING) {
+        if (name && strcmp(name, "keyring_dir") == 0 &&
+            config_setting_type(m) == CONFIG_TYPE_STRING) {
             free(out->keyring_dir);
             out->keyring_dir = config_setting_get_string(m)[0]
                                    ? join(base, config_setting_get_string(m))
@@ -138,8 +139,7 @@ static int open_sealed(host_secrets_conf *sc, const char *tenant, const char *pl
         return -1;
     }
     if (strlen(*out) != len) {
-        host_errors_add(errs, file, line, "%s.%s: the sealed value holds a NUL byte", plugin,
-                        key);
+        host_errors_add(errs, file, line, "%s.%s: the sealed value holds a NUL byte", plugin, key);
         host_secret_free(*out);
         *out = NULL;
         return -1;

@@ -36,7 +36,7 @@ int host_api_secret_seal(tn_plugin *p, const char *tenant_id, const void *plain,
         return TN_EINVAL;
     if (!out || (!plain && len > 0) || !tenant_ok(tenant_id))
         return host_plugin_fail(p, TN_EINVAL, "secret_seal: %s",
-                                !out ? "out is NULL"
+                                !out                    ? "out is NULL"
                                 : !tenant_ok(tenant_id) ? "not a tenant ID"
                                                         : "plain is NULL");
     rc = host_seal(keyring_of(p), tenant_id, p->name, "", plain, len, out, why, sizeof why);
@@ -60,7 +60,7 @@ int host_api_secret_unseal(tn_plugin *p, const char *tenant_id, const char *seal
         return TN_EINVAL;
     if (!out || !sealed || !tenant_ok(tenant_id))
         return host_plugin_fail(p, TN_EINVAL, "secret_unseal: %s",
-                                !out ? "out is NULL"
+                                !out      ? "out is NULL"
                                 : !sealed ? "sealed is NULL"
                                           : "not a tenant ID");
     rc = host_unseal(keyring_of(p), tenant_id, p->name, "", sealed, &plain, &n, &st, why,

@@ -30,16 +30,14 @@ static int plain_ok(const char *s, size_t n)
     return 1;
 }
 
-static tn_status answer(tn_request *req, const char *name, const char *value, size_t n,
-                        int stale)
+static tn_status answer(tn_request *req, const char *name, const char *value, size_t n, int stale)
 {
     char json[2048];
     int len;
 
     if (!plain_ok(value, n) || n > 1500)
         return TN_ERROR;
-    len = snprintf(json, sizeof json, "{\"%s\":\"%.*s\",\"stale\":%d}", name, (int)n, value,
-                   stale);
+    len = snprintf(json, sizeof json, "{\"%s\":\"%.*s\",\"stale\":%d}", name, (int)n, value, stale);
     if (len < 0 || (size_t)len >= sizeof json)
         return TN_ERROR;
     api->resp_json(req, 200, json);
@@ -119,10 +117,7 @@ static const tn_config_key vault_settings[] = {
      .default_value = "dflt-canary-0451",
      .flags = TN_KEY_SECRET,
      .description = "A secret with a default (shown as ***)"},
-    {.name = "note",
-     .type = TN_TYPE_STRING,
-     .default_value = "",
-     .description = "Not a secret"},
+    {.name = "note", .type = TN_TYPE_STRING, .default_value = "", .description = "Not a secret"},
     {.name = NULL},
 };
 

@@ -132,9 +132,7 @@ static void test_s18_unseal_refusals(void)
                     TN_ESEAL);
     CU_ASSERT_EQUAL(host_unseal(NULL, "t1", "p", "", sealed, &plain, &len, &stale, why, sizeof why),
                     TN_ESEAL);
-    CU_ASSERT_EQUAL(host_seal(NULL, "t1", "p", "", "x", 1, &plain, why,
-                              sizeof why),
-                    TN_ESEAL);
+    CU_ASSERT_EQUAL(host_seal(NULL, "t1", "p", "", "x", 1, &plain, why, sizeof why), TN_ESEAL);
     CU_ASSERT_PTR_NULL(plain);
     free(copy);
     free(sealed);
@@ -164,9 +162,11 @@ static void test_s18_rotation_stale(void)
                     TN_OK);
     CU_ASSERT_EQUAL(stale, 0);
     host_secret_free(plain);
-    CU_ASSERT_EQUAL(host_keyring_add(kr, "k2", (const unsigned char *)"0123456789abcdef0123456789abcdef"),
+    CU_ASSERT_EQUAL(host_keyring_add(kr, "k2",
+                                     (const unsigned char *)"0123456789abcdef0123456789abcdef"),
                     -1);
-    CU_ASSERT_EQUAL(host_keyring_add(kr, "Bad", (const unsigned char *)"0123456789abcdef0123456789abcdef"),
+    CU_ASSERT_EQUAL(host_keyring_add(kr, "Bad",
+                                     (const unsigned char *)"0123456789abcdef0123456789abcdef"),
                     -1);
     host_keyring_free(dup);
     host_keyring_free(kr);

@@ -33,7 +33,8 @@ int tk_keyring_rotate(tk_kit *tk)
         return TN_ENOMEM;
     snprintf(id, sizeof id, "tk%d", host_keyring_count(tk->keyring) + 1);
     randombytes_buf(key, sizeof key);
-    rc = host_keyring_add(tk->keyring, id, key) == 0 && host_keyring_set_active(tk->keyring, id) == 0
+    rc = host_keyring_add(tk->keyring, id, key) == 0 &&
+                 host_keyring_set_active(tk->keyring, id) == 0
              ? TN_OK
              : TN_ENOMEM;
     sodium_memzero(key, sizeof key);
@@ -68,7 +69,7 @@ int tk_api_secret_seal(tn_plugin *self, const char *tenant_id, const void *plain
         return TN_EINVAL;
     if (!out || (!plain && len > 0) || !tenant_ok(tenant_id))
         return tk_plugin_fail(self, TN_EINVAL, "secret_seal: %s",
-                              !out ? "out is NULL"
+                              !out                    ? "out is NULL"
                               : !tenant_ok(tenant_id) ? "not a tenant ID"
                                                       : "plain is NULL");
     rc = host_seal(keyring(self->tk), tenant_id, self->desc.name, "", plain, len, out, why,
@@ -93,7 +94,7 @@ int tk_api_secret_unseal(tn_plugin *self, const char *tenant_id, const char *sea
         return TN_EINVAL;
     if (!out || !sealed || !tenant_ok(tenant_id))
         return tk_plugin_fail(self, TN_EINVAL, "secret_unseal: %s",
-                              !out ? "out is NULL"
+                              !out      ? "out is NULL"
                               : !sealed ? "sealed is NULL"
                                         : "not a tenant ID");
     rc = host_unseal(keyring(self->tk), tenant_id, self->desc.name, "", sealed, &plain, &n, &st,
