@@ -59,8 +59,9 @@ static int read_value(const tn_config_key *k, config_setting_t *s, host_value *v
         break;
     }
     v->set = 1;
-    /* A secret's bounds hold for what it opens to (secret_value). */
-    if (!(k->flags & TN_KEY_SECRET) && (why = host_value_out_of_bounds(k, v)) != NULL) {
+    /* A secret string's bounds hold for what it opens to (secret_value). */
+    if (!(k->type == TN_TYPE_STRING && (k->flags & TN_KEY_SECRET)) &&
+        (why = host_value_out_of_bounds(k, v)) != NULL) {
         host_errors_add(errs, file, line_of(s), "%s.%s: %s (%g..%g)", plugin, k->name, why, k->min,
                         k->max);
         return -1;
