@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <libconfig.h>
@@ -151,17 +152,28 @@ static int cmd_check(const secret_args *a)
     return rc;
 }
 
-/* Reads stdin into locked memory: the length, or -1 (too long, error). */
+/* Reads stdin into locked memory: the length, or -1 (too long, error).
+ * From a terminal, what is typed is not echoed. */
 static long read_plain(unsigned char *buf, size_t cap)
 {
+    struct termios old, quiet;
+    int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
     size_t n = 0;
 
+    if (tty) {
+        fprintf(stderr, "type the secret (not shown), then Enter and Ctrl-D:\n");
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
     while (n < cap) {
         size_t r = fread(buf + n, 1, cap - n, stdin);
         if (r == 0)
             break;
         n += r;
     }
+    if (tty)
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
     if (ferror(stdin) || n >= cap)
         return -1;
     if (n > 0 && buf[n - 1] == '\n')
@@ -221,8 +233,6 @@ static int cmd_seal(const secret_args *a)
     }
     if (!(plain = sodium_malloc(HOST_SEALED_MAX_PLAIN + 1)))
         goto out;
-    if (isatty(STDIN_FILENO))
-        fprintf(stderr, "type the secret, then Enter and Ctrl-D:\n");
     if ((n = read_plain(plain, HOST_SEALED_MAX_PLAIN + 1)) < 0) {
         fprintf(stderr, "tanomu secret seal: cannot read stdin, or more than %d bytes\n",
                 HOST_SEALED_MAX_PLAIN);
