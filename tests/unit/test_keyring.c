@@ -91,6 +91,15 @@ static void test_s18_seal_round_trip_and_binding(void)
                     TN_ESEAL);
     CU_ASSERT_EQUAL(host_unseal(kr, NULL, "pay", "", sealed, &plain, &len, &stale, why, sizeof why),
                     TN_ESEAL);
+    /* an empty value seals and opens as "" */
+    free(sealed);
+    CU_ASSERT_EQUAL(host_seal(kr, "shop1", "pay", "", NULL, 0, &sealed, why, sizeof why), TN_OK);
+    CU_ASSERT_EQUAL(host_unseal(kr, "shop1", "pay", "", sealed, &plain, &len, &stale, why,
+                                sizeof why),
+                    TN_OK);
+    CU_ASSERT_EQUAL(len, 0);
+    CU_ASSERT_STRING_EQUAL(plain, "");
+    host_secret_free(plain);
     /* a tenant ID and plugin name cannot be shifted across the separator */
     free(sealed);
     CU_ASSERT_EQUAL(host_seal(kr, "ab", "c", "", "x", 1, &sealed, why, sizeof why), TN_OK);
