@@ -243,10 +243,10 @@ static int cmd_seal(const secret_args *a)
                 n == 0 ? "nothing to seal on stdin" : "a setting cannot hold a NUL byte");
         goto out;
     }
-    if (!(purpose = malloc(strlen(HOST_SECRET_SETTING_PURPOSE) + (a->key ? strlen(a->key) : 0) +
+    if (!(purpose = malloc(strlen(HOST_SEALED_SETTING_PURPOSE) + (a->key ? strlen(a->key) : 0) +
                            1)))
         goto out;
-    strcpy(purpose, a->key ? HOST_SECRET_SETTING_PURPOSE : "");
+    strcpy(purpose, a->key ? HOST_SEALED_SETTING_PURPOSE : "");
     if (a->key)
         strcat(purpose, a->key);
     if (host_seal(conf.server.secrets.keyring, a->tenant, a->plugin, purpose, plain, (size_t)n,

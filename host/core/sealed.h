@@ -26,6 +26,9 @@
 #define HOST_KEYRING_MAX 64 /* keys one keyring holds */
 #define HOST_SEALED_PREFIX "tnsec:"
 #define HOST_SEALED_MAX_PLAIN (1024 * 1024)
+/* The purpose a sealed setting is bound to: "setting:KEY" (the API's
+ * values have the purpose ""). */
+#define HOST_SEALED_SETTING_PURPOSE "setting:"
 
 typedef struct host_keyring host_keyring;
 

@@ -127,9 +127,9 @@ static int open_sealed(host_secrets_conf *sc, const char *tenant, const char *pl
                         plugin, key);
         return -1;
     }
-    if (!(purpose = malloc(strlen(HOST_SECRET_SETTING_PURPOSE) + strlen(key) + 1)))
+    if (!(purpose = malloc(strlen(HOST_SEALED_SETTING_PURPOSE) + strlen(key) + 1)))
         return -1;
-    strcpy(purpose, HOST_SECRET_SETTING_PURPOSE);
+    strcpy(purpose, HOST_SEALED_SETTING_PURPOSE);
     strcat(purpose, key);
     rc = host_unseal(sc->keyring, tenant, plugin, purpose, text, out, &len, &stale, why,
                      sizeof why);

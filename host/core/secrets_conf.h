@@ -56,7 +56,4 @@ int host_secret_setting(host_secrets_conf *sc, const char *tenant, const char *p
                         const char *key, int is_secret, const char *text, const char *file,
                         int line, host_errors *errs, char **out);
 
-/* The purpose a setting's sealed value is bound to: "setting:KEY". */
-#define HOST_SECRET_SETTING_PURPOSE "setting:"
-
 #endif

@@ -30,12 +30,19 @@ static int init_b(tn_plugin *self, const tn_api *a)
     return 0;
 }
 
+static const tn_config_key keys_a[] = {
+    {.name = "token", .type = TN_TYPE_STRING, .min = 1, .max = 64, .flags = TN_KEY_SECRET},
+    {.name = "note", .type = TN_TYPE_STRING},
+    {.name = NULL},
+};
+
 static const tn_plugin_desc desc_a = {
     .size = sizeof desc_a,
     .abi_major = TN_SDK_ABI_MAJOR,
     .abi_minor = TN_SDK_ABI_MINOR,
     .name = "vault_a",
     .version = "1",
+    .settings = keys_a,
     .init = init_a,
 };
 
@@ -162,6 +169,44 @@ static void test_s18_testkit_rotation(void)
     tk_free(other);
 }
 
+static int error_says(const tk_kit *tk, const char *needle)
+{
+    for (size_t i = 0; i < tk_error_count(tk); i++)
+        if (strstr(tk_error_message(tk, i), needle))
+            return 1;
+    return 0;
+}
+
+/* S18: a secret setting written sealed opens as the host opens it; for
+ * another tenant or a key that is not a secret it is an error. */
+static void test_s18_testkit_sealed_setting(void)
+{
+    tn_plugin *a, *b;
+    tk_kit *tk = kit(&a, &b);
+    char *sealed = tk_seal_setting(tk, "shop1", "vault_a", "token", CANARY);
+    char *other = tk_seal_setting(tk, "shop2", "vault_a", "token", CANARY);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sealed);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(other);
+    tk_enable(tk, "shop1", 1);
+    tk_set(tk, "shop1", "token", sealed);
+    CU_ASSERT_EQUAL(tk_check(tk), 0);
+    CU_ASSERT_STRING_EQUAL(api_a->config_str(api_a->tenant_config(a, "shop1"), "token"), CANARY);
+    tk_set(tk, "shop1", "token", other);
+    CU_ASSERT_EQUAL(tk_check(tk), 1);
+    CU_ASSERT_TRUE(tk_has_error(tk, "shop1", "token"));
+    CU_ASSERT_TRUE(error_says(tk, "does not open"));
+    CU_ASSERT_FALSE(error_says(tk, CANARY));
+    tk_set(tk, "shop1", "token", "plain-ok");
+    tk_set(tk, "shop1", "note", sealed);
+    CU_ASSERT_EQUAL(tk_check(tk), 1);
+    CU_ASSERT_TRUE(tk_has_error(tk, "shop1", "note"));
+    CU_ASSERT_TRUE(error_says(tk, "not a secret setting"));
+    free(sealed);
+    free(other);
+    tk_free(tk);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -173,6 +218,7 @@ int main(void)
     CU_add_test(s, "S18 testkit round trip", test_s18_testkit_round_trip);
     CU_add_test(s, "S18 testkit wrong tenant or plugin", test_s18_testkit_wrong_tenant_or_plugin);
     CU_add_test(s, "S18 testkit rotation", test_s18_testkit_rotation);
+    CU_add_test(s, "S18 testkit sealed setting", test_s18_testkit_sealed_setting);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failed = CU_get_number_of_failures();

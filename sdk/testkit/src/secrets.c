@@ -5,9 +5,12 @@
  * compiled in) under a key the kit draws at random when first needed, so
  * a plugin's tests see exactly what production gives it: a tnsec:v1 value
  * that opens only for the same tenant and plugin, TN_ESEAL for anything
- * else, and the stale flag after tk_keyring_rotate().
+ * else, and the stale flag after tk_keyring_rotate().  A secret setting a
+ * test sets to a value from tk_seal_setting() opens as the host opens it
+ * (file:PATH and plain text are taken as written: a test sets plaintext).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -107,4 +110,48 @@ int tk_api_secret_unseal(tn_plugin *self, const char *tenant_id, const char *sea
     if (stale)
         *stale = st;
     return TN_OK;
+}
+
+char *tk_seal_setting(tk_kit *tk, const char *tenant, const char *plugin, const char *key,
+                      const char *plaintext)
+{
+    char why[256], *purpose, *out = NULL;
+
+    if (!tk || !plugin || !key || !plaintext ||
+        !(purpose = tk_format("%s%s", HOST_SEALED_SETTING_PURPOSE, key)))
+        return NULL;
+    if (host_seal(keyring(tk), tenant, plugin, purpose, plaintext, strlen(plaintext), &out, why,
+                  sizeof why) != TN_OK)
+        out = NULL;
+    free(purpose);
+    return out;
+}
+
+int tk_secret_setting(tk_kit *tk, const char *tenant, const tn_plugin *p, const tn_config_key *k,
+                      host_value *v, char **why)
+{
+    char msg[256], *purpose, *plain = NULL;
+    size_t len;
+    int stale, rc;
+
+    *why = NULL;
+    if (k->type != TN_TYPE_STRING || !v->s || !host_sealed_is(v->s))
+        return 0;
+    if (!(k->flags & TN_KEY_SECRET)) {
+        *why = tk_strdup("is not a secret setting: a sealed value is accepted only for secrets");
+        return -1;
+    }
+    if (!(purpose = tk_format("%s%s", HOST_SEALED_SETTING_PURPOSE, k->name)))
+        return -1;
+    rc = host_unseal(keyring(tk), tenant, p->desc.name, purpose, v->s, &plain, &len, &stale, msg,
+                     sizeof msg);
+    free(purpose);
+    if (rc != TN_OK || strlen(plain) != len) {
+        *why = tk_strdup(rc != TN_OK ? msg : "the sealed value holds a NUL byte");
+        host_secret_free(plain);
+        return -1;
+    }
+    free(v->s);
+    v->s = plain;
+    return 0;
 }

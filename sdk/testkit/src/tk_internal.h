@@ -573,5 +573,9 @@ int tk_api_secret_seal(tn_plugin *self, const char *tenant_id, const void *plain
 int tk_api_secret_unseal(tn_plugin *self, const char *tenant_id, const char *sealed, void **out,
                          size_t *len, int *stale);
 void tk_secrets_free(tk_kit *tk);
+/* A string setting written sealed, opened in place as the host does:
+ * 0, or -1 with *why (malloc'd) for the error list. */
+int tk_secret_setting(tk_kit *tk, const char *tenant, const tn_plugin *p, const tn_config_key *k,
+                      host_value *v, char **why);
 
 #endif

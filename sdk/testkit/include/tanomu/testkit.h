@@ -278,6 +278,13 @@ size_t tk_log_secret_leaks(const tk_kit *tk);
 int tk_keyring_rotate(tk_kit *tk);
 /* The active key's ID ("tk1", "tk2", ...). */
 const char *tk_keyring_active(tk_kit *tk);
+/* The sealed form of a secret setting, as `tanomu secret seal --tenant
+ * TENANT --plugin PLUGIN --key KEY` makes it, under the kit's active key
+ * (tenant NULL: plugin-wide).  tk_set() of it gives the plugin the
+ * plaintext; for another tenant, plugin or key tk_check() reports that it
+ * does not open.  malloc'd (free()), NULL if out of memory. */
+char *tk_seal_setting(tk_kit *tk, const char *tenant, const char *plugin, const char *key,
+                      const char *plaintext);
 
 #ifdef __cplusplus
 }
