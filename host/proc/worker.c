@@ -205,7 +205,7 @@ int host_worker_main(const host_worker_args *a)
         goto out;
     }
     host_log_setup(w->conf.server.log_level, 1, "worker");
-    if (a->slot_index == 0) /* once per generation, not once per worker */
+    if (!a->quiet_load_errors) /* secrets in plain text: one worker says so */
         report_load_errors(&w->conf.server.secrets.warnings, HOST_LOG_WARN);
     if (errs.count > 0 && !a->quiet_load_errors) {
         report_load_errors(&errs, HOST_LOG_ERROR);
