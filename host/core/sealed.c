@@ -120,6 +120,12 @@ const char *host_keyring_id_at(const host_keyring *kr, int i)
     return kr && i >= 0 && i < kr->n ? kr->slots[i].id : NULL;
 }
 
+void host_keyring_lock(const host_keyring *kr)
+{
+    if (kr)
+        sodium_mlock(kr->slots, HOST_KEYRING_MAX * sizeof *kr->slots); /* best effort */
+}
+
 host_keyring *host_keyring_dup(const host_keyring *kr)
 {
     host_keyring *c;

@@ -46,6 +46,9 @@ int host_keyring_set_active(host_keyring *kr, const char *id);
 const char *host_keyring_active(const host_keyring *kr); /* NULL: none */
 int host_keyring_count(const host_keyring *kr);
 const char *host_keyring_id_at(const host_keyring *kr, int i);
+/* Locks the keys' memory again in a forked child (a lock is not
+ * inherited across fork()); NULL is fine. */
+void host_keyring_lock(const host_keyring *kr);
 /* A copy (its own locked memory); NULL if kr is NULL or out of memory. */
 host_keyring *host_keyring_dup(const host_keyring *kr);
 

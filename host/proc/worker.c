@@ -195,6 +195,7 @@ int host_worker_main(const host_worker_args *a)
     host_errors_init(&errs);
     if (!w || !loop || uv_loop_init(loop) != 0)
         goto out;
+    host_keyring_lock(a->snap->keyring); /* the master's lock did not fork */
     w->status_fd = a->status_fd;
     w->metrics = a->metrics;
     w->slot_index = a->slot_index;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
+#include <libconfig.h>
 
 #include <tanomu/api.h>
 
@@ -332,6 +333,46 @@ static void test_s18_secret_setting(void)
     host_errors_free(&errs);
 }
 
+/* S18: the secrets section: known keys and types only; a keyring_dir
+ * relative to tanomu.conf; the keyring loaded at snapshot time is copied. */
+static void test_s18_secrets_section(void)
+{
+    config_t cfg;
+    host_secrets_conf sc;
+    host_errors errs;
+    host_keyring *kr = two_keys();
+
+    host_errors_init(&errs);
+    config_init(&cfg);
+    CU_ASSERT_EQUAL_FATAL(config_read_string(&cfg, "secrets: { keyring_dir = \"keys\";\n"
+                                                   "  require_sealed = true; };\n"),
+                          CONFIG_TRUE);
+    CU_ASSERT_EQUAL(host_secrets_parse(config_root_setting(&cfg), "/etc/t/tanomu.conf", "/etc/t",
+                                       kr, &sc, &errs),
+                    0);
+    CU_ASSERT_STRING_EQUAL(sc.keyring_dir, "/etc/t/keys");
+    CU_ASSERT_EQUAL(sc.require_sealed, 1);
+    CU_ASSERT_PTR_NOT_NULL(sc.keyring);
+    CU_ASSERT_STRING_EQUAL(host_keyring_active(sc.keyring), "k1");
+    host_secrets_conf_free(&sc);
+    config_destroy(&cfg);
+
+    config_init(&cfg);
+    CU_ASSERT_EQUAL_FATAL(config_read_string(&cfg, "secrets: { keyring_dir = 5;\n"
+                                                   "  active_key = \"k2\"; };\n"),
+                          CONFIG_TRUE);
+    CU_ASSERT_EQUAL(host_secrets_parse(config_root_setting(&cfg), "f.conf", ".", NULL, &sc, &errs),
+                    -1);
+    CU_ASSERT_EQUAL(errs.count, 2);
+    CU_ASSERT(any_contains(&errs, "f.conf:1: 'secrets.keyring_dir' has the wrong type"));
+    CU_ASSERT(any_contains(&errs, "f.conf:2: unknown setting 'secrets.active_key'"));
+    CU_ASSERT_PTR_NULL(sc.keyring);
+    host_secrets_conf_free(&sc);
+    config_destroy(&cfg);
+    host_errors_free(&errs);
+    host_keyring_free(kr);
+}
+
 /* api->free's wipe takes any malloc'd block. */
 static void test_s18_secret_free(void)
 {
@@ -360,6 +401,7 @@ int main(void)
     CU_add_test(s, "S18 keyring directory", test_s18_keyring_directory);
     CU_add_test(s, "S18 secret file", test_s18_secret_file);
     CU_add_test(s, "S18 S16 secret setting", test_s18_secret_setting);
+    CU_add_test(s, "S18 secrets section", test_s18_secrets_section);
     CU_add_test(s, "S18 secret free", test_s18_secret_free);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
