@@ -23,6 +23,8 @@
 #include "errors.h"
 #include "keyring.h"
 #include "names.h"
+#include "plugin_loader.h"
+#include "schema.h"
 #include "sealed.h"
 
 #define DEFAULT_CONF "config/tanomu.conf"
@@ -35,7 +37,8 @@ static const char usage[] =
     "        dropped), sealed under the active key for tenant T (none: a plugin-wide\n"
     "        value) and plugin P.  With --key K it is the value of the secret setting\n"
     "        K, to write in the tenant file (or plugins.P in tanomu.conf); without,\n"
-    "        it is data the plugin opens with api->secret_unseal.\n"
+    "        it is data the plugin opens with api->secret_unseal.  P must be loaded\n"
+    "        and K one of its secret settings.\n"
     "rotate  adds a fresh key to secrets.keyring_dir (creating it, 0700) and makes it\n"
     "        the active one (the keyring's `active` file); run `tanomu reload` after.\n"
     "        Values sealed under older keys still open; keep the old key files.\n"
@@ -208,6 +211,42 @@ static int check_names(const secret_args *a, const host_config *conf)
     return 0;
 }
 
+/* The plugin must be loaded and, with --key, declare KEY a secret (a
+ * per-tenant setting, or with no --tenant a plugin-wide one): a typo is
+ * caught here, not when the value does not open at the next check. */
+static int check_plugin(const secret_args *a, const host_config *conf)
+{
+    host_plugins ps;
+    host_errors errs;
+    const tn_plugin *p;
+    const tn_config_key *keys;
+    int i, n, rc = -1;
+
+    host_errors_init(&errs);
+    host_plugins_load(&ps, conf->server.plugin_dir, &conf->server.plugin_load, conf->path,
+                      conf->server.plugin_load_line, 0, &errs);
+    if (!(p = host_plugins_find(&ps, a->plugin))) {
+        fprintf(stderr, "tanomu secret seal: plugin %s is not loaded by %s (plugins.load)\n",
+                a->plugin, conf->path);
+        goto out;
+    }
+    keys = a->tenant ? p->desc.settings : p->desc.global_settings;
+    n = host_keys_count(keys);
+    i = a->key ? host_key_index(keys, n, a->key) : -1;
+    if (a->key && (i < 0 || !(keys[i].flags & TN_KEY_SECRET) || keys[i].type != TN_TYPE_STRING)) {
+        fprintf(stderr,
+                "tanomu secret seal: %s is not a secret string %ssetting of %s "
+                "(tanomu plugins --schema %s)\n",
+                a->key, a->tenant ? "" : "plugin-wide ", a->plugin, a->plugin);
+        goto out;
+    }
+    rc = 0;
+out:
+    host_plugins_unload(&ps);
+    host_errors_free(&errs);
+    return rc;
+}
+
 static int cmd_seal(const secret_args *a)
 {
     host_snapshot snap;
@@ -225,7 +264,7 @@ static int cmd_seal(const secret_args *a)
         host_errors_print(&errs, stderr);
         goto out;
     }
-    if (check_names(a, &conf) != 0)
+    if (check_names(a, &conf) != 0 || check_plugin(a, &conf) != 0)
         goto out;
     if (!conf.server.secrets.keyring) {
         fprintf(stderr, "tanomu secret seal: %s has no keyring (secrets.keyring_dir)\n", conf.path);

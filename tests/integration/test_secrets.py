@@ -32,7 +32,8 @@ class SecretsTest(ServerTestCase):
 
     def setUp(self):
         super().setUp()
-        self.srv = self.new_server(start=False, plugins=("vault",), load=["vault"],
+        self.srv = self.new_server(start=False, plugins=("vault", "typed"),
+                                   load=["vault", "typed"],
                                    tenants={}, name="secrets",
                                    conf={"secrets": {"keyring_dir": "keys"}})
         self.srv.write_conf()
@@ -127,7 +128,7 @@ class SecretsTest(ServerTestCase):
         another plugin or another key, does not open: check refuses it."""
         self.rotate()
         for sealed in (self.seal(CANARY, tenant="t2"),
-                       self.seal(CANARY, plugin="other"),
+                       self.seal(CANARY, plugin="typed", key="api_key"),
                        self.seal(CANARY, key="fallback"),
                        self.seal(CANARY, key=None)):
             path = self.srv.write_tenant("t1", vault_tenant("t1", sealed))
@@ -271,6 +272,22 @@ class SecretsTest(ServerTestCase):
         r = self.run_tanomu("secret", "seal", "-c", self.srv.conf_path, "--plugin", "vault",
                             stdin="x\n")
         self.assertEqual(r.returncode, 1)
+
+    def test_s18_seal_refuses_unknown_plugin_or_key(self):
+        """S18: `secret seal` refuses a plugin that is not loaded and a key
+        that is not a secret string of it, before reading anything."""
+        self.rotate()
+        r = self.run_tanomu("secret", "seal", "-c", self.srv.conf_path, "--plugin", "other",
+                            "--tenant", "t1", "--key", "token", stdin=CANARY)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not loaded", r.stderr)
+        for key in ("note", "nosuch"):
+            r = self.run_tanomu("secret", "seal", "-c", self.srv.conf_path, "--plugin", "vault",
+                                "--tenant", "t1", "--key", key, stdin=CANARY)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("is not a secret string setting of vault", r.stderr)
+            self.assertNotIn("tnsec:", r.stdout)
+        self.assertNoCanary(r.stdout, r.stderr)
 
     def test_s18_seal_reads_stdin_only(self):
         """S18: the plaintext comes from stdin; an extra argument is refused
