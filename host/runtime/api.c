@@ -15,6 +15,7 @@
 #include "api.h"
 #include "database.h"
 #include "context.h"
+#include "limit_zones.h"
 #include "log.h"
 #include "names.h"
 #include "outbox.h"
@@ -595,6 +596,8 @@ const tn_api host_api = {
     .delivery_tx = host_api_delivery_tx,
     .secret_seal = host_api_secret_seal,
     .secret_unseal = host_api_secret_unseal,
+    .limit_zone = host_api_limit_zone,
+    .limit_take = host_api_limit_take,
 };
 
 void host_worker_events_init(host_worker *w)
@@ -631,4 +634,5 @@ void host_worker_api_cleanup(host_worker *w)
         w->hooks[i].v = NULL;
         w->hooks[i].n = 0;
     }
+    host_limit_zones_free(w);
 }

@@ -119,4 +119,7 @@ void tk_api_fill(tn_api *api)
     /* ABI 1.2: sealed secrets */
     api->secret_seal = tk_api_secret_seal;
     api->secret_unseal = tk_api_secret_unseal;
+    /* ABI 1.2: rate-limit zones */
+    api->limit_zone = tk_api_limit_zone;
+    api->limit_take = tk_api_limit_take;
 }

@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "http_util.h"
 #include "names.h"
+#include "rate_limit.h"
 #include "router.h"
 #include "schema.h"
 
@@ -371,6 +372,7 @@ struct tk_kit {
     tk_list logs; /* char * */
     int log_echo;
     struct host_keyring *keyring; /* secrets.c: made on first use */
+    tk_list limits; /* tn_limit *, limits.c */
 };
 
 /* kit.c: calling into plugin code.  Every call goes between enter and
@@ -577,5 +579,11 @@ void tk_secrets_free(tk_kit *tk);
  * 0, or -1 with *why (malloc'd) for the error list. */
 int tk_secret_setting(tk_kit *tk, const char *tenant, const tn_plugin *p, const tn_config_key *k,
                       host_value *v, char **why);
+/* limits.c: rate-limit zones (ABI 1.2) */
+tn_limit *tk_api_limit_zone(tn_plugin *self, const char *name, double rate, uint32_t burst,
+                            size_t mem_bytes);
+int tk_api_limit_take(tn_limit *zone, const char *tenant_id, const char *key, uint32_t cost,
+                      uint64_t *retry_ms);
+void tk_limits_free(tk_kit *tk);
 
 #endif

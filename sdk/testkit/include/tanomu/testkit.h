@@ -286,6 +286,14 @@ const char *tk_keyring_active(tk_kit *tk);
 char *tk_seal_setting(tk_kit *tk, const char *tenant, const char *plugin, const char *key,
                       const char *plaintext);
 
+/* -- rate-limit zones (ABI 1.2) -------------------------------------- */
+
+/* What a plugin's zone answered so far: what is "allowed", "limited" or
+ * "evicted" (the host's tanomu_ratelimit_*_total for that zone); -1 for
+ * a zone the plugin never declared.  Zones run on the virtual clock
+ * (tk_advance_ms) with the host's algorithm. */
+int64_t tk_limit_stat(const tk_kit *tk, const char *plugin, const char *zone, const char *what);
+
 #ifdef __cplusplus
 }
 #endif
