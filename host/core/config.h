@@ -21,6 +21,7 @@
 #include "breaker.h"
 #include "config_limits.h"
 #include "errors.h"
+#include "secrets_conf.h"
 
 typedef struct host_source {
     char *path;
@@ -30,6 +31,7 @@ typedef struct host_source {
 typedef struct host_snapshot {
     host_source *files; /* [0] is tanomu.conf, then tenant files, sorted */
     int count;
+    host_keyring *keyring; /* secrets.keyring_dir's keys, read with the files */
 } host_snapshot;
 
 typedef struct host_limits {
@@ -82,6 +84,7 @@ typedef struct host_server_conf {
     int plugin_load_line; /* where plugins.load is, for loader errors */
     char *tenants_dir;
     host_db_conf db;
+    host_secrets_conf secrets;         /* secrets: the keyring, require_sealed */
     host_rate_limits_conf rate_limits; /* rate_limits { }: config_limits.h */
 } host_server_conf;
 

@@ -22,6 +22,7 @@
 #include "jobs.h"
 #include "pipeline.h"
 #include "request.h"
+#include "secret_api.h"
 #include "settings.h"
 #include "tx.h"
 
@@ -63,7 +64,7 @@ static const char *api_last_error(const tn_plugin *p)
 
 static void api_free(void *ptr)
 {
-    free(ptr);
+    host_api_free(ptr); /* wipes first: it may hold a secret (secret_api.c) */
 }
 
 /* ---- registration ------------------------------------------------------- */
@@ -594,6 +595,8 @@ const tn_api host_api = {
     .tx_rollback = host_api_tx_rollback,
     .tx_publish = host_api_tx_publish,
     .delivery_tx = host_api_delivery_tx,
+    .secret_seal = host_api_secret_seal,
+    .secret_unseal = host_api_secret_unseal,
     .limit_zone = host_api_limit_zone,
     .limit_take = host_api_limit_take,
     .job_schedule = host_api_job_schedule,

@@ -268,6 +268,7 @@ void tk_free(tk_kit *tk)
     tk_metrics_free(tk);
     tk_settings_free(tk);
     tk_logs_free(tk);
+    tk_secrets_free(tk);
     for (size_t i = 0; i < tk->plugins.n; i++)
         free(tk->plugins.items[i]);
     tk_list_clear(&tk->plugins);

@@ -371,6 +371,7 @@ struct tk_kit {
 
     tk_list logs; /* char * */
     int log_echo;
+    struct host_keyring *keyring; /* secrets.c: made on first use */
     tk_list limits; /* tn_limit *, limits.c */
     struct tk_jobs *jobs; /* jobs.c: scheduled jobs and their runs */
 };
@@ -567,6 +568,18 @@ void tk_api_metric_add(tn_metric *m, const char *tenant_id, int64_t delta);
 void tk_api_metric_set(tn_metric *m, const char *tenant_id, int64_t value);
 void tk_metrics_free(tk_kit *tk);
 
+/* secrets.c (ABI 1.2, S18): the host's sealed format (sealed.c) under
+ * the kit's random keys. */
+#include "sealed.h"
+int tk_api_secret_seal(tn_plugin *self, const char *tenant_id, const void *plain, size_t len,
+                       char **out);
+int tk_api_secret_unseal(tn_plugin *self, const char *tenant_id, const char *sealed, void **out,
+                         size_t *len, int *stale);
+void tk_secrets_free(tk_kit *tk);
+/* A string setting written sealed, opened in place as the host does:
+ * 0, or -1 with *why (malloc'd) for the error list. */
+int tk_secret_setting(tk_kit *tk, const char *tenant, const tn_plugin *p, const tn_config_key *k,
+                      host_value *v, char **why);
 /* limits.c: rate-limit zones (ABI 1.2) */
 tn_limit *tk_api_limit_zone(tn_plugin *self, const char *name, double rate, uint32_t burst,
                             size_t mem_bytes);

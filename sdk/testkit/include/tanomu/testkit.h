@@ -269,6 +269,23 @@ void tk_log_echo(tk_kit *tk, int on);
  * in the log (S16: a test asserts it is 0). */
 size_t tk_log_secret_leaks(const tk_kit *tk);
 
+/* -- sealed secrets (ABI 1.2, S18) ----------------------------------- */
+
+/* secret_seal/secret_unseal use the host's cipher and format under a
+ * random key of the kit.  tk_keyring_rotate() adds a fresh key and makes
+ * it active, as `tanomu secret rotate` does: values sealed before still
+ * open, with *stale set.  TN_OK or TN_ENOMEM. */
+int tk_keyring_rotate(tk_kit *tk);
+/* The active key's ID ("tk1", "tk2", ...). */
+const char *tk_keyring_active(tk_kit *tk);
+/* The sealed form of a secret setting, as `tanomu secret seal --tenant
+ * TENANT --plugin PLUGIN --key KEY` makes it, under the kit's active key
+ * (tenant NULL: plugin-wide).  tk_set() of it gives the plugin the
+ * plaintext; for another tenant, plugin or key tk_check() reports that it
+ * does not open.  malloc'd (free()), NULL if out of memory. */
+char *tk_seal_setting(tk_kit *tk, const char *tenant, const char *plugin, const char *key,
+                      const char *plaintext);
+
 /* -- rate-limit zones (ABI 1.2) -------------------------------------- */
 
 /* What a plugin's zone answered so far: what is "allowed", "limited" or
