@@ -15,6 +15,7 @@
 #include "api.h"
 #include "database.h"
 #include "context.h"
+#include "iface.h"
 #include "log.h"
 #include "names.h"
 #include "outbox.h"
@@ -592,6 +593,8 @@ const tn_api host_api = {
     .tx_rollback = host_api_tx_rollback,
     .tx_publish = host_api_tx_publish,
     .delivery_tx = host_api_delivery_tx,
+    .iface_export = host_api_iface_export,
+    .iface_get = host_api_iface_get,
 };
 
 void host_worker_events_init(host_worker *w)

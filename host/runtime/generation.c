@@ -37,12 +37,17 @@ int host_generation_load(host_worker *w, uv_loop_t *loop, const host_snapshot *s
         return -1;
     host_worker_events_init(w);
     w->initializing = 1;
+    for (i = 0; i < w->plugins.n; i++)
+        w->plugins.v[i]->worker = w; /* iface_get() looks at plugins not yet initialized */
     for (i = 0; i < w->plugins.n; i++) {
-        tn_plugin *p = w->plugins.v[i];
-        p->worker = w;
+        tn_plugin *p = w->plugins.init[i];
+        p->last_error[0] = '\0';
         host_worker_running(w, p, "init");
         if (p->desc.init(p, &host_api) != 0) {
-            host_errors_add(errs, w->conf.path, 0, "plugin %s: init() failed", p->name);
+            /* The last failed 1.2 call is most likely why (a missing
+             * interface): one line says both. */
+            host_errors_add(errs, w->conf.path, 0, "plugin %s: init() failed%s%s", p->name,
+                            p->last_error[0] ? ": " : "", p->last_error);
             host_worker_running(w, NULL, NULL);
             w->initializing = 0;
             return -1;
@@ -67,7 +72,7 @@ void host_generation_unload(host_worker *w)
     int i;
 
     for (i = w->plugins.n - 1; i >= 0; i--) {
-        tn_plugin *p = w->plugins.v[i];
+        tn_plugin *p = w->plugins.init ? w->plugins.init[i] : w->plugins.v[i];
         if (p->initialized && p->desc.fini)
             p->desc.fini(p);
         p->initialized = 0;

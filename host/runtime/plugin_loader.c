@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "iface.h"
 #include "log.h"
 #include "names.h"
 #include "schema.h"
@@ -58,6 +59,7 @@ static void plugin_free(tn_plugin *p)
 {
     if (!p)
         return;
+    host_iface_free_all(p);
     if (p->dl)
         dlclose(p->dl);
     free(p->settings_copy);
@@ -292,6 +294,48 @@ fail:
     return rc;
 }
 
+/* Kahn's algorithm again, over depends: a plugin inits after the plugins
+ * it depends on (so their interfaces exist when it looks them up), others
+ * keep the run order.  check_depends() left only loaded dependencies. */
+static int order_init(host_plugins *ps, const char *conf_file, int line, host_errors *errs)
+{
+    char *done = calloc((size_t)ps->n + 1, 1);
+    int i, j, k, rc = -1;
+
+    free(ps->init);
+    ps->init = calloc((size_t)ps->n + 1, sizeof *ps->init);
+    if (!ps->init || !done)
+        goto fail;
+    for (k = 0; k < ps->n; k++) {
+        int pick = -1;
+        for (i = 0; i < ps->n && pick < 0; i++) {
+            int ready = !done[i];
+            for (j = 0; j < ps->n && ready; j++)
+                if (j != i && !done[j] && listed(ps->v[i]->desc.depends, ps->v[j]->name))
+                    ready = 0;
+            if (ready)
+                pick = i;
+        }
+        if (pick < 0) {
+            host_buf b;
+            host_buf_init(&b);
+            for (i = 0; i < ps->n; i++)
+                if (!done[i])
+                    host_buf_printf(&b, "%s%s", b.len ? ", " : "", ps->v[i]->name);
+            host_errors_add(errs, conf_file, line, "plugin order: depends cycle among %s",
+                            b.data ? b.data : "?");
+            host_buf_free(&b);
+            goto fail;
+        }
+        done[pick] = 1;
+        ps->init[k] = ps->v[pick];
+    }
+    rc = 0;
+fail:
+    free(done);
+    return rc;
+}
+
 int host_plugins_load(host_plugins *ps, const char *dir, const host_strlist *names,
                       const char *conf_file, int line, int strict, host_errors *errs)
 {
@@ -327,7 +371,7 @@ int host_plugins_load(host_plugins *ps, const char *dir, const host_strlist *nam
     }
     if (check_depends(ps, conf_file, line, strict, errs) != 0)
         bad = 1;
-    if (order(ps, conf_file, line, errs) != 0)
+    if (order(ps, conf_file, line, errs) != 0 || order_init(ps, conf_file, line, errs) != 0)
         return -1;
     return strict && bad ? -1 : 0;
 }
@@ -339,6 +383,7 @@ void host_plugins_unload(host_plugins *ps)
     for (i = 0; i < ps->n; i++)
         plugin_free(ps->v[i]);
     free(ps->v);
+    free(ps->init);
     for (i = 0; i < ps->failed.n; i++)
         free(ps->failed.v[i]);
     free(ps->failed.v);

@@ -59,6 +59,7 @@ struct tn_plugin {
     size_t load_index;
     int failed; /* init() refused: treated as disabled everywhere */
     char last_error[256]; /* api->last_error(): the last failed 1.2 call */
+    struct tk_iface *ifaces; /* iface.c: the interfaces it exported */
 };
 
 /* Records why a 1.2 call of plugin p failed, as the host's
@@ -563,5 +564,10 @@ tn_metric *tk_api_metric_gauge(tn_plugin *self, const char *name, const char *he
 void tk_api_metric_add(tn_metric *m, const char *tenant_id, int64_t delta);
 void tk_api_metric_set(tn_metric *m, const char *tenant_id, int64_t value);
 void tk_metrics_free(tk_kit *tk);
+
+/* iface.c: interfaces between plugins (ABI 1.2) */
+int tk_api_iface_export(tn_plugin *self, const char *name, uint32_t version, const void *table);
+const void *tk_api_iface_get(tn_plugin *self, const char *name, uint32_t min_version);
+void tk_ifaces_free(tn_plugin *p);
 
 #endif
