@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "context.h"
+#include "iface.h"
 #include "log.h"
 #include "settings.h"
 
@@ -86,6 +87,8 @@ void host_generation_unload(host_worker *w)
     /* Handles closed above must finish before the plugins' code goes. */
     if (w->loop)
         uv_run(w->loop, UV_RUN_NOWAIT);
+    for (i = 0; i < w->plugins.n; i++)
+        host_iface_free_all(w->plugins.v[i]);
     host_plugins_unload(&w->plugins);
     host_config_free(&w->conf);
     w->loaded = 0;

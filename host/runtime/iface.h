@@ -6,7 +6,7 @@
  * looks it up by name and minimum version.  Lookups only reach plugins the
  * consumer lists in `depends`: the loader inits those first and finis them
  * last, so the table outlives every consumer that holds it.  The registry
- * is a list per providing plugin, freed with the plugin.
+ * is a list per providing plugin, freed with the generation.
  */
 #ifndef HOST_IFACE_H
 #define HOST_IFACE_H

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "iface.h"
 #include "log.h"
 #include "names.h"
 #include "schema.h"
@@ -59,7 +58,6 @@ static void plugin_free(tn_plugin *p)
 {
     if (!p)
         return;
-    host_iface_free_all(p);
     if (p->dl)
         dlclose(p->dl);
     free(p->settings_copy);
