@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "cli_db.h"
+#include "cli_plugin_new.h"
 #include "config.h"
 #include "errors.h"
 #include "generation.h"
@@ -36,6 +37,7 @@ static const char usage_main[] =
     "  events -c FILE --dead | --retry ID   dead durable events\n"
     "  audit -c FILE --tenant ID [--from TIME] [--to TIME]   operation log as CSV\n"
     "  version                  print the host version and SDK ABI\n"
+    "  plugin new NAME [DIR]    write a new out-of-tree plugin from the SDK template\n"
     "\n"
     "Run 'tanomu COMMAND --help' for more.\n";
 
@@ -334,6 +336,8 @@ int main(int argc, char **argv)
 {
     cli c;
 
+    if (argc >= 2 && strcmp(argv[1], "plugin") == 0)
+        return host_cli_plugin(argc, argv);
     if (parse_args(argc, argv, &c) != 0) {
         host_log_to_stderr();
         fputs(usage_main, stderr);
