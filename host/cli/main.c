@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "cli_db.h"
+#include "cli_lint.h"
 #include "cli_plugin_new.h"
 #include "config.h"
 #include "errors.h"
@@ -49,7 +50,9 @@ static const char *const usage_cmd[][2] = {
     {"check", "usage: tanomu check -c FILE\n\n"
               "Validates tanomu.conf, every tenant file and every plugin's settings the\n"
               "way a reload would.  Prints FILE:LINE: message for each error and exits 1,\n"
-              "or prints 'configuration ok' and exits 0.\n"},
+              "or prints 'configuration ok' and exits 0.\n"
+              "Warns (FILE:LINE: warning: ...) about a plugin migration that creates a\n"
+              "table with tenant_id without enabling and forcing row-level security.\n"},
     {"reload", "usage: tanomu reload -c FILE\n\n"
                "Signals the server whose pid is in server.pid_file and waits.  Exits 0 once\n"
                "the new generation serves; exits 1 with the errors if it was rejected (the\n"
@@ -182,6 +185,8 @@ static int cmd_check(const cli *c)
         }
         host_tls_ctx_free(tls);
     }
+    if (w.conf.path)
+        host_cli_lint_migrations(&w.conf, stderr); /* warnings: migrate is the guard */
     if (rc != 0 || errs.count > 0) {
         host_errors_print(&errs, stderr);
         rc = 1;

@@ -100,6 +100,7 @@ typedef struct host_worker {
     uv_timer_t db_watch; /* publishes database readiness to the slot */
     host_series *outbox_delivered, *outbox_failed, *outbox_dead;
     host_count_slot count_cache[HOST_COUNT_SLOTS];
+    int check_schema; /* serving: refuse plugins whose schema_needs is not applied */
 } host_worker;
 
 /* Does tenant t enable plugin p?  (Disabled plugins neither route nor hook.) */

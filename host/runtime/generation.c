@@ -13,6 +13,7 @@
 #include "context.h"
 #include "iface.h"
 #include "log.h"
+#include "schema_needs.h"
 #include "settings.h"
 
 /* ---- a generation ----------------------------------------------------------- */
@@ -31,6 +32,11 @@ int host_generation_load(host_worker *w, uv_loop_t *loop, const host_snapshot *s
     host_log_set_level(w->conf.server.log_level); /* before plugins log at init */
     if (host_plugins_load(&w->plugins, w->conf.server.plugin_dir, &w->conf.server.plugin_load,
                           w->conf.path, w->conf.server.plugin_load_line, strict, errs) != 0)
+        bad = 1;
+    /* Only a worker asks the database; check and plugins need none. */
+    if (w->check_schema && !bad &&
+        host_plugins_require_schema(&w->plugins, w->conf.server.db.url, w->conf.path,
+                                    w->conf.server.plugin_load_line, strict, errs) != 0)
         bad = 1;
     if (host_config_bind(&w->conf, &w->plugins, &host_api, strict, errs) != 0)
         bad = 1;

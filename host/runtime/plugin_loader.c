@@ -374,6 +374,22 @@ int host_plugins_load(host_plugins *ps, const char *dir, const host_strlist *nam
     return strict && bad ? -1 : 0;
 }
 
+int host_plugins_drop(host_plugins *ps, int i, const char *conf_file, int line,
+                      host_errors *errs)
+{
+    if (i < 0 || i >= ps->n)
+        return -1;
+    strlist_push(&ps->failed, ps->v[i]->name);
+    ps->nrefused++;
+    plugin_free(ps->v[i]);
+    memmove(&ps->v[i], &ps->v[i + 1], (size_t)(ps->n - i - 1) * sizeof *ps->v);
+    ps->n--;
+    check_depends(ps, conf_file, line, 0, errs); /* drops what depended on it */
+    if (order(ps, conf_file, line, errs) != 0 || order_init(ps, conf_file, line, errs) != 0)
+        return -1;
+    return 0;
+}
+
 void host_plugins_unload(host_plugins *ps)
 {
     int i;

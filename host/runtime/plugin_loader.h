@@ -55,6 +55,12 @@ int host_plugins_load(host_plugins *ps, const char *dir, const host_strlist *nam
                       const char *conf_file, int line, int strict, host_errors *errs);
 void host_plugins_unload(host_plugins *ps);
 
+/* Refuses loaded plugin i after the fact (lenient mode): it is counted and
+ * listed as failed, and so is every plugin that depends on it; the run and
+ * init orders are made again.  The caller has reported why.  0 or -1. */
+int host_plugins_drop(host_plugins *ps, int i, const char *conf_file, int line,
+                      host_errors *errs);
+
 /* Records why a 1.2 call of plugin p failed (api->last_error() reads it),
  * and returns rc so a call can end with `return host_plugin_fail(p, rc, ...)`. */
 int host_plugin_fail(tn_plugin *p, int rc, const char *fmt, ...)
