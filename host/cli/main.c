@@ -63,9 +63,11 @@ static const char *const usage_cmd[][2] = {
     {"version", "usage: tanomu version\n\nPrints the host version and the SDK ABI version.\n"},
     {"migrate", "usage: tanomu migrate -c FILE [--status]\n\n"
                 "Applies pending migrations (migrations/, then each loaded plugin's\n"
-                "plugins/NAME/migrations) as database.owner_url, each file in its own\n"
-                "transaction under an advisory lock, recording name and checksum; refuses\n"
-                "if an applied file was edited; then registers the configured tenants.\n"
+                "plugins/NAME/migrations, in depends order) as database.owner_url, each\n"
+                "file in its own transaction under an advisory lock, recording name and\n"
+                "checksum; refuses if an applied file was edited, and fails a file after\n"
+                "which a table with tenant_id lacks forced row-level security; then\n"
+                "registers the configured tenants.\n"
                 "--status lists applied and pending migrations and changes nothing.\n"},
     {"events", "usage: tanomu events -c FILE --dead\n"
                "       tanomu events -c FILE --retry ID\n\n"
