@@ -330,6 +330,10 @@ static int order_init(host_plugins *ps, const char *conf_file, int line, host_er
     }
     rc = 0;
 fail:
+    if (rc != 0) { /* no half order: unload then walks ps->v */
+        free(ps->init);
+        ps->init = NULL;
+    }
     free(done);
     return rc;
 }

@@ -101,6 +101,16 @@ class InterfacesTest(ServerTestCase):
         self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
         self.assertRegex(res.stderr, r"iface_consumer: depends on 'iface_provider'")
 
+    def test_depends_cycle_refused(self):
+        srv = Server(plugins=("hello", "dep_cycle_a", "dep_cycle_b"),
+                     load=["hello", "dep_cycle_a", "dep_cycle_b"], tenants=tenant(),
+                     name="iface-cycle")
+        self.addCleanup(srv.cleanup)
+        srv.write_conf()
+        res = srv.cli("check")
+        self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
+        self.assertRegex(res.stderr, r"depends cycle among dep_cycle_a, dep_cycle_b")
+
     def test_reload_with_too_old_interface_rejected_old_generation_stays(self):
         srv = self.server(["hello", "iface_provider", "iface_consumer"],
                           ["iface_provider", "iface_consumer"], "iface-reload")
