@@ -33,8 +33,8 @@ int host_cli_migrate_order(const host_config *conf, const char **names, FILE *er
 
     host_errors_init(&errs);
     /* Lenient: a plugin that cannot be opened is left out, not fatal. */
-    host_plugins_load(&ps, conf->server.plugin_dir, load, conf->path,
-                      conf->server.plugin_load_line, 0, &errs);
+    host_plugins_load(&ps, conf->server.plugin_dir, load, conf->path, conf->server.plugin_load_line,
+                      0, &errs);
     for (i = 0; ps.init && i < ps.n; i++)
         for (j = 0; j < load->n; j++)
             if (strcmp(load->v[j], ps.init[i]->name) == 0 && !placed(names, n, load->v[j])) {

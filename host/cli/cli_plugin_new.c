@@ -63,8 +63,8 @@ static int find_template(char *out, size_t cap)
         exe[n] = '\0';
         if ((slash = strrchr(exe, '/')) != NULL) {
             *slash = '\0';
-            if ((size_t)snprintf(out, cap, "%s/../%s/tanomu/template", exe,
-                                 TANOMU_DATADIR_REL) < cap &&
+            if ((size_t)snprintf(out, cap, "%s/../%s/tanomu/template", exe, TANOMU_DATADIR_REL) <
+                    cap &&
                 is_dir(out))
                 return 0;
         }

@@ -231,7 +231,8 @@ int host_rls_lint(const host_sql_file *files, int n, host_rls_report_fn report, 
     /* Tables first (an ALTER may come in a later file than its CREATE). */
     for (f = 0; f < n; f++)
         for (i = 0; i < ts[f].n; i++)
-            if (is(&ts[f], i, "create") && scan_create(&ts[f], i, files[f].name, &v, &nt, &cap) != 0)
+            if (is(&ts[f], i, "create") &&
+                scan_create(&ts[f], i, files[f].name, &v, &nt, &cap) != 0)
                 goto out;
     for (f = 0; f < n; f++)
         for (i = 0; i < ts[f].n; i++)

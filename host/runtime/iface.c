@@ -78,8 +78,9 @@ int host_api_iface_export(tn_plugin *self, const char *name, uint32_t version, c
     if (!w->initializing)
         return host_plugin_fail(self, TN_ESTATE, "iface_export outside init()");
     if (!iface_name_valid(name))
-        return host_plugin_fail(self, TN_EINVAL, "iface_export: bad interface name (want "
-                                                 "[a-z][a-z0-9_.]{0,63})");
+        return host_plugin_fail(self, TN_EINVAL,
+                                "iface_export: bad interface name (want "
+                                "[a-z][a-z0-9_.]{0,63})");
     if (version == 0 || !table || *(const uint32_t *)table < sizeof(uint32_t))
         return host_plugin_fail(self, TN_EINVAL,
                                 "iface_export %s: version must be >= 1 and the table must start "
@@ -112,8 +113,8 @@ const void *host_api_iface_get(tn_plugin *self, const char *name, uint32_t min_v
     prov = provider_of(w, name, &f);
     if (!prov) {
         host_plugin_fail(self, TN_ENOTFOUND,
-                         "interface %s (version >= %u) is not exported by any loaded plugin",
-                         name, min_version);
+                         "interface %s (version >= %u) is not exported by any loaded plugin", name,
+                         min_version);
         return NULL;
     }
     if (prov != self && !depends_on(self, prov->name)) {

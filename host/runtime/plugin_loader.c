@@ -378,8 +378,7 @@ int host_plugins_load(host_plugins *ps, const char *dir, const host_strlist *nam
     return strict && bad ? -1 : 0;
 }
 
-int host_plugins_drop(host_plugins *ps, int i, const char *conf_file, int line,
-                      host_errors *errs)
+int host_plugins_drop(host_plugins *ps, int i, const char *conf_file, int line, host_errors *errs)
 {
     if (i < 0 || i >= ps->n)
         return -1;

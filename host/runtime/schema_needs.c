@@ -59,8 +59,8 @@ int host_plugins_require_schema(host_plugins *ps, const char *conninfo, const ch
             files[n][0] = '\0';
         } else if (!conninfo) {
             host_errors_add(errs, conf_file, line,
-                            "plugin %s: needs migration %s/%s but database.url is not set",
-                            p->name, p->name, files[n]);
+                            "plugin %s: needs migration %s/%s but database.url is not set", p->name,
+                            p->name, files[n]);
             files[n][0] = '\0';
         }
         scopes[n] = p->name;
@@ -71,9 +71,9 @@ int host_plugins_require_schema(host_plugins *ps, const char *conninfo, const ch
         rc = 0;
         goto out;
     }
-    if (conninfo && host_schema_applied(conninfo, scopes, names, n, applied, err, sizeof err) != 0) {
-        host_log(HOST_LOG_WARN, "plugins' migrations not checked (%s): starting them anyway",
-                 err);
+    if (conninfo &&
+        host_schema_applied(conninfo, scopes, names, n, applied, err, sizeof err) != 0) {
+        host_log(HOST_LOG_WARN, "plugins' migrations not checked (%s): starting them anyway", err);
         for (i = 0; i < n; i++)
             applied[i] = names[i][0] != '\0';
     }

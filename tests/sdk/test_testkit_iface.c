@@ -201,7 +201,8 @@ int main(void)
                 test_consumer_gets_the_table_and_fini_runs_backwards);
     CU_add_test(s, "too old version refused", test_too_old_version_refused);
     CU_add_test(s, "undeclared dependency refused", test_undeclared_dependency_refused);
-    CU_add_test(s, "unknown interface, late export", test_unknown_interface_and_bad_exports_refused);
+    CU_add_test(s, "unknown interface, late export",
+                test_unknown_interface_and_bad_exports_refused);
     CU_add_test(s, "invalid exports refused", test_invalid_exports_refused);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
