@@ -29,7 +29,8 @@ struct tn_plugin {
     struct host_worker *worker;   /* set while serving */
     int initialized;
     char last_error[256]; /* the message of the plugin's last failed 1.2 call */
-    struct host_iface *ifaces; /* iface.c: the interfaces it exported */
+    /* iface.c: the interfaces it exported */
+    struct host_iface *ifaces;
 };
 
 typedef struct host_plugins {
@@ -58,8 +59,7 @@ void host_plugins_unload(host_plugins *ps);
 /* Refuses loaded plugin i after the fact (lenient mode): it is counted and
  * listed as failed, and so is every plugin that depends on it; the run and
  * init orders are made again.  The caller has reported why.  0 or -1. */
-int host_plugins_drop(host_plugins *ps, int i, const char *conf_file, int line,
-                      host_errors *errs);
+int host_plugins_drop(host_plugins *ps, int i, const char *conf_file, int line, host_errors *errs);
 
 /* Records why a 1.2 call of plugin p failed (api->last_error() reads it),
  * and returns rc so a call can end with `return host_plugin_fail(p, rc, ...)`. */

@@ -59,7 +59,8 @@ struct tn_plugin {
     size_t load_index;
     int failed; /* init() refused: treated as disabled everywhere */
     char last_error[256]; /* api->last_error(): the last failed 1.2 call */
-    struct tk_iface *ifaces; /* iface.c: the interfaces it exported */
+    /* iface.c: the interfaces it exported */
+    struct tk_iface *ifaces;
 };
 
 /* Records why a 1.2 call of plugin p failed, as the host's
