@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "context.h"
+#include "names.h"
 
 struct host_iface {
     struct host_iface *next;
@@ -20,20 +21,6 @@ struct host_iface {
     uint32_t version;
     const void *table;
 };
-
-/* [a-z][a-z0-9_.]{0,63}: "payments.provider", "auth.whois". */
-static int iface_name_valid(const char *s)
-{
-    size_t i, n = s ? strlen(s) : 0;
-
-    if (n == 0 || n > HOST_IFACE_NAME_MAX || s[0] < 'a' || s[0] > 'z')
-        return 0;
-    for (i = 1; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-              s[i] == '.'))
-            return 0;
-    return 1;
-}
 
 static const struct host_iface *find_in(const tn_plugin *p, const char *name)
 {
@@ -77,7 +64,7 @@ int host_api_iface_export(tn_plugin *self, const char *name, uint32_t version, c
         return TN_EINVAL;
     if (!w->initializing)
         return host_plugin_fail(self, TN_ESTATE, "iface_export outside init()");
-    if (!iface_name_valid(name))
+    if (!host_iface_name_valid(name))
         return host_plugin_fail(self, TN_EINVAL,
                                 "iface_export: bad interface name (want "
                                 "[a-z][a-z0-9_.]{0,63})");
@@ -106,7 +93,7 @@ const void *host_api_iface_get(tn_plugin *self, const char *name, uint32_t min_v
 
     if (!w)
         return NULL;
-    if (!iface_name_valid(name)) {
+    if (!host_iface_name_valid(name)) {
         host_plugin_fail(self, TN_EINVAL, "iface_get: bad interface name");
         return NULL;
     }

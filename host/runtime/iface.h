@@ -13,8 +13,6 @@
 
 #include <tanomu/tanomu.h>
 
-#define HOST_IFACE_NAME_MAX 64
-
 /* The api slots (see tanomu/api.h). */
 int host_api_iface_export(tn_plugin *self, const char *name, uint32_t version, const void *table);
 const void *host_api_iface_get(tn_plugin *self, const char *name, uint32_t min_version);

@@ -1,7 +1,7 @@
 /*
  * iface.c - iface_export() and iface_get() in the testkit, with the
  * host's rules (host/runtime/iface.c): exported from init() only, a name
- * in [a-z][a-z0-9_.]{0,63}, a table that starts with its size, one
+ * in [a-z][a-z0-9_.]{0,63} (names.c, shared with the host), a table that starts with its size, one
  * exporter per name; a lookup reaches only the plugins the caller lists
  * in depends, and refuses an older version.  Each refusal is recorded for
  * api->last_error().  tk_load() already inits a plugin after those it
@@ -12,27 +12,12 @@
 
 #include "tk_internal.h"
 
-#define TK_IFACE_NAME_MAX 64
-
 struct tk_iface {
     struct tk_iface *next;
-    char name[TK_IFACE_NAME_MAX + 1];
+    char name[HOST_IFACE_NAME_MAX + 1];
     uint32_t version;
     const void *table;
 };
-
-static int iface_name_valid(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-
-    if (n == 0 || n > TK_IFACE_NAME_MAX || s[0] < 'a' || s[0] > 'z')
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-              s[i] == '.'))
-            return 0;
-    return 1;
-}
 
 /* The live plugin exporting name (a plugin whose init() failed exports
  * nothing), or NULL. */
@@ -69,7 +54,7 @@ int tk_api_iface_export(tn_plugin *self, const char *name, uint32_t version, con
         return TN_EINVAL;
     if (self->tk->registering != self)
         return tk_plugin_fail(self, TN_ESTATE, "iface_export outside init()");
-    if (!iface_name_valid(name))
+    if (!host_iface_name_valid(name))
         return tk_plugin_fail(self, TN_EINVAL,
                               "iface_export: bad interface name (want [a-z][a-z0-9_.]{0,63})");
     if (version == 0 || table == NULL || *(const uint32_t *)table < sizeof(uint32_t))
@@ -97,7 +82,7 @@ const void *tk_api_iface_get(tn_plugin *self, const char *name, uint32_t min_ver
 
     if (self == NULL)
         return NULL;
-    if (!iface_name_valid(name)) {
+    if (!host_iface_name_valid(name)) {
         tk_plugin_fail(self, TN_EINVAL, "iface_get: bad interface name");
         return NULL;
     }
