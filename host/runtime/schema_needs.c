@@ -22,31 +22,24 @@ static int need_file(const char *needs, char file[NEED_FILE_MAX + 1])
     return host_migrate_name_valid(file) ? 0 : -1;
 }
 
-/* Refuses plugin i for the reason already reported; strict: fail. */
-static int refuse(host_plugins *ps, int i, const char *conf_file, int line, int strict,
-                  host_errors *errs)
-{
-    if (strict)
-        return -1;
-    return host_plugins_drop(ps, i, conf_file, line, errs) == 0 ? 0 : -1;
-}
-
 int host_plugins_require_schema(host_plugins *ps, const char *conninfo, const char *conf_file,
                                 int line, int strict, host_errors *errs)
 {
     const char **scopes = NULL, **names = NULL;
     char(*files)[NEED_FILE_MAX + 1] = NULL;
+    char(*gone)[TN_PLUGIN_NAME_MAX + 1] = NULL;
     int *applied = NULL;
     tn_plugin **who = NULL;
     char err[512];
-    int i, n = 0, rc = -1, bad = 0;
+    int i, n = 0, ngone = 0, rc = -1;
 
     scopes = calloc((size_t)ps->n + 1, sizeof *scopes);
     names = calloc((size_t)ps->n + 1, sizeof *names);
     files = calloc((size_t)ps->n + 1, sizeof *files);
     applied = calloc((size_t)ps->n + 1, sizeof *applied);
     who = calloc((size_t)ps->n + 1, sizeof *who);
-    if (!scopes || !names || !files || !applied || !who)
+    gone = calloc((size_t)ps->n + 1, sizeof *gone);
+    if (!scopes || !names || !files || !applied || !who || !gone)
         goto out;
     for (i = 0; i < ps->n; i++) {
         tn_plugin *p = ps->v[i];
@@ -77,8 +70,8 @@ int host_plugins_require_schema(host_plugins *ps, const char *conninfo, const ch
         for (i = 0; i < n; i++)
             applied[i] = names[i][0] != '\0';
     }
+    /* Names, not pointers: dropping a plugin frees it, and its dependents. */
     for (i = 0; i < n; i++) {
-        int at;
         if (applied[i])
             continue;
         if (names[i][0])
@@ -86,29 +79,22 @@ int host_plugins_require_schema(host_plugins *ps, const char *conninfo, const ch
                             "plugin %s: needs migration %s/%s, which is not applied: run "
                             "`tanomu migrate`",
                             who[i]->name, who[i]->name, names[i]);
-        bad = 1;
-        /* who[i] may be gone already, with a plugin it depends on. */
-        for (at = 0; at < ps->n && ps->v[at] != who[i]; at++)
-            ;
-        if (at < ps->n && refuse(ps, at, conf_file, line, strict, errs) != 0)
-            goto out;
-        /* Later entries of who[] may have been dropped with it: compare
-         * pointers only, never dereference a dropped one. */
-        if (!strict)
-            for (int k = i + 1; k < n; k++) {
-                int live = 0;
-                for (at = 0; at < ps->n && !live; at++)
-                    live = ps->v[at] == who[k];
-                if (!live)
-                    applied[k] = 1; /* already refused */
-            }
+        snprintf(gone[ngone++], sizeof gone[0], "%s", who[i]->name);
     }
-    rc = strict && bad ? -1 : 0;
+    if (ngone && strict)
+        goto out;
+    for (i = 0; i < ngone; i++) {
+        tn_plugin *p = host_plugins_find(ps, gone[i]); /* NULL: dropped with another */
+        if (p && host_plugins_drop(ps, p->index, conf_file, line, errs) != 0)
+            goto out;
+    }
+    rc = 0;
 out:
     free(scopes);
     free(names);
     free(files);
     free(applied);
     free(who);
+    free(gone);
     return rc;
 }
