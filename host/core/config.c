@@ -482,8 +482,8 @@ static void parse_database(reader *r, config_setting_t *root, host_config *conf)
 
 static void parse_server(reader *r, config_t *cfg, host_config *conf)
 {
-    static const char *const top_keys[] = {"server",   "logging", "plugins", "tenants_dir",
-                                           "database", "outbox",  NULL};
+    static const char *const top_keys[] = {"server",   "logging", "plugins",     "tenants_dir",
+                                           "database", "outbox",  "rate_limits", NULL};
     static const char *const server_keys[] = {"listen",           "admin_listen",
                                               "workers",          "pid_file",
                                               "drain_timeout_ms", "reload_timeout_ms",
@@ -566,6 +566,8 @@ static void parse_server(reader *r, config_t *cfg, host_config *conf)
                 "'%s' entries must be plugin names matching [a-z0-9_]{1,32}", "load");
     s->tenants_dir = get_path(r, root, "tenants_dir", "tenants", conf->dir);
     parse_database(r, root, conf);
+    if (host_config_rate_limits(root, r->file, &s->rate_limits, r->errs) != 0)
+        r->failed = 1;
 }
 
 /* ---- tenant files ------------------------------------------------------- */

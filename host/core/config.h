@@ -19,6 +19,7 @@
 #include <libconfig.h>
 
 #include "breaker.h"
+#include "config_limits.h"
 #include "errors.h"
 
 typedef struct host_source {
@@ -81,6 +82,7 @@ typedef struct host_server_conf {
     int plugin_load_line; /* where plugins.load is, for loader errors */
     char *tenants_dir;
     host_db_conf db;
+    host_rate_limits_conf rate_limits; /* rate_limits { }: config_limits.h */
 } host_server_conf;
 
 /* A plugin's settings for one tenant, bound by runtime/settings.c. */

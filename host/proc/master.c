@@ -32,6 +32,7 @@
 #include "admin.h"
 #include "config.h"
 #include "http_server.h"
+#include "limit_region.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload_status.h"
@@ -87,12 +88,21 @@ typedef struct host_master {
     uint64_t reload_begun_ns;
     host_errors reload_errs;
     uv_timer_t reload_timer;
+    /* A successful reload is announced (status file) only once every old
+     * worker has stopped accepting: `tanomu reload` returning means the
+     * next connection meets the new configuration. */
+    int ok_pending;
+    uint64_t ok_begun_ns;
+    int64_t ok_gen;
+    uint64_t ok_deadline_ms;
+    uv_timer_t retire_timer;
 
     int stopping;
     uv_timer_t stop_timer;
     uv_timer_t restart_timer;
     uv_signal_t sig_chld, sig_hup, sig_term, sig_int;
     char *status_path;
+    host_limit_region *limits; /* rate-limit zones, kept across reloads */
 } host_master;
 
 static void start_reload(host_master *m);
@@ -120,6 +130,47 @@ static void write_status(host_master *m, const char *state, const char *errors)
     snprintf(st.state, sizeof st.state, "%s", state);
     if (host_reload_status_write(m->status_path, &st) != 0)
         host_log(HOST_LOG_WARN, "cannot write the reload status file %s", m->status_path);
+}
+
+/* The OK of the reload begun at ok_begun_ns, once no worker of an older
+ * generation accepts (or after a bound: a wedged old worker must not hold
+ * the operator's command forever; the master kills it at drain timeout). */
+static void announce_ok_if_retired(host_master *m, int force)
+{
+    host_reload_status st = {m->ok_begun_ns, "", m->ok_gen, NULL};
+    int i;
+
+    if (!m->ok_pending)
+        return;
+    for (i = 0; i < HOST_MAX_WORKER_SLOTS && !force && now_ms() < m->ok_deadline_ms; i++) {
+        const host_child *c = &m->children[i];
+        host_worker_slot *ws = host_metrics_slot(m->metrics, i);
+        if (c->pid && c->retiring && __atomic_load_n(&ws->accepting, __ATOMIC_RELAXED))
+            return;
+    }
+    m->ok_pending = 0;
+    uv_timer_stop(&m->retire_timer);
+    if (!m->status_path)
+        return;
+    snprintf(st.state, sizeof st.state, "%s", HOST_RELOAD_OK);
+    if (host_reload_status_write(m->status_path, &st) != 0)
+        host_log(HOST_LOG_WARN, "cannot write the reload status file %s", m->status_path);
+}
+
+static void on_retire_poll(uv_timer_t *t)
+{
+    announce_ok_if_retired(t->data, 0);
+}
+
+static void announce_ok(host_master *m)
+{
+    m->ok_pending = 1;
+    m->ok_begun_ns = m->reload_begun_ns;
+    m->ok_gen = m->generation;
+    m->ok_deadline_ms = now_ms() + 2000;
+    announce_ok_if_retired(m, 0);
+    if (m->ok_pending)
+        uv_timer_start(&m->retire_timer, on_retire_poll, 2, 2);
 }
 
 /* ---- workers -------------------------------------------------------------- */
@@ -283,6 +334,7 @@ static void become_worker(host_master *m, int slot, int64_t gen, const host_snap
     a.tls_fds = m->tls_fds;
     a.ntls = m->ntls;
     a.tls = tls;
+    a.limits = m->limits;
     host_log_setup(HOST_LOG_INFO, 0, "worker");
     rc = host_worker_main(&a);
     _exit(rc);
@@ -480,6 +532,7 @@ static void on_sigchld(uv_signal_t *s, int signum)
                 reload_lost = 1;
             }
             c->pid = 0;
+            host_limit_region_detach(m->limits, i); /* its zones may be reclaimed */
             if (!c->pipe_open)
                 child_reset(m, i);
             else {
@@ -557,6 +610,7 @@ static void start_reload(host_master *m)
     m->reload_gen = ++m->last_gen;
     m->reload_begun_ns = host_realtime_ns();
     host_errors_init(&m->reload_errs);
+    announce_ok_if_retired(m, 1); /* the previous reload's, before this one's */
     write_status(m, HOST_RELOAD_RUNNING, NULL);
     host_log(HOST_LOG_INFO, "reload: reading %s", m->conf_path);
     if (host_config_snapshot(m->conf_path, &m->new_snap, &m->reload_errs) != 0 ||
@@ -566,6 +620,9 @@ static void start_reload(host_master *m)
     }
     if (!same_listeners(&m->conf, &m->new_conf))
         host_log(HOST_LOG_WARN, "reload: listen addresses changed; they take effect at restart");
+    if (m->new_conf.server.rate_limits.max_memory != host_limit_region_capacity(m->limits))
+        host_log(HOST_LOG_WARN,
+                 "reload: rate_limits.max_memory changed; it takes effect at restart");
     if (m->ntls > 0 && tls_open(&m->new_conf, &m->new_tls, &m->reload_errs) != 0) {
         reload_finish(m, 0);
         return;
@@ -622,7 +679,7 @@ static void reload_finish(host_master *m, int ok)
         count(m, "tanomu_reloads_total", "result=\"ok\"", 1);
         host_log(HOST_LOG_INFO, "reload: generation %lld serving", (long long)m->generation);
         m->reloading = 0;
-        write_status(m, HOST_RELOAD_OK, NULL);
+        announce_ok(m);
     } else {
         host_snapshot_free(&m->new_snap);
         host_config_free(&m->new_conf);
@@ -842,6 +899,13 @@ int host_master_run(const char *conf_path)
         goto out;
     }
     host_admin_declare_families(m->metrics);
+    /* Before any fork, so that every worker of every generation maps the
+     * same zones (limit_region.h). */
+    if (!(m->limits = host_limit_region_create(m->conf.server.rate_limits.max_memory))) {
+        fprintf(stderr, "cannot map the rate-limit region (%zu bytes)\n",
+                m->conf.server.rate_limits.max_memory);
+        goto out;
+    }
     if (!(m->status_path = malloc(strlen(m->conf.server.pid_file) + 8)) ||
         host_reload_status_path(m->conf.server.pid_file, m->status_path,
                                 strlen(m->conf.server.pid_file) + 8) != 0)
@@ -853,7 +917,9 @@ int host_master_run(const char *conf_path)
     uv_timer_init(m->loop, &m->reload_timer);
     uv_timer_init(m->loop, &m->stop_timer);
     uv_timer_init(m->loop, &m->restart_timer);
+    uv_timer_init(m->loop, &m->retire_timer);
     m->reload_timer.data = m->stop_timer.data = m->restart_timer.data = m;
+    m->retire_timer.data = m;
     uv_signal_init(m->loop, &m->sig_chld);
     uv_signal_init(m->loop, &m->sig_hup);
     uv_signal_init(m->loop, &m->sig_term);
@@ -901,6 +967,7 @@ out:
     for (i = 0; i < m->ntls; i++)
         close(m->tls_fds[i]);
     host_metrics_destroy(m->metrics);
+    host_limit_region_destroy(m->limits);
     host_tls_ctx_free(m->tls);
     host_snapshot_free(&m->snap);
     host_config_free(&m->conf);

@@ -16,6 +16,7 @@
 #include "database.h"
 #include "context.h"
 #include "iface.h"
+#include "limit_zones.h"
 #include "log.h"
 #include "names.h"
 #include "outbox.h"
@@ -593,6 +594,8 @@ const tn_api host_api = {
     .tx_rollback = host_api_tx_rollback,
     .tx_publish = host_api_tx_publish,
     .delivery_tx = host_api_delivery_tx,
+    .limit_zone = host_api_limit_zone,
+    .limit_take = host_api_limit_take,
     .iface_export = host_api_iface_export,
     .iface_get = host_api_iface_get,
 };
@@ -631,4 +634,5 @@ void host_worker_api_cleanup(host_worker *w)
         w->hooks[i].v = NULL;
         w->hooks[i].n = 0;
     }
+    host_limit_zones_free(w);
 }

@@ -116,6 +116,9 @@ void tk_api_fill(tn_api *api)
     api->tx_rollback = tk_api_tx_rollback;
     api->tx_publish = tk_api_tx_publish;
     api->delivery_tx = tk_api_delivery_tx;
+    /* ABI 1.2: rate-limit zones */
+    api->limit_zone = tk_api_limit_zone;
+    api->limit_take = tk_api_limit_take;
     /* ABI 1.2: interfaces between plugins */
     api->iface_export = tk_api_iface_export;
     api->iface_get = tk_api_iface_get;

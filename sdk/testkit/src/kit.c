@@ -259,6 +259,7 @@ void tk_free(tk_kit *tk)
         tk_leave(tk, saved);
     }
     tk_txs_free(tk); /* what the plugins left open is rolled back */
+    tk_limits_free(tk);
     for (size_t i = 0; i < tk->requests.n; i++)
         tk_request_destroy(tk->requests.items[i]);
     tk_list_clear(&tk->requests);

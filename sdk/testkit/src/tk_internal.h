@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "http_util.h"
 #include "names.h"
+#include "rate_limit.h"
 #include "router.h"
 #include "schema.h"
 
@@ -372,6 +373,7 @@ struct tk_kit {
 
     tk_list logs; /* char * */
     int log_echo;
+    tk_list limits; /* tn_limit *, limits.c */
 };
 
 /* kit.c: calling into plugin code.  Every call goes between enter and
@@ -565,6 +567,13 @@ tn_metric *tk_api_metric_gauge(tn_plugin *self, const char *name, const char *he
 void tk_api_metric_add(tn_metric *m, const char *tenant_id, int64_t delta);
 void tk_api_metric_set(tn_metric *m, const char *tenant_id, int64_t value);
 void tk_metrics_free(tk_kit *tk);
+
+/* limits.c: rate-limit zones (ABI 1.2) */
+tn_limit *tk_api_limit_zone(tn_plugin *self, const char *name, double rate, uint32_t burst,
+                            size_t mem_bytes);
+int tk_api_limit_take(tn_limit *zone, const char *tenant_id, const char *key, uint32_t cost,
+                      uint64_t *retry_ms);
+void tk_limits_free(tk_kit *tk);
 
 /* iface.c: interfaces between plugins (ABI 1.2) */
 int tk_api_iface_export(tn_plugin *self, const char *name, uint32_t version, const void *table);

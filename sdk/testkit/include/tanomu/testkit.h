@@ -269,6 +269,14 @@ void tk_log_echo(tk_kit *tk, int on);
  * in the log (S16: a test asserts it is 0). */
 size_t tk_log_secret_leaks(const tk_kit *tk);
 
+/* -- rate-limit zones (ABI 1.2) -------------------------------------- */
+
+/* What a plugin's zone answered so far: what is "allowed", "limited" or
+ * "evicted" (the host's tanomu_ratelimit_*_total for that zone); -1 for
+ * a zone the plugin never declared.  Zones run on the virtual clock
+ * (tk_advance_ms) with the host's algorithm. */
+int64_t tk_limit_stat(const tk_kit *tk, const char *plugin, const char *zone, const char *what);
+
 #ifdef __cplusplus
 }
 #endif
