@@ -14,6 +14,8 @@
 #include "cli_db.h"
 #include "cli_jobs.h"
 #include "cli_secret.h"
+#include "cli_lint.h"
+#include "cli_plugin_new.h"
 #include "config.h"
 #include "errors.h"
 #include "generation.h"
@@ -41,6 +43,7 @@ static const char usage_main[] =
     "  jobs -c FILE [--tenant ID] [--failed] | --run NAME   scheduled job runs\n"
     "  secret seal|rotate|check -c FILE ...   sealed secrets and the keyring\n"
     "  version                  print the host version and SDK ABI\n"
+    "  plugin new NAME [DIR]    write a new out-of-tree plugin from the SDK template\n"
     "\n"
     "Run 'tanomu COMMAND --help' for more.\n";
 
@@ -52,7 +55,9 @@ static const char *const usage_cmd[][2] = {
     {"check", "usage: tanomu check -c FILE\n\n"
               "Validates tanomu.conf, every tenant file and every plugin's settings the\n"
               "way a reload would.  Prints FILE:LINE: message for each error and exits 1,\n"
-              "or prints 'configuration ok' and exits 0.\n"},
+              "or prints 'configuration ok' and exits 0.\n"
+              "Warns (FILE:LINE: warning: ...) about a plugin migration that creates a\n"
+              "table with tenant_id without enabling and forcing row-level security.\n"},
     {"reload", "usage: tanomu reload -c FILE\n\n"
                "Signals the server whose pid is in server.pid_file and waits.  Exits 0 once\n"
                "the new generation serves; exits 1 with the errors if it was rejected (the\n"
@@ -63,9 +68,11 @@ static const char *const usage_cmd[][2] = {
     {"version", "usage: tanomu version\n\nPrints the host version and the SDK ABI version.\n"},
     {"migrate", "usage: tanomu migrate -c FILE [--status]\n\n"
                 "Applies pending migrations (migrations/, then each loaded plugin's\n"
-                "plugins/NAME/migrations) as database.owner_url, each file in its own\n"
-                "transaction under an advisory lock, recording name and checksum; refuses\n"
-                "if an applied file was edited; then registers the configured tenants.\n"
+                "plugins/NAME/migrations, in depends order) as database.owner_url, each\n"
+                "file in its own transaction under an advisory lock, recording name and\n"
+                "checksum; refuses if an applied file was edited, and fails a file after\n"
+                "which a table with tenant_id lacks forced row-level security; then\n"
+                "registers the configured tenants.\n"
                 "--status lists applied and pending migrations and changes nothing.\n"},
     {"events", "usage: tanomu events -c FILE --dead\n"
                "       tanomu events -c FILE --retry ID\n\n"
@@ -188,6 +195,8 @@ static int cmd_check(const cli *c)
         host_tls_ctx_free(tls);
     }
     host_errors_print(&w.conf.server.secrets.warnings, stderr);
+    if (w.conf.path)
+        host_cli_lint_migrations(&w.conf, stderr); /* warnings: migrate is the guard */
     if (rc != 0 || errs.count > 0) {
         host_errors_print(&errs, stderr);
         rc = 1;
@@ -346,6 +355,8 @@ int main(int argc, char **argv)
         return host_cli_jobs(argc, argv); /* its own options: cli_jobs.c */
     if (argc >= 2 && strcmp(argv[1], "secret") == 0)
         return host_cli_secret(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "plugin") == 0)
+        return host_cli_plugin(argc, argv);
     if (parse_args(argc, argv, &c) != 0) {
         host_log_to_stderr();
         fputs(usage_main, stderr);

@@ -206,6 +206,7 @@ int host_worker_main(const host_worker_args *a)
     w->slot = host_metrics_slot(a->metrics, a->slot_index);
     w->generation = a->generation;
     w->limit_region = a->limits;
+    w->check_schema = 1;
     if (host_generation_load(w, loop, a->snap, a->strict, &errs) != 0) {
         report_start_failure(w, &errs);
         goto out;

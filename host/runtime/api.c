@@ -15,6 +15,7 @@
 #include "api.h"
 #include "database.h"
 #include "context.h"
+#include "iface.h"
 #include "limit_zones.h"
 #include "log.h"
 #include "names.h"
@@ -604,6 +605,8 @@ const tn_api host_api = {
     .job_tick = host_api_job_tick,
     .job_done = host_api_job_done,
     .job_history = host_api_job_history,
+    .iface_export = host_api_iface_export,
+    .iface_get = host_api_iface_get,
 };
 
 void host_worker_events_init(host_worker *w)

@@ -128,4 +128,7 @@ void tk_api_fill(tn_api *api)
     api->job_tick = tk_api_job_tick;
     api->job_done = tk_api_job_done;
     api->job_history = tk_api_job_history;
+    /* ABI 1.2: interfaces between plugins */
+    api->iface_export = tk_api_iface_export;
+    api->iface_get = tk_api_iface_get;
 }

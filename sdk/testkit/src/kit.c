@@ -219,6 +219,7 @@ int tk_load(tk_kit *tk, const tn_plugin_desc *desc)
 
     tn_plugin *saved;
     tk->registering = p;
+    p->last_error[0] = '\0';
     tk_enter(tk, p, &saved);
     int init_rc = p->desc.init(p, &tk->api);
     tk_leave(tk, saved);
@@ -227,7 +228,9 @@ int tk_load(tk_kit *tk, const tn_plugin_desc *desc)
         /* It stays listed (it may have registered things) but counts as
          * disabled for every tenant: the host refuses the generation. */
         p->failed = 1;
-        tk_log_kit(tk, TN_LOG_ERROR, "plugin %s: init() returned %d", p->desc.name, init_rc);
+        /* As the host: the last failed 1.2 call (a missing interface) says why. */
+        tk_log_kit(tk, TN_LOG_ERROR, "plugin %s: init() returned %d%s%s", p->desc.name, init_rc,
+                   p->last_error[0] ? ": " : "", p->last_error);
         return TN_ESTATE;
     }
     return TN_OK;
@@ -269,8 +272,10 @@ void tk_free(tk_kit *tk)
     tk_settings_free(tk);
     tk_logs_free(tk);
     tk_secrets_free(tk);
-    for (size_t i = 0; i < tk->plugins.n; i++)
+    for (size_t i = 0; i < tk->plugins.n; i++) {
+        tk_ifaces_free(tk->plugins.items[i]);
         free(tk->plugins.items[i]);
+    }
     tk_list_clear(&tk->plugins);
     tk_list_clear(&tk->order);
     free(tk);

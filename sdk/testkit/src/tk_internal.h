@@ -60,6 +60,8 @@ struct tn_plugin {
     size_t load_index;
     int failed; /* init() refused: treated as disabled everywhere */
     char last_error[256]; /* api->last_error(): the last failed 1.2 call */
+    /* iface.c: the interfaces it exported */
+    struct tk_iface *ifaces;
 };
 
 /* Records why a 1.2 call of plugin p failed, as the host's
@@ -599,5 +601,9 @@ int tk_api_job_history(tn_tx *tx, tn_plugin *self, const char *job, int limit, t
 int tk_jobs_answer(tk_kit *tk, const char *tenant, const char *sql, int nparams,
                    const char *const *params, tn_db_result *res);
 void tk_jobs_free(tk_kit *tk); /* after the plugins' fini() */
+/* iface.c: interfaces between plugins (ABI 1.2) */
+int tk_api_iface_export(tn_plugin *self, const char *name, uint32_t version, const void *table);
+const void *tk_api_iface_get(tn_plugin *self, const char *name, uint32_t min_version);
+void tk_ifaces_free(tn_plugin *p);
 
 #endif
