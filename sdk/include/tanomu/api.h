@@ -45,19 +45,18 @@ typedef struct tn_job_run tn_job_run; /* one run of a scheduled job */
 #define TN_ENOTFOUND -5
 #define TN_ECANCELED -6 /* work cancelled (the worker is stopping) */
 /* Database results (ABI 1.1), see db_status(). */
-#define TN_EDB_UNAVAILABLE                                                                         \
-    -10 /* no connection now (down, pool full, wait
-                                  timed out): answer 503, retry later */
-#define TN_EDB_QUERY                                                                               \
-    -11                    /* the server refused the statement: see
-                                  db_sqlstate(); the transaction is aborted */
+/* No connection now (down, pool full, wait timed out): answer 503, retry
+ * later. */
+#define TN_EDB_UNAVAILABLE -10
+/* The server refused the statement: see db_sqlstate(); the transaction is
+ * aborted. */
+#define TN_EDB_QUERY -11
 #define TN_EDB_ABORTED -12 /* commit of a failed transaction: rolled back */
-#define TN_EDB_UNKNOWN                                                                             \
-    -13 /* the connection was lost during commit: the
-                                  transaction MAY HAVE COMMITTED.  Do not treat
-                                  it as "nothing happened"; resp_db_error()
-                                  answers 500 "commit_unknown" (no Retry-After).
-                                  Make such writes idempotent (see db_commit). */
+/* The connection was lost during commit: the transaction MAY HAVE
+ * COMMITTED.  Do not treat it as "nothing happened"; resp_db_error() answers
+ * 500 "commit_unknown" (no Retry-After).  Make such writes idempotent (see
+ * db_commit). */
+#define TN_EDB_UNKNOWN -13
 
 /* Outbound calls and secrets (ABI 1.2); see http_call(), secret_unseal(). */
 #define TN_EPOLICY -20   /* refused by the egress policy (scheme, address, port) */
@@ -65,8 +64,9 @@ typedef struct tn_job_run tn_job_run; /* one run of a scheduled job */
 #define TN_ETOOBIG -22   /* the response passed the size cap: cut, not delivered */
 #define TN_ENETWORK -23  /* DNS, connect, TLS or protocol failure: see the message */
 #define TN_EBUSY -24     /* the plugin's outbound queue is full: try later */
-#define TN_ESEAL -25     /* a sealed value does not open: wrong tenant, plugin or key,
-                            or tampered with; or no usable key */
+/* A sealed value does not open: wrong tenant, plugin or key, or tampered
+ * with; or no usable key. */
+#define TN_ESEAL -25
 
 /* What a hook or handler tells the host. */
 typedef enum tn_status {
@@ -157,12 +157,12 @@ typedef struct tn_http_request {
 
 /* What an outbound call gives its callback.  Valid during the call only. */
 typedef struct tn_http_response {
-    uint32_t size;     /* sizeof(tn_http_response) as the host built it */
-    int result;        /* TN_OK (any HTTP status), or TN_EPOLICY, TN_ETIMEDOUT,
-                          TN_ETOOBIG, TN_ENETWORK, TN_ECANCELED */
-    const char *error; /* why, when result is not TN_OK (curl's message or
-                          the policy's reason); "" otherwise */
-    int status;        /* HTTP status of the last hop; 0 if none */
+    uint32_t size;                 /* sizeof(tn_http_response) as the host built it */
+    int result;                    /* TN_OK (any HTTP status), or TN_EPOLICY, TN_ETIMEDOUT,
+                                      TN_ETOOBIG, TN_ENETWORK, TN_ECANCELED */
+    const char *error;             /* why, when result is not TN_OK (curl's message or
+                                      the policy's reason); "" otherwise */
+    int status;                    /* HTTP status of the last hop; 0 if none */
     const tn_http_header *headers; /* of the last hop, names lower-case */
     size_t nheaders;
     const char *body; /* NUL-terminated for convenience; body_len excludes it */
@@ -180,13 +180,13 @@ typedef void (*tn_curl_fn)(tn_plugin *self, void *easy, int result, int curl_cod
 /* A scheduled job.  Either every_s (an interval, ticks aligned to the
  * epoch) or at (calendar: "HH:MM" daily, or "wed HH:MM" weekly) in tz. */
 typedef struct tn_job_spec {
-    uint32_t size;      /* sizeof(tn_job_spec) */
-    const char *name;   /* [a-z][a-z0-9_]{0,47}, unique in the plugin */
-    uint32_t every_s;   /* interval in seconds, or 0 for `at` */
-    const char *at;     /* calendar rule, or NULL */
-    const char *tz;     /* IANA zone for `at`; NULL: Asia/Tokyo */
-    int per_tenant;     /* 0: one run per tick; 1: one per enabling tenant */
-    uint32_t lease_s;   /* a run not ended by then is retried; 0: 300 */
+    uint32_t size;    /* sizeof(tn_job_spec) */
+    const char *name; /* [a-z][a-z0-9_]{0,47}, unique in the plugin */
+    uint32_t every_s; /* interval in seconds, or 0 for `at` */
+    const char *at;   /* calendar rule, or NULL */
+    const char *tz;   /* IANA zone for `at`; NULL: Asia/Tokyo */
+    int per_tenant;   /* 0: one run per tick; 1: one per enabling tenant */
+    uint32_t lease_s; /* a run not ended by then is retried; 0: 300 */
     const void *reserved[4];
 } tn_job_spec;
 
@@ -410,8 +410,8 @@ struct tn_api {
      * the first statement, rolled back unless committed.  tx_commit and
      * tx_rollback end the handle after their callback. */
     int (*tx_begin)(tn_plugin *self, const char *tenant_id, tn_tx **out);
-    int (*tx_query)(tn_tx *tx, const char *sql, int nparams, const char *const *params,
-                    tn_tx_fn cb, void *ud);
+    int (*tx_query)(tn_tx *tx, const char *sql, int nparams, const char *const *params, tn_tx_fn cb,
+                    void *ud);
     int (*tx_commit)(tn_tx *tx, tn_tx_fn cb, void *ud);
     int (*tx_rollback)(tn_tx *tx, tn_tx_fn cb, void *ud);
     int (*tx_publish)(tn_tx *tx, const char *name, const char *payload_json);
