@@ -186,15 +186,14 @@ static tn_metric *api_metric_gauge(tn_plugin *p, const char *name, const char *h
  * series found is kept, so the shared table is searched on a change only. */
 static host_series *metric_series(host_worker *w, tn_metric *m, const char *tenant)
 {
-    char labels[128], t[96];
+    char labels[128];
 
     if (!w || !w->metrics || !m)
         return NULL;
     tenant = tenant ? tenant : "";
     if (m->last && strcmp(m->last_tenant, tenant) == 0)
         return m->last;
-    host_metrics_label(t, sizeof t, tenant);
-    snprintf(labels, sizeof labels, "tenant=\"%s\"", t);
+    host_metrics_tenant_labels(labels, sizeof labels, tenant);
     m->last = NULL;
     if (strlen(tenant) < sizeof m->last_tenant) {
         m->last = host_metrics_series(w->metrics, m->family, labels);
