@@ -271,6 +271,27 @@ static void only_keys(reader *r, const config_setting_t *g, const char *const *n
     }
 }
 
+/* As only_keys, but any group may be there too: the plugin-wide settings
+ * (plugins.NAME { ... }) that runtime/plugin_settings.c checks against the
+ * loaded plugins' schemas. */
+static void only_keys_or_groups(reader *r, const config_setting_t *g, const char *const *names)
+{
+    int i, j, n = g ? config_setting_length(g) : 0;
+
+    for (i = 0; i < n; i++) {
+        config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+        const char *name = config_setting_name(m);
+        if (config_setting_is_group(m))
+            continue;
+        for (j = 0; names[j]; j++)
+            if (name && strcmp(name, names[j]) == 0)
+                break;
+        if (!names[j])
+            bad(r, m, "unknown setting '%s.%s' (a plugin's own settings are a group: %s { ... })",
+                config_setting_name(g), name ? name : "?", name ? name : "NAME");
+    }
+}
+
 static config_setting_t *group(reader *r, config_setting_t *parent, const char *key)
 {
     config_setting_t *s = parent ? config_setting_get_member(parent, key) : NULL;
@@ -556,7 +577,7 @@ static void parse_server(reader *r, config_t *cfg, host_config *conf)
     s->log_access = get_bool(r, lg, "access", 1);
 
     pl = group(r, root, "plugins");
-    only_keys(r, pl, plugin_keys);
+    only_keys_or_groups(r, pl, plugin_keys); /* groups: plugins.NAME, bound in settings.c */
     s->plugin_dir = get_path(r, pl, "dir", "plugins", conf->dir);
     get_strlist(r, pl, "load", NULL, &s->plugin_load);
     s->plugin_load_line = line_of(pl ? config_setting_get_member(pl, "load") : NULL);
@@ -643,12 +664,14 @@ static void parse_tenant(reader *r, host_tenant *t, const host_config *conf, int
 
 int host_config_parse(const host_snapshot *snap, host_config *conf, host_errors *errs)
 {
-    config_t main_cfg;
+    config_t *main_cfg;
     reader r = {NULL, errs, 0};
     int i, before = errs->count;
 
     memset(conf, 0, sizeof *conf);
-    config_init(&main_cfg);
+    if (!(main_cfg = conf->main_cfg = malloc(sizeof *main_cfg)))
+        goto fail;
+    config_init(main_cfg); /* kept for plugins.NAME sections (line numbers) */
     if (snap->count < 1)
         goto fail;
     conf->path = strdup(snap->files[0].path);
@@ -656,11 +679,11 @@ int host_config_parse(const host_snapshot *snap, host_config *conf, host_errors 
     if (!conf->path || !conf->dir)
         goto fail;
     r.file = conf->path;
-    if (config_read_string(&main_cfg, snap->files[0].text) != CONFIG_TRUE) {
-        report_parse_error(&main_cfg, conf->path, errs);
+    if (config_read_string(main_cfg, snap->files[0].text) != CONFIG_TRUE) {
+        report_parse_error(main_cfg, conf->path, errs);
         goto fail;
     }
-    parse_server(&r, &main_cfg, conf);
+    parse_server(&r, main_cfg, conf);
 
     conf->tenants = calloc((size_t)snap->count, sizeof *conf->tenants);
     if (!conf->tenants)
@@ -680,13 +703,11 @@ int host_config_parse(const host_snapshot *snap, host_config *conf, host_errors 
         }
         parse_tenant(&tr, t, conf, conf->ntenants - 1);
     }
-    config_destroy(&main_cfg);
     return errs->count > before ? -1 : 0;
 fail:
     if (errs->count == before)
         host_errors_add(errs, snap->count ? snap->files[0].path : NULL, 0,
                         "out of memory reading configuration");
-    config_destroy(&main_cfg);
     return -1;
 }
 
@@ -707,6 +728,10 @@ void host_config_free(host_config *conf)
     host_server_conf *s = &conf->server;
     int i;
 
+    if (conf->main_cfg)
+        config_destroy(conf->main_cfg);
+    free(conf->main_cfg);
+    conf->main_cfg = NULL;
     for (i = 0; i < conf->ntenants; i++) {
         host_tenant *t = &conf->tenants[i];
         host_features_free(t);

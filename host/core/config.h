@@ -108,6 +108,9 @@ typedef struct host_config {
     host_server_conf server;
     host_tenant *tenants;
     int ntenants;
+    /* tanomu.conf, kept for its plugins.NAME sections; on the heap, so that
+     * a host_config copied by value (the master's reload) stays valid. */
+    config_t *main_cfg;
 } host_config;
 
 int host_config_snapshot(const char *path, host_snapshot *snap, host_errors *errs);

@@ -19,6 +19,7 @@
 #include "names.h"
 #include "outbox.h"
 #include "pipeline.h"
+#include "plugin_settings.h"
 #include "request.h"
 #include "settings.h"
 #include "tx.h"
@@ -591,6 +592,8 @@ const tn_api host_api = {
     .tx_rollback = host_api_tx_rollback,
     .tx_publish = host_api_tx_publish,
     .delivery_tx = host_api_delivery_tx,
+    .req_header_each = host_req_header_each,
+    .plugin_config = host_api_plugin_config,
 };
 
 void host_worker_events_init(host_worker *w)

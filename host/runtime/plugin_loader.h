@@ -29,6 +29,8 @@ struct tn_plugin {
     struct host_worker *worker;   /* set while serving */
     int initialized;
     char last_error[256]; /* the message of the plugin's last failed 1.2 call */
+    /* plugins.NAME in tanomu.conf, bound by plugin_settings.c */
+    struct tn_config *global_cfg;
 };
 
 typedef struct host_plugins {

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "plugin_loader.h"
+#include "plugin_settings.h"
 
 struct tn_check {
     host_errors *errs;
@@ -75,8 +76,14 @@ type:
 static tn_config *section_parse(const host_tenant *t, const tn_plugin *p, config_setting_t *sec,
                                 int enabled, host_errors *errs)
 {
-    const tn_config_key *keys = p->desc.settings;
-    tn_config *cfg = host_tn_config_new(t->id, p, keys);
+    return host_section_parse(t->file, t->id, p, p->desc.settings, sec, enabled, errs);
+}
+
+tn_config *host_section_parse(const char *file, const char *tenant_id, const tn_plugin *p,
+                              const tn_config_key *keys, config_setting_t *sec, int enabled,
+                              host_errors *errs)
+{
+    tn_config *cfg = host_tn_config_new(tenant_id, p, keys);
     int i, j, n = host_keys_count(keys), bad = 0;
 
     if (!cfg)
@@ -88,7 +95,7 @@ static tn_config *section_parse(const host_tenant *t, const tn_plugin *p, config
         if (name && strcmp(name, HOST_KEY_ENABLED) == 0)
             continue;
         if (host_key_index(keys, n, name) < 0) {
-            host_errors_add(errs, t->file, line_of(m),
+            host_errors_add(errs, file, line_of(m),
                             "unknown setting '%s' for plugin %s (see tanomu plugins --schema %s)",
                             name ? name : "?", p->name, p->name);
             bad = 1;
@@ -97,11 +104,10 @@ static tn_config *section_parse(const host_tenant *t, const tn_plugin *p, config
     for (i = 0; i < n; i++) {
         config_setting_t *s = sec ? config_setting_get_member(sec, keys[i].name) : NULL;
         if (s) {
-            if (read_value(&keys[i], s, &cfg->values[i], t->file, p->name, errs) != 0)
+            if (read_value(&keys[i], s, &cfg->values[i], file, p->name, errs) != 0)
                 bad = 1;
         } else if (host_value_unset(&keys[i], enabled, &cfg->values[i]) != 0) {
-            host_errors_add(errs, t->file, line_of(sec), "%s.%s is required", p->name,
-                            keys[i].name);
+            host_errors_add(errs, file, line_of(sec), "%s.%s is required", p->name, keys[i].name);
             bad = 1;
         }
     }
@@ -198,13 +204,14 @@ int host_config_bind(host_config *conf, const host_plugins *ps, const tn_api *ap
         if (bind_tenant(&conf->tenants[i], ps, api, strict, errs) != 0)
             bad = 1;
     }
+    if (host_plugin_settings_bind(conf, ps, strict, errs) != 0) /* plugins.NAME */
+        bad = 1;
     return bad ? -1 : 0;
 }
 
 void host_schema_print(const tn_plugin *p, FILE *out)
 {
     const tn_config_key *keys = p->desc.settings;
-    int i, n = host_keys_count(keys);
 
     fprintf(out, "%s %s (SDK ABI %u.%u)\n", p->name, p->desc.version ? p->desc.version : "?",
             p->desc.abi_major, p->desc.abi_minor);
@@ -212,6 +219,14 @@ void host_schema_print(const tn_plugin *p, FILE *out)
         fprintf(out, "  %s\n", p->desc.description);
     fprintf(out, "\nSettings (tenant file: tenant.features.%s { ... }):\n", p->name);
     fprintf(out, "  enabled  bool  default false\n      Turns the feature on for the tenant.\n");
+    host_schema_print_keys(keys, out);
+    host_plugin_settings_print(p, out);
+}
+
+void host_schema_print_keys(const tn_config_key *keys, FILE *out)
+{
+    int i, n = host_keys_count(keys);
+
     for (i = 0; i < n; i++) {
         const tn_config_key *k = &keys[i];
         fprintf(out, "  %s  %s", k->name, host_type_name(k->type));

@@ -116,4 +116,7 @@ void tk_api_fill(tn_api *api)
     api->tx_rollback = tk_api_tx_rollback;
     api->tx_publish = tk_api_tx_publish;
     api->delivery_tx = tk_api_delivery_tx;
+    /* ABI 1.2 (sdkmisc) */
+    api->req_header_each = tk_api_req_header_each;
+    api->plugin_config = tk_api_plugin_config;
 }

@@ -59,6 +59,8 @@ struct tn_plugin {
     size_t load_index;
     int failed; /* init() refused: treated as disabled everywhere */
     char last_error[256]; /* api->last_error(): the last failed 1.2 call */
+    /* api->plugin_config(), bound by plugin_settings.c */
+    tn_config *global_cfg;
 };
 
 /* Records why a 1.2 call of plugin p failed, as the host's
@@ -370,6 +372,7 @@ struct tk_kit {
 
     tk_list logs; /* char * */
     int log_echo;
+    tk_list plugin_settings; /* tk_global_value *, tk_plugin_set() */
 };
 
 /* kit.c: calling into plugin code.  Every call goes between enter and
@@ -563,5 +566,14 @@ tn_metric *tk_api_metric_gauge(tn_plugin *self, const char *name, const char *he
 void tk_api_metric_add(tn_metric *m, const char *tenant_id, int64_t delta);
 void tk_api_metric_set(tn_metric *m, const char *tenant_id, int64_t value);
 void tk_metrics_free(tk_kit *tk);
+
+/* request.c, ABI 1.2 (sdkmisc) */
+int tk_api_req_header_each(const tn_request *req, tn_header_fn fn, void *ud);
+
+/* plugin_settings.c, ABI 1.2 (sdkmisc): plugins.NAME as tk_plugin_set()
+ * wrote it, bound to p->global_cfg by tk_load() before init(). */
+int tk_plugin_settings_bind(tk_kit *tk, tn_plugin *p);
+void tk_plugin_settings_free(tk_kit *tk); /* the values and every global_cfg */
+const tn_config *tk_api_plugin_config(const tn_plugin *p);
 
 #endif

@@ -269,6 +269,18 @@ void tk_log_echo(tk_kit *tk, int on);
  * in the log (S16: a test asserts it is 0). */
 size_t tk_log_secret_leaks(const tk_kit *tk);
 
+/* -- plugin-wide settings (ABI 1.2) ---------------------------------- */
+
+/* Sets `key` of the plugin-wide settings of `plugin` (desc->global_settings;
+ * the host's tanomu.conf `plugins.NAME { key = value; }`), as text written
+ * as a default_value is; value NULL removes it.  Call it before tk_load():
+ * tk_load() checks the values against the schema (unknown keys, types,
+ * bounds, required keys) and refuses the plugin with TN_EINVAL, the reason
+ * in the log, as the host refuses to start; api->plugin_config() then
+ * gives them, from init() on.  After that plugin is loaded: TN_ESTATE (the
+ * host reads them at start and at reload, with a new init()). */
+int tk_plugin_set(tk_kit *tk, const char *plugin, const char *key, const char *value);
+
 #ifdef __cplusplus
 }
 #endif
