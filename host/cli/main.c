@@ -17,6 +17,7 @@
 #include "generation.h"
 #include "log.h"
 #include "master.h"
+#include "plugin_settings.h"
 #include "reload_status.h"
 #include "settings.h"
 #include "tls.h"
@@ -211,6 +212,7 @@ static int cmd_plugins(const cli *c)
         tn_plugin *p = host_plugins_find(&w.plugins, c->schema);
         if (p) {
             host_schema_print(p, stdout);
+            host_plugin_settings_print(p, stdout);
         } else {
             fprintf(stderr, "tanomu plugins: '%s' is not loaded by %s\n", c->schema, c->conf);
             rc = 1;

@@ -11,7 +11,6 @@
 
 #include "buf.h"
 #include "plugin_loader.h"
-#include "plugin_settings.h"
 
 struct tn_check {
     host_errors *errs;
@@ -204,8 +203,6 @@ int host_config_bind(host_config *conf, const host_plugins *ps, const tn_api *ap
         if (bind_tenant(&conf->tenants[i], ps, api, strict, errs) != 0)
             bad = 1;
     }
-    if (host_plugin_settings_bind(conf, ps, strict, errs) != 0) /* plugins.NAME */
-        bad = 1;
     return bad ? -1 : 0;
 }
 
@@ -220,7 +217,6 @@ void host_schema_print(const tn_plugin *p, FILE *out)
     fprintf(out, "\nSettings (tenant file: tenant.features.%s { ... }):\n", p->name);
     fprintf(out, "  enabled  bool  default false\n      Turns the feature on for the tenant.\n");
     host_schema_print_keys(keys, out);
-    host_plugin_settings_print(p, out);
 }
 
 void host_schema_print_keys(const tn_config_key *keys, FILE *out)
