@@ -227,6 +227,7 @@ typedef struct reader {
     const char *file;
     host_errors *errs;
     int failed;
+    int url_files_unchecked; /* see host_snapshot */
 } reader;
 
 static int line_of(const config_setting_t *s)
@@ -432,9 +433,10 @@ static char *get_path(reader *r, config_setting_t *g, const char *key, const cha
 }
 
 /* A connection URL given inline or, so that no password sits in the
- * configuration, in a file (mode 0600) written by whoever made the role. */
+ * configuration, in a file (mode 0600) written by whoever made the role.
+ * For `tanomu check` the file is not read: its path goes to *unchecked. */
 static char *get_url(reader *r, config_setting_t *g, const char *key, const char *file_key,
-                     const char *base)
+                     const char *base, char **unchecked)
 {
     config_setting_t *fs = g ? config_setting_get_member(g, file_key) : NULL;
     char *url = get_str(r, g, key, NULL), *path, *text;
@@ -449,6 +451,10 @@ static char *get_url(reader *r, config_setting_t *g, const char *key, const char
         return url;
     if (!(path = get_path(r, g, file_key, NULL, base)))
         return NULL;
+    if (r->url_files_unchecked) {
+        *unchecked = path;
+        return NULL;
+    }
     host_errors_init(&tmp);
     text = read_file(path, &tmp);
     if (!text) {
@@ -481,12 +487,13 @@ static void parse_database(reader *r, config_setting_t *root, host_config *conf)
     host_db_conf *d = &conf->server.db;
 
     only_keys(r, db, db_keys);
-    d->url = get_url(r, db, "url", "url_file", conf->dir);
+    d->url = get_url(r, db, "url", "url_file", conf->dir, &d->url_file_unchecked);
     if (d->url && !d->url[0]) {
         free(d->url);
         d->url = NULL;
     }
-    d->owner_url = get_url(r, db, "owner_url", "owner_url_file", conf->dir);
+    d->owner_url = get_url(r, db, "owner_url", "owner_url_file", conf->dir,
+                           &d->owner_url_file_unchecked);
     d->pool_size = (int)get_int(r, db, "pool_size", 4, 1, 256);
     d->queue_max = (int)get_int(r, db, "queue_max", 256, 0, 100000);
     d->queue_timeout_ms = (uint64_t)get_int(r, db, "queue_timeout_ms", 1000, 1, 600000);
@@ -665,7 +672,7 @@ static void parse_tenant(reader *r, host_tenant *t, const host_config *conf, int
 int host_config_parse(const host_snapshot *snap, host_config *conf, host_errors *errs)
 {
     config_t *main_cfg;
-    reader r = {NULL, errs, 0};
+    reader r = {NULL, errs, 0, snap->url_files_unchecked};
     int i, before = errs->count;
 
     memset(conf, 0, sizeof *conf);
@@ -690,7 +697,7 @@ int host_config_parse(const host_snapshot *snap, host_config *conf, host_errors 
         goto fail;
     for (i = 1; i < snap->count; i++) {
         host_tenant *t = &conf->tenants[conf->ntenants];
-        reader tr = {snap->files[i].path, errs, 0};
+        reader tr = {snap->files[i].path, errs, 0, snap->url_files_unchecked};
         t->file = strdup(snap->files[i].path);
         config_init(&t->cfg);
         t->cfg_live = 1;
@@ -756,6 +763,8 @@ void host_config_free(host_config *conf)
     free(s->tenants_dir);
     free(s->db.url);
     free(s->db.owner_url);
+    free(s->db.url_file_unchecked);
+    free(s->db.owner_url_file_unchecked);
     free(s->db.migrations_dir);
     free(s->db.plugin_migrations_dir);
     free(conf->path);

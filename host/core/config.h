@@ -29,6 +29,10 @@ typedef struct host_source {
 typedef struct host_snapshot {
     host_source *files; /* [0] is tanomu.conf, then tenant files, sorted */
     int count;
+    /* `tanomu check`: do not read the database URL files (url_file,
+     * owner_url_file); their paths go to host_db_conf's *_unchecked, so a
+     * build step can check a configuration without the database's secrets. */
+    int url_files_unchecked;
 } host_snapshot;
 
 typedef struct host_limits {
@@ -59,6 +63,9 @@ typedef struct host_db_conf {
     uint64_t outbox_backoff_ms;
     uint64_t outbox_max_backoff_ms;
     uint64_t outbox_sweep_ms;
+    /* With snap->url_files_unchecked: the URL files not read, NULL if none. */
+    char *url_file_unchecked;
+    char *owner_url_file_unchecked;
 } host_db_conf;
 
 typedef struct host_server_conf {
