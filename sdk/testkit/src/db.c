@@ -355,6 +355,16 @@ static void classify(tk_tx *tx, tk_db_op *op)
     }
 }
 
+/* Asked after commit or rollback was: the host refuses it at once, with
+ * no callback (its submit()); frees op then. */
+static int refused_now(tk_db_op *op)
+{
+    if (!op->answered || op->status != TN_ESTATE)
+        return 0;
+    tk_db_op_free(op);
+    return 1;
+}
+
 static void queued(tk_tx *tx, tk_db_op *op)
 {
     if (!op->answered) {
@@ -366,6 +376,8 @@ static void queued(tk_tx *tx, tk_db_op *op)
 static int submit(tn_request *r, tk_db_op *op)
 {
     classify(&r->tx, op);
+    if (refused_now(op))
+        return TN_ESTATE;
     int rc = tk_queue_db(r, r->tk->current, op);
     if (rc != TN_OK) {
         tk_db_op_free(op);
@@ -378,6 +390,8 @@ static int submit(tn_request *r, tk_db_op *op)
 static int submit_tx(tn_tx *t, tk_db_op *op)
 {
     classify(&t->state, op);
+    if (refused_now(op))
+        return TN_ESTATE;
     tk_pending *p = calloc(1, sizeof *p);
     if (p == NULL || tk_list_push(&t->tk->pending, p) != TN_OK) {
         free(p);
