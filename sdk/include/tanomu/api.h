@@ -220,7 +220,8 @@ struct tn_api {
     int (*hook_add)(tn_plugin *self, tn_phase phase, tn_hook_fn fn, void *ud);
     int (*event_subscribe)(tn_plugin *self, const char *name, tn_event_fn fn, void *ud);
     /* Counters and gauges: exported as tanomu_plugin_<plugin>_<name>
-     * with a tenant label.  name matches [a-z][a-z0-9_]{0,47}. */
+     * with a tenant label (none at all for tenant_id NULL).  name matches
+     * [a-z][a-z0-9_]{0,47}.  NULL: bad or taken name, or out of memory. */
     tn_metric *(*metric_counter)(tn_plugin *self, const char *name, const char *help);
     tn_metric *(*metric_gauge)(tn_plugin *self, const char *name, const char *help);
 
@@ -228,9 +229,13 @@ struct tn_api {
     void (*metric_add)(tn_metric *m, const char *tenant_id, int64_t delta);
     void (*metric_set)(tn_metric *m, const char *tenant_id, int64_t value);
     /* Deliver asynchronously to every subscriber whose plugin the tenant
-     * enables (tenant_id NULL: to every subscriber). */
+     * enables (tenant_id NULL: to every subscriber), in this worker
+     * process only: other workers and nodes never see a plain event. */
     int (*event_publish)(tn_plugin *self, const char *tenant_id, const char *name,
                          const char *payload_json);
+    /* A timer of this worker: every worker's init() starts its own, so it
+     * fires once per worker (use a job for once per cluster).  A one-shot
+     * timer stays allocated until timer_stop (or the worker ends). */
     tn_timer *(*timer_start)(tn_plugin *self, uint64_t after_ms, uint64_t repeat_ms, tn_timer_fn fn,
                              void *ud);
     void (*timer_stop)(tn_timer *timer);
@@ -253,6 +258,7 @@ struct tn_api {
         ;
 
     /* -- the request ---------------------------------------------------- */
+    /* Strings returned here live until the request finishes. */
     const char *(*req_method)(const tn_request *req);
     const char *(*req_path)(const tn_request *req);  /* no query string */
     const char *(*req_query)(const tn_request *req); /* raw, "" if none */
@@ -267,7 +273,8 @@ struct tn_api {
     const char *(*req_client_addr)(const tn_request *req);
     const char *(*req_route)(const tn_request *req); /* matched pattern */
     int (*req_is_tls)(const tn_request *req);
-    /* The principal: set by an authenticate hook, checked by the host. */
+    /* The principal: set by an authenticate hook, once (a second call, or
+     * one outside TN_PHASE_AUTHENTICATE, is TN_ESTATE); checked by the host. */
     int (*req_set_principal)(tn_request *req, const char *user_id, const char *roles);
     const char *(*req_principal)(const tn_request *req);
     int (*req_has_role)(const tn_request *req, const char *role);
@@ -308,7 +315,7 @@ struct tn_api {
 
     /* -- ABI 1.1 ---------------------------------------------------------- */
     /* A tenant's settings for this plugin outside a request (timers,
-     * events); NULL if the tenant does not exist. */
+     * events); NULL if the tenant does not exist.  Valid until fini(). */
     const tn_config *(*tenant_config)(const tn_plugin *self, const char *tenant_id);
 
     /* The database.  Statements run in the request's transaction, which the
@@ -320,8 +327,9 @@ struct tn_api {
      * req_resume() from the last callback.  A transaction not committed
      * when the request ends is rolled back. */
     /* Parameters are C strings: a value with a NUL byte must be refused
-     * (or encoded) by the plugin.  Transaction control, SET and set_config
-     * are the host's and are refused (TN_EINVAL). */
+     * (or encoded) by the plugin.  Transaction and session control (BEGIN,
+     * COMMIT, SET, RESET, LISTEN, DO, ... as the first keyword), set_config
+     * and U& escapes are the host's and are refused (TN_EINVAL). */
     int (*db_query)(tn_request *req, const char *sql, int nparams, const char *const *params,
                     tn_db_fn cb, void *ud);
     /* Commit outcomes: TN_OK committed; TN_EDB_ABORTED, TN_EDB_QUERY (e.g.
@@ -332,7 +340,11 @@ struct tn_api {
      * idempotent: take an idempotency key from the client (a header or a
      * field) and store it under a unique constraint in the same
      * transaction, so a repeat finds it (23505) instead of writing again;
-     * or write with INSERT ... ON CONFLICT DO NOTHING on a natural key. */
+     * or write with INSERT ... ON CONFLICT DO NOTHING on a natural key.
+     * With nothing begun, commit and rollback return TN_OK and cb still
+     * runs later with TN_OK.  A statement, commit or rollback asked after
+     * commit or rollback was asked, before its answer: TN_ESTATE at once,
+     * and its cb never runs. */
     int (*db_commit)(tn_request *req, tn_db_fn cb, void *ud);
     int (*db_rollback)(tn_request *req, tn_db_fn cb, void *ud);
     int (*db_status)(const tn_db_result *res);           /* TN_OK or TN_EDB_* */
@@ -343,12 +355,16 @@ struct tn_api {
     const char *(*db_colname)(const tn_db_result *res, int col);
     const char *(*db_value)(const tn_db_result *res, int row, int col); /* NULL: SQL NULL */
     int64_t (*db_affected)(const tn_db_result *res);
-    /* Answers a failed result: 503 + Retry-After when unavailable or on a
-     * statement timeout, 500 "commit_unknown" (no Retry-After) when the
-     * commit's outcome is unknown, 400 when the input does not fit
-     * (SQLSTATE class 22), 409 on a unique violation, 422 when a privilege
-     * or integrity rule refused the change, else 500.  Only the SQLSTATE is
-     * logged. */
+    /* Answers a failed result, in this order: 500 "commit_unknown" (no
+     * Retry-After) when the commit's outcome is unknown; 503
+     * "database_unavailable" + Retry-After: 1 when unavailable; 503
+     * "database_timeout" + Retry-After: 1 on a statement timeout (57014);
+     * 400 "invalid_input" when the input does not fit (class 22); 409
+     * "conflict" on a unique violation (23505); 422 "refused" when a
+     * privilege (42501) or another integrity rule (class 23) refused the
+     * change; else 500 "internal".  commit_unknown, database_timeout,
+     * refused and internal are logged at error level with the request id:
+     * the status and SQLSTATE only, never db_message() (S16). */
     int (*resp_db_error)(tn_request *req, const tn_db_result *res);
     /* A durable event, written to the outbox in the request's transaction:
      * it exists if and only if the transaction commits, and is delivered at
@@ -363,12 +379,16 @@ struct tn_api {
     void (*delivery_done)(tn_delivery *d, int ok, const char *error);
 
     /* -- ABI 1.2 ---------------------------------------------------------- */
-    /* Every 1.2 call that fails sets the plugin's last error message. */
+    /* Every 1.2 call that fails sets the plugin's last error message: ""
+     * if none; valid until the plugin's next failing 1.2 call. */
     const char *(*last_error)(const tn_plugin *self);
-    /* Every request header in arrival order (a WAF inspects them all). */
+    /* Every request header in arrival order (a WAF inspects them all),
+     * names as sent, repeats apart: fn's first non-zero return stops the
+     * walk and is returned; else TN_OK.  TN_EINVAL: req or fn NULL. */
     int (*req_header_each)(const tn_request *req, tn_header_fn fn, void *ud);
-    /* The plugin's own settings from tanomu.conf (plugin-wide, not per
-     * tenant), by desc->global_settings; never NULL after init(). */
+    /* The plugin's own settings from tanomu.conf's plugins.NAME section
+     * (plugin-wide, not per tenant), by desc->global_settings; never NULL
+     * from init() on (no section: the defaults); valid until fini(). */
     const tn_config *(*plugin_config)(const tn_plugin *self);
     /* Free memory the host returned to the plugin (secret_seal/unseal). */
     void (*free)(void *p);
