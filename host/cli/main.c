@@ -17,6 +17,7 @@
 #include "generation.h"
 #include "log.h"
 #include "master.h"
+#include "outbox.h"
 #include "plugin_settings.h"
 #include "reload_status.h"
 #include "settings.h"
@@ -167,7 +168,9 @@ static int load_for_check(host_worker *w, uv_loop_t *loop, host_snapshot *snap, 
 static void unload_for_cli(host_worker *w, uv_loop_t *loop, host_snapshot *snap)
 {
     host_generation_unload(w);
+    host_outbox_stop(w); /* a durable subscriber's init() made one */
     uv_run(loop, UV_RUN_NOWAIT);
+    host_outbox_free(w);
     uv_loop_close(loop);
     host_snapshot_free(snap);
 }

@@ -469,6 +469,17 @@ static void on_claim(host_db_tx *tx, int status, const host_db_result *res, void
     }
     n = host_db_result_nrows(res);
     b->full = n >= w->conf.server.db.outbox_batch;
+    if (o->stopping && n > 0) {
+        /* The claim was in flight when the worker began to stop: deliver
+         * nothing it could no longer settle; the rows go back unlocked to
+         * the next worker, attempts untouched. */
+        b->full = 0;
+        if (host_db_tx_rollback(b->tx, on_commit, b) < 0) {
+            b->tx = NULL;
+            batch_end(o, b);
+        }
+        return;
+    }
     if (n == 0) {
         settle(b);
         return;
