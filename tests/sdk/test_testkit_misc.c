@@ -78,6 +78,49 @@ static const tn_plugin_desc globals_desc = {.size = sizeof(tn_plugin_desc),
                                             .global_settings = global_keys,
                                             .init = init_globals};
 
+/* S16: a plugin-wide secret that reaches the log is counted as a leak. */
+static const tn_config_key secret_keys[] = {
+    {.name = "token", .type = TN_TYPE_STRING, .flags = TN_KEY_SECRET},
+    {.name = NULL},
+};
+
+static int init_leaky(tn_plugin *self, const tn_api *a)
+{
+    const tn_config *cfg = a->plugin_config(self);
+    if (strcmp(a->plugin_name(self), "leaky") == 0)
+        a->log(self, TN_LOG_INFO, "token is %s", a->config_str(cfg, "token"));
+    return 0;
+}
+
+static const tn_plugin_desc leaky_desc = {.size = sizeof(tn_plugin_desc),
+                                          .abi_major = TN_SDK_ABI_MAJOR,
+                                          .abi_minor = TN_SDK_ABI_MINOR,
+                                          .name = "leaky",
+                                          .version = "0.1",
+                                          .global_settings = secret_keys,
+                                          .init = init_leaky};
+
+static const tn_plugin_desc careful_desc = {.size = sizeof(tn_plugin_desc),
+                                            .abi_major = TN_SDK_ABI_MAJOR,
+                                            .abi_minor = TN_SDK_ABI_MINOR,
+                                            .name = "careful",
+                                            .version = "0.1",
+                                            .global_settings = secret_keys,
+                                            .init = init_leaky};
+
+static void test_plugin_wide_secret_in_the_log_is_a_leak(void)
+{
+    tk_kit *tk = tk_new();
+
+    tk_plugin_set(tk, "careful", "token", "canary-careful-7731");
+    CU_ASSERT_FATAL(tk_load(tk, &careful_desc) == TN_OK);
+    CU_ASSERT_EQUAL(tk_log_secret_leaks(tk), 0);
+    tk_plugin_set(tk, "leaky", "token", "canary-leaky-9157");
+    CU_ASSERT_FATAL(tk_load(tk, &leaky_desc) == TN_OK);
+    CU_ASSERT_EQUAL(tk_log_secret_leaks(tk), 1);
+    tk_free(tk);
+}
+
 static int init_plain(tn_plugin *self, const tn_api *a)
 {
     api = a;
@@ -237,6 +280,8 @@ int main(void)
                 test_invalid_plugin_settings_refuse_the_plugin);
     CU_add_test(s, "plugin_config: never NULL, empty without global_settings",
                 test_no_global_settings_gives_an_empty_config);
+    CU_add_test(s, "plugin_config: a plugin-wide secret in the log is a leak (S16)",
+                test_plugin_wide_secret_in_the_log_is_a_leak);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -159,6 +159,22 @@ void tk_plugin_settings_free(tk_kit *tk)
     }
 }
 
+size_t tk_plugin_settings_leaks(const tk_kit *tk)
+{
+    size_t leaks = 0;
+
+    for (size_t i = 0; i < tk->plugin_settings.n; i++) {
+        const tk_global_value *g = tk->plugin_settings.items[i];
+        const tn_plugin *p = tk_find_plugin((tk_kit *)tk, g->plugin);
+        const tn_config_key *keys = p ? p->desc.global_settings : NULL;
+        int k = host_key_index(keys, host_keys_count(keys), g->key);
+        if (k >= 0 && (keys[k].flags & TN_KEY_SECRET) && g->value[0] != '\0' &&
+            tk_log_contains(tk, g->value))
+            leaks++;
+    }
+    return leaks;
+}
+
 const tn_config *tk_api_plugin_config(const tn_plugin *p)
 {
     return p != NULL ? p->global_cfg : NULL;

@@ -575,5 +575,7 @@ int tk_api_req_header_each(const tn_request *req, tn_header_fn fn, void *ud);
 int tk_plugin_settings_bind(tk_kit *tk, tn_plugin *p);
 void tk_plugin_settings_free(tk_kit *tk); /* the values and every global_cfg */
 const tn_config *tk_api_plugin_config(const tn_plugin *p);
+/* How many TN_KEY_SECRET values set with tk_plugin_set() appear in the log. */
+size_t tk_plugin_settings_leaks(const tk_kit *tk);
 
 #endif

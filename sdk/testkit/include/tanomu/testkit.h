@@ -265,8 +265,9 @@ const char *tk_log_line(const tk_kit *tk, size_t i);
 int tk_log_contains(const tk_kit *tk, const char *needle);
 /* Also print each line to stderr as it is logged. */
 void tk_log_echo(tk_kit *tk, int on);
-/* How many values of TN_KEY_SECRET settings, as tenants set them, appear
- * in the log (S16: a test asserts it is 0). */
+/* How many values of TN_KEY_SECRET settings, as tenants set them (and as
+ * tk_plugin_set() set plugin-wide ones), appear in the log (S16: a test
+ * asserts it is 0). */
 size_t tk_log_secret_leaks(const tk_kit *tk);
 
 /* -- plugin-wide settings (ABI 1.2) ---------------------------------- */
