@@ -62,10 +62,10 @@ static void plugin_free(tn_plugin *p)
 {
     if (!p)
         return;
+    host_tn_config_free(p->global_cfg); /* its keys are the plugin's: before dlclose */
     if (p->dl)
         dlclose(p->dl);
     free(p->settings_copy);
-    host_tn_config_free(p->global_cfg);
     free(p->path);
     free(p);
 }
