@@ -81,21 +81,42 @@ def body_of(text, start):
     raise SystemExit("abi_layout: unbalanced braces")
 
 
+def declarations(body):
+    """The body split at the semicolons that end its members (not those
+    inside a nested struct or union)."""
+    out, depth, start = [], 0, 0
+    for i, c in enumerate(body):
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+        elif c == ";" and depth == 0:
+            out.append(body[start:i])
+            start = i + 1
+    return out
+
+
 def member_names(body, struct):
-    """Each declaration's name, in order: `T *x;`, `T x[4];`, `R (*f)(A);`."""
+    """Each declaration's name, in order: `T *x;`, `T x[4];`, `R (*f)(A);`,
+    and `union { ... } u;` (a nested struct or union counts as one member:
+    its own layout is the named type's business)."""
     names = []
-    for decl in body.split(";"):
+    for decl in declarations(body):
         decl = " ".join(decl.split())
         if not decl:
             continue
         if "{" in decl:
-            raise SystemExit(f"abi_layout: nested struct/union in {struct}: teach the parser")
+            decl = "x " + decl[decl.rindex("}") + 1:].strip()
+            if decl == "x ":
+                raise SystemExit(f"abi_layout: an anonymous struct/union in {struct}: name it")
         m = re.match(r"^[^(]*\(\s*\*\s*([A-Za-z_]\w*)", decl)  # function pointer
         if m:
             names.append(m.group(1))
             continue
         if "," in decl:
             raise SystemExit(f"abi_layout: '{decl}' in {struct}: one member per declaration")
+        if ":" in decl:
+            raise SystemExit(f"abi_layout: bit-field '{decl}' in {struct}: not in a public struct")
         decl = re.sub(r"\[[^\]]*\]\s*$", "", decl).strip()  # array suffix
         ids = IDENT_RE.findall(decl)
         if len(ids) < 2:
