@@ -22,14 +22,17 @@ reserved slot), update the baseline in the same commit:
 
     cmake --build build --target abi_layout_update
 
-and check in `git diff tests/sdk/abi_layout.txt` that only the appended
+which refuses (and leaves the baseline alone) unless the change only
+appends: no member moved, resized or gone, no struct shrunk, and every new
+member at or past where its struct's reserved slots (or its end) were.
+Then check in `git diff tests/sdk/abi_layout.txt` that only the appended
 lines (and the shrunken reserved array) changed.  The baseline is for the
 platforms the host supports (x86_64 and aarch64 Linux, LP64).
 
 Usage:
     abi_layout.py gen OUT.c HEADER...
     abi_layout.py check PROGRAM BASELINE
-    abi_layout.py update PROGRAM BASELINE
+    abi_layout.py update [--force] PROGRAM BASELINE   (refuses all but appends)
     abi_layout.py selftest CC BASELINE HEADER...   (the test can fail)
 """
 
@@ -178,9 +181,68 @@ def check(program, baseline):
     return 1
 
 
-def update(program, baseline):
+def layout(lines):
+    """{struct: size} and {"struct.member": (offset, size)} from the output."""
+    sizes, members = {}, {}
+    for line in lines:
+        f = line.split()
+        if len(f) == 3 and f[1] == "size":
+            sizes[f[0]] = int(f[2])
+        elif len(f) == 5 and f[1] == "offset":
+            members[f[0]] = (int(f[2]), int(f[4]))
+    return sizes, members
+
+
+def append_only(old_lines, new_lines):
+    """What in new is not an append to old: a member that moved, changed
+    size or went away (reserved arrays may shrink from the front: they are
+    where appends go), a struct that shrank, or a new member placed before
+    the old end of its struct's used part.  [] when new only appends."""
+    old_sizes, old = layout(old_lines)
+    new_sizes, new = layout(new_lines)
+    bad = []
+    for name, size in old_sizes.items():
+        if name not in new_sizes:
+            bad.append(f"struct {name} is gone")
+        elif new_sizes[name] < size:
+            bad.append(f"struct {name} shrank from {size} to {new_sizes[name]} bytes")
+    for key, (off, size) in old.items():
+        struct, member = key.split(".", 1)
+        if member == "reserved":
+            continue
+        if key not in new:
+            bad.append(f"{key} is gone")
+        elif new[key] != (off, size):
+            bad.append(f"{key} moved or resized: offset {off} size {size} -> "
+                       f"offset {new[key][0]} size {new[key][1]}")
+    for key, (off, size) in new.items():
+        struct, member = key.split(".", 1)
+        if key in old or member == "reserved" or struct not in old_sizes:
+            continue
+        # An append goes where the old reserved slots were, or past the end.
+        reserved = old.get(f"{struct}.reserved")
+        start = reserved[0] if reserved else old_sizes[struct]
+        if off < start:
+            bad.append(f"{key} inserted at offset {off}, before the appendable end ({start})")
+    return bad
+
+
+def update(program, baseline, force=False):
+    got = run(program)
+    try:
+        old = open(baseline, encoding="utf-8").read().splitlines()
+    except FileNotFoundError:
+        old = []
+    bad = append_only(old, got.splitlines())
+    if bad and not force:
+        print("abi_layout: not an append; the baseline is left as it is:")
+        for b in bad:
+            print("  " + b)
+        print("Only a new ABI major may break the layout: then run\n"
+              f"    {sys.argv[0]} update --force {program} {baseline}")
+        return 1
     with open(baseline, "w", encoding="utf-8") as f:
-        f.write(run(program))
+        f.write(got)
     print(f"abi_layout: wrote {baseline}; review `git diff {baseline}`")
     return 0
 
@@ -196,11 +258,15 @@ MUTATIONS = [
     ("api.h", "    const char *(*last_error)(const tn_plugin *self);",
      "    int inserted;\n    const char *(*last_error)(const tn_plugin *self);",
      "tn_api.last_error"),                                                    # inserted
+    ("plugin.h", "    void *reserved[6]; /* must be zero */",
+     "    void *appended;\n    void *reserved[5]; /* must be zero */", None),  # an append
 ]
 
 
 def selftest(cc, baseline, headers):
-    """Each mutation of a copy of the headers must make `check` fail."""
+    """Each mutation of a copy of the headers must make `check` fail and
+    `update` refuse, but an append into reserved slots (line None), which
+    `update` must take."""
     want = open(baseline, encoding="utf-8").read()
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -220,8 +286,14 @@ def selftest(cc, baseline, headers):
             src, prog = os.path.join(tmp, "m.c"), os.path.join(tmp, "m")
             gen(src, sorted(os.path.join(inc, os.path.basename(h)) for h in headers))
             subprocess.run([cc, "-std=c17", "-I", tmp, "-o", prog, src], check=True)
-            diff = "".join(difflib.unified_diff(want.splitlines(True), run(prog).splitlines(True)))
-            if not any(l.startswith("-" + line) for l in diff.splitlines()):
+            got = run(prog)
+            diff = "".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True)))
+            appends = not append_only(want.splitlines(), got.splitlines())
+            if line is None:  # an append into reserved slots: update takes it
+                if not diff or not appends:
+                    print(f"selftest: the append to {header} was refused or not seen:\n{diff}")
+                    failures += 1
+            elif not any(l.startswith("-" + line) for l in diff.splitlines()) or appends:
                 print(f"selftest: editing {header} ({line}) was not caught:\n{diff}")
                 failures += 1
     print(f"abi_layout selftest: {len(MUTATIONS) - failures}/{len(MUTATIONS)} edits caught")
@@ -238,6 +310,8 @@ def main(argv):
         return check(argv[1], argv[2])
     if len(argv) == 3 and argv[0] == "update":
         return update(argv[1], argv[2])
+    if len(argv) == 4 and argv[0] == "update" and argv[1] == "--force":
+        return update(argv[2], argv[3], force=True)
     print(__doc__, file=sys.stderr)
     return 2
 
