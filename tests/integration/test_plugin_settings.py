@@ -65,6 +65,7 @@ class PluginSettingsTest(ServerTestCase):
         self.assertEqual(got["base_url"], "https://api.example.com")
         self.assertFalse(got["base_url_set"])
         self.assertTrue(got["tenant_null"])              # plugin-wide: no tenant
+        srv.stop()   # clean exit, no sanitizer report (S10)
 
     def test_check_refuses_bad_values_at_their_line(self):
         """P3: type, bounds, unknown key, missing required key, a section for
@@ -138,6 +139,7 @@ class PluginSettingsTest(ServerTestCase):
         self.assertNotEqual(res.returncode, 0)
         self.assertIn("retries", res.stderr + res.stdout)
         self.assertEqual(self.wide(srv)["retries"], 7)
+        srv.stop()   # both generations freed their settings (S10 under ASan)
 
     def test_schema_lists_plugin_wide_settings(self):
         srv = self.server(start=False)
@@ -158,6 +160,7 @@ class PluginSettingsTest(ServerTestCase):
         got = [tuple(h) for h in r.json()["headers"]]
         self.assertEqual(got, [("Host", "t1.test"), ("X-Probe", "1"), ("accept", "*/*"),
                                ("x-probe", "2 two")])
+        srv.stop()
 
 
 if __name__ == "__main__":
