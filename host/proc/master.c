@@ -87,6 +87,14 @@ typedef struct host_master {
     uint64_t reload_begun_ns;
     host_errors reload_errs;
     uv_timer_t reload_timer;
+    /* A successful reload is announced (status file) only once every old
+     * worker has stopped accepting: `tanomu reload` returning means the
+     * next connection meets the new configuration. */
+    int ok_pending;
+    uint64_t ok_begun_ns;
+    int64_t ok_gen;
+    uint64_t ok_deadline_ms;
+    uv_timer_t retire_timer;
 
     int stopping;
     uv_timer_t stop_timer;
@@ -120,6 +128,47 @@ static void write_status(host_master *m, const char *state, const char *errors)
     snprintf(st.state, sizeof st.state, "%s", state);
     if (host_reload_status_write(m->status_path, &st) != 0)
         host_log(HOST_LOG_WARN, "cannot write the reload status file %s", m->status_path);
+}
+
+/* The OK of the reload begun at ok_begun_ns, once no worker of an older
+ * generation accepts (or after a bound: a wedged old worker must not hold
+ * the operator's command forever; the master kills it at drain timeout). */
+static void announce_ok_if_retired(host_master *m, int force)
+{
+    host_reload_status st = {m->ok_begun_ns, "", m->ok_gen, NULL};
+    int i;
+
+    if (!m->ok_pending)
+        return;
+    for (i = 0; i < HOST_MAX_WORKER_SLOTS && !force && now_ms() < m->ok_deadline_ms; i++) {
+        const host_child *c = &m->children[i];
+        host_worker_slot *ws = host_metrics_slot(m->metrics, i);
+        if (c->pid && c->retiring && __atomic_load_n(&ws->accepting, __ATOMIC_RELAXED))
+            return;
+    }
+    m->ok_pending = 0;
+    uv_timer_stop(&m->retire_timer);
+    if (!m->status_path)
+        return;
+    snprintf(st.state, sizeof st.state, "%s", HOST_RELOAD_OK);
+    if (host_reload_status_write(m->status_path, &st) != 0)
+        host_log(HOST_LOG_WARN, "cannot write the reload status file %s", m->status_path);
+}
+
+static void on_retire_poll(uv_timer_t *t)
+{
+    announce_ok_if_retired(t->data, 0);
+}
+
+static void announce_ok(host_master *m)
+{
+    m->ok_pending = 1;
+    m->ok_begun_ns = m->reload_begun_ns;
+    m->ok_gen = m->generation;
+    m->ok_deadline_ms = now_ms() + 2000;
+    announce_ok_if_retired(m, 0);
+    if (m->ok_pending)
+        uv_timer_start(&m->retire_timer, on_retire_poll, 2, 2);
 }
 
 /* ---- workers -------------------------------------------------------------- */
@@ -557,6 +606,7 @@ static void start_reload(host_master *m)
     m->reload_gen = ++m->last_gen;
     m->reload_begun_ns = host_realtime_ns();
     host_errors_init(&m->reload_errs);
+    announce_ok_if_retired(m, 1); /* the previous reload's, before this one's */
     write_status(m, HOST_RELOAD_RUNNING, NULL);
     host_log(HOST_LOG_INFO, "reload: reading %s", m->conf_path);
     if (host_config_snapshot(m->conf_path, &m->new_snap, &m->reload_errs) != 0 ||
@@ -622,7 +672,7 @@ static void reload_finish(host_master *m, int ok)
         count(m, "tanomu_reloads_total", "result=\"ok\"", 1);
         host_log(HOST_LOG_INFO, "reload: generation %lld serving", (long long)m->generation);
         m->reloading = 0;
-        write_status(m, HOST_RELOAD_OK, NULL);
+        announce_ok(m);
     } else {
         host_snapshot_free(&m->new_snap);
         host_config_free(&m->new_conf);
@@ -853,7 +903,9 @@ int host_master_run(const char *conf_path)
     uv_timer_init(m->loop, &m->reload_timer);
     uv_timer_init(m->loop, &m->stop_timer);
     uv_timer_init(m->loop, &m->restart_timer);
+    uv_timer_init(m->loop, &m->retire_timer);
     m->reload_timer.data = m->stop_timer.data = m->restart_timer.data = m;
+    m->retire_timer.data = m;
     uv_signal_init(m->loop, &m->sig_chld);
     uv_signal_init(m->loop, &m->sig_hup);
     uv_signal_init(m->loop, &m->sig_term);

@@ -74,11 +74,13 @@ static void begin_drain(host_worker *w)
 {
     if (w->srv.draining)
         return;
-    if (w->slot)
-        __atomic_store_n(&w->slot->accepting, 0, __ATOMIC_RELAXED);
     uv_timer_start(&w->drain_timer, on_drain_timeout, w->conf.server.drain_timeout_ms, 0);
     host_outbox_stop(w); /* the new generation takes over the events */
     host_server_drain(&w->srv);
+    /* After the drain closed our listeners: the master announces a reload
+     * done when every old worker says 0 here. */
+    if (w->slot)
+        __atomic_store_n(&w->slot->accepting, 0, __ATOMIC_RELAXED);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
