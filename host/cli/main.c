@@ -12,6 +12,8 @@
 #include <uv.h>
 
 #include "cli_db.h"
+#include "cli_jobs.h"
+#include "cli_secret.h"
 #include "config.h"
 #include "errors.h"
 #include "generation.h"
@@ -37,6 +39,8 @@ static const char usage_main[] =
     "  migrate -c FILE [--status]      apply (or list) database migrations\n"
     "  events -c FILE --dead | --retry ID   dead durable events\n"
     "  audit -c FILE --tenant ID [--from TIME] [--to TIME]   operation log as CSV\n"
+    "  jobs -c FILE [--tenant ID] [--failed] | --run NAME   scheduled job runs\n"
+    "  secret seal|rotate|check -c FILE ...   sealed secrets and the keyring\n"
     "  version                  print the host version and SDK ABI\n"
     "\n"
     "Run 'tanomu COMMAND --help' for more.\n";
@@ -198,6 +202,7 @@ static int cmd_check(const cli *c)
         }
         host_tls_ctx_free(tls);
     }
+    host_errors_print(&w.conf.server.secrets.warnings, stderr);
     if (rc != 0 || errs.count > 0) {
         host_errors_print(&errs, stderr);
         rc = 1;
@@ -359,6 +364,10 @@ int main(int argc, char **argv)
 {
     cli c;
 
+    if (argc >= 2 && strcmp(argv[1], "jobs") == 0)
+        return host_cli_jobs(argc, argv); /* its own options: cli_jobs.c */
+    if (argc >= 2 && strcmp(argv[1], "secret") == 0)
+        return host_cli_secret(argc - 2, argv + 2);
     if (parse_args(argc, argv, &c) != 0) {
         host_log_to_stderr();
         fputs(usage_main, stderr);

@@ -198,6 +198,8 @@ int host_config_snapshot(const char *path, host_snapshot *snap, host_errors *err
         }
         files.v[i] = NULL; /* now owned by the snapshot */
     }
+    if (host_secrets_snapshot(&cfg, path, base, &snap->keyring, errs) != 0)
+        goto fail;
     rc = 0;
 fail:
     strlist_free(&files);
@@ -218,6 +220,7 @@ void host_snapshot_free(host_snapshot *snap)
         free(snap->files[i].text);
     }
     free(snap->files);
+    host_keyring_free(snap->keyring);
     memset(snap, 0, sizeof *snap);
 }
 
@@ -510,8 +513,9 @@ static void parse_database(reader *r, config_setting_t *root, host_config *conf)
 
 static void parse_server(reader *r, config_t *cfg, host_config *conf)
 {
-    static const char *const top_keys[] = {"server",   "logging", "plugins", "tenants_dir",
-                                           "database", "outbox",  NULL};
+    static const char *const top_keys[] = {"server",      "logging",  "plugins",
+                                           "tenants_dir", "database", "outbox",
+                                           "rate_limits", "secrets",  NULL};
     static const char *const server_keys[] = {"listen",           "admin_listen",
                                               "workers",          "pid_file",
                                               "drain_timeout_ms", "reload_timeout_ms",
@@ -594,6 +598,8 @@ static void parse_server(reader *r, config_t *cfg, host_config *conf)
                 "'%s' entries must be plugin names matching [a-z0-9_]{1,32}", "load");
     s->tenants_dir = get_path(r, root, "tenants_dir", "tenants", conf->dir);
     parse_database(r, root, conf);
+    if (host_config_rate_limits(root, r->file, &s->rate_limits, r->errs) != 0)
+        r->failed = 1;
 }
 
 /* ---- tenant files ------------------------------------------------------- */
@@ -691,6 +697,8 @@ int host_config_parse(const host_snapshot *snap, host_config *conf, host_errors 
         goto fail;
     }
     parse_server(&r, main_cfg, conf);
+    host_secrets_parse(config_root_setting(main_cfg), conf->path, conf->dir, snap->keyring,
+                       &conf->server.secrets, errs);
 
     conf->tenants = calloc((size_t)snap->count, sizeof *conf->tenants);
     if (!conf->tenants)
@@ -767,6 +775,7 @@ void host_config_free(host_config *conf)
     free(s->db.owner_url_file_unchecked);
     free(s->db.migrations_dir);
     free(s->db.plugin_migrations_dir);
+    host_secrets_conf_free(&s->secrets);
     free(conf->path);
     free(conf->dir);
     memset(conf, 0, sizeof *conf);

@@ -19,7 +19,9 @@
 #include <libconfig.h>
 
 #include "breaker.h"
+#include "config_limits.h"
 #include "errors.h"
+#include "secrets_conf.h"
 
 typedef struct host_source {
     char *path;
@@ -29,6 +31,7 @@ typedef struct host_source {
 typedef struct host_snapshot {
     host_source *files; /* [0] is tanomu.conf, then tenant files, sorted */
     int count;
+    host_keyring *keyring; /* secrets.keyring_dir's keys, read with the files */
     /* `tanomu check`: do not read the database URL files (url_file,
      * owner_url_file); their paths go to host_db_conf's *_unchecked, so a
      * build step can check a configuration without the database's secrets. */
@@ -88,6 +91,8 @@ typedef struct host_server_conf {
     int plugin_load_line; /* where plugins.load is, for loader errors */
     char *tenants_dir;
     host_db_conf db;
+    host_secrets_conf secrets;         /* secrets: the keyring, require_sealed */
+    host_rate_limits_conf rate_limits; /* rate_limits { }: config_limits.h */
 } host_server_conf;
 
 /* A plugin's settings for one tenant, bound by runtime/settings.c. */

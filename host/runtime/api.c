@@ -15,12 +15,15 @@
 #include "api.h"
 #include "database.h"
 #include "context.h"
+#include "limit_zones.h"
 #include "log.h"
 #include "names.h"
 #include "outbox.h"
+#include "jobs.h"
 #include "pipeline.h"
 #include "plugin_settings.h"
 #include "request.h"
+#include "secret_api.h"
 #include "settings.h"
 #include "tx.h"
 
@@ -62,7 +65,7 @@ static const char *api_last_error(const tn_plugin *p)
 
 static void api_free(void *ptr)
 {
-    free(ptr);
+    host_api_free(ptr); /* wipes first: it may hold a secret (secret_api.c) */
 }
 
 /* ---- registration ------------------------------------------------------- */
@@ -592,6 +595,15 @@ const tn_api host_api = {
     .tx_rollback = host_api_tx_rollback,
     .tx_publish = host_api_tx_publish,
     .delivery_tx = host_api_delivery_tx,
+    .secret_seal = host_api_secret_seal,
+    .secret_unseal = host_api_secret_unseal,
+    .limit_zone = host_api_limit_zone,
+    .limit_take = host_api_limit_take,
+    .job_schedule = host_api_job_schedule,
+    .job_tenant = host_api_job_tenant,
+    .job_tick = host_api_job_tick,
+    .job_done = host_api_job_done,
+    .job_history = host_api_job_history,
     .req_header_each = host_req_header_each,
     .plugin_config = host_api_plugin_config,
 };
@@ -610,6 +622,7 @@ void host_worker_api_cleanup(host_worker *w)
     while (w->timers)
         api_timer_stop(w->timers);
     host_tx_cleanup(w); /* after fini(): what the plugins left open */
+    host_jobs_free(w);
     while ((e = w->events_head) != NULL) {
         w->events_head = e->next;
         event_free(e);
@@ -630,4 +643,5 @@ void host_worker_api_cleanup(host_worker *w)
         w->hooks[i].v = NULL;
         w->hooks[i].n = 0;
     }
+    host_limit_zones_free(w);
 }

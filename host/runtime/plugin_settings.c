@@ -5,9 +5,12 @@
  *
  * The section is parsed by host_section_parse(), the code that parses a
  * tenant's features.NAME section, so types, bounds, defaults, required and
- * unknown keys follow one set of rules.  The values live as long as the
- * generation (they are freed with the plugin), so a pointer from
- * config_str() of plugin_config() stays valid until fini() returns.
+ * unknown keys follow one set of rules, and a TN_KEY_SECRET value may be
+ * sealed (`tanomu secret seal --plugin NAME --key KEY`, no --tenant: the
+ * AEAD binds an empty tenant) or file:PATH, opened there as a tenant's is
+ * (S18).  The values live as long as the generation (they are freed with
+ * the plugin), so a pointer from config_str() of plugin_config() stays
+ * valid until fini() returns.
  */
 #include "plugin_settings.h"
 
@@ -21,27 +24,9 @@ static int line_of(const config_setting_t *s)
     return s ? (int)config_setting_source_line(s) : 0;
 }
 
-/*
- * The one place where a plugin-wide value is post-processed after the
- * schema accepted it and before the plugin can read it.  Nothing to do
- * yet.  Secrets (TN_KEY_SECRET among global_settings: sealed values, or
- * file:PATH) are to be opened here, for every key of cfg, reporting a
- * value that does not open against the section's line, never with the
- * value itself (S16, S18).
- */
-static int global_values_finish(const tn_plugin *p, tn_config *cfg, const char *file,
-                                config_setting_t *sec, host_errors *errs)
+static int bind_one(host_config *conf, tn_plugin *p, config_setting_t *plugins, host_errors *errs)
 {
-    (void)p;
-    (void)cfg;
-    (void)file;
-    (void)sec;
-    (void)errs;
-    return 0;
-}
-
-static int bind_one(tn_plugin *p, const char *file, config_setting_t *plugins, host_errors *errs)
-{
+    const char *file = conf->path;
     config_setting_t *sec = plugins ? config_setting_get_member(plugins, p->name) : NULL;
     config_setting_t *en = sec ? config_setting_get_member(sec, "enabled") : NULL;
     tn_config *cfg;
@@ -57,14 +42,12 @@ static int bind_one(tn_plugin *p, const char *file, config_setting_t *plugins, h
                         p->name, p->name);
         return -1;
     }
-    /* Loaded means in use: a required key must be given. */
-    cfg = host_section_parse(file, NULL, p, p->desc.global_settings, sec, 1, errs);
+    /* Loaded means in use: a required key must be given.  Secrets are
+     * opened in there (secret_value in settings.c), with no tenant. */
+    cfg = host_section_parse(&conf->server.secrets, file, NULL, p, p->desc.global_settings, sec, 1,
+                             errs);
     if (!cfg)
         return -1;
-    if (global_values_finish(p, cfg, file, sec, errs) != 0) {
-        host_tn_config_free(cfg);
-        return -1;
-    }
     p->global_cfg = cfg;
     return 0;
 }
@@ -90,7 +73,7 @@ int host_plugin_settings_bind(host_config *conf, const struct host_plugins *ps, 
         bad = 1;
     }
     for (i = 0; i < ps->n; i++)
-        if (bind_one(ps->v[i], conf->path, plugins, errs) != 0)
+        if (bind_one(conf, ps->v[i], plugins, errs) != 0)
             bad = 1;
     return bad ? -1 : 0;
 }

@@ -59,7 +59,9 @@ static int read_value(const tn_config_key *k, config_setting_t *s, host_value *v
         break;
     }
     v->set = 1;
-    if ((why = host_value_out_of_bounds(k, v)) != NULL) {
+    /* A secret string's bounds hold for what it opens to (secret_value). */
+    if (!(k->type == TN_TYPE_STRING && (k->flags & TN_KEY_SECRET)) &&
+        (why = host_value_out_of_bounds(k, v)) != NULL) {
         host_errors_add(errs, file, line_of(s), "%s.%s: %s (%g..%g)", plugin, k->name, why, k->min,
                         k->max);
         return -1;
@@ -71,16 +73,43 @@ type:
     return -1;
 }
 
-/* Builds a plugin's tn_config for one tenant from its section (or NULL). */
-static tn_config *section_parse(const host_tenant *t, const tn_plugin *p, config_setting_t *sec,
-                                int enabled, host_errors *errs)
+/* A string setting as written: sealed, file:PATH or plain (secrets_conf.h),
+ * replaced by what the plugin reads, then bounded.  tenant NULL: a
+ * plugin-wide setting (tanomu.conf's plugins.NAME). */
+static int secret_value(host_secrets_conf *sc, const char *tenant, const char *file,
+                        const tn_plugin *p, const tn_config_key *k, config_setting_t *s,
+                        host_value *v, host_errors *errs)
 {
-    return host_section_parse(t->file, t->id, p, p->desc.settings, sec, enabled, errs);
+    char *plain;
+    const char *why;
+
+    if (k->type != TN_TYPE_STRING || !v->s)
+        return 0;
+    if (host_secret_setting(sc, tenant, p->name, k->name, (k->flags & TN_KEY_SECRET) != 0, v->s,
+                            file, line_of(s), errs, &plain) != 0)
+        return -1;
+    if (plain) {
+        host_secret_free(v->s);
+        v->s = plain;
+    }
+    if ((k->flags & TN_KEY_SECRET) && (why = host_value_out_of_bounds(k, v)) != NULL) {
+        host_errors_add(errs, file, line_of(s), "%s.%s: %s (%g..%g)", p->name, k->name, why, k->min,
+                        k->max);
+        return -1;
+    }
+    return 0;
 }
 
-tn_config *host_section_parse(const char *file, const char *tenant_id, const tn_plugin *p,
-                              const tn_config_key *keys, config_setting_t *sec, int enabled,
-                              host_errors *errs)
+/* Builds a plugin's tn_config for one tenant from its section (or NULL). */
+static tn_config *section_parse(host_secrets_conf *sc, const host_tenant *t, const tn_plugin *p,
+                                config_setting_t *sec, int enabled, host_errors *errs)
+{
+    return host_section_parse(sc, t->file, t->id, p, p->desc.settings, sec, enabled, errs);
+}
+
+tn_config *host_section_parse(host_secrets_conf *sc, const char *file, const char *tenant_id,
+                              const tn_plugin *p, const tn_config_key *keys, config_setting_t *sec,
+                              int enabled, host_errors *errs)
 {
     tn_config *cfg = host_tn_config_new(tenant_id, p, keys);
     int i, j, n = host_keys_count(keys), bad = 0;
@@ -103,7 +132,8 @@ tn_config *host_section_parse(const char *file, const char *tenant_id, const tn_
     for (i = 0; i < n; i++) {
         config_setting_t *s = sec ? config_setting_get_member(sec, keys[i].name) : NULL;
         if (s) {
-            if (read_value(&keys[i], s, &cfg->values[i], file, p->name, errs) != 0)
+            if (read_value(&keys[i], s, &cfg->values[i], file, p->name, errs) != 0 ||
+                secret_value(sc, tenant_id, file, p, &keys[i], s, &cfg->values[i], errs) != 0)
                 bad = 1;
         } else if (host_value_unset(&keys[i], enabled, &cfg->values[i]) != 0) {
             host_errors_add(errs, file, line_of(sec), "%s.%s is required", p->name, keys[i].name);
@@ -118,8 +148,8 @@ fail:
     return NULL;
 }
 
-static int bind_tenant(host_tenant *t, const host_plugins *ps, const tn_api *api, int strict,
-                       host_errors *errs)
+static int bind_tenant(host_secrets_conf *sc, host_tenant *t, const host_plugins *ps,
+                       const tn_api *api, int strict, host_errors *errs)
 {
     config_setting_t *feats = config_lookup(&t->cfg, "tenant.features");
     int i, j, bad = 0;
@@ -157,7 +187,7 @@ static int bind_tenant(host_tenant *t, const host_plugins *ps, const tn_api *api
             continue;
         }
         f->enabled = en ? config_setting_get_bool(en) : 0;
-        f->cfg = section_parse(t, p, sec, f->enabled, errs);
+        f->cfg = section_parse(sc, t, p, sec, f->enabled, errs);
         if (!f->cfg) {
             bad = 1;
             f->enabled = 0;
@@ -200,7 +230,7 @@ int host_config_bind(host_config *conf, const host_plugins *ps, const tn_api *ap
     for (i = 0; i < conf->ntenants; i++) {
         if (!conf->tenants[i].id)
             continue; /* the tenant file already failed */
-        if (bind_tenant(&conf->tenants[i], ps, api, strict, errs) != 0)
+        if (bind_tenant(&conf->server.secrets, &conf->tenants[i], ps, api, strict, errs) != 0)
             bad = 1;
     }
     return bad ? -1 : 0;
@@ -229,13 +259,12 @@ void host_schema_print_keys(const tn_config_key *keys, FILE *out)
         if (k->flags & TN_KEY_REQUIRED)
             fprintf(out, "  required");
         if (k->default_value)
-            fprintf(out, "  default %s",
-                    (k->flags & TN_KEY_SECRET) ? "(secret)" : k->default_value);
+            fprintf(out, "  default %s", (k->flags & TN_KEY_SECRET) ? "***" : k->default_value);
         if (host_key_bounded(k))
             fprintf(out, "  %s %g..%g", k->type == TN_TYPE_STRING ? "length" : "range", k->min,
                     k->max);
         if (k->flags & TN_KEY_SECRET)
-            fprintf(out, "  secret (never printed or logged)");
+            fprintf(out, "  secret (never printed or logged; write it sealed or as file:PATH)");
         fprintf(out, "\n      %s\n", k->description ? k->description : "");
     }
 }

@@ -150,6 +150,56 @@ class PluginSettingsTest(ServerTestCase):
         for key in ("base_url", "retries", "relay"):
             self.assertRegex(res.stdout, rf"\n  {key}  ")
 
+    def test_sealed_plugin_wide_secret_opens_and_stays_secret(self):
+        """S18/S16: a plugin-wide TN_KEY_SECRET sealed by `tanomu secret seal`
+        without --tenant opens to the plaintext the plugin reads; one sealed
+        for a tenant does not open there; the plaintext is never printed."""
+        canary = "wide-canary-5518"
+        srv = self.server(start=False)
+        srv.conf_over = {"secrets": {"keyring_dir": "keys"}, "plugins": {"wide": WIDE}}
+        srv.write_conf()
+
+        def tanomu(*args, stdin=None):
+            return subprocess.run([harness.tanomu_bin()] + list(args), input=stdin,
+                                  capture_output=True, text=True, timeout=30 * harness.SCALE)
+
+        r = tanomu("secret", "rotate", "-c", srv.conf_path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = tanomu("secret", "seal", "-c", srv.conf_path, "--plugin", "wide", "--key",
+                   "api_token", stdin=canary + "\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sealed = r.stdout.strip()
+        # hello declares no plugin-wide secret api_token: nothing to seal for.
+        r = tanomu("secret", "seal", "-c", srv.conf_path, "--plugin", "hello", "--key",
+                   "api_token", stdin=canary + "\n")
+        self.assertNotEqual(r.returncode, 0)
+        # A tampered value does not open: check refuses it at its line.
+        i = len(sealed) - 10
+        tampered = sealed[:i] + ("A" if sealed[i] != "A" else "B") + sealed[i + 1:]
+        srv.conf_over = {"secrets": {"keyring_dir": "keys"},
+                         "plugins": {"wide": dict(WIDE, api_token=tampered)}}
+        srv.write_conf()
+        res = srv.cli("check")
+        self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
+        line = line_of(harness.read_text(srv.conf_path), "api_token =", after="wide:")
+        self.assertIn(f"tanomu.conf:{line}:", res.stderr)
+        self.assertNotIn(canary, res.stdout + res.stderr)
+        srv.conf_over = {"secrets": {"keyring_dir": "keys"},
+                         "plugins": {"wide": dict(WIDE, api_token=sealed)}}
+        srv.write_conf()
+        res = srv.cli("check")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertNotIn(canary, res.stdout + res.stderr)
+        out = srv.cli("plugins", "--schema", "wide")
+        self.assertIn("api_token", out.stdout)
+        self.assertNotIn(canary, out.stdout + out.stderr)
+        srv.start()
+        got = srv.get("/wide/token?guess=" + canary).json()
+        self.assertEqual(got, {"set": True, "match": True})
+        self.assertFalse(srv.get("/wide/token?guess=nope").json()["match"])
+        srv.stop()
+        self.assertNotIn(canary, srv.stdout() + srv.stderr())
+
     def test_header_each_gives_every_header_in_arrival_order(self):
         """A WAF sees every header, repeats apart, as the client sent them."""
         srv = self.server()

@@ -5,7 +5,8 @@
  * from it, so a test sees the values reach the plugin, defaults included,
  * and that a reload with bad values is refused.  Header iteration: GET
  * /wide/headers answers every request header, in arrival order, as
- * req_header_each() gives them.
+ * req_header_each() gives them.  GET /wide/token?guess=X says whether the
+ * plugin-wide secret api_token (sealed in tanomu.conf) opened to X.
  */
 #include <tanomu/tanomu.h>
 
@@ -33,6 +34,11 @@ static const tn_config_key global_keys[] = {
      .type = TN_TYPE_STRING,
      .flags = TN_KEY_REQUIRED,
      .description = "The SMTP relay, host:port."},
+    {.name = "api_token",
+     .type = TN_TYPE_STRING,
+     .flags = TN_KEY_SECRET,
+     .max = 200,
+     .description = "The provider's token: sealed, or file:PATH."},
     {.name = NULL},
 };
 
@@ -80,6 +86,18 @@ static tn_status h_headers(tn_plugin *self, tn_request *req, void *ud)
     return answer(req, json_pack("{s:o}", "headers", list));
 }
 
+/* GET /wide/token?guess=X: whether the plugin-wide secret opened to X,
+ * without ever answering the secret itself. */
+static tn_status h_token(tn_plugin *self, tn_request *req, void *ud)
+{
+    const char *token = api->config_str(api->plugin_config(self), "api_token");
+    const char *guess = api->req_query_param(req, "guess");
+
+    (void)ud;
+    return answer(req, json_pack("{s:b, s:b}", "set", token[0] != '\0', "match",
+                                 guess && strcmp(guess, token) == 0));
+}
+
 static int wide_init(tn_plugin *self, const tn_api *a)
 {
     const tn_config *cfg;
@@ -90,7 +108,8 @@ static int wide_init(tn_plugin *self, const tn_api *a)
     if (!(cfg = a->plugin_config(self))) /* never NULL after init: already so in init */
         return -1;
     retries_at_init = (long long)a->config_int(cfg, "retries");
-    if (a->route_add(self, "GET", "/wide", TN_ACCESS_PUBLIC, NULL, h_wide, NULL) != TN_OK)
+    if (a->route_add(self, "GET", "/wide", TN_ACCESS_PUBLIC, NULL, h_wide, NULL) != TN_OK ||
+        a->route_add(self, "GET", "/wide/token", TN_ACCESS_PUBLIC, NULL, h_token, NULL) != TN_OK)
         return -1;
     return a->route_add(self, "GET", "/wide/headers", TN_ACCESS_PUBLIC, NULL, h_headers, NULL);
 }

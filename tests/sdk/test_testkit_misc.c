@@ -5,6 +5,7 @@
  * (desc->global_settings, tk_plugin_set, api->plugin_config).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <CUnit/Basic.h>
@@ -119,6 +120,33 @@ static void test_plugin_wide_secret_in_the_log_is_a_leak(void)
     CU_ASSERT_FATAL(tk_load(tk, &leaky_desc) == TN_OK);
     CU_ASSERT_EQUAL(tk_log_secret_leaks(tk), 1);
     tk_free(tk);
+}
+
+/* S18: a plugin-wide secret written sealed (no tenant) opens to the
+ * plaintext; one sealed for a tenant does not open plugin-wide. */
+static void test_sealed_plugin_wide_secret(void)
+{
+    tk_kit *tk = tk_new();
+    char *sealed = tk_seal_setting(tk, NULL, "careful", "token", "canary-sealed-2207");
+    char *for_tenant = tk_seal_setting(tk, "t1", "careful", "token", "canary-sealed-2207");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sealed);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(for_tenant);
+    tk_plugin_set(tk, "careful", "token", sealed);
+    CU_ASSERT_FATAL(tk_load(tk, &careful_desc) == TN_OK);
+    CU_ASSERT_STRING_EQUAL(api->config_str(api->plugin_config(tk_plugin(tk, "careful")), "token"),
+                           "canary-sealed-2207");
+    CU_ASSERT_EQUAL(tk_log_secret_leaks(tk), 0);
+    tk_free(tk);
+
+    tk = tk_new();
+    tk_plugin_set(tk, "careful", "token", for_tenant);
+    CU_ASSERT_EQUAL(tk_load(tk, &careful_desc), TN_EINVAL);
+    CU_ASSERT_TRUE(tk_log_contains(tk, "plugins.careful.token: "));
+    CU_ASSERT_FALSE(tk_log_contains(tk, "canary-sealed-2207"));
+    tk_free(tk);
+    free(sealed);
+    free(for_tenant);
 }
 
 static int init_plain(tn_plugin *self, const tn_api *a)
@@ -282,6 +310,8 @@ int main(void)
                 test_no_global_settings_gives_an_empty_config);
     CU_add_test(s, "plugin_config: a plugin-wide secret in the log is a leak (S16)",
                 test_plugin_wide_secret_in_the_log_is_a_leak);
+    CU_add_test(s, "plugin_config: a sealed plugin-wide secret opens, a tenant's does not (S18)",
+                test_sealed_plugin_wide_secret);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

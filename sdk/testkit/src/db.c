@@ -75,9 +75,9 @@ static tk_stmt *stmt_new(const char *tenant, const char *sql, int nparams,
     tk_stmt *s = calloc(1, sizeof *s);
     if (s == NULL)
         return NULL;
-    s->tenant = tk_strdup(tenant);
+    s->tenant = tenant ? tk_strdup(tenant) : NULL; /* NULL: a tx bound to no tenant */
     s->sql = tk_strdup(sql);
-    if (s->tenant == NULL || s->sql == NULL)
+    if ((tenant && s->tenant == NULL) || s->sql == NULL)
         goto fail;
     if (nparams > 0) {
         s->params = calloc((size_t)nparams, sizeof *s->params);
@@ -515,6 +515,8 @@ int tk_api_db_audit(tn_request *req, const char *action, const char *target_type
 static void ask_handler(tk_kit *tk, const tk_stmt *s, tn_db_result *res)
 {
     res->ran = 1;
+    if (tk_jobs_answer(tk, s->tenant, s->sql, s->view.nparams, s->view.params, res))
+        return;
     if (tk->db_fn != NULL)
         tk->db_fn(s->tenant, s->sql, s->view.nparams, s->view.params, res, tk->db_ud);
 }

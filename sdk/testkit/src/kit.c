@@ -260,6 +260,8 @@ void tk_free(tk_kit *tk)
         tk_leave(tk, saved);
     }
     tk_txs_free(tk); /* what the plugins left open is rolled back */
+    tk_limits_free(tk);
+    tk_jobs_free(tk);
     for (size_t i = 0; i < tk->requests.n; i++)
         tk_request_destroy(tk->requests.items[i]);
     tk_list_clear(&tk->requests);
@@ -270,6 +272,7 @@ void tk_free(tk_kit *tk)
     tk_metrics_free(tk);
     tk_settings_free(tk);
     tk_logs_free(tk);
+    tk_secrets_free(tk);
     tk_plugin_settings_free(tk);
     for (size_t i = 0; i < tk->plugins.n; i++)
         free(tk->plugins.items[i]);

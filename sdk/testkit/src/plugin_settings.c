@@ -3,8 +3,9 @@
  * what tanomu.conf's plugins.NAME section is to the host.  A test writes
  * values as text with tk_plugin_set() before tk_load(); tk_load() checks
  * them with the host's schema code (schema.c: keys, types, bounds,
- * defaults, required) and refuses the plugin as the host refuses to start,
- * and api->plugin_config() gives them from init() on.
+ * defaults, required), opens a sealed secret (tk_seal_setting with tenant
+ * NULL) as the host does, and refuses the plugin as the host refuses to
+ * start; api->plugin_config() gives them from init() on.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,14 @@ int tk_plugin_settings_bind(tk_kit *tk, tn_plugin *p)
             continue;
         }
         v->set = 1;
+        char *sealed_why = NULL; /* a sealed secret opens as on the host: no tenant */
+        if (tk_secret_setting(tk, NULL, p, k, v, &sealed_why) != 0) {
+            tk_log_kit(tk, TN_LOG_ERROR, "plugins.%s.%s: %s", name, k->name,
+                       sealed_why ? sealed_why : "out of memory");
+            free(sealed_why);
+            bad = 1;
+            continue;
+        }
         if ((why = host_value_out_of_bounds(k, v)) != NULL) {
             tk_log_kit(tk, TN_LOG_ERROR, "plugins.%s.%s: %s (%g..%g)", name, k->name, why, k->min,
                        k->max);
@@ -159,6 +168,8 @@ void tk_plugin_settings_free(tk_kit *tk)
     }
 }
 
+/* A secret counts once if its text as set, or what it opened to (a sealed
+ * value), is in the log. */
 size_t tk_plugin_settings_leaks(const tk_kit *tk)
 {
     size_t leaks = 0;
@@ -168,8 +179,13 @@ size_t tk_plugin_settings_leaks(const tk_kit *tk)
         const tn_plugin *p = tk_find_plugin((tk_kit *)tk, g->plugin);
         const tn_config_key *keys = p ? p->desc.global_settings : NULL;
         int k = host_key_index(keys, host_keys_count(keys), g->key);
-        if (k >= 0 && (keys[k].flags & TN_KEY_SECRET) && g->value[0] != '\0' &&
-            tk_log_contains(tk, g->value))
+        const char *opened = NULL;
+        if (k < 0 || !(keys[k].flags & TN_KEY_SECRET))
+            continue;
+        if (p->global_cfg != NULL && keys[k].type == TN_TYPE_STRING)
+            opened = p->global_cfg->values[k].s;
+        if ((g->value[0] != '\0' && tk_log_contains(tk, g->value)) ||
+            (opened != NULL && opened[0] != '\0' && tk_log_contains(tk, opened)))
             leaks++;
     }
     return leaks;
