@@ -88,6 +88,8 @@ static const tn_config_key secret_keys[] = {
 static int init_leaky(tn_plugin *self, const tn_api *a)
 {
     const tn_config *cfg = a->plugin_config(self);
+
+    api = a;
     if (strcmp(a->plugin_name(self), "leaky") == 0)
         a->log(self, TN_LOG_INFO, "token is %s", a->config_str(cfg, "token"));
     return 0;
