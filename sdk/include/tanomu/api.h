@@ -3,9 +3,11 @@
  *
  * The host passes a `const tn_api *` to the plugin's init().  The table
  * starts with its size and ABI version; functions are only ever appended
- * (taking the place of a reserved slot), so a plugin built against an older
- * SDK keeps working, and a plugin can detect an optional function with
- * TN_API_HAS() before calling it.  Modelled on SQLite's sqlite3_api_routines.
+ * (taking the place of a reserved slot, or after the slots), so no member
+ * ever moves (tests/sdk/abi_layout.txt holds every offset), a plugin built
+ * against an older SDK keeps working, and a plugin can detect an optional
+ * function with TN_API_HAS() before calling it.  Modelled on SQLite's
+ * sqlite3_api_routines.
  *
  * Threading: every function runs on the worker's event loop thread, that is
  * from init(), a hook, a handler, a timer, an event handler or a work
