@@ -32,6 +32,10 @@ typedef struct host_snapshot {
     host_source *files; /* [0] is tanomu.conf, then tenant files, sorted */
     int count;
     host_keyring *keyring; /* secrets.keyring_dir's keys, read with the files */
+    /* `tanomu check`: do not read the database URL files (url_file,
+     * owner_url_file); their paths go to host_db_conf's *_unchecked, so a
+     * build step can check a configuration without the database's secrets. */
+    int url_files_unchecked;
 } host_snapshot;
 
 typedef struct host_limits {
@@ -62,6 +66,9 @@ typedef struct host_db_conf {
     uint64_t outbox_backoff_ms;
     uint64_t outbox_max_backoff_ms;
     uint64_t outbox_sweep_ms;
+    /* With snap->url_files_unchecked: the URL files not read, NULL if none. */
+    char *url_file_unchecked;
+    char *owner_url_file_unchecked;
 } host_db_conf;
 
 typedef struct host_server_conf {
@@ -113,6 +120,9 @@ typedef struct host_config {
     host_server_conf server;
     host_tenant *tenants;
     int ntenants;
+    /* tanomu.conf, kept for its plugins.NAME sections; on the heap, so that
+     * a host_config copied by value (the master's reload) stays valid. */
+    config_t *main_cfg;
 } host_config;
 
 int host_config_snapshot(const char *path, host_snapshot *snap, host_errors *errs);

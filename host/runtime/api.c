@@ -22,6 +22,7 @@
 #include "outbox.h"
 #include "jobs.h"
 #include "pipeline.h"
+#include "plugin_settings.h"
 #include "request.h"
 #include "secret_api.h"
 #include "settings.h"
@@ -190,15 +191,14 @@ static tn_metric *api_metric_gauge(tn_plugin *p, const char *name, const char *h
  * series found is kept, so the shared table is searched on a change only. */
 static host_series *metric_series(host_worker *w, tn_metric *m, const char *tenant)
 {
-    char labels[128], t[96];
+    char labels[128];
 
     if (!w || !w->metrics || !m)
         return NULL;
     tenant = tenant ? tenant : "";
     if (m->last && strcmp(m->last_tenant, tenant) == 0)
         return m->last;
-    host_metrics_label(t, sizeof t, tenant);
-    snprintf(labels, sizeof labels, "tenant=\"%s\"", t);
+    host_metrics_tenant_labels(labels, sizeof labels, tenant);
     m->last = NULL;
     if (strlen(tenant) < sizeof m->last_tenant) {
         m->last = host_metrics_series(w->metrics, m->family, labels);
@@ -607,6 +607,8 @@ const tn_api host_api = {
     .job_history = host_api_job_history,
     .iface_export = host_api_iface_export,
     .iface_get = host_api_iface_get,
+    .req_header_each = host_req_header_each,
+    .plugin_config = host_api_plugin_config,
 };
 
 void host_worker_events_init(host_worker *w)

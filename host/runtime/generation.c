@@ -14,6 +14,7 @@
 #include "iface.h"
 #include "log.h"
 #include "schema_needs.h"
+#include "plugin_settings.h"
 #include "settings.h"
 
 /* ---- a generation ----------------------------------------------------------- */
@@ -39,6 +40,8 @@ int host_generation_load(host_worker *w, uv_loop_t *loop, const host_snapshot *s
                                     w->conf.server.plugin_load_line, strict, errs) != 0)
         bad = 1;
     if (host_config_bind(&w->conf, &w->plugins, &host_api, strict, errs) != 0)
+        bad = 1;
+    if (host_plugin_settings_bind(&w->conf, &w->plugins, strict, errs) != 0) /* plugins.NAME */
         bad = 1;
     if (bad)
         return -1;

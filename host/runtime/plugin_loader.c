@@ -50,14 +50,19 @@ static void schema_report(void *ctx, const tn_config_key *k, host_schema_fault f
 static int schema_validate(const tn_plugin *p, const char *conf_file, host_errors *errs)
 {
     schema_report_ctx c = {p, conf_file, errs};
+    int rc = host_schema_check(p->desc.settings, schema_report, &c);
 
-    return host_schema_check(p->desc.settings, schema_report, &c);
+    /* ABI 1.2: the plugin-wide keys (plugins.NAME) follow the same rules. */
+    if (host_schema_check(p->desc.global_settings, schema_report, &c) != 0)
+        rc = -1;
+    return rc;
 }
 
 static void plugin_free(tn_plugin *p)
 {
     if (!p)
         return;
+    host_tn_config_free(p->global_cfg); /* its keys are the plugin's: before dlclose */
     if (p->dl)
         dlclose(p->dl);
     free(p->settings_copy);

@@ -31,6 +31,8 @@ struct tn_plugin {
     char last_error[256]; /* the message of the plugin's last failed 1.2 call */
     /* iface.c: the interfaces it exported */
     struct host_iface *ifaces;
+    /* plugins.NAME in tanomu.conf, bound by plugin_settings.c */
+    struct tn_config *global_cfg;
 };
 
 typedef struct host_plugins {

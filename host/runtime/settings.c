@@ -74,26 +74,27 @@ type:
 }
 
 /* A string setting as written: sealed, file:PATH or plain (secrets_conf.h),
- * replaced by what the plugin reads, then bounded. */
-static int secret_value(host_secrets_conf *sc, const host_tenant *t, const tn_plugin *p,
-                        const tn_config_key *k, config_setting_t *s, host_value *v,
-                        host_errors *errs)
+ * replaced by what the plugin reads, then bounded.  tenant NULL: a
+ * plugin-wide setting (tanomu.conf's plugins.NAME). */
+static int secret_value(host_secrets_conf *sc, const char *tenant, const char *file,
+                        const tn_plugin *p, const tn_config_key *k, config_setting_t *s,
+                        host_value *v, host_errors *errs)
 {
     char *plain;
     const char *why;
 
     if (k->type != TN_TYPE_STRING || !v->s)
         return 0;
-    if (host_secret_setting(sc, t->id, p->name, k->name, (k->flags & TN_KEY_SECRET) != 0, v->s,
-                            t->file, line_of(s), errs, &plain) != 0)
+    if (host_secret_setting(sc, tenant, p->name, k->name, (k->flags & TN_KEY_SECRET) != 0, v->s,
+                            file, line_of(s), errs, &plain) != 0)
         return -1;
     if (plain) {
         host_secret_free(v->s);
         v->s = plain;
     }
     if ((k->flags & TN_KEY_SECRET) && (why = host_value_out_of_bounds(k, v)) != NULL) {
-        host_errors_add(errs, t->file, line_of(s), "%s.%s: %s (%g..%g)", p->name, k->name, why,
-                        k->min, k->max);
+        host_errors_add(errs, file, line_of(s), "%s.%s: %s (%g..%g)", p->name, k->name, why, k->min,
+                        k->max);
         return -1;
     }
     return 0;
@@ -103,8 +104,14 @@ static int secret_value(host_secrets_conf *sc, const host_tenant *t, const tn_pl
 static tn_config *section_parse(host_secrets_conf *sc, const host_tenant *t, const tn_plugin *p,
                                 config_setting_t *sec, int enabled, host_errors *errs)
 {
-    const tn_config_key *keys = p->desc.settings;
-    tn_config *cfg = host_tn_config_new(t->id, p, keys);
+    return host_section_parse(sc, t->file, t->id, p, p->desc.settings, sec, enabled, errs);
+}
+
+tn_config *host_section_parse(host_secrets_conf *sc, const char *file, const char *tenant_id,
+                              const tn_plugin *p, const tn_config_key *keys, config_setting_t *sec,
+                              int enabled, host_errors *errs)
+{
+    tn_config *cfg = host_tn_config_new(tenant_id, p, keys);
     int i, j, n = host_keys_count(keys), bad = 0;
 
     if (!cfg)
@@ -116,7 +123,7 @@ static tn_config *section_parse(host_secrets_conf *sc, const host_tenant *t, con
         if (name && strcmp(name, HOST_KEY_ENABLED) == 0)
             continue;
         if (host_key_index(keys, n, name) < 0) {
-            host_errors_add(errs, t->file, line_of(m),
+            host_errors_add(errs, file, line_of(m),
                             "unknown setting '%s' for plugin %s (see tanomu plugins --schema %s)",
                             name ? name : "?", p->name, p->name);
             bad = 1;
@@ -125,12 +132,11 @@ static tn_config *section_parse(host_secrets_conf *sc, const host_tenant *t, con
     for (i = 0; i < n; i++) {
         config_setting_t *s = sec ? config_setting_get_member(sec, keys[i].name) : NULL;
         if (s) {
-            if (read_value(&keys[i], s, &cfg->values[i], t->file, p->name, errs) != 0 ||
-                secret_value(sc, t, p, &keys[i], s, &cfg->values[i], errs) != 0)
+            if (read_value(&keys[i], s, &cfg->values[i], file, p->name, errs) != 0 ||
+                secret_value(sc, tenant_id, file, p, &keys[i], s, &cfg->values[i], errs) != 0)
                 bad = 1;
         } else if (host_value_unset(&keys[i], enabled, &cfg->values[i]) != 0) {
-            host_errors_add(errs, t->file, line_of(sec), "%s.%s is required", p->name,
-                            keys[i].name);
+            host_errors_add(errs, file, line_of(sec), "%s.%s is required", p->name, keys[i].name);
             bad = 1;
         }
     }
@@ -233,7 +239,6 @@ int host_config_bind(host_config *conf, const host_plugins *ps, const tn_api *ap
 void host_schema_print(const tn_plugin *p, FILE *out)
 {
     const tn_config_key *keys = p->desc.settings;
-    int i, n = host_keys_count(keys);
 
     fprintf(out, "%s %s (SDK ABI %u.%u)\n", p->name, p->desc.version ? p->desc.version : "?",
             p->desc.abi_major, p->desc.abi_minor);
@@ -241,6 +246,13 @@ void host_schema_print(const tn_plugin *p, FILE *out)
         fprintf(out, "  %s\n", p->desc.description);
     fprintf(out, "\nSettings (tenant file: tenant.features.%s { ... }):\n", p->name);
     fprintf(out, "  enabled  bool  default false\n      Turns the feature on for the tenant.\n");
+    host_schema_print_keys(keys, out);
+}
+
+void host_schema_print_keys(const tn_config_key *keys, FILE *out)
+{
+    int i, n = host_keys_count(keys);
+
     for (i = 0; i < n; i++) {
         const tn_config_key *k = &keys[i];
         fprintf(out, "  %s  %s", k->name, host_type_name(k->type));

@@ -131,4 +131,7 @@ void tk_api_fill(tn_api *api)
     /* ABI 1.2: interfaces between plugins */
     api->iface_export = tk_api_iface_export;
     api->iface_get = tk_api_iface_get;
+    /* ABI 1.2 (sdkmisc) */
+    api->req_header_each = tk_api_req_header_each;
+    api->plugin_config = tk_api_plugin_config;
 }

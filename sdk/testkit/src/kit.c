@@ -197,6 +197,9 @@ int tk_load(tk_kit *tk, const tn_plugin_desc *desc)
     rc = tk_schema_validate(tk, &p->desc);
     if (rc != TN_OK)
         goto fail;
+    rc = tk_plugin_settings_bind(tk, p); /* plugins.NAME, before init() reads it */
+    if (rc != TN_OK)
+        goto fail;
     for (const char *const *d = p->desc.depends; d != NULL && *d != NULL; d++) {
         if (tk_find_plugin(tk, *d) == NULL) {
             tk_log_kit(tk, TN_LOG_ERROR, "plugin %s depends on %s, which is not loaded",
@@ -240,6 +243,7 @@ fail:
         tk->plugins.n--;
         compute_order(tk);
     }
+    host_tn_config_free(p->global_cfg);
     free(p);
     return rc;
 }
@@ -272,6 +276,7 @@ void tk_free(tk_kit *tk)
     tk_settings_free(tk);
     tk_logs_free(tk);
     tk_secrets_free(tk);
+    tk_plugin_settings_free(tk);
     for (size_t i = 0; i < tk->plugins.n; i++) {
         tk_ifaces_free(tk->plugins.items[i]);
         free(tk->plugins.items[i]);

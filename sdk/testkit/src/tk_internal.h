@@ -62,6 +62,8 @@ struct tn_plugin {
     char last_error[256]; /* api->last_error(): the last failed 1.2 call */
     /* iface.c: the interfaces it exported */
     struct tk_iface *ifaces;
+    /* api->plugin_config(), bound by plugin_settings.c */
+    tn_config *global_cfg;
 };
 
 /* Records why a 1.2 call of plugin p failed, as the host's
@@ -376,6 +378,7 @@ struct tk_kit {
     struct host_keyring *keyring; /* secrets.c: made on first use */
     tk_list limits; /* tn_limit *, limits.c */
     struct tk_jobs *jobs; /* jobs.c: scheduled jobs and their runs */
+    tk_list plugin_settings; /* tk_global_value *, tk_plugin_set() */
 };
 
 /* kit.c: calling into plugin code.  Every call goes between enter and
@@ -605,5 +608,16 @@ void tk_jobs_free(tk_kit *tk); /* after the plugins' fini() */
 int tk_api_iface_export(tn_plugin *self, const char *name, uint32_t version, const void *table);
 const void *tk_api_iface_get(tn_plugin *self, const char *name, uint32_t min_version);
 void tk_ifaces_free(tn_plugin *p);
+
+/* request.c, ABI 1.2 (sdkmisc) */
+int tk_api_req_header_each(const tn_request *req, tn_header_fn fn, void *ud);
+
+/* plugin_settings.c, ABI 1.2 (sdkmisc): plugins.NAME as tk_plugin_set()
+ * wrote it, bound to p->global_cfg by tk_load() before init(). */
+int tk_plugin_settings_bind(tk_kit *tk, tn_plugin *p);
+void tk_plugin_settings_free(tk_kit *tk); /* the values and every global_cfg */
+const tn_config *tk_api_plugin_config(const tn_plugin *p);
+/* How many TN_KEY_SECRET values set with tk_plugin_set() appear in the log. */
+size_t tk_plugin_settings_leaks(const tk_kit *tk);
 
 #endif
