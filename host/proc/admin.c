@@ -79,6 +79,10 @@ void host_admin_declare_families(host_metrics *mx)
     host_metrics_family(mx, "tanomu_db_pool_rejected_total", HOST_METRIC_COUNTER,
                         "Requests refused a connection (queue full or wait timed out), "
                         "per worker process.");
+    host_metrics_family(mx, "tanomu_job_runs_total", HOST_METRIC_COUNTER,
+                        "Scheduled job runs ended, by plugin, job and result (ok, failed).");
+    host_metrics_family(mx, "tanomu_job_lag_seconds", HOST_METRIC_HISTOGRAM,
+                        "Delay from a job's tick (or a manual run's request) to its start.");
     host_metrics_family(mx, "tanomu_outbound_calls_total", HOST_METRIC_COUNTER,
                         "Plugins' outbound calls by plugin, destination host:port and result "
                         "(status class, or policy, timeout, too_big, network, canceled).");

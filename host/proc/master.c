@@ -32,6 +32,7 @@
 #include "admin.h"
 #include "config.h"
 #include "http_server.h"
+#include "limit_region.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload_status.h"
@@ -101,6 +102,7 @@ typedef struct host_master {
     uv_timer_t restart_timer;
     uv_signal_t sig_chld, sig_hup, sig_term, sig_int;
     char *status_path;
+    host_limit_region *limits; /* rate-limit zones, kept across reloads */
 } host_master;
 
 static void start_reload(host_master *m);
@@ -332,6 +334,7 @@ static void become_worker(host_master *m, int slot, int64_t gen, const host_snap
     a.tls_fds = m->tls_fds;
     a.ntls = m->ntls;
     a.tls = tls;
+    a.limits = m->limits;
     host_log_setup(HOST_LOG_INFO, 0, "worker");
     rc = host_worker_main(&a);
     _exit(rc);
@@ -529,6 +532,7 @@ static void on_sigchld(uv_signal_t *s, int signum)
                 reload_lost = 1;
             }
             c->pid = 0;
+            host_limit_region_detach(m->limits, i); /* its zones may be reclaimed */
             if (!c->pipe_open)
                 child_reset(m, i);
             else {
@@ -616,6 +620,9 @@ static void start_reload(host_master *m)
     }
     if (!same_listeners(&m->conf, &m->new_conf))
         host_log(HOST_LOG_WARN, "reload: listen addresses changed; they take effect at restart");
+    if (m->new_conf.server.rate_limits.max_memory != host_limit_region_capacity(m->limits))
+        host_log(HOST_LOG_WARN,
+                 "reload: rate_limits.max_memory changed; it takes effect at restart");
     if (m->ntls > 0 && tls_open(&m->new_conf, &m->new_tls, &m->reload_errs) != 0) {
         reload_finish(m, 0);
         return;
@@ -892,6 +899,13 @@ int host_master_run(const char *conf_path)
         goto out;
     }
     host_admin_declare_families(m->metrics);
+    /* Before any fork, so that every worker of every generation maps the
+     * same zones (limit_region.h). */
+    if (!(m->limits = host_limit_region_create(m->conf.server.rate_limits.max_memory))) {
+        fprintf(stderr, "cannot map the rate-limit region (%zu bytes)\n",
+                m->conf.server.rate_limits.max_memory);
+        goto out;
+    }
     if (!(m->status_path = malloc(strlen(m->conf.server.pid_file) + 8)) ||
         host_reload_status_path(m->conf.server.pid_file, m->status_path,
                                 strlen(m->conf.server.pid_file) + 8) != 0)
@@ -953,6 +967,7 @@ out:
     for (i = 0; i < m->ntls; i++)
         close(m->tls_fds[i]);
     host_metrics_destroy(m->metrics);
+    host_limit_region_destroy(m->limits);
     host_tls_ctx_free(m->tls);
     host_snapshot_free(&m->snap);
     host_config_free(&m->conf);

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "outbound_api.h"
 #include "outbox.h"
+#include "jobs.h"
 #include "pipeline.h"
 #include "settings.h"
 #include "tls.h"
@@ -77,6 +78,7 @@ static void begin_drain(host_worker *w)
         return;
     uv_timer_start(&w->drain_timer, on_drain_timeout, w->conf.server.drain_timeout_ms, 0);
     host_outbox_stop(w); /* the new generation takes over the events */
+    host_jobs_stop(w);
     host_server_drain(&w->srv);
     /* After the drain closed our listeners: the master announces a reload
      * done when every old worker says 0 here. */
@@ -198,16 +200,21 @@ int host_worker_main(const host_worker_args *a)
     host_errors_init(&errs);
     if (!w || !loop || uv_loop_init(loop) != 0)
         goto out;
+    host_keyring_lock(a->snap->keyring); /* the master's lock did not fork */
     w->status_fd = a->status_fd;
     w->metrics = a->metrics;
     w->slot_index = a->slot_index;
     w->slot = host_metrics_slot(a->metrics, a->slot_index);
     w->generation = a->generation;
+    w->limit_region = a->limits;
+    w->check_schema = 1;
     if (host_generation_load(w, loop, a->snap, a->strict, &errs) != 0) {
         report_start_failure(w, &errs);
         goto out;
     }
     host_log_setup(w->conf.server.log_level, 1, "worker");
+    if (!a->quiet_load_errors) /* secrets in plain text: one worker says so */
+        report_load_errors(&w->conf.server.secrets.warnings, HOST_LOG_WARN);
     if (errs.count > 0 && !a->quiet_load_errors) {
         report_load_errors(&errs, HOST_LOG_ERROR);
         count_load_failures(w);
@@ -238,6 +245,7 @@ int host_worker_main(const host_worker_args *a)
     }
     w->srv.aborted = host_calls_request_aborted;
     host_outbox_start(w);
+    host_jobs_start(w);
     uv_timer_init(loop, &w->db_watch);
     w->db_watch.data = w;
     on_db_watch(&w->db_watch); /* the slot is right before we say ready */
@@ -272,6 +280,7 @@ out:
         /* The database goes before the plugins: its last callbacks (with
          * errors) still run plugin code. */
         host_outbox_stop(w);
+        host_jobs_stop(w);
         if (w->srv.loop)
             host_server_close(&w->srv);
         host_database_close(w);

@@ -25,7 +25,8 @@ typedef struct host_worker_args {
     int nlisten;
     const int *tls_fds;
     int ntls;
-    struct host_tls_ctx *tls; /* the master's, shared by the generation */
+    struct host_tls_ctx *tls;         /* the master's, shared by the generation */
+    struct host_limit_region *limits; /* the master's rate-limit zones */
 } host_worker_args;
 
 int host_worker_main(const host_worker_args *args);

@@ -15,12 +15,17 @@
 #include "api.h"
 #include "database.h"
 #include "context.h"
+#include "iface.h"
+#include "limit_zones.h"
 #include "log.h"
 #include "names.h"
 #include "outbound_api.h"
 #include "outbox.h"
+#include "jobs.h"
 #include "pipeline.h"
+#include "plugin_settings.h"
 #include "request.h"
+#include "secret_api.h"
 #include "settings.h"
 #include "tx.h"
 
@@ -62,7 +67,7 @@ static const char *api_last_error(const tn_plugin *p)
 
 static void api_free(void *ptr)
 {
-    free(ptr);
+    host_api_free(ptr); /* wipes first: it may hold a secret (secret_api.c) */
 }
 
 /* ---- registration ------------------------------------------------------- */
@@ -187,15 +192,14 @@ static tn_metric *api_metric_gauge(tn_plugin *p, const char *name, const char *h
  * series found is kept, so the shared table is searched on a change only. */
 static host_series *metric_series(host_worker *w, tn_metric *m, const char *tenant)
 {
-    char labels[128], t[96];
+    char labels[128];
 
     if (!w || !w->metrics || !m)
         return NULL;
     tenant = tenant ? tenant : "";
     if (m->last && strcmp(m->last_tenant, tenant) == 0)
         return m->last;
-    host_metrics_label(t, sizeof t, tenant);
-    snprintf(labels, sizeof labels, "tenant=\"%s\"", t);
+    host_metrics_tenant_labels(labels, sizeof labels, tenant);
     m->last = NULL;
     if (strlen(tenant) < sizeof m->last_tenant) {
         m->last = host_metrics_series(w->metrics, m->family, labels);
@@ -593,6 +597,19 @@ const tn_api host_api = {
     .tx_rollback = host_api_tx_rollback,
     .tx_publish = host_api_tx_publish,
     .delivery_tx = host_api_delivery_tx,
+    .secret_seal = host_api_secret_seal,
+    .secret_unseal = host_api_secret_unseal,
+    .limit_zone = host_api_limit_zone,
+    .limit_take = host_api_limit_take,
+    .job_schedule = host_api_job_schedule,
+    .job_tenant = host_api_job_tenant,
+    .job_tick = host_api_job_tick,
+    .job_done = host_api_job_done,
+    .job_history = host_api_job_history,
+    .iface_export = host_api_iface_export,
+    .iface_get = host_api_iface_get,
+    .req_header_each = host_req_header_each,
+    .plugin_config = host_api_plugin_config,
     .http_call = host_api_http_call,
     .call_cancel = host_api_call_cancel,
     .curl_run = host_api_curl_run,
@@ -612,6 +629,7 @@ void host_worker_api_cleanup(host_worker *w)
     while (w->timers)
         api_timer_stop(w->timers);
     host_tx_cleanup(w); /* after fini(): what the plugins left open */
+    host_jobs_free(w);
     while ((e = w->events_head) != NULL) {
         w->events_head = e->next;
         event_free(e);
@@ -632,4 +650,5 @@ void host_worker_api_cleanup(host_worker *w)
         w->hooks[i].v = NULL;
         w->hooks[i].n = 0;
     }
+    host_limit_zones_free(w);
 }

@@ -89,6 +89,7 @@ class IsolationTest(DbTestCase):
             "audit_log": "INSERT,SELECT",
             "notes": "INSERT,SELECT",
             "outbox": "INSERT,SELECT,UPDATE",
+            "job_runs": "INSERT,SELECT,UPDATE",
             "outbox_acks": "INSERT,SELECT",
             "tenants": "SELECT",
         })

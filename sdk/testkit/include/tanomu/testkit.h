@@ -265,10 +265,75 @@ const char *tk_log_line(const tk_kit *tk, size_t i);
 int tk_log_contains(const tk_kit *tk, const char *needle);
 /* Also print each line to stderr as it is logged. */
 void tk_log_echo(tk_kit *tk, int on);
-/* How many values of TN_KEY_SECRET settings, as tenants set them, appear
- * in the log (S16: a test asserts it is 0). */
+/* How many values of TN_KEY_SECRET settings, as tenants set them (and as
+ * tk_plugin_set() set plugin-wide ones), appear in the log (S16: a test
+ * asserts it is 0). */
 size_t tk_log_secret_leaks(const tk_kit *tk);
 
+/* -- sealed secrets (ABI 1.2, S18) ----------------------------------- */
+
+/* secret_seal/secret_unseal use the host's cipher and format under a
+ * random key of the kit.  tk_keyring_rotate() adds a fresh key and makes
+ * it active, as `tanomu secret rotate` does: values sealed before still
+ * open, with *stale set.  TN_OK or TN_ENOMEM. */
+int tk_keyring_rotate(tk_kit *tk);
+/* The active key's ID ("tk1", "tk2", ...). */
+const char *tk_keyring_active(tk_kit *tk);
+/* The sealed form of a secret setting, as `tanomu secret seal --tenant
+ * TENANT --plugin PLUGIN --key KEY` makes it, under the kit's active key
+ * (tenant NULL: plugin-wide).  tk_set() of it gives the plugin the
+ * plaintext; for another tenant, plugin or key tk_check() reports that it
+ * does not open.  malloc'd (free()), NULL if out of memory. */
+char *tk_seal_setting(tk_kit *tk, const char *tenant, const char *plugin, const char *key,
+                      const char *plaintext);
+
+/* -- rate-limit zones (ABI 1.2) -------------------------------------- */
+
+/* What a plugin's zone answered so far: what is "allowed", "limited" or
+ * "evicted" (the host's tanomu_ratelimit_*_total for that zone); -1 for
+ * a zone the plugin never declared.  Zones run on the virtual clock
+ * (tk_advance_ms) with the host's algorithm. */
+int64_t tk_limit_stat(const tk_kit *tk, const char *plugin, const char *zone, const char *what);
+
+/* -- scheduled jobs (ABI 1.2) ------------------------------------------ */
+
+/* Jobs run on the virtual clock, as one host worker with an empty
+ * job_runs table runs them: a job's first run is its latest tick at or
+ * before the wall clock, at the first tk_advance_ms() after init(); then
+ * tk_advance_ms() runs every tick it passes, once each, in order (once per
+ * enabling tenant for a per-tenant job).  The wall clock is the virtual
+ * clock from the Unix epoch unless set: */
+void tk_set_unix_time(tk_kit *tk, int64_t unix_s); /* the wall clock reads unix_s now */
+int64_t tk_unix_time(const tk_kit *tk);
+/* Runs a job now, as `tanomu jobs --run`: name "plugin.job" or "job";
+ * tenant for a per-tenant job (one that enables the plugin), else NULL.
+ * TN_OK, TN_ENOTFOUND, or TN_EINVAL (ambiguous name, wrong tenant). */
+int tk_job_run(tk_kit *tk, const char *name, const char *tenant);
+/* Every run, oldest first; job_history() answers from these too. */
+typedef struct tk_job_entry {
+    const char *plugin;
+    const char *job;
+    const char *tenant;     /* NULL: a global job */
+    int64_t tick;           /* Unix seconds (a manual run: when it was asked) */
+    int manual;             /* tk_job_run() */
+    const char *result;     /* "running", "ok" or "failed" */
+    const char *error;      /* NULL unless given */
+    int64_t started, ended; /* wall clock; ended 0 while running */
+} tk_job_entry;
+size_t tk_job_count(const tk_kit *tk);
+const tk_job_entry *tk_job_at(const tk_kit *tk, size_t i); /* NULL past the end */
+
+/* -- plugin-wide settings (ABI 1.2) ---------------------------------- */
+
+/* Sets `key` of the plugin-wide settings of `plugin` (desc->global_settings;
+ * the host's tanomu.conf `plugins.NAME { key = value; }`), as text written
+ * as a default_value is; value NULL removes it.  Call it before tk_load():
+ * tk_load() checks the values against the schema (unknown keys, types,
+ * bounds, required keys) and refuses the plugin with TN_EINVAL, the reason
+ * in the log, as the host refuses to start; api->plugin_config() then
+ * gives them, from init() on.  After that plugin is loaded: TN_ESTATE (the
+ * host reads them at start and at reload, with a new init()). */
+int tk_plugin_set(tk_kit *tk, const char *plugin, const char *key, const char *value);
 /* -- outbound calls (ABI 1.2) ---------------------------------------- */
 /*
  * Nothing leaves the process: http_call() is answered from replies the
