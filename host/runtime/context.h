@@ -103,8 +103,8 @@ typedef struct host_worker {
     struct host_limit_region *limit_region; /* the master's rate-limit zones */
     struct tn_limit *limits;                /* limit_zones.c: this worker's handles */
     int limit_region_own;                   /* no master (tanomu check): the region is ours */
-    struct host_jobs *jobs; /* jobs.c: scheduled jobs and their runs */
-    int check_schema; /* serving: refuse plugins whose schema_needs is not applied */
+    struct host_jobs *jobs;                 /* jobs.c: scheduled jobs and their runs */
+    int check_schema;         /* serving: refuse plugins whose schema_needs is not applied */
     struct host_calls *calls; /* outbound_api.c: plugins' outbound calls */
 } host_worker;
 
