@@ -5,7 +5,8 @@ set -eu
 PKGS="build-essential cmake pkg-config python3 curl ca-certificates
 libuv1-dev libpq-dev libssl-dev libconfig-dev libcunit1-dev libhttp-parser-dev
 libjansson-dev libsodium-dev libcurl4-openssl-dev
-postgresql-15 wrk openssl tzdata"
+postgresql-15 wrk openssl tzdata
+libunistring-dev libpwquality-dev cracklib-runtime john-data"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
