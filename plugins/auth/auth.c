@@ -183,12 +183,14 @@ static void hook_touched(tn_request *req, const tn_db_result *res, void *ud)
             api->req_resume(req, TN_ERROR);
             return;
         }
-    } else if (api->db_query(req, "DELETE FROM auth_sessions WHERE id = $1", 1, p, hook_ignore,
-                             op) != TN_OK) {
-        /* Expired (or unknown, or its user disabled): gone now, and the
-         * request goes on without a principal. */
-        api->req_resume(req, TN_ERROR);
-        return;
+    } else {
+        /* Expired (or unknown, or its user disabled): deleted now, and the
+         * request goes on without a principal (401 where one is needed). */
+        if (api->db_query(req, "DELETE FROM auth_sessions WHERE id = $1", 1, p, hook_ignore,
+                          op) != TN_OK) {
+            api->req_resume(req, TN_ERROR);
+            return;
+        }
     }
     if (api->db_commit(req, hook_committed, op) != TN_OK)
         api->req_resume(req, TN_ERROR);

@@ -255,6 +255,17 @@ class AuthTest(DbTestCase):
         self.assertEqual(self.me(srv, "a", sa).status, 200)
         self.assertEqual(self.me(srv, "b", sb).status, 200)
         self.assertEqual(self.me(srv, "a", sb).status, 401)
+        # The database holds the line: both tables force row-level
+        # security, and the app role bound to no tenant sees no row.
+        self.assertEqual(self.pg.rows(
+            "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class "
+            "WHERE relname IN ('auth_users', 'auth_sessions') ORDER BY relname;"),
+            [["auth_sessions", "t", "t"], ["auth_users", "t", "t"]])
+        for table in ("auth_users", "auth_sessions"):
+            self.assertEqual(self.pg.scalar(f"SELECT count(*) FROM {table};", role="app"), "0")
+            self.assertEqual(self.pg.rows(
+                f"SELECT set_config('app.tenant_id', 'a', false); "
+                f"SELECT DISTINCT tenant_id FROM {table};", role="app"), [["a"], ["a"]])
 
     # -- password change ----------------------------------------------------------
 
