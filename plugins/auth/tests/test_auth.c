@@ -14,6 +14,7 @@
 #include <tanomu/testkit.h>
 
 #include "password.h"
+#include "pool.h"
 #include "session.h"
 
 #define T "shop1"
@@ -411,6 +412,61 @@ static void test_lock_and_throttle_S9(void)
     tk_free(tk);
 }
 
+/* ---- the hash gate ---------------------------------------------------------------- */
+
+typedef struct probe_job {
+    auth_job job;
+    int ran, done, status;
+    int *n; /* completions so far, shared */
+} probe_job;
+
+static void probe_work(auth_job *j)
+{
+    ((probe_job *)j)->ran = 1;
+}
+
+static void probe_done(auth_job *j, int status)
+{
+    probe_job *p = (probe_job *)j;
+    p->done = 1;
+    p->status = status;
+    (*p->n)++;
+}
+
+static void test_hash_gate_cap_and_queue_S12(void)
+{
+    tk_kit *tk = tk_new();
+    auth_pool pool;
+    probe_job jobs[4];
+    int n = 0;
+
+    CU_ASSERT_EQUAL_FATAL(tk_load(tk, tn_plugin_entry()), TN_OK);
+    /* One at a time, one waiting: a third is refused (the route answers
+     * 503 busy), nothing runs on the loop. */
+    auth_pool_init(&pool, tk_api(tk), tk_plugin(tk, "auth"), 1, 1);
+    memset(jobs, 0, sizeof jobs);
+    for (int i = 0; i < 4; i++)
+        jobs[i].n = &n;
+    CU_ASSERT_EQUAL(auth_pool_submit(&pool, &jobs[0].job, probe_work, probe_done), TN_OK);
+    CU_ASSERT_EQUAL(auth_pool_submit(&pool, &jobs[1].job, probe_work, probe_done), TN_OK);
+    CU_ASSERT_EQUAL(auth_pool_submit(&pool, &jobs[2].job, probe_work, probe_done), TN_EBUSY);
+    CU_ASSERT_EQUAL(pool.active, 1);
+    CU_ASSERT_EQUAL(pool.queued, 1);
+    CU_ASSERT_FALSE(jobs[0].ran || jobs[1].ran);
+    tk_run_pending(tk);
+    CU_ASSERT(jobs[0].ran && jobs[0].done && jobs[0].status == 0);
+    CU_ASSERT(jobs[1].ran && jobs[1].done && jobs[1].status == 0);
+    CU_ASSERT_FALSE(jobs[2].ran || jobs[2].done);
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT_EQUAL(pool.active, 0);
+    CU_ASSERT_EQUAL(pool.queued, 0);
+    /* Room again. */
+    CU_ASSERT_EQUAL(auth_pool_submit(&pool, &jobs[3].job, probe_work, probe_done), TN_OK);
+    tk_run_pending(tk);
+    CU_ASSERT(jobs[3].done);
+    tk_free(tk);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -427,6 +483,7 @@ int main(void)
     CU_add_test(s, "password change policy, rehash (S12)",
                 test_password_change_policy_and_rehash_S12);
     CU_add_test(s, "lock and throttle (S9)", test_lock_and_throttle_S9);
+    CU_add_test(s, "hash gate: cap and bounded queue (S12)", test_hash_gate_cap_and_queue_S12);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
