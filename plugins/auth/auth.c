@@ -347,7 +347,8 @@ static int auth_init(tn_plugin *self, const tn_api *api)
     ctx->failures = api->metric_counter(self, "login_failures_total", "Failed logins.");
     ctx->locks = api->metric_counter(self, "account_locks_total", "Accounts locked.");
     if (api->hook_add(self, TN_PHASE_AUTHENTICATE, auth_hook, ctx) != TN_OK ||
-        api->job_schedule(self, &job, auth_cleanup, ctx) != TN_OK || auth_routes_add(ctx) != 0) {
+        api->job_schedule(self, &job, auth_cleanup, ctx) != TN_OK || auth_routes_add(ctx) != 0 ||
+        auth_sessions_routes_add(ctx) != 0) {
         api->log(self, TN_LOG_ERROR, "auth: registration failed: %s", api->last_error(self));
         return -1;
     }

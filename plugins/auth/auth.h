@@ -45,6 +45,8 @@ void auth_settings_read(const auth_ctx *ctx, const tn_config *cfg, auth_settings
 
 /* Routes (routes.c): registered by auth_routes_add() from init(). */
 int auth_routes_add(auth_ctx *ctx);
+/* Listing and ending sessions (sessions.c). */
+int auth_sessions_routes_add(auth_ctx *ctx);
 
 /* {"error": {"code", "message", "fields": {field: reason}}} */
 void auth_error_field(const tn_api *api, tn_request *req, int status, const char *code,

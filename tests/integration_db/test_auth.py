@@ -267,6 +267,44 @@ class AuthTest(DbTestCase):
                 f"SELECT set_config('app.tenant_id', 'a', false); "
                 f"SELECT DISTINCT tenant_id FROM {table};", role="app"), [["a"], ["a"]])
 
+    # -- listing and ending sessions ------------------------------------------------
+
+    def test_sessions_list_and_end_S4_S21(self):
+        """S4: a user lists their own sessions (named by the stored hash,
+        the current one marked) and ends one; another user's session is not
+        theirs to end (404); a tenant admin ends all of a user's sessions,
+        a staff member may not (403), and an admin of tenant B reaches no
+        session of tenant A (S21).  Ends are audited."""
+        srv = self.auth_server()
+        self.add_user("a", "alice", CANARY)
+        bob = self.add_user("a", "bob", CANARY)
+        self.add_user("a", "root", OTHER, roles="tenant_admin")
+        self.add_user("b", "root", OTHER, roles="tenant_admin")
+        one = self.session(srv, "a", "alice", CANARY)
+        two = self.session(srv, "a", "alice", CANARY)
+        sbob = self.session(srv, "a", "bob", CANARY)
+        r = srv.req("a", "GET", "/auth/sessions", headers=one.headers(False))
+        self.assertEqual(r.status, 200, r)
+        got = {x["id"]: x["current"] for x in r.json()["sessions"]}
+        self.assertEqual(got, {sid_of(one.token): True, sid_of(two.token): False})
+        r = srv.req("a", "DELETE", f"/auth/sessions/{sid_of(two.token)}", headers=one.headers())
+        self.assertEqual((r.status, r.json()), (200, {"sessions_ended": 1}), r)
+        self.assertEqual(self.me(srv, "a", two).status, 401)
+        r = srv.req("a", "DELETE", f"/auth/sessions/{sid_of(sbob.token)}", headers=one.headers())
+        self.assertEqual(r.status, 404, r)
+        self.assertEqual(self.me(srv, "a", sbob).status, 200)
+        r = srv.req("a", "DELETE", f"/auth/users/{bob}/sessions", headers=one.headers())
+        self.assertEqual(r.status, 403, r)
+        broot = self.session(srv, "b", "root", OTHER)
+        r = srv.req("b", "DELETE", f"/auth/users/{bob}/sessions", headers=broot.headers())
+        self.assertEqual((r.status, r.json()), (200, {"sessions_ended": 0}), r)
+        self.assertEqual(self.me(srv, "a", sbob).status, 200)
+        root = self.session(srv, "a", "root", OTHER)
+        r = srv.req("a", "DELETE", f"/auth/users/{bob}/sessions", headers=root.headers())
+        self.assertEqual((r.status, r.json()), (200, {"sessions_ended": 1}), r)
+        self.assertEqual(self.me(srv, "a", sbob).status, 401)
+        self.assertEqual(len(self.audit("a", "auth.session_end")), 2)
+
     # -- password change ----------------------------------------------------------
 
     def test_password_change_ends_other_sessions_S12(self):
