@@ -267,6 +267,11 @@ static void cleanup_done(tn_tx *tx, const tn_db_result *res, void *ud)
         auth_state.api->job_done(run, 1, NULL);
 }
 
+static void cleanup_ignore(tn_tx *tx, const tn_db_result *res, void *ud)
+{
+    (void)tx, (void)res, (void)ud; /* a failure aborts the transaction: the next says so */
+}
+
 static void cleanup_deleted(tn_tx *tx, const tn_db_result *res, void *ud)
 {
     const tn_api *api = auth_state.api;
@@ -298,7 +303,12 @@ static tn_status auth_cleanup(tn_plugin *self, tn_job_run *run, void *ud)
     snprintf(j, sizeof j, "%d", set.admin_idle_s);
     if (api->tx_begin(self, tenant, &tx) != TN_OK)
         return TN_ERROR;
-    if (api->tx_query(tx, sql_cleanup, 3, p, cleanup_deleted, run) != TN_OK) {
+    /* Used and expired reset tokens are kept a day for the record. */
+    if (api->tx_query(tx, sql_cleanup, 3, p, cleanup_ignore, run) != TN_OK ||
+        api->tx_query(tx,
+                      "DELETE FROM auth_password_resets "
+                      "WHERE expires_at < now() - interval '1 day'",
+                      0, NULL, cleanup_deleted, run) != TN_OK) {
         api->tx_rollback(tx, NULL, NULL);
         return TN_ERROR;
     }

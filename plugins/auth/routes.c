@@ -5,6 +5,8 @@
  *   GET  /auth/me
  *   POST /auth/reauth    {password}
  *   POST /auth/password  {current_password, new_password}
+ *   POST /auth/password/reset          {login}  -> 202, token as an event
+ *   POST /auth/password/reset/confirm  {token, new_password}
  *
  * The three that check a password share one path (pw_op): read the
  * account, take the per-account throttle, verify (and hash) in the thread
@@ -22,9 +24,12 @@
 #include "auth.h"
 #include "session.h"
 
-typedef enum { OP_LOGIN, OP_REAUTH, OP_CHANGE } op_kind;
+typedef enum { OP_LOGIN, OP_REAUTH, OP_CHANGE, OP_RESET } op_kind;
 
-static const char *const op_action[] = {"auth.login", "auth.reauth", "auth.password_change"};
+static const char *const op_action[] = {"auth.login", "auth.reauth", "auth.password_change",
+                                        "auth.password_reset"};
+
+#define AUTH_RESET_TTL_S 1800 /* a reset token lives 30 minutes */
 
 /* One password-checking request; request memory, passwords malloc'd and
  * wiped by op_end(). */
@@ -47,6 +52,7 @@ typedef struct pw_op {
     const char *refused;
     char newhash[AUTH_PW_HASH_MAX];
     auth_token fresh; /* the new session of a login */
+    auth_token reset; /* the reset token being confirmed */
     long long ended;  /* sessions ended by a password change */
 } pw_op;
 
@@ -65,6 +71,7 @@ static void op_wipe(pw_op *op)
     sodium_memzero(op->newhash, sizeof op->newhash);
     auth_token_wipe(&op->session);
     auth_token_wipe(&op->fresh);
+    auth_token_wipe(&op->reset);
 }
 
 /* The one way out of a pw_op once it is suspended. */
@@ -76,9 +83,30 @@ static void op_end(pw_op *op, tn_status st)
     api->req_resume(req, st);
 }
 
+/* Ends the op once its transaction is over, keeping the answer already set. */
+static void throttled_committed_keep(tn_request *req, const tn_db_result *res, void *ud)
+{
+    (void)req, (void)res;
+    op_end(ud, TN_DONE);
+}
+
 static void db_ignore(tn_request *req, const tn_db_result *res, void *ud)
 {
     (void)req, (void)res, (void)ud; /* a failure aborts the transaction: commit says so */
+}
+
+/* security.important_operation (S6): the notifications plugin mails the
+ * account's owner.  Durable, in the request's transaction. */
+static int publish_important(pw_op *op, const char *operation)
+{
+    const tn_api *api = op->ctx->api;
+    json_t *ev = json_pack("{s:s, s:s, s:s}", "user_id", op->user_id, "operation", operation,
+                           "client_addr", api->req_client_addr(op->req));
+    char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    int rc = text ? api->db_publish(op->req, "security.important_operation", text) : TN_ENOMEM;
+    free(text);
+    json_decref(ev);
+    return rc;
 }
 
 /* Reads a JSON object body; NULL after answering 400. */
@@ -298,6 +326,9 @@ static void simple_committed(tn_request *req, const tn_db_result *res, void *ud)
         api->resp_db_error(req, res);
     } else if (op->kind == OP_REAUTH) {
         api->resp_json(req, 200, "{\"reauthenticated\":true}");
+    } else if (op->kind == OP_RESET) {
+        snprintf(body, sizeof body, "{\"reset\":true,\"sessions_ended\":%lld}", op->ended);
+        api->resp_json(req, 200, body);
     } else {
         snprintf(body, sizeof body, "{\"changed\":true,\"sessions_ended\":%lld}", op->ended);
         api->resp_json(req, 200, body);
@@ -359,7 +390,53 @@ static void change_success(pw_op *op)
                       "DELETE FROM auth_sessions WHERE user_id = $1::uuid AND id <> $2", 2, s,
                       sessions_ended, op) != TN_OK ||
         api->db_audit(op->req, "auth.password_change", "user", op->user_id, "ok") != TN_OK ||
+        publish_important(op, "password_change") != TN_OK ||
         api->db_commit(op->req, simple_committed, op) != TN_OK)
+        op_end(op, TN_ERROR);
+}
+
+/* ---- password reset --------------------------------------------------------- */
+
+static void reset_claimed(tn_request *req, const tn_db_result *res, void *ud)
+{
+    pw_op *op = ud;
+    const tn_api *api = op->ctx->api;
+    const char *u[2] = {op->user_id, op->newhash};
+    const char *s[1] = {op->user_id};
+
+    /* Single use: of two confirmations racing, one claims the row. */
+    if (api->db_status(res) == TN_OK && api->db_affected(res) != 1) {
+        api->resp_error(req, 400, "invalid_token", "the reset token is unknown, used or expired");
+        if (api->db_rollback(req, throttled_committed_keep, op) != TN_OK)
+            op_end(op, TN_ERROR);
+        return;
+    }
+    if (api->db_query(req,
+                      "UPDATE auth_users SET password_hash = $2, password_changed_at = now(), "
+                      "failed_logins = 0, locked_until = NULL WHERE id = $1::uuid",
+                      2, u, db_ignore, op) != TN_OK ||
+        api->db_query(req, "DELETE FROM auth_sessions WHERE user_id = $1::uuid", 1, s,
+                      sessions_ended, op) != TN_OK ||
+        api->db_audit(req, "auth.password_reset", "user", op->user_id, "ok") != TN_OK ||
+        publish_important(op, "password_reset") != TN_OK ||
+        api->db_commit(req, simple_committed, op) != TN_OK)
+        op_end(op, TN_ERROR);
+}
+
+static void reset_success(pw_op *op)
+{
+    const tn_api *api = op->ctx->api;
+    const char *p[1] = {op->reset.sid};
+
+    if (op->refused) {
+        if (api->db_rollback(op->req, refused_rolled_back, op) != TN_OK)
+            op_end(op, TN_ERROR);
+        return;
+    }
+    if (api->db_query(op->req,
+                      "UPDATE auth_password_resets SET used_at = now() "
+                      "WHERE id = $1 AND used_at IS NULL AND expires_at > now()",
+                      1, p, reset_claimed, op) != TN_OK)
         op_end(op, TN_ERROR);
 }
 
@@ -368,6 +445,15 @@ static void change_success(pw_op *op)
 static void op_work(auth_job *job)
 {
     pw_op *op = (pw_op *)job;
+    if (op->kind == OP_RESET) { /* the token stood in for the password */
+        auth_policy pol = {.min_length = op->set.min_length, .login = op->login,
+                           .words = op->set.words};
+        op->verified = op->found && !op->disabled;
+        op->refused = auth_pw_check(&op->ctx->pw, &pol, op->newpw, op->newpw_len);
+        if (op->verified && op->refused == NULL)
+            op->hash_failed = auth_pw_hash(op->newpw, op->newpw_len, op->newhash) != 0;
+        return;
+    }
     /* Always one full verification, the dummy's for an unknown or disabled
      * account, so every outcome costs the same (S12). */
     int ok = auth_pw_verify(op->found && !op->disabled ? op->hash : op->ctx->pw.dummy_hash,
@@ -396,6 +482,13 @@ static void op_work_done(auth_job *job, int status)
         op_end(op, TN_DONE);
     } else if (op->hash_failed) {
         op_end(op, TN_ERROR);
+    } else if (op->kind == OP_RESET && !op->verified) {
+        api->resp_error(op->req, 400, "invalid_token", "the reset token is unknown, used or "
+                                                       "expired");
+        if (api->db_rollback(op->req, throttled_committed_keep, op) != TN_OK)
+            op_end(op, TN_ERROR);
+    } else if (op->kind == OP_RESET) {
+        reset_success(op);
     } else if (!op->verified) {
         record_failure(op);
     } else if (op->kind == OP_LOGIN) {
@@ -441,6 +534,11 @@ static void account_read(tn_request *req, const tn_db_result *res, void *ud)
             return;
         }
         memcpy(op->hash, hash, strlen(hash) + 1);
+    } else if (op->kind == OP_RESET) {
+        api->resp_error(req, 400, "invalid_token", "the reset token is unknown, used or expired");
+        if (api->db_rollback(req, throttled_committed_keep, op) != TN_OK)
+            op_end(op, TN_ERROR);
+        return;
     } else if (op->kind != OP_LOGIN) {
         api->resp_error(req, 401, "unauthenticated", "the session's account is gone");
         op_end(op, TN_DONE);
@@ -470,14 +568,23 @@ static const char sql_account[] =
     "greatest(0, ceil(extract(epoch FROM locked_until - now())))::bigint "
     "FROM auth_users WHERE ";
 
+static const char sql_reset_account[] =
+    "SELECT u.id::text, u.login, u.password_hash, array_to_string(u.roles, ','), u.disabled, "
+    "0::bigint FROM auth_password_resets r JOIN auth_users u "
+    "ON u.tenant_id = r.tenant_id AND u.id = r.user_id "
+    "WHERE r.id = $1 AND r.used_at IS NULL AND r.expires_at > now()";
+
 static tn_status op_start(pw_op *op, const char *key)
 {
     const tn_api *api = op->ctx->api;
-    char sql[sizeof sql_account + 32];
+    char sql[sizeof sql_reset_account + sizeof sql_account + 32];
     const char *p[1] = {key};
 
-    snprintf(sql, sizeof sql, "%s%s", sql_account,
-             op->kind == OP_LOGIN ? "login = $1" : "id = $1::uuid");
+    if (op->kind == OP_RESET)
+        snprintf(sql, sizeof sql, "%s", sql_reset_account);
+    else
+        snprintf(sql, sizeof sql, "%s%s", sql_account,
+                 op->kind == OP_LOGIN ? "login = $1" : "id = $1::uuid");
     if (api->db_query(op->req, sql, 1, p, account_read, op) != TN_OK) {
         op_wipe(op);
         return TN_ERROR;
@@ -578,6 +685,161 @@ static tn_status h_password(tn_plugin *self, tn_request *req, void *ud)
     } else {
         op_wipe(op);
     }
+    json_decref(j);
+    return st;
+}
+
+/* Takes one unit of the per-address zone; 0, or -1 after answering 429
+ * (or failing closed). */
+static int take_address(auth_ctx *ctx, tn_request *req)
+{
+    const tn_api *api = ctx->api;
+    uint64_t retry_ms = 0;
+    int rc = api->limit_take(ctx->login_zone, api->req_tenant(req), api->req_client_addr(req), 1,
+                             &retry_ms);
+    if (rc == 0)
+        auth_error_retry(api, req, 429, "too_many_attempts",
+                         "too many attempts from this address; retry later",
+                         (long long)((retry_ms + 999) / 1000));
+    else if (rc < 0)
+        api->resp_error(req, 500, "internal", "rate limit unavailable");
+    return rc == 1 ? 0 : -1;
+}
+
+static void reset_ignore(tn_request *req, const tn_db_result *res, void *ud)
+{
+    (void)req, (void)res, (void)ud; /* the commit reports a failure */
+}
+
+typedef struct reset_req {
+    auth_ctx *ctx;
+    auth_token tok;
+    char expires[24];
+} reset_req;
+
+static void reset_requested(tn_request *req, const tn_db_result *res, void *ud)
+{
+    reset_req *rr = ud;
+    const tn_api *api = rr->ctx->api;
+    if (api->db_status(res) != TN_OK)
+        api->resp_db_error(req, res);
+    auth_token_wipe(&rr->tok);
+    api->req_resume(req, TN_DONE);
+}
+
+/* The account of the login, if any: a token, its hash stored, the token
+ * in the event (the notifications plugin mails it; S16: no log has it). */
+static void reset_account(tn_request *req, const tn_db_result *res, void *ud)
+{
+    reset_req *rr = ud;
+    const tn_api *api = rr->ctx->api;
+    json_t *ev = NULL;
+    char *text = NULL;
+
+    if (api->db_status(res) != TN_OK) {
+        api->resp_db_error(req, res);
+        auth_token_wipe(&rr->tok);
+        api->req_resume(req, TN_DONE);
+        return;
+    }
+    if (api->db_rows(res) == 1 && strcmp(api->db_value(res, 0, 2), "f") == 0) {
+        const char *uid = api->db_value(res, 0, 0);
+        const char *p[3] = {rr->tok.sid, api->req_tenant(req), uid};
+        ev = json_pack("{s:s, s:s, s:s, s:I}", "user_id", uid, "login", api->db_value(res, 0, 1),
+                       "token", rr->tok.text, "expires_in", (json_int_t)AUTH_RESET_TTL_S);
+        text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+        if (text == NULL ||
+            api->db_query(req,
+                          "INSERT INTO auth_password_resets (id, tenant_id, user_id, expires_at) "
+                          "VALUES ($1, $2, $3::uuid, now() + interval '30 minutes')",
+                          3, p, reset_ignore, rr) != TN_OK ||
+            api->db_publish(req, "auth.password_reset_requested", text) != TN_OK ||
+            api->db_audit(req, "auth.password_reset_request", "user", uid, "ok") != TN_OK)
+            api->resp_error(req, 500, "internal", "reset not recorded");
+    }
+    if (text) {
+        sodium_memzero(text, strlen(text));
+        free(text);
+    }
+    json_decref(ev);
+    if (api->db_commit(req, reset_requested, rr) != TN_OK) {
+        auth_token_wipe(&rr->tok);
+        api->req_resume(req, TN_ERROR);
+    }
+}
+
+/* Always the same answer: whether the login exists is not told. */
+static tn_status h_reset(tn_plugin *self, tn_request *req, void *ud)
+{
+    auth_ctx *ctx = ud;
+    const tn_api *api = ctx->api;
+    size_t len = 0;
+    const char *login;
+    json_t *j;
+    reset_req *rr;
+    tn_status st = TN_DONE;
+
+    (void)self;
+    if (take_address(ctx, req) != 0)
+        return TN_DONE;
+    if ((j = body_object(api, req)) == NULL)
+        return TN_DONE;
+    if ((login = body_string(api, req, j, "login", &len)) == NULL || len > AUTH_LOGIN_MAX) {
+        if (login)
+            auth_error_field(api, req, 400, "bad_request", "the login ID is too long", "login",
+                             "too_long");
+        goto done;
+    }
+    if ((rr = api->req_alloc(req, sizeof *rr)) == NULL) {
+        st = TN_ERROR;
+        goto done;
+    }
+    memset(rr, 0, sizeof *rr);
+    rr->ctx = ctx;
+    auth_token_new(&rr->tok);
+    api->resp_json(req, 202, "{\"requested\":true}");
+    const char *p[1] = {login};
+    st = api->db_query(req, "SELECT id::text, login, disabled FROM auth_users WHERE login = $1",
+                       1, p, reset_account, rr) == TN_OK
+             ? TN_SUSPEND
+             : TN_ERROR;
+done:
+    json_decref(j);
+    return st;
+}
+
+static tn_status h_reset_confirm(tn_plugin *self, tn_request *req, void *ud)
+{
+    auth_ctx *ctx = ud;
+    const tn_api *api = ctx->api;
+    size_t len = 0;
+    const char *token;
+    json_t *j;
+    pw_op *op;
+    tn_status st = TN_DONE;
+
+    (void)self;
+    if (take_address(ctx, req) != 0)
+        return TN_DONE;
+    if ((j = body_object(api, req)) == NULL)
+        return TN_DONE;
+    if ((token = body_string(api, req, j, "token", &len)) == NULL)
+        goto done;
+    if ((op = op_new(ctx, req, OP_RESET)) == NULL) {
+        st = TN_ERROR;
+        goto done;
+    }
+    if (auth_token_parse(&op->reset, token) != 0) {
+        api->resp_error(req, 400, "invalid_token", "the reset token is unknown, used or expired");
+        op_wipe(op);
+        goto done;
+    }
+    if (take_password(api, req, j, "new_password", &op->newpw, &op->newpw_len) != 0) {
+        op_wipe(op);
+        goto done;
+    }
+    st = op_start(op, op->reset.sid);
+done:
     json_decref(j);
     return st;
 }
@@ -711,7 +973,11 @@ int auth_routes_add(auth_ctx *ctx)
         api->route_add(self, "POST", "/auth/reauth", TN_ACCESS_AUTHENTICATED, NULL, h_reauth,
                        ctx) ||
         api->route_add(self, "POST", "/auth/password", TN_ACCESS_AUTHENTICATED, NULL,
-                       h_password, ctx))
+                       h_password, ctx) ||
+        api->route_add(self, "POST", "/auth/password/reset", TN_ACCESS_PUBLIC, NULL, h_reset,
+                       ctx) ||
+        api->route_add(self, "POST", "/auth/password/reset/confirm", TN_ACCESS_PUBLIC, NULL,
+                       h_reset_confirm, ctx))
         return -1;
     return 0;
 }

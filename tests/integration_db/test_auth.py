@@ -77,7 +77,8 @@ class AuthTest(DbTestCase):
         # and read only this test's audit and outbox rows.
         if not reset:
             return srv.start()
-        self.pg.psql("DELETE FROM auth_sessions; DELETE FROM auth_users;")
+        self.pg.psql("DELETE FROM auth_sessions; DELETE FROM auth_password_resets; "
+                     "DELETE FROM auth_users;")
         self.since = self.pg.scalar("SELECT coalesce(max(id), 0) FROM audit_log;")
         self.outbox_since = self.pg.scalar("SELECT coalesce(max(id), 0) FROM outbox;")
         srv.start()
@@ -337,6 +338,62 @@ class AuthTest(DbTestCase):
         r = srv.req("a", "POST", "/auth/reauth", body=json.dumps({"password": OTHER}),
                     headers=one.headers(), timeout=20.0 * harness.SCALE)
         self.assertEqual(r.status, 200, r)
+
+    def reset_token(self, login):
+        rows = self.pg.rows("SELECT payload->>'token' FROM outbox "
+                            "WHERE name = 'auth.password_reset_requested' AND id > :'s'::bigint "
+                            "AND payload->>'login' = :'l' ORDER BY id;",
+                            s=self.outbox_since, l=login)
+        return rows[-1][0] if rows else None
+
+    def test_password_reset_single_use_S12(self):
+        """S12: a reset request answers alike for known and unknown logins;
+        the token (30 minutes, stored hashed) travels in the event
+        auth.password_reset_requested; confirming it applies the policy,
+        sets the password, ends every session of the user, and publishes
+        security.important_operation; it works once, and not after
+        expiry."""
+        srv = self.auth_server()
+        uid = self.add_user("a", "alice", CANARY)
+        one = self.session(srv, "a", "alice", CANARY)
+        two = self.session(srv, "a", "alice", CANARY)
+        known = srv.req("a", "POST", "/auth/password/reset", body=json.dumps({"login": "alice"}))
+        unknown = srv.req("a", "POST", "/auth/password/reset",
+                          body=json.dumps({"login": "nobody"}))
+        self.assertEqual((known.status, known.body), (202, unknown.body), known)
+        token = self.reset_token("alice")
+        self.assertIsNotNone(token)
+        self.assertEqual(self.pg.rows("SELECT id, user_id, expires_at - created_at "
+                                      "FROM auth_password_resets;"),
+                         [[sid_of(token), uid, "00:30:00"]])
+        confirm = "/auth/password/reset/confirm"
+        r = srv.req("a", "POST", confirm, body=json.dumps(
+            {"token": token, "new_password": "alice-alice-alice"}))
+        self.assertEqual(r.status, 422, r)
+        self.assertEqual(r.json()["error"]["fields"], {"new_password": "contains_login"})
+        r = srv.req("a", "POST", confirm, body=json.dumps({"token": token, "new_password": OTHER}),
+                    timeout=20.0 * harness.SCALE)
+        self.assertEqual((r.status, r.json()), (200, {"reset": True, "sessions_ended": 2}), r)
+        self.assertEqual(self.me(srv, "a", one).status, 401)
+        self.assertEqual(self.me(srv, "a", two).status, 401)
+        self.session(srv, "a", "alice", OTHER)
+        r = srv.req("a", "POST", confirm, body=json.dumps({"token": token, "new_password": OTHER}))
+        self.assertEqual((r.status, r.json()["error"]["code"]), (400, "invalid_token"), r)
+        self.assertEqual(self.pg.rows(
+            "SELECT payload->>'operation' FROM outbox WHERE name = "
+            "'security.important_operation' AND id > :'s'::bigint;", s=self.outbox_since),
+            [["password_reset"]])
+        srv.req("a", "POST", "/auth/password/reset", body=json.dumps({"login": "alice"}))
+        late = self.reset_token("alice")
+        self.assertNotEqual(late, token)
+        self.pg.psql("UPDATE auth_password_resets SET expires_at = now() - interval '1 second' "
+                     "WHERE id = :'i';", i=sid_of(late))
+        r = srv.req("a", "POST", confirm, body=json.dumps({"token": late, "new_password": OTHER}))
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual([x[0] for x in self.audit("a", "auth.password_reset")], ["ok"])
+        srv.stop()
+        for secret in (token, late):
+            self.assertEqual(json_lines_mentioning(srv, secret), [], secret)
 
     # -- secrets ------------------------------------------------------------------
 

@@ -58,3 +58,23 @@ CREATE POLICY tenant_isolation ON auth_sessions
     USING (tenant_id = current_setting('app.tenant_id', true))
     WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
 GRANT SELECT, INSERT, UPDATE, DELETE ON auth_sessions TO tanomu_app;
+
+-- Password reset (S12): a single-use token, 30 minutes, stored as the hex
+-- SHA-256 of its 32 bytes; the token itself travels only in the event the
+-- notifications plugin turns into an e-mail.
+CREATE TABLE auth_password_resets (
+    id          text PRIMARY KEY CHECK (id ~ '^[0-9a-f]{64}$'),
+    tenant_id   text NOT NULL REFERENCES tenants (id),
+    user_id     uuid NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL,
+    used_at     timestamptz,
+    FOREIGN KEY (tenant_id, user_id) REFERENCES auth_users (tenant_id, id)
+);
+CREATE INDEX auth_password_resets_expiry_idx ON auth_password_resets (tenant_id, expires_at);
+ALTER TABLE auth_password_resets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE auth_password_resets FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON auth_password_resets
+    USING (tenant_id = current_setting('app.tenant_id', true))
+    WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+GRANT SELECT, INSERT, UPDATE, DELETE ON auth_password_resets TO tanomu_app;
