@@ -16,6 +16,12 @@ umask 022
 stop_pg() { scripts/pg.sh stop var/pg || true; }
 trap stop_pg EXIT
 trap 'exit 130' INT TERM
+# A configuration with secrets.keyring_dir needs a keyring: make the first
+# key for a local run (never over an existing keyring, see operations.md).
+if ! out=$("$BUILD/bin/tanomu" secret check -c "$CONF" 2>&1) &&
+   echo "$out" | grep -q "not a directory"; then
+    "$BUILD/bin/tanomu" secret rotate -c "$CONF"
+fi
 "$BUILD/bin/tanomu" check -c "$CONF"
 "$BUILD/bin/tanomu" migrate -c "$CONF"
 echo "serving: curl http://demo.localhost:8080/hello   (metrics: curl http://127.0.0.1:9100/metrics)"

@@ -14,6 +14,7 @@
 
 #include <libpq-fe.h>
 
+#include "cli_migrate_order.h"
 #include "csv.h"
 #include "migrate.h"
 #include "names.h"
@@ -30,9 +31,9 @@ int host_cli_migrate(const host_config *conf, int status_only)
 {
     const host_db_conf *d = &conf->server.db;
     host_migrate_src *srcs = NULL;
-    const char **ids = NULL;
+    const char **ids = NULL, **order = NULL;
     char **dirs = NULL;
-    int i, n = 0, nids = 0, rc = 1;
+    int i, n = 0, nids = 0, norder, rc = 1;
     struct stat st;
 
     if (need_owner(conf) != 0)
@@ -40,14 +41,16 @@ int host_cli_migrate(const host_config *conf, int status_only)
     srcs = calloc((size_t)conf->server.plugin_load.n + 1, sizeof *srcs);
     dirs = calloc((size_t)conf->server.plugin_load.n + 1, sizeof *dirs);
     ids = calloc((size_t)conf->ntenants + 1, sizeof *ids);
-    if (!srcs || !dirs || !ids)
+    order = calloc((size_t)conf->server.plugin_load.n + 1, sizeof *order);
+    if (!srcs || !dirs || !ids || !order)
         goto out;
+    norder = host_cli_migrate_order(conf, order, stderr);
     srcs[n].scope = "core";
     srcs[n++].dir = d->migrations_dir;
     /* A plugin's migrations: PLUGIN_MIGRATIONS_DIR/NAME/migrations, by the
-     * checked plugin name only (S3). */
-    for (i = 0; i < conf->server.plugin_load.n; i++) {
-        const char *name = conf->server.plugin_load.v[i];
+     * checked plugin name only (S3), after those of what it depends on. */
+    for (i = 0; i < norder; i++) {
+        const char *name = order[i];
         size_t len = strlen(d->plugin_migrations_dir) + strlen(name) + 16;
         if (!host_plugin_name_valid(name) || !(dirs[i] = malloc(len)))
             continue;
@@ -73,6 +76,7 @@ out:
     free(dirs);
     free(srcs);
     free(ids);
+    free(order);
     return rc;
 }
 

@@ -13,12 +13,16 @@
 
 #include "cli_db.h"
 #include "cli_jobs.h"
+#include "cli_secret.h"
+#include "cli_lint.h"
+#include "cli_plugin_new.h"
 #include "config.h"
 #include "errors.h"
 #include "generation.h"
 #include "log.h"
 #include "master.h"
 #include "outbox.h"
+#include "plugin_settings.h"
 #include "reload_status.h"
 #include "settings.h"
 #include "tls.h"
@@ -38,7 +42,9 @@ static const char usage_main[] =
     "  events -c FILE --dead | --retry ID   dead durable events\n"
     "  audit -c FILE --tenant ID [--from TIME] [--to TIME]   operation log as CSV\n"
     "  jobs -c FILE [--tenant ID] [--failed] | --run NAME   scheduled job runs\n"
+    "  secret seal|rotate|check -c FILE ...   sealed secrets and the keyring\n"
     "  version                  print the host version and SDK ABI\n"
+    "  plugin new NAME [DIR]    write a new out-of-tree plugin from the SDK template\n"
     "\n"
     "Run 'tanomu COMMAND --help' for more.\n";
 
@@ -50,7 +56,9 @@ static const char *const usage_cmd[][2] = {
     {"check", "usage: tanomu check -c FILE\n\n"
               "Validates tanomu.conf, every tenant file and every plugin's settings the\n"
               "way a reload would.  Prints FILE:LINE: message for each error and exits 1,\n"
-              "or prints 'configuration ok' and exits 0.\n"},
+              "or prints 'configuration ok' and exits 0.\n"
+              "Warns (FILE:LINE: warning: ...) about a plugin migration that creates a\n"
+              "table with tenant_id without enabling and forcing row-level security.\n"},
     {"reload", "usage: tanomu reload -c FILE\n\n"
                "Signals the server whose pid is in server.pid_file and waits.  Exits 0 once\n"
                "the new generation serves; exits 1 with the errors if it was rejected (the\n"
@@ -61,9 +69,11 @@ static const char *const usage_cmd[][2] = {
     {"version", "usage: tanomu version\n\nPrints the host version and the SDK ABI version.\n"},
     {"migrate", "usage: tanomu migrate -c FILE [--status]\n\n"
                 "Applies pending migrations (migrations/, then each loaded plugin's\n"
-                "plugins/NAME/migrations) as database.owner_url, each file in its own\n"
-                "transaction under an advisory lock, recording name and checksum; refuses\n"
-                "if an applied file was edited; then registers the configured tenants.\n"
+                "plugins/NAME/migrations, in depends order) as database.owner_url, each\n"
+                "file in its own transaction under an advisory lock, recording name and\n"
+                "checksum; refuses if an applied file was edited, and fails a file after\n"
+                "which a table with tenant_id lacks forced row-level security; then\n"
+                "registers the configured tenants.\n"
                 "--status lists applied and pending migrations and changes nothing.\n"},
     {"events", "usage: tanomu events -c FILE --dead\n"
                "       tanomu events -c FILE --retry ID\n\n"
@@ -152,6 +162,20 @@ static int load_for_cli(host_worker *w, uv_loop_t *loop, host_snapshot *snap, co
     return host_generation_load(w, loop, snap, strict, errs);
 }
 
+/* As load_for_cli, for `tanomu check`: the database URL files are not read
+ * (check reports them "not checked"), so a build step without the
+ * database's secrets can check a configuration; serve and migrate read them. */
+static int load_for_check(host_worker *w, uv_loop_t *loop, host_snapshot *snap, const char *path,
+                          host_errors *errs)
+{
+    if (uv_loop_init(loop) != 0)
+        return -1;
+    if (host_config_snapshot(path, snap, errs) != 0)
+        return -1;
+    snap->url_files_unchecked = 1;
+    return host_generation_load(w, loop, snap, 1, errs);
+}
+
 static void unload_for_cli(host_worker *w, uv_loop_t *loop, host_snapshot *snap)
 {
     host_generation_unload(w);
@@ -174,7 +198,7 @@ static int cmd_check(const cli *c)
     memset(&snap, 0, sizeof snap);
     host_errors_init(&errs);
     host_log_setup(HOST_LOG_ERROR, 0, "check");
-    rc = load_for_cli(&w, &loop, &snap, c->conf, 1, &errs);
+    rc = load_for_check(&w, &loop, &snap, c->conf, &errs);
     if (rc == 0 && w.conf.server.tls_enabled) {
         char err[256];
         host_tls_ctx *tls = host_tls_ctx_new(w.conf.server.tls_cert, w.conf.server.tls_key, err,
@@ -185,11 +209,20 @@ static int cmd_check(const cli *c)
         }
         host_tls_ctx_free(tls);
     }
+    host_errors_print(&w.conf.server.secrets.warnings, stderr);
+    if (w.conf.path)
+        host_cli_lint_migrations(&w.conf, stderr); /* warnings: migrate is the guard */
     if (rc != 0 || errs.count > 0) {
         host_errors_print(&errs, stderr);
         rc = 1;
     } else {
         printf("configuration ok: %d tenant(s), %d plugin(s)\n", w.conf.ntenants, w.plugins.n);
+        if (w.conf.server.db.url_file_unchecked)
+            printf("not checked: database.url_file %s (read by serve)\n",
+                   w.conf.server.db.url_file_unchecked);
+        if (w.conf.server.db.owner_url_file_unchecked)
+            printf("not checked: database.owner_url_file %s (read by migrate)\n",
+                   w.conf.server.db.owner_url_file_unchecked);
     }
     unload_for_cli(&w, &loop, &snap);
     host_errors_free(&errs);
@@ -216,6 +249,7 @@ static int cmd_plugins(const cli *c)
         tn_plugin *p = host_plugins_find(&w.plugins, c->schema);
         if (p) {
             host_schema_print(p, stdout);
+            host_plugin_settings_print(p, stdout);
         } else {
             fprintf(stderr, "tanomu plugins: '%s' is not loaded by %s\n", c->schema, c->conf);
             rc = 1;
@@ -341,6 +375,10 @@ int main(int argc, char **argv)
 
     if (argc >= 2 && strcmp(argv[1], "jobs") == 0)
         return host_cli_jobs(argc, argv); /* its own options: cli_jobs.c */
+    if (argc >= 2 && strcmp(argv[1], "secret") == 0)
+        return host_cli_secret(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "plugin") == 0)
+        return host_cli_plugin(argc, argv);
     if (parse_args(argc, argv, &c) != 0) {
         host_log_to_stderr();
         fputs(usage_main, stderr);

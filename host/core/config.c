@@ -198,6 +198,8 @@ int host_config_snapshot(const char *path, host_snapshot *snap, host_errors *err
         }
         files.v[i] = NULL; /* now owned by the snapshot */
     }
+    if (host_secrets_snapshot(&cfg, path, base, &snap->keyring, errs) != 0)
+        goto fail;
     rc = 0;
 fail:
     strlist_free(&files);
@@ -218,6 +220,7 @@ void host_snapshot_free(host_snapshot *snap)
         free(snap->files[i].text);
     }
     free(snap->files);
+    host_keyring_free(snap->keyring);
     memset(snap, 0, sizeof *snap);
 }
 
@@ -227,6 +230,7 @@ typedef struct reader {
     const char *file;
     host_errors *errs;
     int failed;
+    int url_files_unchecked; /* see host_snapshot */
 } reader;
 
 static int line_of(const config_setting_t *s)
@@ -268,6 +272,27 @@ static void only_keys(reader *r, const config_setting_t *g, const char *const *n
                             config_setting_name(g) ? "." : "", name ? name : "?");
             r->failed = 1;
         }
+    }
+}
+
+/* As only_keys, but any group may be there too: the plugin-wide settings
+ * (plugins.NAME { ... }) that runtime/plugin_settings.c checks against the
+ * loaded plugins' schemas. */
+static void only_keys_or_groups(reader *r, const config_setting_t *g, const char *const *names)
+{
+    int i, j, n = g ? config_setting_length(g) : 0;
+
+    for (i = 0; i < n; i++) {
+        config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+        const char *name = config_setting_name(m);
+        if (config_setting_is_group(m))
+            continue;
+        for (j = 0; names[j]; j++)
+            if (name && strcmp(name, names[j]) == 0)
+                break;
+        if (!names[j])
+            bad(r, m, "unknown setting '%s.%s' (a plugin's own settings are a group: %s { ... })",
+                config_setting_name(g), name ? name : "?", name ? name : "NAME");
     }
 }
 
@@ -411,9 +436,10 @@ static char *get_path(reader *r, config_setting_t *g, const char *key, const cha
 }
 
 /* A connection URL given inline or, so that no password sits in the
- * configuration, in a file (mode 0600) written by whoever made the role. */
+ * configuration, in a file (mode 0600) written by whoever made the role.
+ * For `tanomu check` the file is not read: its path goes to *unchecked. */
 static char *get_url(reader *r, config_setting_t *g, const char *key, const char *file_key,
-                     const char *base)
+                     const char *base, char **unchecked)
 {
     config_setting_t *fs = g ? config_setting_get_member(g, file_key) : NULL;
     char *url = get_str(r, g, key, NULL), *path, *text;
@@ -428,6 +454,10 @@ static char *get_url(reader *r, config_setting_t *g, const char *key, const char
         return url;
     if (!(path = get_path(r, g, file_key, NULL, base)))
         return NULL;
+    if (r->url_files_unchecked) {
+        *unchecked = path;
+        return NULL;
+    }
     host_errors_init(&tmp);
     text = read_file(path, &tmp);
     if (!text) {
@@ -460,12 +490,13 @@ static void parse_database(reader *r, config_setting_t *root, host_config *conf)
     host_db_conf *d = &conf->server.db;
 
     only_keys(r, db, db_keys);
-    d->url = get_url(r, db, "url", "url_file", conf->dir);
+    d->url = get_url(r, db, "url", "url_file", conf->dir, &d->url_file_unchecked);
     if (d->url && !d->url[0]) {
         free(d->url);
         d->url = NULL;
     }
-    d->owner_url = get_url(r, db, "owner_url", "owner_url_file", conf->dir);
+    d->owner_url = get_url(r, db, "owner_url", "owner_url_file", conf->dir,
+                           &d->owner_url_file_unchecked);
     d->pool_size = (int)get_int(r, db, "pool_size", 4, 1, 256);
     d->queue_max = (int)get_int(r, db, "queue_max", 256, 0, 100000);
     d->queue_timeout_ms = (uint64_t)get_int(r, db, "queue_timeout_ms", 1000, 1, 600000);
@@ -482,8 +513,9 @@ static void parse_database(reader *r, config_setting_t *root, host_config *conf)
 
 static void parse_server(reader *r, config_t *cfg, host_config *conf)
 {
-    static const char *const top_keys[] = {"server",   "logging", "plugins",     "tenants_dir",
-                                           "database", "outbox",  "rate_limits", NULL};
+    static const char *const top_keys[] = {"server",      "logging",  "plugins",
+                                           "tenants_dir", "database", "outbox",
+                                           "rate_limits", "secrets",  NULL};
     static const char *const server_keys[] = {"listen",           "admin_listen",
                                               "workers",          "pid_file",
                                               "drain_timeout_ms", "reload_timeout_ms",
@@ -556,7 +588,7 @@ static void parse_server(reader *r, config_t *cfg, host_config *conf)
     s->log_access = get_bool(r, lg, "access", 1);
 
     pl = group(r, root, "plugins");
-    only_keys(r, pl, plugin_keys);
+    only_keys_or_groups(r, pl, plugin_keys); /* groups: plugins.NAME, bound in settings.c */
     s->plugin_dir = get_path(r, pl, "dir", "plugins", conf->dir);
     get_strlist(r, pl, "load", NULL, &s->plugin_load);
     s->plugin_load_line = line_of(pl ? config_setting_get_member(pl, "load") : NULL);
@@ -645,12 +677,14 @@ static void parse_tenant(reader *r, host_tenant *t, const host_config *conf, int
 
 int host_config_parse(const host_snapshot *snap, host_config *conf, host_errors *errs)
 {
-    config_t main_cfg;
-    reader r = {NULL, errs, 0};
+    config_t *main_cfg;
+    reader r = {NULL, errs, 0, snap->url_files_unchecked};
     int i, before = errs->count;
 
     memset(conf, 0, sizeof *conf);
-    config_init(&main_cfg);
+    if (!(main_cfg = conf->main_cfg = malloc(sizeof *main_cfg)))
+        goto fail;
+    config_init(main_cfg); /* kept for plugins.NAME sections (line numbers) */
     if (snap->count < 1)
         goto fail;
     conf->path = strdup(snap->files[0].path);
@@ -658,18 +692,20 @@ int host_config_parse(const host_snapshot *snap, host_config *conf, host_errors 
     if (!conf->path || !conf->dir)
         goto fail;
     r.file = conf->path;
-    if (config_read_string(&main_cfg, snap->files[0].text) != CONFIG_TRUE) {
-        report_parse_error(&main_cfg, conf->path, errs);
+    if (config_read_string(main_cfg, snap->files[0].text) != CONFIG_TRUE) {
+        report_parse_error(main_cfg, conf->path, errs);
         goto fail;
     }
-    parse_server(&r, &main_cfg, conf);
+    parse_server(&r, main_cfg, conf);
+    host_secrets_parse(config_root_setting(main_cfg), conf->path, conf->dir, snap->keyring,
+                       &conf->server.secrets, errs);
 
     conf->tenants = calloc((size_t)snap->count, sizeof *conf->tenants);
     if (!conf->tenants)
         goto fail;
     for (i = 1; i < snap->count; i++) {
         host_tenant *t = &conf->tenants[conf->ntenants];
-        reader tr = {snap->files[i].path, errs, 0};
+        reader tr = {snap->files[i].path, errs, 0, snap->url_files_unchecked};
         t->file = strdup(snap->files[i].path);
         config_init(&t->cfg);
         t->cfg_live = 1;
@@ -682,13 +718,11 @@ int host_config_parse(const host_snapshot *snap, host_config *conf, host_errors 
         }
         parse_tenant(&tr, t, conf, conf->ntenants - 1);
     }
-    config_destroy(&main_cfg);
     return errs->count > before ? -1 : 0;
 fail:
     if (errs->count == before)
         host_errors_add(errs, snap->count ? snap->files[0].path : NULL, 0,
                         "out of memory reading configuration");
-    config_destroy(&main_cfg);
     return -1;
 }
 
@@ -709,6 +743,10 @@ void host_config_free(host_config *conf)
     host_server_conf *s = &conf->server;
     int i;
 
+    if (conf->main_cfg)
+        config_destroy(conf->main_cfg);
+    free(conf->main_cfg);
+    conf->main_cfg = NULL;
     for (i = 0; i < conf->ntenants; i++) {
         host_tenant *t = &conf->tenants[i];
         host_features_free(t);
@@ -733,8 +771,11 @@ void host_config_free(host_config *conf)
     free(s->tenants_dir);
     free(s->db.url);
     free(s->db.owner_url);
+    free(s->db.url_file_unchecked);
+    free(s->db.owner_url_file_unchecked);
     free(s->db.migrations_dir);
     free(s->db.plugin_migrations_dir);
+    host_secrets_conf_free(&s->secrets);
     free(conf->path);
     free(conf->dir);
     memset(conf, 0, sizeof *conf);

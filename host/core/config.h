@@ -21,6 +21,7 @@
 #include "breaker.h"
 #include "config_limits.h"
 #include "errors.h"
+#include "secrets_conf.h"
 
 typedef struct host_source {
     char *path;
@@ -30,6 +31,11 @@ typedef struct host_source {
 typedef struct host_snapshot {
     host_source *files; /* [0] is tanomu.conf, then tenant files, sorted */
     int count;
+    host_keyring *keyring; /* secrets.keyring_dir's keys, read with the files */
+    /* `tanomu check`: do not read the database URL files (url_file,
+     * owner_url_file); their paths go to host_db_conf's *_unchecked, so a
+     * build step can check a configuration without the database's secrets. */
+    int url_files_unchecked;
 } host_snapshot;
 
 typedef struct host_limits {
@@ -60,6 +66,9 @@ typedef struct host_db_conf {
     uint64_t outbox_backoff_ms;
     uint64_t outbox_max_backoff_ms;
     uint64_t outbox_sweep_ms;
+    /* With snap->url_files_unchecked: the URL files not read, NULL if none. */
+    char *url_file_unchecked;
+    char *owner_url_file_unchecked;
 } host_db_conf;
 
 typedef struct host_server_conf {
@@ -82,6 +91,7 @@ typedef struct host_server_conf {
     int plugin_load_line; /* where plugins.load is, for loader errors */
     char *tenants_dir;
     host_db_conf db;
+    host_secrets_conf secrets;         /* secrets: the keyring, require_sealed */
     host_rate_limits_conf rate_limits; /* rate_limits { }: config_limits.h */
 } host_server_conf;
 
@@ -110,6 +120,9 @@ typedef struct host_config {
     host_server_conf server;
     host_tenant *tenants;
     int ntenants;
+    /* tanomu.conf, kept for its plugins.NAME sections; on the heap, so that
+     * a host_config copied by value (the master's reload) stays valid. */
+    config_t *main_cfg;
 } host_config;
 
 int host_config_snapshot(const char *path, host_snapshot *snap, host_errors *errs);

@@ -44,3 +44,9 @@ int host_tenant_id_valid(const char *id)
     return name_matches(id, lower_digits, "abcdefghijklmnopqrstuvwxyz0123456789_-",
                         HOST_TENANT_ID_MAX);
 }
+
+int host_iface_name_valid(const char *name)
+{
+    return name_matches(name, "abcdefghijklmnopqrstuvwxyz",
+                        "abcdefghijklmnopqrstuvwxyz0123456789_.", HOST_IFACE_NAME_MAX);
+}

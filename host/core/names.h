@@ -27,4 +27,8 @@ int host_metric_name_valid(const char *name);
 #define HOST_TENANT_ID_MAX 63
 int host_tenant_id_valid(const char *id);
 
+/* Interface names (iface_export/iface_get, ABI 1.2): [a-z][a-z0-9_.]{0,63}. */
+#define HOST_IFACE_NAME_MAX 64
+int host_iface_name_valid(const char *name);
+
 #endif

@@ -163,6 +163,20 @@ const char *host_req_header(const tn_request *r, const char *name)
     return NULL;
 }
 
+/* Every header in arrival order, names as the client wrote them, repeats
+ * kept apart: a WAF must see what a lookup by name would hide. */
+int host_req_header_each(const tn_request *r, tn_header_fn fn, void *ud)
+{
+    int i, rc;
+
+    if (!r || !fn)
+        return TN_EINVAL;
+    for (i = 0; i < r->nheaders; i++)
+        if ((rc = fn(r->headers[i].name, r->headers[i].value, ud)) != 0)
+            return rc;
+    return TN_OK;
+}
+
 char *host_req_strdup(tn_request *r, const char *s)
 {
     size_t n = strlen(s);

@@ -110,6 +110,10 @@ int host_resp_error(tn_request *r, int status, const char *code, const char *mes
 
 /* Request accessors (tn_api members). */
 const char *host_req_header(const tn_request *r, const char *name);
+/* fn(name, value, ud) for each header in arrival order until it returns
+ * non-zero, which is then returned; TN_OK after the last, TN_EINVAL when r
+ * or fn is NULL. */
+int host_req_header_each(const tn_request *r, tn_header_fn fn, void *ud);
 const char *host_req_cookie(tn_request *r, const char *name);
 const char *host_req_query_param(tn_request *r, const char *name);
 const char *host_req_param(const tn_request *r, const char *name);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "names.h"
 
 const char *host_type_name(tn_type t)
@@ -157,8 +159,13 @@ void host_tn_config_free(tn_config *cfg)
 
     if (!cfg)
         return;
-    for (i = 0; i < cfg->nkeys; i++)
+    for (i = 0; i < cfg->nkeys; i++) {
+        /* Any string may be an opened secret (S18); keys[] may be gone
+         * already (the plugin unloaded first), so wipe them all. */
+        if (cfg->values[i].s)
+            sodium_memzero(cfg->values[i].s, strlen(cfg->values[i].s));
         free(cfg->values[i].s);
+    }
     free(cfg->values);
     free(cfg);
 }

@@ -514,6 +514,44 @@ static int line_of(const char *sql, long pos)
     return line;
 }
 
+/* Every table with a tenant_id column must have row-level security
+ * enabled and forced (S21): without FORCE the owner, and without ENABLE
+ * everyone, reads across tenants.  Checked inside each file's transaction,
+ * so a file that breaks the rule is rolled back and not recorded, and once
+ * more at the end of every run.  Reports each table; -1 if there is one. */
+static int rls_guard(mig_run *r, const char *scope, const char *file)
+{
+    PGresult *res;
+    int i, n;
+
+    res = q(r, "row-level security check",
+            "SELECT c.oid::regclass::text, c.relrowsecurity, c.relforcerowsecurity"
+            " FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'p')"
+            " AND s.nspname NOT IN ('pg_catalog', 'information_schema')"
+            " AND s.nspname NOT LIKE 'pg\\_%'"
+            " AND NOT (c.relrowsecurity AND c.relforcerowsecurity)"
+            " AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid"
+            " AND a.attname = 'tenant_id' AND a.attnum > 0 AND NOT a.attisdropped)"
+            " ORDER BY 1",
+            0, NULL, PGRES_TUPLES_OK);
+    if (!res)
+        return -1;
+    n = PQntuples(res);
+    for (i = 0; i < n; i++) {
+        const char *t = PQgetvalue(res, i, 0);
+        int enabled = strcmp(PQgetvalue(res, i, 1), "t") == 0;
+        mig_error(r,
+                  "%s%s%s%stable %s has a tenant_id column but row-level security is not %s: "
+                  "add ALTER TABLE %s ENABLE ROW LEVEL SECURITY; ALTER TABLE %s FORCE ROW "
+                  "LEVEL SECURITY; and a policy on current_setting('app.tenant_id', true)",
+                  scope ? scope : "", scope ? "/" : "", file ? file : "", file ? ": " : "", t,
+                  enabled ? "forced" : "enabled and forced", t, t);
+    }
+    PQclear(res);
+    return n ? -1 : 0;
+}
+
 static int apply_one(mig_run *r, mig_file *f)
 {
     const char *scope = r->srcs[f->src].scope;
@@ -550,6 +588,8 @@ static int apply_one(mig_run *r, mig_file *f)
                   scope, f->name);
         goto fail;
     }
+    if (rls_guard(r, scope, f->name) != 0)
+        goto fail;
     res = q(r, "record migration",
             "INSERT INTO schema_migrations (scope, name, checksum) VALUES ($1, $2, $3)", 3, params,
             PGRES_COMMAND_OK);
@@ -633,6 +673,11 @@ int host_migrate(const char *owner_conninfo, const host_migrate_src *srcs, int n
             goto done;
         }
         napplied++;
+    }
+    if (rls_guard(&r, NULL, NULL) != 0) {
+        mig_error(&r, "a tenant table without forced row-level security; fix it with a new "
+                      "migration");
+        goto done;
     }
     if (napplied == 0)
         fprintf(r.out, "migrate: up to date (%d migrations)\n", r.nfiles);

@@ -16,6 +16,11 @@
  * refuses, before applying anything, when an applied file's checksum has
  * changed (edit history by adding a migration, never by editing one) or a
  * pending file sorts before an applied one of its scope.
+ *
+ * Row-level security guard (S21): inside each file's transaction, before it
+ * is recorded, and once more at the end of the run, every table with a
+ * tenant_id column must have row-level security enabled and forced; else
+ * the file is rolled back and the run fails naming the table.
  */
 #ifndef HOST_MIGRATE_H
 #define HOST_MIGRATE_H

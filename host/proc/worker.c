@@ -199,17 +199,21 @@ int host_worker_main(const host_worker_args *a)
     host_errors_init(&errs);
     if (!w || !loop || uv_loop_init(loop) != 0)
         goto out;
+    host_keyring_lock(a->snap->keyring); /* the master's lock did not fork */
     w->status_fd = a->status_fd;
     w->metrics = a->metrics;
     w->slot_index = a->slot_index;
     w->slot = host_metrics_slot(a->metrics, a->slot_index);
     w->generation = a->generation;
     w->limit_region = a->limits;
+    w->check_schema = 1;
     if (host_generation_load(w, loop, a->snap, a->strict, &errs) != 0) {
         report_start_failure(w, &errs);
         goto out;
     }
     host_log_setup(w->conf.server.log_level, 1, "worker");
+    if (!a->quiet_load_errors) /* secrets in plain text: one worker says so */
+        report_load_errors(&w->conf.server.secrets.warnings, HOST_LOG_WARN);
     if (errs.count > 0 && !a->quiet_load_errors) {
         report_load_errors(&errs, HOST_LOG_ERROR);
         count_load_failures(w);

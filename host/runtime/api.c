@@ -15,13 +15,16 @@
 #include "api.h"
 #include "database.h"
 #include "context.h"
+#include "iface.h"
 #include "limit_zones.h"
 #include "log.h"
 #include "names.h"
 #include "outbox.h"
 #include "jobs.h"
 #include "pipeline.h"
+#include "plugin_settings.h"
 #include "request.h"
+#include "secret_api.h"
 #include "settings.h"
 #include "tx.h"
 
@@ -63,7 +66,7 @@ static const char *api_last_error(const tn_plugin *p)
 
 static void api_free(void *ptr)
 {
-    free(ptr);
+    host_api_free(ptr); /* wipes first: it may hold a secret (secret_api.c) */
 }
 
 /* ---- registration ------------------------------------------------------- */
@@ -188,15 +191,14 @@ static tn_metric *api_metric_gauge(tn_plugin *p, const char *name, const char *h
  * series found is kept, so the shared table is searched on a change only. */
 static host_series *metric_series(host_worker *w, tn_metric *m, const char *tenant)
 {
-    char labels[128], t[96];
+    char labels[128];
 
     if (!w || !w->metrics || !m)
         return NULL;
     tenant = tenant ? tenant : "";
     if (m->last && strcmp(m->last_tenant, tenant) == 0)
         return m->last;
-    host_metrics_label(t, sizeof t, tenant);
-    snprintf(labels, sizeof labels, "tenant=\"%s\"", t);
+    host_metrics_tenant_labels(labels, sizeof labels, tenant);
     m->last = NULL;
     if (strlen(tenant) < sizeof m->last_tenant) {
         m->last = host_metrics_series(w->metrics, m->family, labels);
@@ -594,6 +596,8 @@ const tn_api host_api = {
     .tx_rollback = host_api_tx_rollback,
     .tx_publish = host_api_tx_publish,
     .delivery_tx = host_api_delivery_tx,
+    .secret_seal = host_api_secret_seal,
+    .secret_unseal = host_api_secret_unseal,
     .limit_zone = host_api_limit_zone,
     .limit_take = host_api_limit_take,
     .job_schedule = host_api_job_schedule,
@@ -601,6 +605,10 @@ const tn_api host_api = {
     .job_tick = host_api_job_tick,
     .job_done = host_api_job_done,
     .job_history = host_api_job_history,
+    .iface_export = host_api_iface_export,
+    .iface_get = host_api_iface_get,
+    .req_header_each = host_req_header_each,
+    .plugin_config = host_api_plugin_config,
 };
 
 void host_worker_events_init(host_worker *w)

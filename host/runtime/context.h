@@ -104,6 +104,7 @@ typedef struct host_worker {
     struct tn_limit *limits;                /* limit_zones.c: this worker's handles */
     int limit_region_own;                   /* no master (tanomu check): the region is ours */
     struct host_jobs *jobs; /* jobs.c: scheduled jobs and their runs */
+    int check_schema; /* serving: refuse plugins whose schema_needs is not applied */
 } host_worker;
 
 /* Does tenant t enable plugin p?  (Disabled plugins neither route nor hook.) */

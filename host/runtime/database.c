@@ -55,6 +55,7 @@ struct host_dbtx {
     int failed;         /* a statement answered an error */
     int published;      /* outbox rows in this transaction */
     db_op *head, *tail; /* waiting for the transaction */
+    int end_waiting;    /* a commit or rollback is among them */
 };
 
 int host_tn_status(int st)
@@ -289,6 +290,7 @@ static void on_begin(host_db_tx *tx, int status, void *ud)
     db_op *op;
 
     m->beginning = 0;
+    m->end_waiting = 0; /* issue() sets ending when it sends the end */
     if (status == HOST_DB_OK && !m->owner) {
         /* The owner went while we waited: nothing of it may commit. */
         m->tx = tx;
@@ -333,9 +335,10 @@ static int submit(host_dbtx *m, db_op *op)
         issue(m, op);
         return TN_OK;
     }
-    if (m->ending) {
+    if (m->ending || m->end_waiting) {
         /* After commit or rollback was asked, nothing more belongs to this
-         * transaction: say so now rather than drop it later. */
+         * transaction: say so now (no callback), whether or not the end
+         * was sent yet, rather than drop it later. */
         op_free(op);
         return TN_ESTATE;
     }
@@ -357,6 +360,8 @@ static int submit(host_dbtx *m, db_op *op)
     else
         m->head = op;
     m->tail = op;
+    if (op->kind == OP_COMMIT || op->kind == OP_ROLLBACK)
+        m->end_waiting = 1;
     if (!m->beginning) {
         m->beginning = 1;
         rc = host_db_tx_begin(w->db, m->tenant, on_begin, m);

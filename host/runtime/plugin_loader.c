@@ -50,14 +50,19 @@ static void schema_report(void *ctx, const tn_config_key *k, host_schema_fault f
 static int schema_validate(const tn_plugin *p, const char *conf_file, host_errors *errs)
 {
     schema_report_ctx c = {p, conf_file, errs};
+    int rc = host_schema_check(p->desc.settings, schema_report, &c);
 
-    return host_schema_check(p->desc.settings, schema_report, &c);
+    /* ABI 1.2: the plugin-wide keys (plugins.NAME) follow the same rules. */
+    if (host_schema_check(p->desc.global_settings, schema_report, &c) != 0)
+        rc = -1;
+    return rc;
 }
 
 static void plugin_free(tn_plugin *p)
 {
     if (!p)
         return;
+    host_tn_config_free(p->global_cfg); /* its keys are the plugin's: before dlclose */
     if (p->dl)
         dlclose(p->dl);
     free(p->settings_copy);
@@ -247,22 +252,32 @@ static int must_precede(const tn_plugin *a, const tn_plugin *b)
     return listed(a->desc.before, b->name) || listed(b->desc.after, a->name);
 }
 
-/* Kahn's algorithm, taking the earliest-listed ready plugin each time so
- * the order is stable: unconstrained plugins keep their load-list order. */
-static int order(host_plugins *ps, const char *conf_file, int line, host_errors *errs)
+/* Must a initialize before b?  b depends on a (so a's interfaces exist
+ * when b looks them up in its init()). */
+static int inits_before(const tn_plugin *a, const tn_plugin *b)
 {
-    tn_plugin **out = calloc((size_t)ps->n + 1, sizeof *out);
+    return listed(b->desc.depends, a->name);
+}
+
+/* Kahn's algorithm over ps->v by `precedes`, into out (ps->n entries),
+ * taking the earliest-listed ready plugin each time so the order is
+ * stable: unconstrained plugins keep their place.  A cycle is reported as
+ * a `what` cycle among the plugins left. */
+static int sort_plugins(const host_plugins *ps,
+                        int (*precedes)(const tn_plugin *, const tn_plugin *), const char *what,
+                        tn_plugin **out, const char *conf_file, int line, host_errors *errs)
+{
     char *done = calloc((size_t)ps->n + 1, 1);
     int i, j, k, rc = -1;
 
-    if (!out || !done)
+    if (!done)
         goto fail;
     for (k = 0; k < ps->n; k++) {
         int pick = -1;
         for (i = 0; i < ps->n && pick < 0; i++) {
             int ready = !done[i];
             for (j = 0; j < ps->n && ready; j++)
-                if (j != i && !done[j] && must_precede(ps->v[j], ps->v[i]))
+                if (j != i && !done[j] && precedes(ps->v[j], ps->v[i]))
                     ready = 0;
             if (ready)
                 pick = i;
@@ -273,7 +288,7 @@ static int order(host_plugins *ps, const char *conf_file, int line, host_errors 
             for (i = 0; i < ps->n; i++)
                 if (!done[i])
                     host_buf_printf(&b, "%s%s", b.len ? ", " : "", ps->v[i]->name);
-            host_errors_add(errs, conf_file, line, "plugin order: before/after cycle among %s",
+            host_errors_add(errs, conf_file, line, "plugin order: %s cycle among %s", what,
                             b.data ? b.data : "?");
             host_buf_free(&b);
             goto fail;
@@ -281,14 +296,38 @@ static int order(host_plugins *ps, const char *conf_file, int line, host_errors 
         done[pick] = 1;
         out[k] = ps->v[pick];
     }
+    rc = 0;
+fail:
+    free(done);
+    return rc;
+}
+
+/* The run order (hooks) by before/after, then from it the init order by
+ * depends (fini is its reverse).  On failure ps->init is NULL: unload
+ * then walks ps->v. */
+static int order(host_plugins *ps, const char *conf_file, int line, host_errors *errs)
+{
+    tn_plugin **out = calloc((size_t)ps->n + 1, sizeof *out);
+    int k, rc = -1;
+
+    free(ps->init);
+    ps->init = calloc((size_t)ps->n + 1, sizeof *ps->init);
+    if (!out || !ps->init ||
+        sort_plugins(ps, must_precede, "before/after", out, conf_file, line, errs) != 0)
+        goto fail;
     for (k = 0; k < ps->n; k++) {
         ps->v[k] = out[k];
         ps->v[k]->index = k;
     }
+    if (sort_plugins(ps, inits_before, "depends", ps->init, conf_file, line, errs) != 0)
+        goto fail;
     rc = 0;
 fail:
+    if (rc != 0) {
+        free(ps->init);
+        ps->init = NULL;
+    }
     free(out);
-    free(done);
     return rc;
 }
 
@@ -332,6 +371,19 @@ int host_plugins_load(host_plugins *ps, const char *dir, const host_strlist *nam
     return strict && bad ? -1 : 0;
 }
 
+int host_plugins_drop(host_plugins *ps, int i, const char *conf_file, int line, host_errors *errs)
+{
+    if (i < 0 || i >= ps->n)
+        return -1;
+    strlist_push(&ps->failed, ps->v[i]->name);
+    ps->nrefused++;
+    plugin_free(ps->v[i]);
+    memmove(&ps->v[i], &ps->v[i + 1], (size_t)(ps->n - i - 1) * sizeof *ps->v);
+    ps->n--;
+    check_depends(ps, conf_file, line, 0, errs); /* drops what depended on it */
+    return order(ps, conf_file, line, errs);
+}
+
 void host_plugins_unload(host_plugins *ps)
 {
     int i;
@@ -339,6 +391,7 @@ void host_plugins_unload(host_plugins *ps)
     for (i = 0; i < ps->n; i++)
         plugin_free(ps->v[i]);
     free(ps->v);
+    free(ps->init);
     for (i = 0; i < ps->failed.n; i++)
         free(ps->failed.v[i]);
     free(ps->failed.v);

@@ -29,6 +29,10 @@ struct tn_plugin {
     struct host_worker *worker;   /* set while serving */
     int initialized;
     char last_error[256]; /* the message of the plugin's last failed 1.2 call */
+    /* iface.c: the interfaces it exported */
+    struct host_iface *ifaces;
+    /* plugins.NAME in tanomu.conf, bound by plugin_settings.c */
+    struct tn_config *global_cfg;
 };
 
 typedef struct host_plugins {
@@ -36,6 +40,8 @@ typedef struct host_plugins {
     int n;
     host_strlist failed; /* names refused in lenient mode */
     int nrefused;        /* every refusal, duplicates included */
+    tn_plugin **init;    /* init order: a plugin after those it depends on
+                            (else run order); fini runs it backwards */
 } host_plugins;
 
 /* The size of a v1.0 descriptor: everything before the reserved slots. */
@@ -45,11 +51,17 @@ typedef struct host_plugins {
  * Loads the listed plugins.  strict (check, reload): any problem is an
  * error and the call fails.  Lenient (first start): a bad plugin is logged
  * in one line, counted, skipped, and so are plugins that depend on it.
- * Then orders the set by before/after; a cycle is always an error.
+ * Then orders the set by before/after, and the init order by depends; a
+ * cycle in either is always an error.
  */
 int host_plugins_load(host_plugins *ps, const char *dir, const host_strlist *names,
                       const char *conf_file, int line, int strict, host_errors *errs);
 void host_plugins_unload(host_plugins *ps);
+
+/* Refuses loaded plugin i after the fact (lenient mode): it is counted and
+ * listed as failed, and so is every plugin that depends on it; the run and
+ * init orders are made again.  The caller has reported why.  0 or -1. */
+int host_plugins_drop(host_plugins *ps, int i, const char *conf_file, int line, host_errors *errs);
 
 /* Records why a 1.2 call of plugin p failed (api->last_error() reads it),
  * and returns rc so a call can end with `return host_plugin_fail(p, rc, ...)`. */

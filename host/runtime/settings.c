@@ -59,7 +59,9 @@ static int read_value(const tn_config_key *k, config_setting_t *s, host_value *v
         break;
     }
     v->set = 1;
-    if ((why = host_value_out_of_bounds(k, v)) != NULL) {
+    /* A secret string's bounds hold for what it opens to (secret_value). */
+    if (!(k->type == TN_TYPE_STRING && (k->flags & TN_KEY_SECRET)) &&
+        (why = host_value_out_of_bounds(k, v)) != NULL) {
         host_errors_add(errs, file, line_of(s), "%s.%s: %s (%g..%g)", plugin, k->name, why, k->min,
                         k->max);
         return -1;
@@ -71,12 +73,45 @@ type:
     return -1;
 }
 
-/* Builds a plugin's tn_config for one tenant from its section (or NULL). */
-static tn_config *section_parse(const host_tenant *t, const tn_plugin *p, config_setting_t *sec,
-                                int enabled, host_errors *errs)
+/* A string setting as written: sealed, file:PATH or plain (secrets_conf.h),
+ * replaced by what the plugin reads, then bounded.  tenant NULL: a
+ * plugin-wide setting (tanomu.conf's plugins.NAME). */
+static int secret_value(host_secrets_conf *sc, const char *tenant, const char *file,
+                        const tn_plugin *p, const tn_config_key *k, config_setting_t *s,
+                        host_value *v, host_errors *errs)
 {
-    const tn_config_key *keys = p->desc.settings;
-    tn_config *cfg = host_tn_config_new(t->id, p, keys);
+    char *plain;
+    const char *why;
+
+    if (k->type != TN_TYPE_STRING || !v->s)
+        return 0;
+    if (host_secret_setting(sc, tenant, p->name, k->name, (k->flags & TN_KEY_SECRET) != 0, v->s,
+                            file, line_of(s), errs, &plain) != 0)
+        return -1;
+    if (plain) {
+        host_secret_free(v->s);
+        v->s = plain;
+    }
+    if ((k->flags & TN_KEY_SECRET) && (why = host_value_out_of_bounds(k, v)) != NULL) {
+        host_errors_add(errs, file, line_of(s), "%s.%s: %s (%g..%g)", p->name, k->name, why, k->min,
+                        k->max);
+        return -1;
+    }
+    return 0;
+}
+
+/* Builds a plugin's tn_config for one tenant from its section (or NULL). */
+static tn_config *section_parse(host_secrets_conf *sc, const host_tenant *t, const tn_plugin *p,
+                                config_setting_t *sec, int enabled, host_errors *errs)
+{
+    return host_section_parse(sc, t->file, t->id, p, p->desc.settings, sec, enabled, errs);
+}
+
+tn_config *host_section_parse(host_secrets_conf *sc, const char *file, const char *tenant_id,
+                              const tn_plugin *p, const tn_config_key *keys, config_setting_t *sec,
+                              int enabled, host_errors *errs)
+{
+    tn_config *cfg = host_tn_config_new(tenant_id, p, keys);
     int i, j, n = host_keys_count(keys), bad = 0;
 
     if (!cfg)
@@ -88,7 +123,7 @@ static tn_config *section_parse(const host_tenant *t, const tn_plugin *p, config
         if (name && strcmp(name, HOST_KEY_ENABLED) == 0)
             continue;
         if (host_key_index(keys, n, name) < 0) {
-            host_errors_add(errs, t->file, line_of(m),
+            host_errors_add(errs, file, line_of(m),
                             "unknown setting '%s' for plugin %s (see tanomu plugins --schema %s)",
                             name ? name : "?", p->name, p->name);
             bad = 1;
@@ -97,11 +132,11 @@ static tn_config *section_parse(const host_tenant *t, const tn_plugin *p, config
     for (i = 0; i < n; i++) {
         config_setting_t *s = sec ? config_setting_get_member(sec, keys[i].name) : NULL;
         if (s) {
-            if (read_value(&keys[i], s, &cfg->values[i], t->file, p->name, errs) != 0)
+            if (read_value(&keys[i], s, &cfg->values[i], file, p->name, errs) != 0 ||
+                secret_value(sc, tenant_id, file, p, &keys[i], s, &cfg->values[i], errs) != 0)
                 bad = 1;
         } else if (host_value_unset(&keys[i], enabled, &cfg->values[i]) != 0) {
-            host_errors_add(errs, t->file, line_of(sec), "%s.%s is required", p->name,
-                            keys[i].name);
+            host_errors_add(errs, file, line_of(sec), "%s.%s is required", p->name, keys[i].name);
             bad = 1;
         }
     }
@@ -113,8 +148,8 @@ fail:
     return NULL;
 }
 
-static int bind_tenant(host_tenant *t, const host_plugins *ps, const tn_api *api, int strict,
-                       host_errors *errs)
+static int bind_tenant(host_secrets_conf *sc, host_tenant *t, const host_plugins *ps,
+                       const tn_api *api, int strict, host_errors *errs)
 {
     config_setting_t *feats = config_lookup(&t->cfg, "tenant.features");
     int i, j, bad = 0;
@@ -152,7 +187,7 @@ static int bind_tenant(host_tenant *t, const host_plugins *ps, const tn_api *api
             continue;
         }
         f->enabled = en ? config_setting_get_bool(en) : 0;
-        f->cfg = section_parse(t, p, sec, f->enabled, errs);
+        f->cfg = section_parse(sc, t, p, sec, f->enabled, errs);
         if (!f->cfg) {
             bad = 1;
             f->enabled = 0;
@@ -195,7 +230,7 @@ int host_config_bind(host_config *conf, const host_plugins *ps, const tn_api *ap
     for (i = 0; i < conf->ntenants; i++) {
         if (!conf->tenants[i].id)
             continue; /* the tenant file already failed */
-        if (bind_tenant(&conf->tenants[i], ps, api, strict, errs) != 0)
+        if (bind_tenant(&conf->server.secrets, &conf->tenants[i], ps, api, strict, errs) != 0)
             bad = 1;
     }
     return bad ? -1 : 0;
@@ -204,7 +239,6 @@ int host_config_bind(host_config *conf, const host_plugins *ps, const tn_api *ap
 void host_schema_print(const tn_plugin *p, FILE *out)
 {
     const tn_config_key *keys = p->desc.settings;
-    int i, n = host_keys_count(keys);
 
     fprintf(out, "%s %s (SDK ABI %u.%u)\n", p->name, p->desc.version ? p->desc.version : "?",
             p->desc.abi_major, p->desc.abi_minor);
@@ -212,19 +246,25 @@ void host_schema_print(const tn_plugin *p, FILE *out)
         fprintf(out, "  %s\n", p->desc.description);
     fprintf(out, "\nSettings (tenant file: tenant.features.%s { ... }):\n", p->name);
     fprintf(out, "  enabled  bool  default false\n      Turns the feature on for the tenant.\n");
+    host_schema_print_keys(keys, out);
+}
+
+void host_schema_print_keys(const tn_config_key *keys, FILE *out)
+{
+    int i, n = host_keys_count(keys);
+
     for (i = 0; i < n; i++) {
         const tn_config_key *k = &keys[i];
         fprintf(out, "  %s  %s", k->name, host_type_name(k->type));
         if (k->flags & TN_KEY_REQUIRED)
             fprintf(out, "  required");
         if (k->default_value)
-            fprintf(out, "  default %s",
-                    (k->flags & TN_KEY_SECRET) ? "(secret)" : k->default_value);
+            fprintf(out, "  default %s", (k->flags & TN_KEY_SECRET) ? "***" : k->default_value);
         if (host_key_bounded(k))
             fprintf(out, "  %s %g..%g", k->type == TN_TYPE_STRING ? "length" : "range", k->min,
                     k->max);
         if (k->flags & TN_KEY_SECRET)
-            fprintf(out, "  secret (never printed or logged)");
+            fprintf(out, "  secret (never printed or logged; write it sealed or as file:PATH)");
         fprintf(out, "\n      %s\n", k->description ? k->description : "");
     }
 }

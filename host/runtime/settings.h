@@ -24,6 +24,18 @@ struct host_plugins;
 int host_config_bind(host_config *conf, const struct host_plugins *ps, const tn_api *api,
                      int strict, host_errors *errs);
 
+/* Builds a tn_config of `keys` from a libconfig group sec (NULL: none given)
+ * with the schema's rules: unknown keys, types, bounds, defaults, required
+ * keys (when enabled); string values sealed or file:PATH are opened with
+ * sc (AEAD bound to tenant_id, "" when NULL: plugin-wide); errors name file
+ * and line.  NULL if any was wrong.  tenant_id (may be NULL) is not copied. */
+tn_config *host_section_parse(host_secrets_conf *sc, const char *file, const char *tenant_id,
+                              const tn_plugin *p, const tn_config_key *keys, config_setting_t *sec,
+                              int enabled, host_errors *errs);
+
+/* Prints each key: name, type, required, default (not a secret's), bounds. */
+void host_schema_print_keys(const tn_config_key *keys, FILE *out);
+
 /* Prints a plugin's settings as documentation (tanomu plugins --schema). */
 void host_schema_print(const tn_plugin *p, FILE *out);
 

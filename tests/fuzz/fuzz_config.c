@@ -23,7 +23,7 @@ static const char main_conf[] = "server: { listen = [\"127.0.0.1:1\"]; admin_lis
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     host_source files[2];
-    host_snapshot snap = {files, 2};
+    host_snapshot snap = {.files = files, .count = 2};
     host_plugins ps;
     host_config conf;
     host_errors errs;

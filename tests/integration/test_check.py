@@ -7,6 +7,7 @@ prints "configuration ok".  No server is started here.
 import os
 import re
 import shutil
+import subprocess
 
 import harness
 from harness import Server, ServerTestCase
@@ -110,7 +111,7 @@ class CheckTest(ServerTestCase):
         # config/tanomu.conf and its demo tenant are what `make run` serves.
         # Rebuilt in a temporary tree with the layout scripts/run.sh makes
         # (config/, migrations/, var/pg/*.url), plugins.dir pointed at this
-        # build's plugins; check reads the URL files but connects nowhere.
+        # build's plugins; check neither reads the URL files nor connects.
         root = os.path.join(self.srv.tmp, "example")
         shutil.copytree(os.path.join(harness.SOURCE_DIR, "config"), os.path.join(root, "config"))
         if os.path.isdir(os.path.join(harness.SOURCE_DIR, "migrations")):
@@ -133,6 +134,40 @@ class CheckTest(ServerTestCase):
         res = harness.run_cli("check", "-c", conf)
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertIn("configuration ok", res.stdout)
+
+    def test_check_does_not_need_database_url_files(self):
+        """P3 in a build step: check does not read database.url_file and
+        owner_url_file (the database's secrets, absent at build time) and
+        says so; serve and migrate still need them."""
+        conf = self.base_conf + ('database: {\n'
+                                 '  url_file = "var/pg/app.url";\n'
+                                 '  owner_url_file = "var/pg/owner.url";\n'
+                                 '};\n')
+        self.write_conf(conf)
+        app = os.path.join(self.srv.tmp, "var", "pg", "app.url")
+        owner = os.path.join(self.srv.tmp, "var", "pg", "owner.url")
+        self.assertFalse(os.path.exists(app))
+        res = self.check()
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("configuration ok", res.stdout)
+        self.assertIn(f"not checked: database.url_file {app}", res.stdout)
+        self.assertIn(f"not checked: database.owner_url_file {owner}", res.stdout)
+        # The rest of the database group is still checked.
+        self.write_conf(conf.replace('  url_file = "var/pg/app.url";\n',
+                                     '  url_file = "var/pg/app.url";\n  url = "x";\n'))
+        res = self.check()
+        self.assertEqual(res.returncode, 1, res.stdout)
+        self.assertIn("give either 'url' or 'url_file'", res.stderr)
+        # migrate and serve read them, and refuse to go on without them.
+        self.write_conf(conf)
+        res = self.srv.cli("migrate")
+        self.assertNotEqual(res.returncode, 0, res.stdout)
+        self.assertIn(f"'owner_url_file': cannot read {owner}", res.stderr)
+        res = subprocess.run([harness.tanomu_bin(), "serve", "-c", self.srv.conf_path],
+                             capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                             timeout=30 * harness.SCALE)
+        self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
+        self.assertIn(f"'url_file': cannot read {app}", res.stdout + res.stderr)
 
     def test_check_does_not_bind_ports(self):
         # check must be runnable next to the live server: it never listens.

@@ -64,5 +64,25 @@ class CommitUnknownTest(DbTestCase):
         self.assertEqual(srv.crashes(), 0)
 
 
+class EndOfTransactionTest(DbTestCase):
+
+    def test_rollback_of_nothing_calls_back_and_late_calls_are_refused_at_once(self):
+        """docs/sdk.md, the database: db_rollback with nothing begun answers
+        TN_OK and still calls back; a statement or an end asked after
+        db_commit was asked is refused at once with TN_ESTATE (no callback),
+        even while the commit still waits for the transaction to begin, as
+        the testkit answers (test_db_commit_of_nothing_and_statements_after_commit)."""
+        srv = self.db_server()
+        r = srv.req("a", "GET", "/db/late")
+        self.assertEqual(r.status, 200, r)
+        got = r.json()
+        self.assertEqual(got["nothing_rc"], 0)
+        self.assertEqual(got["nothing_cb"], 1)       # called back, with TN_OK
+        self.assertEqual(got["after_query"], -3)     # TN_ESTATE
+        self.assertEqual(got["after_end"], -3)
+        self.assertEqual(got["late_cb"], 0)
+        self.assertEqual(got["commit"], 0)           # SELECT 1 committed
+
+
 if __name__ == "__main__":
     main()

@@ -1253,6 +1253,8 @@ static struct shop_ctx {
     int in_db_call; /* inside a db_* call: no callback may run now */
     int callbacks;
     int status[4]; /* what the callbacks of /chain and /late got */
+    /* what /late's rollback after commit returned */
+    int late_rollback;
     char sqlstate[4][8];
     tn_status durable_ret; /* what the durable subscriber answers */
     tn_delivery *parked;
@@ -1469,7 +1471,9 @@ static tn_status shop_late(tn_plugin *self, tn_request *req, void *ud)
     a->db_commit(req, shop_note, (void *)0);
     a->db_query(req, "SELECT 1", 0, NULL, shop_note, (void *)1);
     a->db_commit(req, shop_note, (void *)3);
-    a->db_query(req, "SELECT 2", 0, NULL, shop_note, (void *)2);
+    /* Asked after commit was: refused at once, as on the host; no callback. */
+    shop.status[2] = a->db_query(req, "SELECT 2", 0, NULL, shop_note, (void *)2);
+    shop.late_rollback = a->db_rollback(req, shop_note, (void *)2);
     return TN_SUSPEND;
 }
 
@@ -1708,6 +1712,7 @@ static void test_db_commit_of_nothing_and_statements_after_commit(void)
     CU_ASSERT_EQUAL(shop.status[1], TN_OK);
     CU_ASSERT_EQUAL(shop.status[3], TN_OK);
     CU_ASSERT_EQUAL(shop.status[2], TN_ESTATE); /* asked after commit was */
+    CU_ASSERT_EQUAL(shop.late_rollback, TN_ESTATE);
     CU_ASSERT_EQUAL_FATAL(tk_db_count(tk), 2);
     CU_ASSERT_STRING_EQUAL(tk_db_at(tk, 0)->sql, "SELECT 1");
     CU_ASSERT_STRING_EQUAL(tk_db_at(tk, 1)->sql, "COMMIT");

@@ -356,6 +356,71 @@ static void test_old_abi_descriptor_still_loads(void)
     host_errors_free(&e);
 }
 
+/* `tanomu check` in a build step: the database URL files are not read
+ * (their paths are kept, to be reported "not checked"); a server's parse
+ * still reads them and fails without them (P3). */
+static void test_url_files_unchecked_for_check(void)
+{
+    static const char conf_text[] =
+        "server: { admin_listen = \"\"; };\n"
+        "database: { url_file = \"pg/app.url\"; owner_url_file = \"pg/owner.url\"; };\n";
+    char path[512];
+    host_snapshot snap;
+    host_config conf;
+    host_errors e;
+
+    clear_tenants();
+    write_file("tanomu.conf", conf_text);
+    snprintf(path, sizeof path, "%s/tanomu.conf", dir);
+    host_errors_init(&e);
+    CU_ASSERT_EQUAL_FATAL(host_config_snapshot(path, &snap, &e), 0);
+    snap.url_files_unchecked = 1;
+    CU_ASSERT_EQUAL(host_config_parse(&snap, &conf, &e), 0);
+    dump(&e);
+    CU_ASSERT_PTR_NULL(conf.server.db.url);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(conf.server.db.url_file_unchecked ? conf.server.db.url_file_unchecked : "",
+               "pg/app.url"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(conf.server.db.owner_url_file_unchecked
+                                      ? conf.server.db.owner_url_file_unchecked
+                                      : "",
+                                  "pg/owner.url"));
+    host_config_free(&conf);
+    snap.url_files_unchecked = 0;
+    CU_ASSERT_NOT_EQUAL(host_config_parse(&snap, &conf, &e), 0);
+    CU_ASSERT_TRUE(has_error(&e, "'url_file': cannot read"));
+    CU_ASSERT_TRUE(has_error(&e, "'owner_url_file': cannot read"));
+    host_config_free(&conf);
+    host_snapshot_free(&snap);
+    host_errors_free(&e);
+}
+
+/* plugins.NAME groups sit beside dir and load (bound to the plugins'
+ * schemas later); a plain unknown key there is still refused. */
+static void test_plugins_group_takes_plugin_sections(void)
+{
+    host_config conf;
+    host_errors e;
+
+    clear_tenants();
+    write_file("tanomu.conf", "server: { admin_listen = \"\"; };\n"
+                              "plugins: { load = []; mailer: { relay = \"r:25\"; }; };\n");
+    host_errors_init(&e);
+    CU_ASSERT_EQUAL(parse_main(&conf, &e), 0);
+    dump(&e);
+    CU_ASSERT_PTR_NOT_NULL(conf.main_cfg);
+    host_config_free(&conf);
+    host_errors_free(&e);
+
+    write_file("tanomu.conf", "server: { admin_listen = \"\"; };\n"
+                              "plugins: { load = []; colour = \"red\"; };\n");
+    host_errors_init(&e);
+    CU_ASSERT_NOT_EQUAL(parse_main(&conf, &e), 0);
+    CU_ASSERT_TRUE(has_error(&e, "unknown setting 'plugins.colour'"));
+    host_config_free(&conf);
+    host_errors_free(&e);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -378,6 +443,10 @@ int main(void)
     CU_add_test(s, "loader refusals: ABI, symbol, name, deps, S3 names, cycle",
                 test_loader_refusals);
     CU_add_test(s, "older-minor descriptor still loads", test_old_abi_descriptor_still_loads);
+    CU_add_test(s, "check: database URL files not read, paths kept (P3)",
+                test_url_files_unchecked_for_check);
+    CU_add_test(s, "plugins.NAME groups beside dir and load",
+                test_plugins_group_takes_plugin_sections);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = (int)CU_get_number_of_failures();

@@ -11,6 +11,7 @@
 
 #include <CUnit/Basic.h>
 
+#include "labels.h"
 #include "metrics.h"
 
 static void test_counts_from_many_processes_add_up(void)
@@ -149,6 +150,34 @@ static void test_label_escaping(void)
     CU_ASSERT_STRING_EQUAL(out, "a\\\"b\\\\c\\nd");
 }
 
+/* A4: a plugin metric updated for no tenant is exported without a tenant
+ * label (`name 3`), not as tenant="" (a label Prometheus would then have to
+ * match as empty), and beside a tenant's series of the same family. */
+static void test_no_tenant_means_no_tenant_label(void)
+{
+    host_metrics *m = host_metrics_create(64);
+    char labels[128];
+    host_buf page;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    host_metrics_tenant_labels(labels, sizeof labels, NULL);
+    CU_ASSERT_STRING_EQUAL(labels, "");
+    host_metrics_tenant_labels(labels, sizeof labels, "");
+    CU_ASSERT_STRING_EQUAL(labels, "");
+    host_metrics_family(m, "p_total", HOST_METRIC_COUNTER, "test");
+    host_series_add(host_metrics_series(m, "p_total", labels), 3);
+    host_metrics_tenant_labels(labels, sizeof labels, "sh\"op");
+    CU_ASSERT_STRING_EQUAL(labels, "tenant=\"sh\\\"op\"");
+    host_series_add(host_metrics_series(m, "p_total", labels), 2);
+    host_buf_init(&page);
+    host_metrics_render(m, &page);
+    CU_ASSERT_PTR_NOT_NULL(strstr(page.data, "\np_total 3\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(page.data, "\np_total{tenant=\"sh\\\"op\"} 2\n"));
+    CU_ASSERT_PTR_NULL(strstr(page.data, "tenant=\"\""));
+    host_buf_free(&page);
+    host_metrics_destroy(m);
+}
+
 static void slot_set(host_metrics *m, int i, int64_t gen, int64_t conns, int64_t tick_ms)
 {
     host_worker_slot *w = host_metrics_slot(m, i);
@@ -192,6 +221,8 @@ int main(void)
     CU_add_test(s, "histogram buckets are cumulative", test_histogram_is_cumulative);
     CU_add_test(s, "full table: NULL, no crash", test_full_table_returns_null_not_crash);
     CU_add_test(s, "label values escaped", test_label_escaping);
+    CU_add_test(s, "no tenant: no tenant label, not tenant=\"\" (A4)",
+                test_no_tenant_means_no_tenant_label);
     CU_add_test(s, "balancing ignores stalled, paused and other-generation workers (P1)",
                 test_min_conns_ignores_stalled_and_other_workers);
     CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -44,6 +44,44 @@ static void test_header_lookup_is_case_insensitive(void)
     CU_ASSERT_PTR_NULL(host_req_header(&r, "Authorization"));
 }
 
+static int join_headers(const char *name, const char *value, void *ud)
+{
+    host_buf *b = ud;
+    host_buf_printf(b, "%s%s=%s", b->len ? "|" : "", name, value);
+    return strcmp(name, "Cookie") == 0 && strcmp(value, "stop") == 0 ? 42 : 0;
+}
+
+/* Every header in arrival order, as the client wrote its name, for a WAF
+ * (issue 7 §8); the walk stops at the first non-zero return. */
+static void test_header_each_in_arrival_order(void)
+{
+    host_buf b;
+
+    host_buf_init(&b);
+    CU_ASSERT_EQUAL(host_req_header_each(&r, join_headers, &b), TN_OK);
+    CU_ASSERT_STRING_EQUAL(b.data,
+                           "Host=demo.localhost|Cookie=a=1; sid=\"abc\"; theme=dark|X-Empty=");
+    CU_ASSERT_EQUAL(host_req_header_each(&r, NULL, NULL), TN_EINVAL);
+    CU_ASSERT_EQUAL(host_req_header_each(NULL, join_headers, &b), TN_EINVAL);
+    host_buf_free(&b);
+}
+
+static void test_header_each_stops_on_non_zero(void)
+{
+    static const char pairs[] = "A\0001\0Cookie\0stop\0B\0002"; /* name\0value\0 */
+    tn_request q;
+    host_buf b;
+
+    host_request_init(&q);
+    host_buf_append(&q.hdrbuf, pairs, sizeof pairs);
+    CU_ASSERT_EQUAL_FATAL(host_request_index_headers(&q), 0);
+    host_buf_init(&b);
+    CU_ASSERT_EQUAL(host_req_header_each(&q, join_headers, &b), 42);
+    CU_ASSERT_STRING_EQUAL(b.data, "A=1|Cookie=stop");
+    host_buf_free(&b);
+    host_request_free(&q);
+}
+
 static void test_cookies(void)
 {
     CU_ASSERT_STRING_EQUAL(host_req_cookie(&r, "a"), "1");
@@ -153,6 +191,10 @@ int main(void)
         return 2;
     s = CU_add_suite("request", setup, teardown);
     CU_add_test(s, "header lookup is case-insensitive", test_header_lookup_is_case_insensitive);
+    CU_add_test(s, "req_header_each: every header in arrival order",
+                test_header_each_in_arrival_order);
+    CU_add_test(s, "req_header_each: stops on non-zero and returns it",
+                test_header_each_stops_on_non_zero);
     CU_add_test(s, "cookies parsed", test_cookies);
     CU_add_test(s, "query params decoded; broken escapes and NUL refused (A6)",
                 test_query_params_decoded_and_refused);

@@ -3,9 +3,11 @@
  *
  * The host passes a `const tn_api *` to the plugin's init().  The table
  * starts with its size and ABI version; functions are only ever appended
- * (taking the place of a reserved slot), so a plugin built against an older
- * SDK keeps working, and a plugin can detect an optional function with
- * TN_API_HAS() before calling it.  Modelled on SQLite's sqlite3_api_routines.
+ * (taking the place of a reserved slot, or after the slots), so no member
+ * ever moves (tests/sdk/abi_layout.txt holds every offset), a plugin built
+ * against an older SDK keeps working, and a plugin can detect an optional
+ * function with TN_API_HAS() before calling it.  Modelled on SQLite's
+ * sqlite3_api_routines.
  *
  * Threading: every function runs on the worker's event loop thread, that is
  * from init(), a hook, a handler, a timer, an event handler or a work
@@ -45,19 +47,18 @@ typedef struct tn_job_run tn_job_run; /* one run of a scheduled job */
 #define TN_ENOTFOUND -5
 #define TN_ECANCELED -6 /* work cancelled (the worker is stopping) */
 /* Database results (ABI 1.1), see db_status(). */
-#define TN_EDB_UNAVAILABLE                                                                         \
-    -10 /* no connection now (down, pool full, wait
-                                  timed out): answer 503, retry later */
-#define TN_EDB_QUERY                                                                               \
-    -11                    /* the server refused the statement: see
-                                  db_sqlstate(); the transaction is aborted */
+/* No connection now (down, pool full, wait timed out): answer 503, retry
+ * later. */
+#define TN_EDB_UNAVAILABLE -10
+/* The server refused the statement: see db_sqlstate(); the transaction is
+ * aborted. */
+#define TN_EDB_QUERY -11
 #define TN_EDB_ABORTED -12 /* commit of a failed transaction: rolled back */
-#define TN_EDB_UNKNOWN                                                                             \
-    -13 /* the connection was lost during commit: the
-                                  transaction MAY HAVE COMMITTED.  Do not treat
-                                  it as "nothing happened"; resp_db_error()
-                                  answers 500 "commit_unknown" (no Retry-After).
-                                  Make such writes idempotent (see db_commit). */
+/* The connection was lost during commit: the transaction MAY HAVE
+ * COMMITTED.  Do not treat it as "nothing happened"; resp_db_error() answers
+ * 500 "commit_unknown" (no Retry-After).  Make such writes idempotent (see
+ * db_commit). */
+#define TN_EDB_UNKNOWN -13
 
 /* Outbound calls and secrets (ABI 1.2); see http_call(), secret_unseal(). */
 #define TN_EPOLICY -20   /* refused by the egress policy (scheme, address, port) */
@@ -65,8 +66,9 @@ typedef struct tn_job_run tn_job_run; /* one run of a scheduled job */
 #define TN_ETOOBIG -22   /* the response passed the size cap: cut, not delivered */
 #define TN_ENETWORK -23  /* DNS, connect, TLS or protocol failure: see the message */
 #define TN_EBUSY -24     /* the plugin's outbound queue is full: try later */
-#define TN_ESEAL -25     /* a sealed value does not open: wrong tenant, plugin or key,
-                            or tampered with; or no usable key */
+/* A sealed value does not open: wrong tenant, plugin or key, or tampered
+ * with; or no usable key. */
+#define TN_ESEAL -25
 
 /* What a hook or handler tells the host. */
 typedef enum tn_status {
@@ -157,12 +159,12 @@ typedef struct tn_http_request {
 
 /* What an outbound call gives its callback.  Valid during the call only. */
 typedef struct tn_http_response {
-    uint32_t size;     /* sizeof(tn_http_response) as the host built it */
-    int result;        /* TN_OK (any HTTP status), or TN_EPOLICY, TN_ETIMEDOUT,
-                          TN_ETOOBIG, TN_ENETWORK, TN_ECANCELED */
-    const char *error; /* why, when result is not TN_OK (curl's message or
-                          the policy's reason); "" otherwise */
-    int status;        /* HTTP status of the last hop; 0 if none */
+    uint32_t size;                 /* sizeof(tn_http_response) as the host built it */
+    int result;                    /* TN_OK (any HTTP status), or TN_EPOLICY, TN_ETIMEDOUT,
+                                      TN_ETOOBIG, TN_ENETWORK, TN_ECANCELED */
+    const char *error;             /* why, when result is not TN_OK (curl's message or
+                                      the policy's reason); "" otherwise */
+    int status;                    /* HTTP status of the last hop; 0 if none */
     const tn_http_header *headers; /* of the last hop, names lower-case */
     size_t nheaders;
     const char *body; /* NUL-terminated for convenience; body_len excludes it */
@@ -180,13 +182,13 @@ typedef void (*tn_curl_fn)(tn_plugin *self, void *easy, int result, int curl_cod
 /* A scheduled job.  Either every_s (an interval, ticks aligned to the
  * epoch) or at (calendar: "HH:MM" daily, or "wed HH:MM" weekly) in tz. */
 typedef struct tn_job_spec {
-    uint32_t size;      /* sizeof(tn_job_spec) */
-    const char *name;   /* [a-z][a-z0-9_]{0,47}, unique in the plugin */
-    uint32_t every_s;   /* interval in seconds, or 0 for `at` */
-    const char *at;     /* calendar rule, or NULL */
-    const char *tz;     /* IANA zone for `at`; NULL: Asia/Tokyo */
-    int per_tenant;     /* 0: one run per tick; 1: one per enabling tenant */
-    uint32_t lease_s;   /* a run not ended by then is retried; 0: 300 */
+    uint32_t size;    /* sizeof(tn_job_spec) */
+    const char *name; /* [a-z][a-z0-9_]{0,47}, unique in the plugin */
+    uint32_t every_s; /* interval in seconds, or 0 for `at` */
+    const char *at;   /* calendar rule, or NULL */
+    const char *tz;   /* IANA zone for `at`; NULL: Asia/Tokyo */
+    int per_tenant;   /* 0: one run per tick; 1: one per enabling tenant */
+    uint32_t lease_s; /* a run not ended by then is retried; 0: 300 */
     const void *reserved[4];
 } tn_job_spec;
 
@@ -220,7 +222,8 @@ struct tn_api {
     int (*hook_add)(tn_plugin *self, tn_phase phase, tn_hook_fn fn, void *ud);
     int (*event_subscribe)(tn_plugin *self, const char *name, tn_event_fn fn, void *ud);
     /* Counters and gauges: exported as tanomu_plugin_<plugin>_<name>
-     * with a tenant label.  name matches [a-z][a-z0-9_]{0,47}. */
+     * with a tenant label (none at all for tenant_id NULL).  name matches
+     * [a-z][a-z0-9_]{0,47}.  NULL: bad or taken name, or out of memory. */
     tn_metric *(*metric_counter)(tn_plugin *self, const char *name, const char *help);
     tn_metric *(*metric_gauge)(tn_plugin *self, const char *name, const char *help);
 
@@ -228,9 +231,13 @@ struct tn_api {
     void (*metric_add)(tn_metric *m, const char *tenant_id, int64_t delta);
     void (*metric_set)(tn_metric *m, const char *tenant_id, int64_t value);
     /* Deliver asynchronously to every subscriber whose plugin the tenant
-     * enables (tenant_id NULL: to every subscriber). */
+     * enables (tenant_id NULL: to every subscriber), in this worker
+     * process only: other workers and nodes never see a plain event. */
     int (*event_publish)(tn_plugin *self, const char *tenant_id, const char *name,
                          const char *payload_json);
+    /* A timer of this worker: every worker's init() starts its own, so it
+     * fires once per worker (use a job for once per cluster).  A one-shot
+     * timer stays allocated until timer_stop (or the worker ends). */
     tn_timer *(*timer_start)(tn_plugin *self, uint64_t after_ms, uint64_t repeat_ms, tn_timer_fn fn,
                              void *ud);
     void (*timer_stop)(tn_timer *timer);
@@ -253,6 +260,7 @@ struct tn_api {
         ;
 
     /* -- the request ---------------------------------------------------- */
+    /* Strings returned here live until the request finishes. */
     const char *(*req_method)(const tn_request *req);
     const char *(*req_path)(const tn_request *req);  /* no query string */
     const char *(*req_query)(const tn_request *req); /* raw, "" if none */
@@ -267,7 +275,8 @@ struct tn_api {
     const char *(*req_client_addr)(const tn_request *req);
     const char *(*req_route)(const tn_request *req); /* matched pattern */
     int (*req_is_tls)(const tn_request *req);
-    /* The principal: set by an authenticate hook, checked by the host. */
+    /* The principal: set by an authenticate hook, once (a second call, or
+     * one outside TN_PHASE_AUTHENTICATE, is TN_ESTATE); checked by the host. */
     int (*req_set_principal)(tn_request *req, const char *user_id, const char *roles);
     const char *(*req_principal)(const tn_request *req);
     int (*req_has_role)(const tn_request *req, const char *role);
@@ -308,7 +317,7 @@ struct tn_api {
 
     /* -- ABI 1.1 ---------------------------------------------------------- */
     /* A tenant's settings for this plugin outside a request (timers,
-     * events); NULL if the tenant does not exist. */
+     * events); NULL if the tenant does not exist.  Valid until fini(). */
     const tn_config *(*tenant_config)(const tn_plugin *self, const char *tenant_id);
 
     /* The database.  Statements run in the request's transaction, which the
@@ -320,8 +329,9 @@ struct tn_api {
      * req_resume() from the last callback.  A transaction not committed
      * when the request ends is rolled back. */
     /* Parameters are C strings: a value with a NUL byte must be refused
-     * (or encoded) by the plugin.  Transaction control, SET and set_config
-     * are the host's and are refused (TN_EINVAL). */
+     * (or encoded) by the plugin.  Transaction and session control (BEGIN,
+     * COMMIT, SET, RESET, LISTEN, DO, ... as the first keyword), set_config
+     * and U& escapes are the host's and are refused (TN_EINVAL). */
     int (*db_query)(tn_request *req, const char *sql, int nparams, const char *const *params,
                     tn_db_fn cb, void *ud);
     /* Commit outcomes: TN_OK committed; TN_EDB_ABORTED, TN_EDB_QUERY (e.g.
@@ -332,7 +342,11 @@ struct tn_api {
      * idempotent: take an idempotency key from the client (a header or a
      * field) and store it under a unique constraint in the same
      * transaction, so a repeat finds it (23505) instead of writing again;
-     * or write with INSERT ... ON CONFLICT DO NOTHING on a natural key. */
+     * or write with INSERT ... ON CONFLICT DO NOTHING on a natural key.
+     * With nothing begun, commit and rollback return TN_OK and cb still
+     * runs later with TN_OK.  A statement, commit or rollback asked after
+     * commit or rollback was asked, before its answer: TN_ESTATE at once,
+     * and its cb never runs. */
     int (*db_commit)(tn_request *req, tn_db_fn cb, void *ud);
     int (*db_rollback)(tn_request *req, tn_db_fn cb, void *ud);
     int (*db_status)(const tn_db_result *res);           /* TN_OK or TN_EDB_* */
@@ -343,12 +357,16 @@ struct tn_api {
     const char *(*db_colname)(const tn_db_result *res, int col);
     const char *(*db_value)(const tn_db_result *res, int row, int col); /* NULL: SQL NULL */
     int64_t (*db_affected)(const tn_db_result *res);
-    /* Answers a failed result: 503 + Retry-After when unavailable or on a
-     * statement timeout, 500 "commit_unknown" (no Retry-After) when the
-     * commit's outcome is unknown, 400 when the input does not fit
-     * (SQLSTATE class 22), 409 on a unique violation, 422 when a privilege
-     * or integrity rule refused the change, else 500.  Only the SQLSTATE is
-     * logged. */
+    /* Answers a failed result, in this order: 500 "commit_unknown" (no
+     * Retry-After) when the commit's outcome is unknown; 503
+     * "database_unavailable" + Retry-After: 1 when unavailable; 503
+     * "database_timeout" + Retry-After: 1 on a statement timeout (57014);
+     * 400 "invalid_input" when the input does not fit (class 22); 409
+     * "conflict" on a unique violation (23505); 422 "refused" when a
+     * privilege (42501) or another integrity rule (class 23) refused the
+     * change; else 500 "internal".  commit_unknown, database_timeout,
+     * refused and internal are logged at error level with the request id:
+     * the status and SQLSTATE only, never db_message() (S16). */
     int (*resp_db_error)(tn_request *req, const tn_db_result *res);
     /* A durable event, written to the outbox in the request's transaction:
      * it exists if and only if the transaction commits, and is delivered at
@@ -363,12 +381,16 @@ struct tn_api {
     void (*delivery_done)(tn_delivery *d, int ok, const char *error);
 
     /* -- ABI 1.2 ---------------------------------------------------------- */
-    /* Every 1.2 call that fails sets the plugin's last error message. */
+    /* Every 1.2 call that fails sets the plugin's last error message: ""
+     * if none; valid until the plugin's next failing 1.2 call. */
     const char *(*last_error)(const tn_plugin *self);
-    /* Every request header in arrival order (a WAF inspects them all). */
+    /* Every request header in arrival order (a WAF inspects them all),
+     * names as sent, repeats apart: fn's first non-zero return stops the
+     * walk and is returned; else TN_OK.  TN_EINVAL: req or fn NULL. */
     int (*req_header_each)(const tn_request *req, tn_header_fn fn, void *ud);
-    /* The plugin's own settings from tanomu.conf (plugin-wide, not per
-     * tenant), by desc->global_settings; never NULL after init(). */
+    /* The plugin's own settings from tanomu.conf's plugins.NAME section
+     * (plugin-wide, not per tenant), by desc->global_settings; never NULL
+     * from init() on (no section: the defaults); valid until fini(). */
     const tn_config *(*plugin_config)(const tn_plugin *self);
     /* Free memory the host returned to the plugin (secret_seal/unseal). */
     void (*free)(void *p);
@@ -410,8 +432,8 @@ struct tn_api {
      * the first statement, rolled back unless committed.  tx_commit and
      * tx_rollback end the handle after their callback. */
     int (*tx_begin)(tn_plugin *self, const char *tenant_id, tn_tx **out);
-    int (*tx_query)(tn_tx *tx, const char *sql, int nparams, const char *const *params,
-                    tn_tx_fn cb, void *ud);
+    int (*tx_query)(tn_tx *tx, const char *sql, int nparams, const char *const *params, tn_tx_fn cb,
+                    void *ud);
     int (*tx_commit)(tn_tx *tx, tn_tx_fn cb, void *ud);
     int (*tx_rollback)(tn_tx *tx, tn_tx_fn cb, void *ud);
     int (*tx_publish)(tn_tx *tx, const char *name, const char *payload_json);

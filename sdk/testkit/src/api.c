@@ -116,6 +116,9 @@ void tk_api_fill(tn_api *api)
     api->tx_rollback = tk_api_tx_rollback;
     api->tx_publish = tk_api_tx_publish;
     api->delivery_tx = tk_api_delivery_tx;
+    /* ABI 1.2: sealed secrets */
+    api->secret_seal = tk_api_secret_seal;
+    api->secret_unseal = tk_api_secret_unseal;
     /* ABI 1.2: rate-limit zones */
     api->limit_zone = tk_api_limit_zone;
     api->limit_take = tk_api_limit_take;
@@ -125,4 +128,10 @@ void tk_api_fill(tn_api *api)
     api->job_tick = tk_api_job_tick;
     api->job_done = tk_api_job_done;
     api->job_history = tk_api_job_history;
+    /* ABI 1.2: interfaces between plugins */
+    api->iface_export = tk_api_iface_export;
+    api->iface_get = tk_api_iface_get;
+    /* ABI 1.2 (sdkmisc) */
+    api->req_header_each = tk_api_req_header_each;
+    api->plugin_config = tk_api_plugin_config;
 }

@@ -4,8 +4,10 @@
  * It keeps the host's rules (host/runtime/database.c) so that a plugin meets
  * them in its unit tests: a request's first statement begins a transaction
  * bound to its tenant; statements run in order and answer later, never
- * inside the call; a statement asked after commit or rollback was asked
- * answers TN_ESTATE; commit or rollback with nothing begun answers TN_OK;
+ * inside the call; a statement (or db_publish, db_audit, commit, rollback)
+ * asked after commit or rollback was asked is refused at once with
+ * TN_ESTATE, no callback; commit or rollback with nothing begun answers
+ * TN_OK, and calls back;
  * after a failed statement the transaction is aborted, as PostgreSQL does
  * (25P02, then TN_EDB_ABORTED at commit); a transaction still open when the
  * request finishes is rolled back with a warning, and callbacks for a
@@ -355,6 +357,16 @@ static void classify(tk_tx *tx, tk_db_op *op)
     }
 }
 
+/* Asked after commit or rollback was: the host refuses it at once, with
+ * no callback (its submit()); frees op then. */
+static int refused_now(tk_db_op *op)
+{
+    if (!op->answered || op->status != TN_ESTATE)
+        return 0;
+    tk_db_op_free(op);
+    return 1;
+}
+
 static void queued(tk_tx *tx, tk_db_op *op)
 {
     if (!op->answered) {
@@ -366,6 +378,8 @@ static void queued(tk_tx *tx, tk_db_op *op)
 static int submit(tn_request *r, tk_db_op *op)
 {
     classify(&r->tx, op);
+    if (refused_now(op))
+        return TN_ESTATE;
     int rc = tk_queue_db(r, r->tk->current, op);
     if (rc != TN_OK) {
         tk_db_op_free(op);
@@ -378,6 +392,8 @@ static int submit(tn_request *r, tk_db_op *op)
 static int submit_tx(tn_tx *t, tk_db_op *op)
 {
     classify(&t->state, op);
+    if (refused_now(op))
+        return TN_ESTATE;
     tk_pending *p = calloc(1, sizeof *p);
     if (p == NULL || tk_list_push(&t->tk->pending, p) != TN_OK) {
         free(p);
@@ -604,12 +620,6 @@ void tk_db_run(tk_kit *tk, tk_pending *p)
     tn_db_result res;
     memset(&res, 0, sizeof res);
     res.status = op->status;
-    if (op->answered && op->status == TN_ESTATE && r != NULL &&
-        (op->kind == TK_DB_PUBLISH || op->kind == TK_DB_AUDIT)) {
-        /* The host says TN_OK to the call and drops the row: say so. */
-        tk_log_req(r, TN_LOG_WARN, "%s after commit or rollback was asked: dropped",
-                   op->kind == TK_DB_PUBLISH ? "db_publish()" : "db_audit()");
-    }
     if (!op->answered) {
         /* The statement is sent now; a COMMIT or ROLLBACK needs one too. */
         if ((op->kind == TK_DB_COMMIT || op->kind == TK_DB_ROLLBACK) &&

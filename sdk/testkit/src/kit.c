@@ -197,6 +197,9 @@ int tk_load(tk_kit *tk, const tn_plugin_desc *desc)
     rc = tk_schema_validate(tk, &p->desc);
     if (rc != TN_OK)
         goto fail;
+    rc = tk_plugin_settings_bind(tk, p); /* plugins.NAME, before init() reads it */
+    if (rc != TN_OK)
+        goto fail;
     for (const char *const *d = p->desc.depends; d != NULL && *d != NULL; d++) {
         if (tk_find_plugin(tk, *d) == NULL) {
             tk_log_kit(tk, TN_LOG_ERROR, "plugin %s depends on %s, which is not loaded",
@@ -219,6 +222,7 @@ int tk_load(tk_kit *tk, const tn_plugin_desc *desc)
 
     tn_plugin *saved;
     tk->registering = p;
+    p->last_error[0] = '\0';
     tk_enter(tk, p, &saved);
     int init_rc = p->desc.init(p, &tk->api);
     tk_leave(tk, saved);
@@ -227,7 +231,9 @@ int tk_load(tk_kit *tk, const tn_plugin_desc *desc)
         /* It stays listed (it may have registered things) but counts as
          * disabled for every tenant: the host refuses the generation. */
         p->failed = 1;
-        tk_log_kit(tk, TN_LOG_ERROR, "plugin %s: init() returned %d", p->desc.name, init_rc);
+        /* As the host: the last failed 1.2 call (a missing interface) says why. */
+        tk_log_kit(tk, TN_LOG_ERROR, "plugin %s: init() returned %d%s%s", p->desc.name, init_rc,
+                   p->last_error[0] ? ": " : "", p->last_error);
         return TN_ESTATE;
     }
     return TN_OK;
@@ -237,6 +243,7 @@ fail:
         tk->plugins.n--;
         compute_order(tk);
     }
+    host_tn_config_free(p->global_cfg);
     free(p);
     return rc;
 }
@@ -268,8 +275,12 @@ void tk_free(tk_kit *tk)
     tk_metrics_free(tk);
     tk_settings_free(tk);
     tk_logs_free(tk);
-    for (size_t i = 0; i < tk->plugins.n; i++)
+    tk_secrets_free(tk);
+    tk_plugin_settings_free(tk);
+    for (size_t i = 0; i < tk->plugins.n; i++) {
+        tk_ifaces_free(tk->plugins.items[i]);
         free(tk->plugins.items[i]);
+    }
     tk_list_clear(&tk->plugins);
     tk_list_clear(&tk->order);
     free(tk);

@@ -4,7 +4,8 @@
  * Every 1.2 call that fails records why in its plugin, as the host does,
  * so a plugin's unit test sees the same message its code would log in
  * production.  Memory the testkit hands a plugin (sealed values, ...) is
- * plain malloc, freed with api->free.
+ * plain malloc, freed with api->free, which wipes it first as the host's
+ * does (it may hold an opened secret).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,5 +32,5 @@ const char *tk_api_last_error(const tn_plugin *p)
 
 void tk_api_free(void *ptr)
 {
-    free(ptr);
+    host_secret_free(ptr);
 }

@@ -129,5 +129,5 @@ size_t tk_log_secret_leaks(const tk_kit *tk)
             }
         }
     }
-    return leaks;
+    return leaks + tk_plugin_settings_leaks(tk); /* plugins.NAME secrets too */
 }

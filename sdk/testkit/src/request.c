@@ -278,6 +278,21 @@ const char *tk_api_req_header(const tn_request *req, const char *name)
     return pair_find(&req->headers, name);
 }
 
+/* Every header in the order the test set them, as the host gives them in
+ * arrival order: fn's first non-zero return ends the walk and is returned. */
+int tk_api_req_header_each(const tn_request *req, tn_header_fn fn, void *ud)
+{
+    if (req == NULL || fn == NULL)
+        return TN_EINVAL;
+    for (size_t i = 0; i < req->headers.n; i++) {
+        const tk_pair *h = req->headers.items[i];
+        int rc = fn(h->name, h->value, ud);
+        if (rc != 0)
+            return rc;
+    }
+    return TN_OK;
+}
+
 /* The first Cookie header that has it, as on the host. */
 const char *tk_api_req_cookie(tn_request *req, const char *name)
 {

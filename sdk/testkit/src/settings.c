@@ -343,6 +343,13 @@ static int section_config(tk_kit *tk, tk_feature *f, const tk_section *s, size_t
             continue;
         }
         v->set = 1;
+        char *sealed_why = NULL;
+        if (tk_secret_setting(tk, f->tenant, p, k, v, &sealed_why) != 0) {
+            add_errorf(tk, p, f->tenant, k->name, "%s", sealed_why ? sealed_why : "out of memory");
+            free(sealed_why);
+            (*bad)++;
+            continue;
+        }
         const char *why = host_value_out_of_bounds(k, v);
         if (why != NULL) {
             add_errorf(tk, p, f->tenant, k->name, "%s (%g..%g)", why, k->min, k->max);

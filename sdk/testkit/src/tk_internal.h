@@ -60,6 +60,10 @@ struct tn_plugin {
     size_t load_index;
     int failed; /* init() refused: treated as disabled everywhere */
     char last_error[256]; /* api->last_error(): the last failed 1.2 call */
+    /* iface.c: the interfaces it exported */
+    struct tk_iface *ifaces;
+    /* api->plugin_config(), bound by plugin_settings.c */
+    tn_config *global_cfg;
 };
 
 /* Records why a 1.2 call of plugin p failed, as the host's
@@ -371,8 +375,10 @@ struct tk_kit {
 
     tk_list logs; /* char * */
     int log_echo;
+    struct host_keyring *keyring; /* secrets.c: made on first use */
     tk_list limits; /* tn_limit *, limits.c */
     struct tk_jobs *jobs; /* jobs.c: scheduled jobs and their runs */
+    tk_list plugin_settings; /* tk_global_value *, tk_plugin_set() */
 };
 
 /* kit.c: calling into plugin code.  Every call goes between enter and
@@ -567,6 +573,18 @@ void tk_api_metric_add(tn_metric *m, const char *tenant_id, int64_t delta);
 void tk_api_metric_set(tn_metric *m, const char *tenant_id, int64_t value);
 void tk_metrics_free(tk_kit *tk);
 
+/* secrets.c (ABI 1.2, S18): the host's sealed format (sealed.c) under
+ * the kit's random keys. */
+#include "sealed.h"
+int tk_api_secret_seal(tn_plugin *self, const char *tenant_id, const void *plain, size_t len,
+                       char **out);
+int tk_api_secret_unseal(tn_plugin *self, const char *tenant_id, const char *sealed, void **out,
+                         size_t *len, int *stale);
+void tk_secrets_free(tk_kit *tk);
+/* A string setting written sealed, opened in place as the host does:
+ * 0, or -1 with *why (malloc'd) for the error list. */
+int tk_secret_setting(tk_kit *tk, const char *tenant, const tn_plugin *p, const tn_config_key *k,
+                      host_value *v, char **why);
 /* limits.c: rate-limit zones (ABI 1.2) */
 tn_limit *tk_api_limit_zone(tn_plugin *self, const char *name, double rate, uint32_t burst,
                             size_t mem_bytes);
@@ -586,5 +604,20 @@ int tk_api_job_history(tn_tx *tx, tn_plugin *self, const char *job, int limit, t
 int tk_jobs_answer(tk_kit *tk, const char *tenant, const char *sql, int nparams,
                    const char *const *params, tn_db_result *res);
 void tk_jobs_free(tk_kit *tk); /* after the plugins' fini() */
+/* iface.c: interfaces between plugins (ABI 1.2) */
+int tk_api_iface_export(tn_plugin *self, const char *name, uint32_t version, const void *table);
+const void *tk_api_iface_get(tn_plugin *self, const char *name, uint32_t min_version);
+void tk_ifaces_free(tn_plugin *p);
+
+/* request.c, ABI 1.2 (sdkmisc) */
+int tk_api_req_header_each(const tn_request *req, tn_header_fn fn, void *ud);
+
+/* plugin_settings.c, ABI 1.2 (sdkmisc): plugins.NAME as tk_plugin_set()
+ * wrote it, bound to p->global_cfg by tk_load() before init(). */
+int tk_plugin_settings_bind(tk_kit *tk, tn_plugin *p);
+void tk_plugin_settings_free(tk_kit *tk); /* the values and every global_cfg */
+const tn_config *tk_api_plugin_config(const tn_plugin *p);
+/* How many TN_KEY_SECRET values set with tk_plugin_set() appear in the log. */
+size_t tk_plugin_settings_leaks(const tk_kit *tk);
 
 #endif

@@ -265,9 +265,27 @@ const char *tk_log_line(const tk_kit *tk, size_t i);
 int tk_log_contains(const tk_kit *tk, const char *needle);
 /* Also print each line to stderr as it is logged. */
 void tk_log_echo(tk_kit *tk, int on);
-/* How many values of TN_KEY_SECRET settings, as tenants set them, appear
- * in the log (S16: a test asserts it is 0). */
+/* How many values of TN_KEY_SECRET settings, as tenants set them (and as
+ * tk_plugin_set() set plugin-wide ones), appear in the log (S16: a test
+ * asserts it is 0). */
 size_t tk_log_secret_leaks(const tk_kit *tk);
+
+/* -- sealed secrets (ABI 1.2, S18) ----------------------------------- */
+
+/* secret_seal/secret_unseal use the host's cipher and format under a
+ * random key of the kit.  tk_keyring_rotate() adds a fresh key and makes
+ * it active, as `tanomu secret rotate` does: values sealed before still
+ * open, with *stale set.  TN_OK or TN_ENOMEM. */
+int tk_keyring_rotate(tk_kit *tk);
+/* The active key's ID ("tk1", "tk2", ...). */
+const char *tk_keyring_active(tk_kit *tk);
+/* The sealed form of a secret setting, as `tanomu secret seal --tenant
+ * TENANT --plugin PLUGIN --key KEY` makes it, under the kit's active key
+ * (tenant NULL: plugin-wide).  tk_set() of it gives the plugin the
+ * plaintext; for another tenant, plugin or key tk_check() reports that it
+ * does not open.  malloc'd (free()), NULL if out of memory. */
+char *tk_seal_setting(tk_kit *tk, const char *tenant, const char *plugin, const char *key,
+                      const char *plaintext);
 
 /* -- rate-limit zones (ABI 1.2) -------------------------------------- */
 
@@ -304,6 +322,18 @@ typedef struct tk_job_entry {
 } tk_job_entry;
 size_t tk_job_count(const tk_kit *tk);
 const tk_job_entry *tk_job_at(const tk_kit *tk, size_t i); /* NULL past the end */
+
+/* -- plugin-wide settings (ABI 1.2) ---------------------------------- */
+
+/* Sets `key` of the plugin-wide settings of `plugin` (desc->global_settings;
+ * the host's tanomu.conf `plugins.NAME { key = value; }`), as text written
+ * as a default_value is; value NULL removes it.  Call it before tk_load():
+ * tk_load() checks the values against the schema (unknown keys, types,
+ * bounds, required keys) and refuses the plugin with TN_EINVAL, the reason
+ * in the log, as the host refuses to start; api->plugin_config() then
+ * gives them, from init() on.  After that plugin is loaded: TN_ESTATE (the
+ * host reads them at start and at reload, with a new init()). */
+int tk_plugin_set(tk_kit *tk, const char *plugin, const char *key, const char *value);
 
 #ifdef __cplusplus
 }

@@ -459,6 +459,66 @@ static tn_status on_note(tn_plugin *p, const tn_event *ev, tn_delivery *d, void 
     return TN_CONTINUE;
 }
 
+/* ---- GET /db/late: commit and rollback with nothing begun, and calls
+ * asked after commit was asked but before it was sent or answered ---- */
+
+static struct {
+    int nothing_rc, nothing_cb; /* rollback with nothing begun */
+    int after_query, after_end; /* returns of calls after the commit */
+    int late_cb;                /* callbacks of those: must stay 0 */
+} late;
+
+static void late_nothing(tn_request *req, const tn_db_result *res, void *ud)
+{
+    (void)req;
+    (void)ud;
+    late.nothing_cb = api->db_status(res) == TN_OK ? 1 : -1;
+}
+
+static void late_refused(tn_request *req, const tn_db_result *res, void *ud)
+{
+    (void)req;
+    (void)res;
+    (void)ud;
+    late.late_cb++;
+}
+
+static void late_selected(tn_request *req, const tn_db_result *res, void *ud)
+{
+    (void)req;
+    (void)res;
+    (void)ud;
+}
+
+static void late_committed(tn_request *req, const tn_db_result *res, void *ud)
+{
+    char body[200];
+
+    (void)ud;
+    snprintf(body, sizeof body,
+             "{\"nothing_rc\":%d,\"nothing_cb\":%d,\"after_query\":%d,\"after_end\":%d,"
+             "\"late_cb\":%d,\"commit\":%d}",
+             late.nothing_rc, late.nothing_cb, late.after_query, late.after_end, late.late_cb,
+             api->db_status(res));
+    api->resp_json(req, 200, body);
+    api->req_resume(req, TN_DONE);
+}
+
+static tn_status h_late(tn_plugin *p, tn_request *req, void *ud)
+{
+    (void)p;
+    (void)ud;
+    memset(&late, 0, sizeof late);
+    late.nothing_rc = api->db_rollback(req, late_nothing, NULL);
+    /* Queued while the transaction begins: the commit is not sent yet. */
+    if (api->db_query(req, "SELECT 1", 0, NULL, late_selected, NULL) != TN_OK ||
+        api->db_commit(req, late_committed, NULL) != TN_OK)
+        return TN_ERROR;
+    late.after_query = api->db_query(req, "SELECT 2", 0, NULL, late_refused, NULL);
+    late.after_end = api->db_rollback(req, late_refused, NULL);
+    return TN_SUSPEND;
+}
+
 static int init(tn_plugin *self, const tn_api *a)
 {
     api = a;
@@ -472,7 +532,8 @@ static int init(tn_plugin *self, const tn_api *a)
         api->route_add(self, "GET", "/db/sleep", TN_ACCESS_PUBLIC, NULL, h_sleep, NULL) ||
         api->route_add(self, "GET", "/db/echo", TN_ACCESS_PUBLIC, NULL, h_echo, NULL) ||
         api->route_add(self, "POST", "/db/fail", TN_ACCESS_PUBLIC, NULL, h_fail, NULL) ||
-        api->route_add(self, "POST", "/db/roundtrip", TN_ACCESS_PUBLIC, NULL, h_roundtrip, NULL))
+        api->route_add(self, "POST", "/db/roundtrip", TN_ACCESS_PUBLIC, NULL, h_roundtrip, NULL) ||
+        api->route_add(self, "GET", "/db/late", TN_ACCESS_PUBLIC, NULL, h_late, NULL))
         return -1;
     return api->event_subscribe_durable(self, "note.created", on_note, NULL);
 }
