@@ -467,6 +467,45 @@ static void test_hash_gate_cap_and_queue_S12(void)
     tk_free(tk);
 }
 
+/* Plugin-wide settings: one hash at a time and one waiting per worker;
+ * the third login at once is answered 503 busy with Retry-After, and the
+ * two others complete. */
+static void test_login_storm_busy_503_S12(void)
+{
+    fakedb f;
+    tk_kit *tk = tk_new();
+    tn_request *r[3];
+    char body[128];
+
+    memset(&f, 0, sizeof f);
+    CU_ASSERT_FATAL(auth_pw_hash(CANARY, strlen(CANARY), f.hash) == 0);
+    f.wait = "0";
+    snprintf(f.roles, sizeof f.roles, "staff");
+    CU_ASSERT_EQUAL(tk_plugin_set(tk, "auth", "hash_concurrency", "1"), TN_OK);
+    CU_ASSERT_EQUAL(tk_plugin_set(tk, "auth", "hash_queue", "1"), TN_OK);
+    CU_ASSERT_EQUAL_FATAL(tk_load(tk, tn_plugin_entry()), TN_OK);
+    tk_enable(tk, T, 1);
+    tk_db_handler(tk, db, &f);
+    snprintf(body, sizeof body, "{\"login\":\"%s\",\"password\":\"%s\"}", LOGIN, CANARY);
+    for (int i = 0; i < 3; i++) {
+        r[i] = tk_req_new(tk, T, "POST", "/auth/login");
+        tk_req_set_body(r[i], body, strlen(body));
+        tk_req_run(r[i]);
+    }
+    tk_run_pending(tk);
+    CU_ASSERT_EQUAL(tk_resp_status(r[0]), 200);
+    CU_ASSERT_EQUAL(tk_resp_status(r[1]), 200);
+    CU_ASSERT_EQUAL(tk_resp_status(r[2]), 503);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r[2], "error.code"), "busy");
+    CU_ASSERT_STRING_EQUAL(tk_resp_header(r[2], "Retry-After"), "1");
+    /* Out of bounds is refused as the host refuses to start. */
+    tk_kit *bad = tk_new();
+    CU_ASSERT_EQUAL(tk_plugin_set(bad, "auth", "hash_concurrency", "0"), TN_OK);
+    CU_ASSERT_NOT_EQUAL(tk_load(bad, tn_plugin_entry()), TN_OK);
+    tk_free(bad);
+    tk_free(tk);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -484,6 +523,7 @@ int main(void)
                 test_password_change_policy_and_rehash_S12);
     CU_add_test(s, "lock and throttle (S9)", test_lock_and_throttle_S9);
     CU_add_test(s, "hash gate: cap and bounded queue (S12)", test_hash_gate_cap_and_queue_S12);
+    CU_add_test(s, "login storm: 503 busy past the queue (S12)", test_login_storm_busy_503_S12);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
