@@ -259,8 +259,7 @@ static int dictionary_word(auth_pw_ctx *pw, const char *norm)
     return rc == PWQ_ERROR_CRACKLIB_CHECK;
 }
 
-const char *auth_pw_check(auth_pw_ctx *pw, const auth_policy *pol, const char *norm,
-                          size_t len)
+const char *auth_pw_check(auth_pw_ctx *pw, const auth_policy *pol, const char *norm, size_t len)
 {
     const char *reason = NULL;
     int min = pol->min_length < AUTH_PW_MIN_FLOOR ? AUTH_PW_MIN_FLOOR : pol->min_length;

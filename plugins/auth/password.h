@@ -18,9 +18,9 @@
 #define AUTH_PW_OPSLIMIT 2ULL
 #define AUTH_PW_MEMLIMIT ((size_t)19456 * 1024)
 #define AUTH_PW_HASH_MAX crypto_pwhash_STRBYTES
-#define AUTH_PW_MIN_FLOOR 8      /* no tenant goes below this (S12) */
-#define AUTH_PW_MAX_CHARS 1024   /* at least 128 must be accepted; we take 1024 */
-#define AUTH_PW_MAX_BYTES 4096   /* raw input, before normalisation */
+#define AUTH_PW_MIN_FLOOR 8    /* no tenant goes below this (S12) */
+#define AUTH_PW_MAX_CHARS 1024 /* at least 128 must be accepted; we take 1024 */
+#define AUTH_PW_MAX_BYTES 4096 /* raw input, before normalisation */
 
 typedef struct auth_pw_ctx {
     char **common; /* open-addressing set of lower-case common passwords */
@@ -50,8 +50,7 @@ char *auth_pw_normalize(const char *pw, size_t len, size_t *out_len, const char 
 /* NULL when the normalised password passes the policy, else the reason:
  * too_short, too_long, contains_login, digits_only, common_password,
  * dictionary_word, tenant_word. */
-const char *auth_pw_check(auth_pw_ctx *pw, const auth_policy *pol, const char *norm,
-                          size_t len);
+const char *auth_pw_check(auth_pw_ctx *pw, const auth_policy *pol, const char *norm, size_t len);
 
 /* Argon2id PHC string of norm into out.  0 or -1 (out of memory). */
 int auth_pw_hash(const char *norm, size_t len, char out[AUTH_PW_HASH_MAX]);

@@ -16,7 +16,7 @@
 typedef struct auth_pool auth_pool;
 typedef struct auth_job auth_job;
 
-typedef void (*auth_job_fn)(auth_job *job);                /* thread pool */
+typedef void (*auth_job_fn)(auth_job *job);                  /* thread pool */
 typedef void (*auth_job_done_fn)(auth_job *job, int status); /* loop: 0 or TN_ECANCELED */
 
 /* Embedded in the caller's own state; lives until done runs. */

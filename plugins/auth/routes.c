@@ -41,7 +41,7 @@ typedef struct pw_op {
     auth_settings set;
     char *pw, *newpw; /* NFKC-normalised */
     size_t pw_len, newpw_len;
-    int have_session;  /* the cookie's session: pre-login, or the current one */
+    int have_session; /* the cookie's session: pre-login, or the current one */
     auth_token session;
     /* the account */
     int found, disabled;
@@ -350,8 +350,8 @@ static void reauth_success(pw_op *op)
     const char *s[1] = {op->session.sid};
     const char *u[1] = {op->user_id};
 
-    if (api->db_query(op->req, "UPDATE auth_sessions SET authenticated_at = now() WHERE id = $1",
-                      1, s, db_ignore, op) != TN_OK ||
+    if (api->db_query(op->req, "UPDATE auth_sessions SET authenticated_at = now() WHERE id = $1", 1,
+                      s, db_ignore, op) != TN_OK ||
         api->db_query(op->req,
                       "UPDATE auth_users SET failed_logins = 0, locked_until = NULL "
                       "WHERE id = $1::uuid",
@@ -365,8 +365,8 @@ static void refused_rolled_back(tn_request *req, const tn_db_result *res, void *
 {
     pw_op *op = ud;
     (void)res;
-    auth_error_field(op->ctx->api, req, 422, "weak_password",
-                     auth_pw_reason_message(op->refused), "new_password", op->refused);
+    auth_error_field(op->ctx->api, req, 422, "weak_password", auth_pw_reason_message(op->refused),
+                     "new_password", op->refused);
     op_end(op, TN_DONE);
 }
 
@@ -386,9 +386,8 @@ static void change_success(pw_op *op)
                       "UPDATE auth_users SET password_hash = $2, password_changed_at = now(), "
                       "failed_logins = 0, locked_until = NULL WHERE id = $1::uuid",
                       2, u, db_ignore, op) != TN_OK ||
-        api->db_query(op->req,
-                      "DELETE FROM auth_sessions WHERE user_id = $1::uuid AND id <> $2", 2, s,
-                      sessions_ended, op) != TN_OK ||
+        api->db_query(op->req, "DELETE FROM auth_sessions WHERE user_id = $1::uuid AND id <> $2", 2,
+                      s, sessions_ended, op) != TN_OK ||
         api->db_audit(op->req, "auth.password_change", "user", op->user_id, "ok") != TN_OK ||
         publish_important(op, "password_change") != TN_OK ||
         api->db_commit(op->req, simple_committed, op) != TN_OK)
@@ -446,7 +445,8 @@ static void op_work(auth_job *job)
 {
     pw_op *op = (pw_op *)job;
     if (op->kind == OP_RESET) { /* the token stood in for the password */
-        auth_policy pol = {.min_length = op->set.min_length, .login = op->login,
+        auth_policy pol = {.min_length = op->set.min_length,
+                           .login = op->login,
                            .words = op->set.words};
         op->verified = op->found && !op->disabled;
         op->refused = auth_pw_check(&op->ctx->pw, &pol, op->newpw, op->newpw_len);
@@ -456,15 +456,16 @@ static void op_work(auth_job *job)
     }
     /* Always one full verification, the dummy's for an unknown or disabled
      * account, so every outcome costs the same (S12). */
-    int ok = auth_pw_verify(op->found && !op->disabled ? op->hash : op->ctx->pw.dummy_hash,
-                            op->pw, op->pw_len);
+    int ok = auth_pw_verify(op->found && !op->disabled ? op->hash : op->ctx->pw.dummy_hash, op->pw,
+                            op->pw_len);
     op->verified = ok && op->found && !op->disabled;
     if (!op->verified)
         return;
     if (op->kind == OP_LOGIN && auth_pw_needs_rehash(op->hash)) {
         op->rehash = auth_pw_hash(op->pw, op->pw_len, op->newhash) == 0;
     } else if (op->kind == OP_CHANGE) {
-        auth_policy pol = {.min_length = op->set.min_length, .login = op->login,
+        auth_policy pol = {.min_length = op->set.min_length,
+                           .login = op->login,
                            .words = op->set.words};
         op->refused = auth_pw_check(&op->ctx->pw, &pol, op->newpw, op->newpw_len);
         if (op->refused == NULL)
@@ -483,8 +484,9 @@ static void op_work_done(auth_job *job, int status)
     } else if (op->hash_failed) {
         op_end(op, TN_ERROR);
     } else if (op->kind == OP_RESET && !op->verified) {
-        api->resp_error(op->req, 400, "invalid_token", "the reset token is unknown, used or "
-                                                       "expired");
+        api->resp_error(op->req, 400, "invalid_token",
+                        "the reset token is unknown, used or "
+                        "expired");
         if (api->db_rollback(op->req, throttled_committed_keep, op) != TN_OK)
             op_end(op, TN_ERROR);
     } else if (op->kind == OP_RESET) {
@@ -799,8 +801,8 @@ static tn_status h_reset(tn_plugin *self, tn_request *req, void *ud)
     auth_token_new(&rr->tok);
     api->resp_json(req, 202, "{\"requested\":true}");
     const char *p[1] = {login};
-    st = api->db_query(req, "SELECT id::text, login, disabled FROM auth_users WHERE login = $1",
-                       1, p, reset_account, rr) == TN_OK
+    st = api->db_query(req, "SELECT id::text, login, disabled FROM auth_users WHERE login = $1", 1,
+                       p, reset_account, rr) == TN_OK
              ? TN_SUSPEND
              : TN_ERROR;
 done:
@@ -906,9 +908,9 @@ static void me_read(tn_request *req, const tn_db_result *res, void *ud)
             r += n + (r[n] == ',');
         }
         out = json_pack("{s:{s:s, s:s, s:o, s:o}, s:I, s:I, s:b, s:s, s:s}", "user", "id",
-                        api->db_value(res, 0, 0), "login", api->db_value(res, 0, 1), "roles",
-                        roles, "buyer_id", buyer ? json_string(buyer) : json_null(),
-                        "authenticated_at", (json_int_t)strtoll(api->db_value(res, 0, 4), NULL, 10),
+                        api->db_value(res, 0, 0), "login", api->db_value(res, 0, 1), "roles", roles,
+                        "buyer_id", buyer ? json_string(buyer) : json_null(), "authenticated_at",
+                        (json_int_t)strtoll(api->db_value(res, 0, 4), NULL, 10),
                         "session_created_at",
                         (json_int_t)strtoll(api->db_value(res, 0, 5), NULL, 10), "mfa_passed",
                         strcmp(api->db_value(res, 0, 6), "t") == 0, "auth_method",
@@ -972,8 +974,8 @@ int auth_routes_add(auth_ctx *ctx)
         api->route_add(self, "GET", "/auth/me", TN_ACCESS_AUTHENTICATED, NULL, h_me, ctx) ||
         api->route_add(self, "POST", "/auth/reauth", TN_ACCESS_AUTHENTICATED, NULL, h_reauth,
                        ctx) ||
-        api->route_add(self, "POST", "/auth/password", TN_ACCESS_AUTHENTICATED, NULL,
-                       h_password, ctx) ||
+        api->route_add(self, "POST", "/auth/password", TN_ACCESS_AUTHENTICATED, NULL, h_password,
+                       ctx) ||
         api->route_add(self, "POST", "/auth/password/reset", TN_ACCESS_PUBLIC, NULL, h_reset,
                        ctx) ||
         api->route_add(self, "POST", "/auth/password/reset/confirm", TN_ACCESS_PUBLIC, NULL,

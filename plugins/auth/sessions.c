@@ -47,8 +47,7 @@ static int is_uuid(const char *s)
         if (i == 8 || i == 13 || i == 18 || i == 23) {
             if (c != '-')
                 return 0;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-                     (c >= 'A' && c <= 'F'))) {
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
             return 0;
         }
     }
@@ -75,14 +74,14 @@ static void listed(tn_request *req, const tn_db_result *res, void *ud)
     list = json_array();
     for (int i = 0; list && i < api->db_rows(res); i++)
         json_array_append_new(
-            list, json_pack("{s:s, s:I, s:I, s:I, s:s, s:b, s:b}", "id", api->db_value(res, i, 0),
-                            "created_at", (json_int_t)strtoll(api->db_value(res, i, 1), NULL, 10),
-                            "last_seen", (json_int_t)strtoll(api->db_value(res, i, 2), NULL, 10),
-                            "authenticated_at",
-                            (json_int_t)strtoll(api->db_value(res, i, 3), NULL, 10),
-                            "auth_method", api->db_value(res, i, 4), "mfa_passed",
-                            strcmp(api->db_value(res, i, 5), "t") == 0, "current",
-                            strcmp(api->db_value(res, i, 6), "t") == 0));
+            list,
+            json_pack("{s:s, s:I, s:I, s:I, s:s, s:b, s:b}", "id", api->db_value(res, i, 0),
+                      "created_at", (json_int_t)strtoll(api->db_value(res, i, 1), NULL, 10),
+                      "last_seen", (json_int_t)strtoll(api->db_value(res, i, 2), NULL, 10),
+                      "authenticated_at", (json_int_t)strtoll(api->db_value(res, i, 3), NULL, 10),
+                      "auth_method", api->db_value(res, i, 4), "mfa_passed",
+                      strcmp(api->db_value(res, i, 5), "t") == 0, "current",
+                      strcmp(api->db_value(res, i, 6), "t") == 0));
     out = list ? json_pack("{s:o}", "sessions", list) : NULL;
     text = out ? json_dumps(out, JSON_COMPACT) : NULL;
     if (text)
@@ -176,8 +175,8 @@ static tn_status h_end_own(tn_plugin *self, tn_request *req, void *ud)
         op->current = strcmp(tok.sid, id) == 0;
     auth_token_wipe(&tok);
     const char *p[2] = {id, api->req_principal(req)};
-    if (api->db_query(req, "DELETE FROM auth_sessions WHERE id = $1 AND user_id = $2::uuid", 2,
-                      p, ended, op) != TN_OK)
+    if (api->db_query(req, "DELETE FROM auth_sessions WHERE id = $1 AND user_id = $2::uuid", 2, p,
+                      ended, op) != TN_OK)
         return TN_ERROR;
     return TN_SUSPEND;
 }
@@ -202,8 +201,8 @@ static tn_status h_end_user(tn_plugin *self, tn_request *req, void *ud)
     op->by_admin = 1;
     op->current = strcasecmp(id, api->req_principal(req)) == 0;
     const char *p[1] = {id};
-    if (api->db_query(req, "DELETE FROM auth_sessions WHERE user_id = $1::uuid", 1, p, ended,
-                      op) != TN_OK)
+    if (api->db_query(req, "DELETE FROM auth_sessions WHERE user_id = $1::uuid", 1, p, ended, op) !=
+        TN_OK)
         return TN_ERROR;
     return TN_SUSPEND;
 }
@@ -212,12 +211,11 @@ int auth_sessions_routes_add(auth_ctx *ctx)
 {
     const tn_api *api = ctx->api;
     tn_plugin *self = ctx->self;
-    if (api->route_add(self, "GET", "/auth/sessions", TN_ACCESS_AUTHENTICATED, NULL, h_list,
-                       ctx) ||
+    if (api->route_add(self, "GET", "/auth/sessions", TN_ACCESS_AUTHENTICATED, NULL, h_list, ctx) ||
         api->route_add(self, "DELETE", "/auth/sessions/:id", TN_ACCESS_AUTHENTICATED, NULL,
                        h_end_own, ctx) ||
-        api->route_add(self, "DELETE", "/auth/users/:id/sessions", TN_ACCESS_ROLES,
-                       "tenant_admin", h_end_user, ctx))
+        api->route_add(self, "DELETE", "/auth/users/:id/sessions", TN_ACCESS_ROLES, "tenant_admin",
+                       h_end_user, ctx))
         return -1;
     return 0;
 }

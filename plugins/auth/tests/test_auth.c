@@ -36,8 +36,8 @@ static int starts(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static void db(const char *tenant, const char *sql, int n, const char *const *p,
-               tn_db_result *res, void *ud)
+static void db(const char *tenant, const char *sql, int n, const char *const *p, tn_db_result *res,
+               void *ud)
 {
     fakedb *f = ud;
     char count[16];
@@ -158,22 +158,23 @@ static void test_policy_refusals_S12(void)
     auth_pw_ctx pw;
     char err[256], longpw[200];
     CU_ASSERT_EQUAL_FATAL(auth_pw_init(&pw, "/usr/share/john/password.lst", err, sizeof err), 0);
-#define REFUSED(min, words, s, why)                                                            \
-    do {                                                                                       \
-        const char *got = check(&pw, min, words, s);                                           \
-        CU_ASSERT_PTR_NOT_NULL(got);                                                           \
-        if (got)                                                                               \
-            CU_ASSERT_STRING_EQUAL(got, why);                                                  \
+#define REFUSED(min, words, s, why)                                                                \
+    do {                                                                                           \
+        const char *got = check(&pw, min, words, s);                                               \
+        CU_ASSERT_PTR_NOT_NULL(got);                                                               \
+        if (got)                                                                                   \
+            CU_ASSERT_STRING_EQUAL(got, why);                                                      \
     } while (0)
-    REFUSED(12, "", "Qz7#kLm2!pW", "too_short");            /* 11 < 12 */
-    REFUSED(4, "", "Qz7#kL!", "too_short");                 /* the floor is 8 */
+    REFUSED(12, "", "Qz7#kLm2!pW", "too_short"); /* 11 < 12 */
+    REFUSED(4, "", "Qz7#kL!", "too_short");      /* the floor is 8 */
     REFUSED(12, "", "alice.smith", "too_short");
     REFUSED(8, "", "alice.smith", "contains_login");        /* equal */
     REFUSED(12, "", "xxALICE.SMITHyy99", "contains_login"); /* containing, any case */
     REFUSED(12, "", "123456789012", "digits_only");
     /* NFKC: full-width digits are digits. */
-    REFUSED(12, "", "\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93\xef\xbc\x94\xef\xbc\x95\xef\xbc\x96"
-                    "\xef\xbc\x97\xef\xbc\x98\xef\xbc\x99\xef\xbc\x90\xef\xbc\x91\xef\xbc\x92",
+    REFUSED(12, "",
+            "\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93\xef\xbc\x94\xef\xbc\x95\xef\xbc\x96"
+            "\xef\xbc\x97\xef\xbc\x98\xef\xbc\x99\xef\xbc\x90\xef\xbc\x91\xef\xbc\x92",
             "digits_only");
     REFUSED(12, "", "WinnieThePooh", "common_password"); /* john's list, any case */
     REFUSED(8, "", "password", "common_password");
@@ -182,9 +183,10 @@ static void test_policy_refusals_S12(void)
     REFUSED(12, "", "\xff\xfe broken utf8 bytes", "invalid_utf8");
     /* Accepted: a passphrase, any Unicode, 128 characters. */
     CU_ASSERT_PTR_NULL(check(&pw, 12, "", "correct horse battery staple"));
-    CU_ASSERT_PTR_NULL(check(&pw, 12, "", "\xe3\x81\x93\xe3\x82\x8c\xe3\x81\xaf\xe5\xae\x89"
-                                          "\xe5\x85\xa8\xe3\x81\xaa\xe5\x90\x88\xe8\xa8\x80"
-                                          "\xe8\x91\x89\xe3\x81\xa7\xe3\x81\x99\xe3\x82\x88\xe3\x81\xad"));
+    CU_ASSERT_PTR_NULL(check(&pw, 12, "",
+                             "\xe3\x81\x93\xe3\x82\x8c\xe3\x81\xaf\xe5\xae\x89"
+                             "\xe5\x85\xa8\xe3\x81\xaa\xe5\x90\x88\xe8\xa8\x80"
+                             "\xe8\x91\x89\xe3\x81\xa7\xe3\x81\x99\xe3\x82\x88\xe3\x81\xad"));
     memset(longpw, 0, sizeof longpw);
     for (int i = 0; i < 128; i++)
         longpw[i] = "kT9#vq2!Lm8$wZ"[i % 14];
@@ -345,12 +347,11 @@ static void test_password_change_policy_and_rehash_S12(void)
             NULL);
     CU_ASSERT_EQUAL(tk_resp_status(r), 422);
     CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "weak_password");
-    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.fields.new_password"),
-                           "dictionary_word");
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.fields.new_password"), "dictionary_word");
     tk_set(tk, T, "password_min_length", "20");
     r = run(tk, "POST", "/auth/password",
-            "{\"current_password\":\"" CANARY "\",\"new_password\":\"kT9#vq2!Lm8$wZ\"}", tok,
-            csrf, NULL);
+            "{\"current_password\":\"" CANARY "\",\"new_password\":\"kT9#vq2!Lm8$wZ\"}", tok, csrf,
+            NULL);
     CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.fields.new_password"), "too_short");
     r = run(tk, "POST", "/auth/password",
             "{\"current_password\":\"not-it-at-all-1\",\"new_password\":\"kT9#vq2!Lm8$wZ-yq4!Xe\"}",
@@ -358,8 +359,8 @@ static void test_password_change_policy_and_rehash_S12(void)
     CU_ASSERT_EQUAL(tk_resp_status(r), 403);
     CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "invalid_credentials");
     r = run(tk, "POST", "/auth/password",
-            "{\"current_password\":\"" CANARY "\",\"new_password\":\"kT9#vq2!Lm8$wZ-yq4!Xe\"}",
-            tok, csrf, NULL);
+            "{\"current_password\":\"" CANARY "\",\"new_password\":\"kT9#vq2!Lm8$wZ-yq4!Xe\"}", tok,
+            csrf, NULL);
     CU_ASSERT_EQUAL(tk_resp_status(r), 200);
     CU_ASSERT_EQUAL(strncmp(f.hash, "$argon2id$v=19$m=19456,t=2,p=1$", 31), 0);
     CU_ASSERT(auth_pw_verify(f.hash, "kT9#vq2!Lm8$wZ-yq4!Xe", 21));
