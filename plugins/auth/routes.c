@@ -586,7 +586,7 @@ static tn_status op_start(pw_op *op, const char *key)
         snprintf(sql, sizeof sql, "%s", sql_reset_account);
     else
         snprintf(sql, sizeof sql, "%s%s", sql_account,
-                 op->kind == OP_LOGIN ? "login = $1" : "id = $1::uuid");
+                 op->kind == OP_LOGIN ? "lower(login) = lower($1)" : "id = $1::uuid");
     if (api->db_query(op->req, sql, 1, p, account_read, op) != TN_OK) {
         op_wipe(op);
         return TN_ERROR;
@@ -801,7 +801,8 @@ static tn_status h_reset(tn_plugin *self, tn_request *req, void *ud)
     auth_token_new(&rr->tok);
     api->resp_json(req, 202, "{\"requested\":true}");
     const char *p[1] = {login};
-    st = api->db_query(req, "SELECT id::text, login, disabled FROM auth_users WHERE login = $1", 1,
+    st = api->db_query(req, "SELECT id::text, login, disabled FROM auth_users "
+                       "WHERE lower(login) = lower($1)", 1,
                        p, reset_account, rr) == TN_OK
              ? TN_SUSPEND
              : TN_ERROR;

@@ -32,12 +32,13 @@ if _sodium.sodium_init() < 0:
     raise RuntimeError("sodium_init failed")
 
 
-def argon2id(password):
-    """The PHC string libsodium makes with the plugin's parameters."""
+def argon2id(password, t=2, m_kib=19456):
+    """The PHC string libsodium makes with the plugin's parameters (or
+    older, weaker ones)."""
     pw = unicodedata.normalize("NFKC", password).encode("utf-8")
     out = ctypes.create_string_buffer(128)
     rc = _sodium.crypto_pwhash_str_alg(out, pw, ctypes.c_ulonglong(len(pw)),
-                                       ctypes.c_ulonglong(2), ctypes.c_size_t(19456 * 1024),
+                                       ctypes.c_ulonglong(t), ctypes.c_size_t(m_kib * 1024),
                                        ctypes.c_int(2))  # crypto_pwhash_ALG_ARGON2ID13
     if rc != 0:
         raise RuntimeError("crypto_pwhash_str_alg failed")
@@ -85,11 +86,11 @@ class AuthTest(DbTestCase):
         srv.start()
         return srv
 
-    def add_user(self, tenant, login, password, roles="staff"):
+    def add_user(self, tenant, login, password, roles="staff", hash=None):
         return self.pg.scalar(
             "INSERT INTO auth_users (tenant_id, login, roles, password_hash) "
             "VALUES (:'t', :'l', string_to_array(:'r', ','), :'h') RETURNING id;",
-            t=tenant, l=login, r=roles, h=argon2id(password))
+            t=tenant, l=login, r=roles, h=hash or argon2id(password))
 
     def login(self, srv, tenant, login, password, headers=None):
         return srv.req(tenant, "POST", "/auth/login",
@@ -311,6 +312,25 @@ class AuthTest(DbTestCase):
         self.assertEqual((r.status, r.json()), (200, {"sessions_ended": 1}), r)
         self.assertEqual(self.me(srv, "a", sbob).status, 401)
         self.assertEqual(len(self.audit("a", "auth.session_end")), 2)
+
+    def test_login_id_case_and_rehash_S12(self):
+        """S12: login IDs are one per spelling regardless of case, and a
+        login with any case finds the account; a hash of older parameters
+        (t=1, 8 MiB) is replaced by m=19456, t=2, p=1 at the next
+        successful login, and the login is audited as a rehash."""
+        srv = self.auth_server()
+        uid = self.add_user("a", "Alice", CANARY, hash=argon2id(CANARY, t=1, m_kib=8192))
+        dup = self.pg.psql("INSERT INTO auth_users (tenant_id, login, password_hash) "
+                           "VALUES ('a', 'alice', :'h');", check=False, h=argon2id(OTHER))
+        self.assertNotEqual(dup.returncode, 0)
+        self.assertIn("auth_users_login_idx", dup.stderr)
+        self.assertTrue(self.pg.scalar("SELECT password_hash FROM auth_users;")
+                        .startswith("$argon2id$v=19$m=8192,t=1,p=1$"))
+        self.session(srv, "a", "ALICE", CANARY)
+        h = self.pg.scalar("SELECT password_hash FROM auth_users WHERE id = :'u';", u=uid)
+        self.assertTrue(h.startswith("$argon2id$v=19$m=19456,t=2,p=1$"), h)
+        self.assertEqual([x[0] for x in self.audit("a", "auth.password_rehash")], ["ok"])
+        self.session(srv, "a", "alice", CANARY)
 
     # -- password change ----------------------------------------------------------
 

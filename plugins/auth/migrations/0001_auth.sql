@@ -24,9 +24,11 @@ CREATE TABLE auth_users (
     failed_logins        integer NOT NULL DEFAULT 0 CHECK (failed_logins >= 0),
     locked_until         timestamptz,
     created_at           timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (tenant_id, login),
     UNIQUE (tenant_id, id) -- the target of sessions' tenant-matching key
 );
+-- Login IDs are compared without case ("Alice" is "alice"): one account
+-- per spelling, and the lookup at login uses this index.
+CREATE UNIQUE INDEX auth_users_login_idx ON auth_users (tenant_id, lower(login));
 ALTER TABLE auth_users ENABLE ROW LEVEL SECURITY;
 ALTER TABLE auth_users FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON auth_users

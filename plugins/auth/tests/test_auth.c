@@ -413,6 +413,46 @@ static void test_lock_and_throttle_S9(void)
     tk_free(tk);
 }
 
+static void test_origin_and_cookie_rules_S4(void)
+{
+    auth_token t, u;
+    char csrf[AUTH_TOKEN_LEN + 1], buf[128];
+
+    CU_ASSERT(auth_origin_allowed("https://shop1.example", "shop1.example", ""));
+    CU_ASSERT(auth_origin_allowed("http://SHOP1.example:8080", "shop1.example:8080", ""));
+    CU_ASSERT_FALSE(auth_origin_allowed("https://shop1.example:444", "shop1.example", ""));
+    CU_ASSERT_FALSE(auth_origin_allowed("https://shop1.example.evil", "shop1.example", ""));
+    CU_ASSERT_FALSE(auth_origin_allowed("null", "shop1.example", ""));
+    CU_ASSERT_FALSE(auth_origin_allowed("ftp://shop1.example", "shop1.example", ""));
+    CU_ASSERT_FALSE(auth_origin_allowed("https://shop1.example", NULL, ""));
+    CU_ASSERT(auth_origin_allowed("https://console.example", "shop1.example",
+                                  "https://a.example, https://console.example"));
+    CU_ASSERT_FALSE(auth_origin_allowed("https://console.example.evil", "shop1.example",
+                                        "https://console.example"));
+    CU_ASSERT(auth_method_changes_state("POST") && auth_method_changes_state("DELETE") &&
+              auth_method_changes_state("PATCH") && auth_method_changes_state("PUT"));
+    CU_ASSERT_FALSE(auth_method_changes_state("GET") || auth_method_changes_state("HEAD") ||
+                    auth_method_changes_state("OPTIONS"));
+    /* Tokens: 43 base64url characters, parsed back to the same hash;
+     * anything else is not a token. */
+    auth_token_new(&t);
+    CU_ASSERT_EQUAL(strlen(t.text), AUTH_TOKEN_LEN);
+    CU_ASSERT_EQUAL(auth_token_parse(&u, t.text), 0);
+    CU_ASSERT_STRING_EQUAL(u.sid, t.sid);
+    CU_ASSERT_NOT_EQUAL(auth_token_parse(&u, "short"), 0);
+    CU_ASSERT_NOT_EQUAL(auth_token_parse(&u, "+++++++++++++++++++++++++++++++++++++++++++"), 0);
+    /* The CSRF token belongs to its session only. */
+    auth_csrf_token(&t, csrf);
+    CU_ASSERT(auth_csrf_ok(&t, csrf));
+    auth_token_new(&u);
+    CU_ASSERT_FALSE(auth_csrf_ok(&u, csrf));
+    CU_ASSERT_FALSE(auth_csrf_ok(&t, NULL));
+    CU_ASSERT_FALSE(auth_csrf_ok(&t, ""));
+    CU_ASSERT_EQUAL(auth_cookie_set(buf, sizeof buf, &t), 0);
+    CU_ASSERT_EQUAL(strncmp(buf, "__Host-tanomu_sid=", 18), 0);
+    CU_ASSERT_NOT_EQUAL(auth_cookie_set(buf, 20, &t), 0); /* never cut */
+}
+
 /* ---- the hash gate ---------------------------------------------------------------- */
 
 typedef struct probe_job {
@@ -525,6 +565,7 @@ int main(void)
     CU_add_test(s, "lock and throttle (S9)", test_lock_and_throttle_S9);
     CU_add_test(s, "hash gate: cap and bounded queue (S12)", test_hash_gate_cap_and_queue_S12);
     CU_add_test(s, "login storm: 503 busy past the queue (S12)", test_login_storm_busy_503_S12);
+    CU_add_test(s, "Origin, token and cookie rules (S4)", test_origin_and_cookie_rules_S4);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
