@@ -191,7 +191,16 @@ typedef struct hook_op {
     auth_ctx *ctx;
     char sid[AUTH_SID_LEN + 1];
     char *user_id, *roles; /* request memory */
+    int csrf_bad;          /* state-changing without the session's token */
 } hook_op;
+
+static void hook_csrf_refused(tn_request *req, const tn_db_result *res, void *ud)
+{
+    hook_op *op = ud;
+    (void)res; /* rolled back or not, the request is refused */
+    op->ctx->api->resp_error(req, 403, "csrf_token", "missing or wrong X-CSRF-Token");
+    op->ctx->api->req_resume(req, TN_DONE);
+}
 
 static void hook_committed(tn_request *req, const tn_db_result *res, void *ud)
 {
@@ -203,7 +212,10 @@ static void hook_committed(tn_request *req, const tn_db_result *res, void *ud)
         api->req_resume(req, TN_DONE);
         return;
     }
-    if (op->user_id && api->req_set_principal(req, op->user_id, op->roles) != TN_OK) {
+    if (op->user_id == NULL) {
+        /* A dead session's cookie is HttpOnly: only we can remove it. */
+        api->resp_header(req, "Set-Cookie", auth_cookie_clear());
+    } else if (api->req_set_principal(req, op->user_id, op->roles) != TN_OK) {
         api->req_log(req, TN_LOG_ERROR, "auth: cannot set the principal");
         api->req_resume(req, TN_ERROR);
         return;
@@ -225,6 +237,13 @@ static void hook_touched(tn_request *req, const tn_db_result *res, void *ud)
     if (api->db_status(res) != TN_OK) {
         api->resp_db_error(req, res);
         api->req_resume(req, TN_DONE);
+        return;
+    }
+    if (api->db_rows(res) == 1 && op->csrf_bad) {
+        /* A live session's authority without its CSRF token: refused,
+         * and the refused request does not even keep the session alive. */
+        if (api->db_rollback(req, hook_csrf_refused, op) != TN_OK)
+            api->req_resume(req, TN_ERROR);
         return;
     }
     if (api->db_rows(res) == 1) {
@@ -276,12 +295,6 @@ static tn_status auth_hook(tn_plugin *self, tn_request *req, void *ud)
         return TN_CONTINUE;
     if (auth_token_parse(&tok, api->req_cookie(req, AUTH_COOKIE)) != 0)
         return TN_CONTINUE; /* no session: anonymous, with no ambient authority */
-    if (auth_method_changes_state(method) &&
-        !auth_csrf_ok(&tok, api->req_header(req, "X-CSRF-Token"))) {
-        api->resp_error(req, 403, "csrf_token", "missing or wrong X-CSRF-Token");
-        st = TN_DONE;
-        goto done;
-    }
     if ((op = api->req_alloc(req, sizeof *op)) == NULL) {
         st = TN_ERROR;
         goto done;
@@ -289,6 +302,11 @@ static tn_status auth_hook(tn_plugin *self, tn_request *req, void *ud)
     memset(op, 0, sizeof *op);
     op->ctx = ctx;
     memcpy(op->sid, tok.sid, sizeof op->sid);
+    /* Judged once the session is known to be alive: a dead session's
+     * cookie carries no authority, so it must not block public routes
+     * (a password reset, say) with a 403 the client cannot cure. */
+    op->csrf_bad = auth_method_changes_state(method) &&
+                   !auth_csrf_ok(&tok, api->req_header(req, "X-CSRF-Token"));
     snprintf(abs_s, sizeof abs_s, "%d", set.absolute_s);
     snprintf(idle_s, sizeof idle_s, "%d", set.idle_s);
     snprintf(admin_s, sizeof admin_s, "%d", set.admin_idle_s);

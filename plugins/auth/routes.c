@@ -801,9 +801,10 @@ static tn_status h_reset(tn_plugin *self, tn_request *req, void *ud)
     auth_token_new(&rr->tok);
     api->resp_json(req, 202, "{\"requested\":true}");
     const char *p[1] = {login};
-    st = api->db_query(req, "SELECT id::text, login, disabled FROM auth_users "
-                       "WHERE lower(login) = lower($1)", 1,
-                       p, reset_account, rr) == TN_OK
+    st = api->db_query(req,
+                       "SELECT id::text, login, disabled FROM auth_users "
+                       "WHERE lower(login) = lower($1)",
+                       1, p, reset_account, rr) == TN_OK
              ? TN_SUSPEND
              : TN_ERROR;
 done:
