@@ -84,7 +84,7 @@ static void op_end(pw_op *op, tn_status st)
 }
 
 /* Ends the op once its transaction is over, keeping the answer already set. */
-static void throttled_committed_keep(tn_request *req, const tn_db_result *res, void *ud)
+static void ended_keep_answer(tn_request *req, const tn_db_result *res, void *ud)
 {
     (void)req, (void)res;
     op_end(ud, TN_DONE);
@@ -406,7 +406,7 @@ static void reset_claimed(tn_request *req, const tn_db_result *res, void *ud)
     /* Single use: of two confirmations racing, one claims the row. */
     if (api->db_status(res) == TN_OK && api->db_affected(res) != 1) {
         api->resp_error(req, 400, "invalid_token", "the reset token is unknown, used or expired");
-        if (api->db_rollback(req, throttled_committed_keep, op) != TN_OK)
+        if (api->db_rollback(req, ended_keep_answer, op) != TN_OK)
             op_end(op, TN_ERROR);
         return;
     }
@@ -487,7 +487,7 @@ static void op_work_done(auth_job *job, int status)
         api->resp_error(op->req, 400, "invalid_token",
                         "the reset token is unknown, used or "
                         "expired");
-        if (api->db_rollback(op->req, throttled_committed_keep, op) != TN_OK)
+        if (api->db_rollback(op->req, ended_keep_answer, op) != TN_OK)
             op_end(op, TN_ERROR);
     } else if (op->kind == OP_RESET) {
         reset_success(op);
@@ -538,7 +538,7 @@ static void account_read(tn_request *req, const tn_db_result *res, void *ud)
         memcpy(op->hash, hash, strlen(hash) + 1);
     } else if (op->kind == OP_RESET) {
         api->resp_error(req, 400, "invalid_token", "the reset token is unknown, used or expired");
-        if (api->db_rollback(req, throttled_committed_keep, op) != TN_OK)
+        if (api->db_rollback(req, ended_keep_answer, op) != TN_OK)
             op_end(op, TN_ERROR);
         return;
     } else if (op->kind != OP_LOGIN) {
@@ -594,31 +594,23 @@ static tn_status op_start(pw_op *op, const char *key)
     return TN_SUSPEND;
 }
 
+static int take_address(auth_ctx *ctx, tn_request *req);
+
 /* ---- handlers ----------------------------------------------------------------- */
 
 static tn_status h_login(tn_plugin *self, tn_request *req, void *ud)
 {
     auth_ctx *ctx = ud;
     const tn_api *api = ctx->api;
-    uint64_t retry_ms = 0;
     size_t login_len = 0;
     const char *login;
     json_t *j = NULL;
     pw_op *op;
     tn_status st = TN_DONE;
-    int rc;
 
     (void)self;
-    rc = api->limit_take(ctx->login_zone, api->req_tenant(req), api->req_client_addr(req), 1,
-                         &retry_ms);
-    if (rc == 0) {
-        auth_error_retry(api, req, 429, "too_many_attempts",
-                         "too many login attempts from this address; retry later",
-                         (long long)((retry_ms + 999) / 1000));
+    if (take_address(ctx, req) != 0)
         return TN_DONE;
-    }
-    if (rc < 0)
-        return TN_ERROR; /* fail closed */
     if ((j = body_object(api, req)) == NULL)
         return TN_DONE;
     if ((login = body_string(api, req, j, "login", &login_len)) == NULL)
@@ -691,8 +683,8 @@ static tn_status h_password(tn_plugin *self, tn_request *req, void *ud)
     return st;
 }
 
-/* Takes one unit of the per-address zone; 0, or -1 after answering 429
- * (or failing closed). */
+/* Takes one unit of the per-address zone (login, reset, reset confirm
+ * share it); 0, or -1 after answering 429 (or 500: fail closed). */
 static int take_address(auth_ctx *ctx, tn_request *req)
 {
     const tn_api *api = ctx->api;
