@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -266,6 +267,29 @@ static void hook_touched(tn_request *req, const tn_db_result *res, void *ud)
         api->req_resume(req, TN_ERROR);
 }
 
+/* The session's CSRF token, from X-CSRF-Token (API clients) or from the
+ * csrf_token field of a URL-encoded form (HTML forms). */
+static int csrf_present(const tn_api *api, tn_request *req, const auth_token *tok)
+{
+    const char *header = api->req_header(req, "X-CSRF-Token");
+    const char *type = api->req_header(req, "Content-Type");
+    char field[AUTH_TOKEN_LEN + 1];
+    const void *body;
+    size_t len = 0;
+    int ok;
+
+    if (header != NULL)
+        return auth_csrf_ok(tok, header);
+    if (type == NULL || strncasecmp(type, "application/x-www-form-urlencoded", 33) != 0)
+        return 0;
+    body = api->req_body(req, &len);
+    if (auth_form_token(body, len, "csrf_token", field, sizeof field) != 0)
+        return 0;
+    ok = auth_csrf_ok(tok, field);
+    sodium_memzero(field, sizeof field);
+    return ok;
+}
+
 static tn_status auth_hook(tn_plugin *self, tn_request *req, void *ud)
 {
     auth_ctx *ctx = ud;
@@ -305,8 +329,7 @@ static tn_status auth_hook(tn_plugin *self, tn_request *req, void *ud)
     /* Judged once the session is known to be alive: a dead session's
      * cookie carries no authority, so it must not block public routes
      * (a password reset, say) with a 403 the client cannot cure. */
-    op->csrf_bad = auth_method_changes_state(method) &&
-                   !auth_csrf_ok(&tok, api->req_header(req, "X-CSRF-Token"));
+    op->csrf_bad = auth_method_changes_state(method) && !csrf_present(api, req, &tok);
     snprintf(abs_s, sizeof abs_s, "%d", set.absolute_s);
     snprintf(idle_s, sizeof idle_s, "%d", set.idle_s);
     snprintf(admin_s, sizeof admin_s, "%d", set.admin_idle_s);

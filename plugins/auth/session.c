@@ -73,6 +73,37 @@ int auth_csrf_ok(const auth_token *t, const char *header)
     return sodium_memcmp(want, header, AUTH_TOKEN_LEN) == 0;
 }
 
+static int b64url_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+}
+
+int auth_form_token(const char *body, size_t len, const char *name, char *out, size_t outlen)
+{
+    size_t nlen = strlen(name);
+    size_t i = 0;
+
+    while (body && i < len) {
+        size_t end = i;
+        while (end < len && body[end] != '&')
+            end++;
+        if (end - i > nlen && memcmp(body + i, name, nlen) == 0 && body[i + nlen] == '=') {
+            size_t v = i + nlen + 1, n = end - v;
+            if (n == 0 || n >= outlen)
+                return -1;
+            for (size_t k = 0; k < n; k++)
+                if (!b64url_char(body[v + k]))
+                    return -1;
+            memcpy(out, body + v, n);
+            out[n] = '\0';
+            return 0;
+        }
+        i = end + 1;
+    }
+    return -1;
+}
+
 int auth_cookie_set(char *buf, size_t len, const auth_token *t)
 {
     int n = snprintf(buf, len, "%s=%s; Path=/; Secure; HttpOnly; SameSite=Lax", AUTH_COOKIE,

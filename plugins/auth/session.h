@@ -37,6 +37,12 @@ void auth_csrf_token(const auth_token *t, char out[AUTH_TOKEN_LEN + 1]);
 /* 1 when header is the session's CSRF token (constant time), else 0. */
 int auth_csrf_ok(const auth_token *t, const char *header);
 
+/* The value of field `name` in an application/x-www-form-urlencoded body,
+ * for the CSRF token of an HTML form: copied to out (NUL-terminated) only
+ * when it is 1..outlen-1 characters of base64url, which need no decoding.
+ * 0, or -1 when absent or not such a value. */
+int auth_form_token(const char *body, size_t len, const char *name, char *out, size_t outlen);
+
 /* Set-Cookie values: the session, and its removal. */
 int auth_cookie_set(char *buf, size_t len, const auth_token *t);
 const char *auth_cookie_clear(void);

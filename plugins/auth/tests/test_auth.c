@@ -311,6 +311,26 @@ static void test_csrf_missing_wrong_foreign_S4(void)
     r = run(tk, "POST", "/auth/login", body, NULL, NULL, "https://evil.example");
     CU_ASSERT_EQUAL(tk_resp_status(r), 403);
     CU_ASSERT_STRING_NOT_EQUAL(f.sid, ""); /* still logged in */
+    /* An HTML form carries it as the csrf_token field. */
+    char form[160];
+    snprintf(form, sizeof form, "a=1&csrf_token=%s&b=2", csrf);
+    r = tk_req_new(tk, T, "POST", "/auth/reauth");
+    snprintf(body, sizeof body, "%s=%s", AUTH_COOKIE, tok);
+    tk_req_set_header(r, "Cookie", body);
+    tk_req_set_header(r, "Content-Type", "application/x-www-form-urlencoded");
+    tk_req_set_body(r, form, strlen(form));
+    tk_req_run(r);
+    tk_run_pending(tk);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 400); /* past CSRF: the JSON body is what fails */
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "bad_request");
+    snprintf(form, sizeof form, "csrf_token=%.42s", csrf); /* one character short */
+    r = tk_req_new(tk, T, "POST", "/auth/reauth");
+    tk_req_set_header(r, "Cookie", body);
+    tk_req_set_header(r, "Content-Type", "application/x-www-form-urlencoded");
+    tk_req_set_body(r, form, strlen(form));
+    tk_req_run(r);
+    tk_run_pending(tk);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "csrf_token");
     /* GET needs no token. */
     CU_ASSERT_EQUAL(tk_resp_status(run(tk, "GET", "/auth/me", NULL, tok, NULL, NULL)), 200);
     /* The tenant's own origin or a configured one, with the token: accepted. */
@@ -458,6 +478,15 @@ static void test_origin_and_cookie_rules_S4(void)
     CU_ASSERT_EQUAL(auth_cookie_set(buf, sizeof buf, &t), 0);
     CU_ASSERT_EQUAL(strncmp(buf, "__Host-tanomu_sid=", 18), 0);
     CU_ASSERT_NOT_EQUAL(auth_cookie_set(buf, 20, &t), 0); /* never cut */
+    /* Form fields: exact name, base64url only, never cut. */
+    char v[AUTH_TOKEN_LEN + 1];
+    const char *f1 = "xcsrf_token=bad&csrf_token=abc_-Z9";
+    CU_ASSERT_EQUAL(auth_form_token(f1, strlen(f1), "csrf_token", v, sizeof v), 0);
+    CU_ASSERT_STRING_EQUAL(v, "abc_-Z9");
+    CU_ASSERT_NOT_EQUAL(auth_form_token("csrf_token=a%2Bb", 16, "csrf_token", v, sizeof v), 0);
+    CU_ASSERT_NOT_EQUAL(auth_form_token("csrf_token=", 11, "csrf_token", v, sizeof v), 0);
+    CU_ASSERT_NOT_EQUAL(auth_form_token("csrf_token=abcdef", 17, "csrf_token", v, 4), 0);
+    CU_ASSERT_NOT_EQUAL(auth_form_token(NULL, 0, "csrf_token", v, sizeof v), 0);
 }
 
 /* ---- the hash gate ---------------------------------------------------------------- */
