@@ -511,11 +511,50 @@ static void parse_database(reader *r, config_setting_t *root, host_config *conf)
     d->outbox_sweep_ms = (uint64_t)get_int(r, ob, "sweep_ms", 5000, 50, 3600000);
 }
 
+/* "host:port", "[v6]:port": an outbound.allow entry (net/egress.c matches it). */
+static int valid_allow_entry(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    char *end;
+    long port;
+
+    if (!colon || colon == s || colon - s > 255)
+        return 0;
+    port = strtol(colon + 1, &end, 10);
+    if (*end || port < 1 || port > 65535)
+        return 0;
+    if (s[0] == '[')
+        return colon[-1] == ']' && colon - s > 2;
+    return memchr(s, ':', (size_t)(colon - s)) == NULL;
+}
+
+static void parse_outbound(reader *r, config_setting_t *root, host_config *conf)
+{
+    static const char *const keys[] = {
+        "allow", "ca_file", "max_timeout_ms", "max_response", "max_per_plugin", "queue_max", NULL};
+    config_setting_t *g = group(r, root, "outbound");
+    host_outbound_conf *o = &conf->outbound;
+    int i;
+
+    only_keys(r, g, keys);
+    get_strlist(r, g, "allow", NULL, &o->allow);
+    for (i = 0; i < o->allow.n; i++)
+        if (!valid_allow_entry(o->allow.v[i]))
+            bad(r, config_setting_get_member(g, "allow"),
+                "'%s' entries must be \"host:port\" or \"[v6]:port\"", "allow");
+    o->ca_file = get_path(r, g, "ca_file", NULL, conf->dir);
+    o->max_timeout_ms = (uint64_t)get_int(r, g, "max_timeout_ms", 60000, 100, 3600000);
+    o->max_response = (size_t)get_int(r, g, "max_response", 4 << 20, 1, 1LL << 30);
+    o->max_per_plugin = (int)get_int(r, g, "max_per_plugin", 64, 1, 100000);
+    o->queue_max = (int)get_int(r, g, "queue_max", 1024, 0, 1000000);
+}
+
 static void parse_server(reader *r, config_t *cfg, host_config *conf)
 {
     static const char *const top_keys[] = {"server",      "logging",  "plugins",
                                            "tenants_dir", "database", "outbox",
-                                           "rate_limits", "secrets",  NULL};
+                                           "rate_limits", "secrets",  "outbound",
+                                           NULL};
     static const char *const server_keys[] = {"listen",           "admin_listen",
                                               "workers",          "pid_file",
                                               "drain_timeout_ms", "reload_timeout_ms",
@@ -600,6 +639,7 @@ static void parse_server(reader *r, config_t *cfg, host_config *conf)
     parse_database(r, root, conf);
     if (host_config_rate_limits(root, r->file, &s->rate_limits, r->errs) != 0)
         r->failed = 1;
+    parse_outbound(r, root, conf);
 }
 
 /* ---- tenant files ------------------------------------------------------- */
@@ -776,6 +816,8 @@ void host_config_free(host_config *conf)
     free(s->db.migrations_dir);
     free(s->db.plugin_migrations_dir);
     host_secrets_conf_free(&s->secrets);
+    strlist_free(&conf->outbound.allow);
+    free(conf->outbound.ca_file);
     free(conf->path);
     free(conf->dir);
     memset(conf, 0, sizeof *conf);

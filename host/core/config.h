@@ -114,6 +114,17 @@ typedef struct host_tenant {
     int nfeatures;
 } host_tenant;
 
+/* outbound { ... }: the egress policy and limits of plugins' outbound
+ * calls (net/egress.c, net/outbound.c, runtime/outbound_api.c). */
+typedef struct host_outbound_conf {
+    host_strlist allow;      /* "host:port" exceptions (loopback peers, plain http) */
+    char *ca_file;           /* a CA file trusted besides the system's; NULL: none */
+    uint64_t max_timeout_ms; /* cap on a call's timeout */
+    size_t max_response;     /* body cap of a call that does not set one */
+    int max_per_plugin;      /* calls in flight per plugin in one worker */
+    int queue_max;           /* calls waiting beyond that, per plugin; more: TN_EBUSY */
+} host_outbound_conf;
+
 typedef struct host_config {
     char *path; /* tanomu.conf as given */
     char *dir;  /* its directory: base of relative paths */
@@ -123,6 +134,7 @@ typedef struct host_config {
     /* tanomu.conf, kept for its plugins.NAME sections; on the heap, so that
      * a host_config copied by value (the master's reload) stays valid. */
     config_t *main_cfg;
+    host_outbound_conf outbound;
 } host_config;
 
 int host_config_snapshot(const char *path, host_snapshot *snap, host_errors *errs);

@@ -93,6 +93,8 @@ struct tn_request {
     int head_sent;
     int close_after; /* send Connection: close */
     uint64_t bytes_sent;
+
+    struct tn_call *calls; /* outbound calls tied to it (runtime/outbound_api.c) */
 };
 
 /* Life cycle, used by the HTTP server. */

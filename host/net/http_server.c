@@ -208,8 +208,11 @@ static void conn_close_now(host_conn *c)
     if (c->closing == 0)
         conn_unlink(c);
     c->closing = 2;
-    if (c->req.active)
+    if (c->req.active) {
         c->req.aborted = 1;
+        if (c->srv->aborted)
+            c->srv->aborted(&c->req);
+    }
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->send_timer, on_handle_closed);

@@ -37,6 +37,7 @@ struct host_server {
     host_dispatch_fn dispatch; /* a complete request is ready */
     host_dispatch_fn complete; /* its response has been handed to the socket */
     host_server_fn idle;       /* draining and the last connection closed */
+    host_dispatch_fn aborted;  /* the client of an active request went away */
     void *ctx;
     host_metrics *metrics;  /* may be NULL */
     host_worker_slot *slot; /* may be NULL */

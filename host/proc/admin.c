@@ -83,6 +83,11 @@ void host_admin_declare_families(host_metrics *mx)
                         "Scheduled job runs ended, by plugin, job and result (ok, failed).");
     host_metrics_family(mx, "tanomu_job_lag_seconds", HOST_METRIC_HISTOGRAM,
                         "Delay from a job's tick (or a manual run's request) to its start.");
+    host_metrics_family(mx, "tanomu_outbound_calls_total", HOST_METRIC_COUNTER,
+                        "Plugins' outbound calls by plugin, destination host:port and result "
+                        "(status class, or policy, timeout, too_big, network, canceled).");
+    host_metrics_family(mx, "tanomu_outbound_call_duration_seconds", HOST_METRIC_HISTOGRAM,
+                        "Outbound call latency by plugin, queueing included.");
     /* Zero series, so dashboards see them before the first event. */
     host_metrics_series(mx, "tanomu_reloads_total", "result=\"ok\"");
     host_metrics_series(mx, "tanomu_reloads_total", "result=\"failed\"");

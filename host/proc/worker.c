@@ -21,6 +21,7 @@
 #include "database.h"
 #include "generation.h"
 #include "log.h"
+#include "outbound_api.h"
 #include "outbox.h"
 #include "jobs.h"
 #include "pipeline.h"
@@ -237,6 +238,12 @@ int host_worker_main(const host_worker_args *a)
         report_start_failure(w, &errs);
         goto out;
     }
+    if (host_calls_open(w) != 0) {
+        host_errors_add(&errs, w->conf.path, 0, "outbound: cannot set up the curl multi handle");
+        report_start_failure(w, &errs);
+        goto out;
+    }
+    w->srv.aborted = host_calls_request_aborted;
     host_outbox_start(w);
     host_jobs_start(w);
     uv_timer_init(loop, &w->db_watch);
@@ -279,7 +286,9 @@ out:
         host_database_close(w);
         uv_run(loop, UV_RUN_NOWAIT);
         uv_run(loop, UV_RUN_NOWAIT);
+        host_calls_stop(w); /* TN_ECANCELED callbacks before fini() */
         host_generation_unload(w);
+        host_calls_close(w);
         host_outbox_free(w);
         uv_walk(loop, walk_close, NULL);
         uv_run(loop, UV_RUN_DEFAULT);

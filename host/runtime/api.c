@@ -19,6 +19,7 @@
 #include "limit_zones.h"
 #include "log.h"
 #include "names.h"
+#include "outbound_api.h"
 #include "outbox.h"
 #include "jobs.h"
 #include "pipeline.h"
@@ -609,6 +610,9 @@ const tn_api host_api = {
     .iface_get = host_api_iface_get,
     .req_header_each = host_req_header_each,
     .plugin_config = host_api_plugin_config,
+    .http_call = host_api_http_call,
+    .call_cancel = host_api_call_cancel,
+    .curl_run = host_api_curl_run,
 };
 
 void host_worker_events_init(host_worker *w)

@@ -105,6 +105,7 @@ typedef struct host_worker {
     int limit_region_own;                   /* no master (tanomu check): the region is ours */
     struct host_jobs *jobs; /* jobs.c: scheduled jobs and their runs */
     int check_schema; /* serving: refuse plugins whose schema_needs is not applied */
+    struct host_calls *calls; /* outbound_api.c: plugins' outbound calls */
 } host_worker;
 
 /* Does tenant t enable plugin p?  (Disabled plugins neither route nor hook.) */

@@ -17,6 +17,7 @@
 #include "database.h"
 #include "context.h"
 #include "log.h"
+#include "outbound_api.h"
 #include "pipeline.h"
 #include "request.h"
 #include "settings.h"
@@ -404,6 +405,7 @@ void host_pipeline_complete(tn_request *r)
     host_buf line;
 
     host_database_request_end(r);
+    host_calls_request_end(r);
     if (r->breaker_probe)
         breaker_probe_survived(w, r);
     count(w, r, us);

@@ -134,4 +134,8 @@ void tk_api_fill(tn_api *api)
     /* ABI 1.2 (sdkmisc) */
     api->req_header_each = tk_api_req_header_each;
     api->plugin_config = tk_api_plugin_config;
+    /* ABI 1.2: outbound calls (outbound.c) */
+    api->http_call = tk_api_http_call;
+    api->call_cancel = tk_api_call_cancel;
+    api->curl_run = tk_api_curl_run;
 }

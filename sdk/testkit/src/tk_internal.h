@@ -379,6 +379,7 @@ struct tk_kit {
     tk_list limits; /* tn_limit *, limits.c */
     struct tk_jobs *jobs; /* jobs.c: scheduled jobs and their runs */
     tk_list plugin_settings; /* tk_global_value *, tk_plugin_set() */
+    struct tk_outbound *outbound; /* outbound.c: scripts and what was sent */
 };
 
 /* kit.c: calling into plugin code.  Every call goes between enter and
@@ -619,5 +620,12 @@ void tk_plugin_settings_free(tk_kit *tk); /* the values and every global_cfg */
 const tn_config *tk_api_plugin_config(const tn_plugin *p);
 /* How many TN_KEY_SECRET values set with tk_plugin_set() appear in the log. */
 size_t tk_plugin_settings_leaks(const tk_kit *tk);
+/* outbound.c (ABI 1.2): http_call, call_cancel, curl_run. */
+int tk_api_http_call(tn_plugin *self, tn_request *req, const tn_http_request *r, tn_http_fn cb,
+                     void *ud, tn_call **out);
+void tk_api_call_cancel(tn_call *call);
+int tk_api_curl_run(tn_plugin *self, tn_request *req, void *easy, tn_curl_fn cb, void *ud,
+                    tn_call **out);
+void tk_outbound_free(tk_kit *tk);
 
 #endif

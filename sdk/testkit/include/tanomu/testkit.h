@@ -334,6 +334,58 @@ const tk_job_entry *tk_job_at(const tk_kit *tk, size_t i); /* NULL past the end 
  * gives them, from init() on.  After that plugin is loaded: TN_ESTATE (the
  * host reads them at start and at reload, with a new init()). */
 int tk_plugin_set(tk_kit *tk, const char *plugin, const char *key, const char *value);
+/* -- outbound calls (ABI 1.2) ---------------------------------------- */
+/*
+ * Nothing leaves the process: http_call() is answered from replies the
+ * test scripts per method and URL, in tk_run_pending() (never inside
+ * http_call(), as on the host).  A call tied to a request that was aborted
+ * (tk_req_abort) or has finished by then gets TN_ECANCELED, as does one
+ * cancelled with call_cancel(), and every call still queued when the kit
+ * is freed (before fini(), as a stopping worker does).  An unscripted
+ * https URL fails with TN_ENETWORK, any other unscripted URL with
+ * TN_EPOLICY (a host refuses plain http without an outbound.allow entry).
+ * Redirects are followed only when the call asks (max_redirects) and the
+ * Location is absolute and scripted.  The testkit has no concurrency
+ * limit and no egress address check: see test_outbound.py for those.
+ *
+ *     tk_http_reply(tk, "POST", "https://api.example.jp/v1/orders", 201,
+ *                   "Content-Type: application/json", "{\"id\":\"o1\"}");
+ *     tn_request *r = tk_request(tk, "shop1", "POST", "/checkout");
+ *     tk_run_pending(tk);                        // the reply arrives
+ *     const tk_http_sent *s = tk_http_sent_at(tk, 0);
+ *     CU_ASSERT_STRING_EQUAL(tk_http_sent_header(s, "Idempotency-Key"), "o1");
+ */
+/* Answers calls to url (exact, query string included) with method (NULL:
+ * any) with status, headers ("Name: value" lines apart by "\n"; NULL: none;
+ * the plugin sees names lower-case) and body (NULL: empty).  A later
+ * script for the same method and URL replaces it. */
+int tk_http_reply(tk_kit *tk, const char *method, const char *url, int status, const char *headers,
+                  const char *body);
+/* Fails calls to url with result (TN_ETIMEDOUT for a slow peer,
+ * TN_ENETWORK, TN_EPOLICY, TN_ETOOBIG) and message (NULL: a default). */
+int tk_http_fail(tk_kit *tk, const char *method, const char *url, int result, const char *message);
+/* What the plugin sent, one entry per request (a followed redirect is
+ * another entry), in order.  Valid until tk_free(). */
+typedef struct tk_http_sent {
+    const char *plugin;
+    const char *method; /* upper-case; GET, or POST with a body, when unset */
+    const char *url;
+    const tn_http_header *headers; /* as the plugin gave them */
+    size_t nheaders;
+    const char *body; /* NUL-terminated; body_len excludes it */
+    size_t body_len;
+    uint32_t timeout_ms; /* as given (0: the host's 10 s) */
+    int tied_to_request; /* req was not NULL */
+} tk_http_sent;
+size_t tk_http_sent_count(const tk_kit *tk);
+const tk_http_sent *tk_http_sent_at(const tk_kit *tk, size_t i); /* NULL past the end */
+/* The value of the first header called name (any case) sent, or NULL. */
+const char *tk_http_sent_header(const tk_http_sent *s, const char *name);
+/* curl_run(): the kit does not run the handle.  Each call takes the next
+ * scripted result (FIFO; none scripted: TN_OK, curl code 0) and hands the
+ * handle back to the callback in tk_run_pending(). */
+int tk_curl_result(tk_kit *tk, int result, int curl_code, const char *error);
+size_t tk_curl_run_count(const tk_kit *tk);
 
 #ifdef __cplusplus
 }
