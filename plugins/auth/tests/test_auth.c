@@ -489,6 +489,37 @@ static void test_origin_and_cookie_rules_S4(void)
     CU_ASSERT_NOT_EQUAL(auth_form_token(NULL, 0, "csrf_token", v, sizeof v), 0);
 }
 
+/* The clean-up job: one run per enabling tenant, with that tenant's
+ * timeouts, in a transaction bound to it, committed. */
+static void test_cleanup_job_uses_tenant_timeouts_S4(void)
+{
+    fakedb f;
+    tk_kit *tk = kit(&f);
+    const tk_db_stmt *del = NULL;
+    int committed = 0;
+
+    tk_set(tk, T, "idle_timeout_s", "600");
+    tk_set(tk, T, "admin_idle_timeout_s", "300");
+    CU_ASSERT_EQUAL_FATAL(tk_job_run(tk, "auth.session_cleanup", T), TN_OK);
+    tk_run_pending(tk);
+    for (size_t i = 0; i < tk_db_count(tk); i++) {
+        const tk_db_stmt *st = tk_db_at(tk, i);
+        if (starts(st->sql, "DELETE FROM auth_sessions s USING auth_users u"))
+            del = st;
+        committed += strcmp(st->sql, "COMMIT") == 0;
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL(del);
+    CU_ASSERT_STRING_EQUAL(del->tenant, T);
+    CU_ASSERT_EQUAL_FATAL(del->nparams, 3);
+    CU_ASSERT_STRING_EQUAL(del->params[0], "43200");
+    CU_ASSERT_STRING_EQUAL(del->params[1], "600");
+    CU_ASSERT_STRING_EQUAL(del->params[2], "300");
+    CU_ASSERT_EQUAL(committed, 1);
+    CU_ASSERT_EQUAL_FATAL(tk_job_count(tk), 1);
+    CU_ASSERT_STRING_EQUAL(tk_job_at(tk, 0)->result, "ok");
+    tk_free(tk);
+}
+
 /* ---- the hash gate ---------------------------------------------------------------- */
 
 typedef struct probe_job {
@@ -602,6 +633,7 @@ int main(void)
     CU_add_test(s, "hash gate: cap and bounded queue (S12)", test_hash_gate_cap_and_queue_S12);
     CU_add_test(s, "login storm: 503 busy past the queue (S12)", test_login_storm_busy_503_S12);
     CU_add_test(s, "Origin, token and cookie rules (S4)", test_origin_and_cookie_rules_S4);
+    CU_add_test(s, "clean-up job, per tenant (S4)", test_cleanup_job_uses_tenant_timeouts_S4);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
