@@ -167,6 +167,20 @@ void auth_error_field(const tn_api *api, tn_request *req, int status, const char
     json_decref(err);
 }
 
+json_t *auth_roles_json(const char *csv)
+{
+    json_t *a = json_array();
+    while (a && csv && *csv) {
+        size_t n = strcspn(csv, ",");
+        if (json_array_append_new(a, json_stringn(csv, n)) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+        csv += n + (csv[n] == ',');
+    }
+    return a;
+}
+
 void auth_error_retry(const tn_api *api, tn_request *req, int status, const char *code,
                       const char *message, long long secs)
 {
@@ -450,7 +464,7 @@ static int auth_init(tn_plugin *self, const tn_api *api)
     ctx->locks = api->metric_counter(self, "account_locks_total", "Accounts locked.");
     if (api->hook_add(self, TN_PHASE_AUTHENTICATE, auth_hook, ctx) != TN_OK ||
         api->job_schedule(self, &job, auth_cleanup, ctx) != TN_OK || auth_routes_add(ctx) != 0 ||
-        auth_sessions_routes_add(ctx) != 0) {
+        auth_sessions_routes_add(ctx) != 0 || auth_users_routes_add(ctx) != 0) {
         api->log(self, TN_LOG_ERROR, "auth: registration failed: %s", api->last_error(self));
         return -1;
     }

@@ -6,6 +6,7 @@
 #ifndef AUTH_AUTH_H
 #define AUTH_AUTH_H
 
+#include <jansson.h>
 #include <tanomu/tanomu.h>
 
 #include "password.h"
@@ -47,10 +48,14 @@ void auth_settings_read(const auth_ctx *ctx, const tn_config *cfg, auth_settings
 int auth_routes_add(auth_ctx *ctx);
 /* Listing and ending sessions (sessions.c). */
 int auth_sessions_routes_add(auth_ctx *ctx);
+/* A tenant admin's accounts (users.c). */
+int auth_users_routes_add(auth_ctx *ctx);
 
 /* {"error": {"code", "message", "fields": {field: reason}}} */
 void auth_error_field(const tn_api *api, tn_request *req, int status, const char *code,
                       const char *message, const char *field, const char *reason);
+/* ["a", "b"] of "a,b" (a new reference; NULL when out of memory). */
+json_t *auth_roles_json(const char *csv);
 /* resp_error, then Retry-After: secs. */
 void auth_error_retry(const tn_api *api, tn_request *req, int status, const char *code,
                       const char *message, long long secs);

@@ -258,12 +258,7 @@ static void login_committed(tn_request *req, const tn_db_result *res, void *ud)
         return;
     }
     auth_csrf_token(&op->fresh, csrf);
-    roles = json_array();
-    for (const char *r = op->roles; roles && *r;) {
-        size_t n = strcspn(r, ",");
-        json_array_append_new(roles, json_stringn(r, n));
-        r += n + (r[n] == ',');
-    }
+    roles = auth_roles_json(op->roles);
     out = json_pack("{s:{s:s, s:s, s:o}, s:s}", "user", "id", op->user_id, "login", op->login,
                     "roles", roles, "csrf_token", csrf);
     text = out ? json_dumps(out, JSON_COMPACT) : NULL;
@@ -893,14 +888,8 @@ static void me_read(tn_request *req, const tn_db_result *res, void *ud)
     } else if (api->db_rows(res) != 1) {
         api->resp_error(req, 401, "unauthenticated", "the session ended");
     } else {
-        const char *r = api->db_value(res, 0, 2);
         const char *buyer = api->db_value(res, 0, 3);
-        roles = json_array();
-        while (roles && *r) {
-            size_t n = strcspn(r, ",");
-            json_array_append_new(roles, json_stringn(r, n));
-            r += n + (r[n] == ',');
-        }
+        roles = auth_roles_json(api->db_value(res, 0, 2));
         out = json_pack("{s:{s:s, s:s, s:o, s:o}, s:I, s:I, s:b, s:s, s:s}", "user", "id",
                         api->db_value(res, 0, 0), "login", api->db_value(res, 0, 1), "roles", roles,
                         "buyer_id", buyer ? json_string(buyer) : json_null(), "authenticated_at",

@@ -421,6 +421,70 @@ class AuthTest(DbTestCase):
         for secret in (token, late):
             self.assertEqual(json_lines_mentioning(srv, secret), [], secret)
 
+    # -- a tenant admin's accounts ------------------------------------------------
+
+    def test_admin_invites_and_changes_users_S4_S11(self):
+        """A tenant admin invites a user (201; the invitation token, stored
+        hashed, travels in auth.user_invited and sets the password through
+        /auth/password/reset/confirm), lists users, changes roles (the
+        user's sessions end: new rights come with a new session) and
+        disables an account (its login fails alike).  Staff may not (403,
+        S11); platform_admin is not given here; an admin does not change
+        their own account; a taken login ID is 409."""
+        srv = self.auth_server()
+        self.add_user("a", "root", OTHER, roles="tenant_admin")
+        self.add_user("a", "alice", CANARY)
+        root = self.session(srv, "a", "root", OTHER)
+        alice = self.session(srv, "a", "alice", CANARY)
+
+        def post(s, body):
+            return srv.req("a", "POST", "/auth/users", body=json.dumps(body), headers=s.headers())
+
+        self.assertEqual(post(alice, {"login": "bob", "roles": ["staff"]}).status, 403)
+        for bad in ({"login": "bob", "roles": ["platform_admin"]},
+                    {"login": "bob", "roles": ["buyer"]},
+                    {"login": "bob", "roles": ["staff", "staff"]}):
+            self.assertEqual(post(root, bad).status, 422, bad)
+        self.assertEqual(post(root, {"login": "ALICE", "roles": ["staff"]}).status, 409)
+        r = post(root, {"login": "bob", "roles": ["buyer"], "buyer_id": "shop-7"})
+        self.assertEqual(r.status, 201, r)
+        bob = r.json()["user"]["id"]
+        self.assertEqual(r.json()["user"]["roles"], ["buyer"])
+        token = self.pg.scalar("SELECT payload->>'token' FROM outbox WHERE name = "
+                               "'auth.user_invited' AND payload->>'user_id' = :'u';", u=bob)
+        self.assertEqual(self.login(srv, "a", "bob", CANARY).status, 401)   # no password yet
+        r = srv.req("a", "POST", "/auth/password/reset/confirm",
+                    body=json.dumps({"token": token, "new_password": CANARY}),
+                    timeout=20.0 * harness.SCALE)
+        self.assertEqual(r.status, 200, r)
+        sbob = self.session(srv, "a", "bob", CANARY)
+        r = srv.req("a", "GET", "/auth/users", headers=root.headers(False))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual({u["login"]: (u["roles"], u["buyer_id"]) for u in r.json()["users"]},
+                         {"alice": (["staff"], None), "bob": (["buyer"], "shop-7"),
+                          "root": (["tenant_admin"], None)})
+        r = srv.req("a", "PATCH", f"/auth/users/{bob}", headers=root.headers(),
+                    body=json.dumps({"roles": ["buyer", "staff"]}))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.me(srv, "a", sbob).status, 401)
+        sbob = self.session(srv, "a", "bob", CANARY)
+        self.assertEqual(self.me(srv, "a", sbob).json()["user"]["roles"], ["buyer", "staff"])
+        r = srv.req("a", "PATCH", f"/auth/users/{bob}", headers=root.headers(),
+                    body=json.dumps({"disabled": True}))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.me(srv, "a", sbob).status, 401)
+        r = self.login(srv, "a", "bob", CANARY)
+        self.assertEqual((r.status, r.json()["error"]["code"]), (401, "invalid_credentials"))
+        uid_root = self.me(srv, "a", root).json()["user"]["id"]
+        r = srv.req("a", "PATCH", f"/auth/users/{uid_root}", headers=root.headers(),
+                    body=json.dumps({"disabled": True}))
+        self.assertEqual(r.status, 409, r)
+        r = srv.req("a", "PATCH", "/auth/users/not-a-uuid", headers=root.headers(),
+                    body=json.dumps({"disabled": True}))
+        self.assertEqual(r.status, 404, r)
+        self.assertEqual([x[0] for x in self.audit("a", "auth.user_create")], ["ok"])
+        self.assertEqual(len(self.audit("a", "auth.user_update")), 2)
+
     # -- secrets ------------------------------------------------------------------
 
     def test_canary_secrets_never_logged_S16(self):
