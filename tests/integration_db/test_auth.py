@@ -489,7 +489,8 @@ class AuthTest(DbTestCase):
 
     def test_canary_secrets_never_logged_S16(self):
         """S16: the password, the session token and the CSRF token appear in
-        no log line of the server (stdout, stderr) nor in PostgreSQL's log,
+        no log line of the server (stdout, stderr), in no metric, nor in
+        PostgreSQL's log,
         after a login, a failed login, /auth/me, a refused CSRF and a
         logout; the sessions table holds only the token's hash."""
         srv = self.auth_server()
@@ -499,8 +500,11 @@ class AuthTest(DbTestCase):
         self.me(srv, "a", s)
         srv.req("a", "POST", "/auth/logout", headers=s.headers(csrf=False))
         srv.req("a", "POST", "/auth/logout", headers=s.headers())
+        metrics = srv.admin_get("/metrics").body.decode("utf-8")
+        self.assertIn("tanomu_plugin_auth_logins_total", metrics)
         srv.stop()
         for secret in (CANARY, s.token, s.csrf):
+            self.assertNotIn(secret, metrics)
             self.assertEqual(json_lines_mentioning(srv, secret), [], secret)
             self.assertNotIn(secret, self.pg.log_tail(100000))
         self.assertEqual(self.pg.scalar(
