@@ -8,6 +8,9 @@ libjansson-dev libsodium-dev libcurl4-openssl-dev
 postgresql-15 wrk openssl tzdata"
 # test_outbound.py: a local SMTP peer with STARTTLS for curl_run (run by /usr/bin/python3)
 PKGS="$PKGS python3-aiosmtpd"
+# plugins/auth: NFKC (libunistring), cracklib's dictionary check (libpwquality,
+# cracklib-runtime) and the common-passwords list (john-data)
+PKGS="$PKGS libunistring-dev libpwquality-dev cracklib-runtime john-data"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -357,12 +357,15 @@ int tk_api_req_is_tls(const tn_request *req)
 
 /* Only an authenticate hook sets the principal, and only once: later
  * phases and the host's access check rely on it (S11).  The checks, and
- * their order, are the host's. */
+ * their order, are the host's: as there, a hook suspended in the
+ * authenticate phase (a session looked up in the database) may set it
+ * from its callback, before it resumes. */
 int tk_api_req_set_principal(tn_request *req, const char *user_id, const char *roles)
 {
     if (req == NULL)
         return TN_EINVAL;
-    if (req->state != TK_REQ_RUNNING || req->step != TK_STEP_AUTHENTICATE || req->user != NULL)
+    if ((req->state != TK_REQ_RUNNING && req->state != TK_REQ_SUSPENDED) ||
+        req->step != TK_STEP_AUTHENTICATE || req->user != NULL)
         return TN_ESTATE;
     if (user_id == NULL || user_id[0] == '\0' || strlen(user_id) > 256 ||
         !host_header_value_valid(user_id) || (roles != NULL && !host_header_value_valid(roles)))

@@ -1,0 +1,63 @@
+/*
+ * auth.h - what the parts of the auth plugin share: the worker's context,
+ * a tenant's settings as read for one request, and the entry points of
+ * the routes (routes.c) and of the authenticate hook (auth.c).
+ */
+#ifndef AUTH_AUTH_H
+#define AUTH_AUTH_H
+
+#include <jansson.h>
+#include <tanomu/tanomu.h>
+
+#include "password.h"
+#include "pool.h"
+
+#define AUTH_LOGIN_ROUTE "/auth/login"
+#define AUTH_LOGIN_MAX 254 /* bytes of a login ID */
+
+/* The SQL that says whether a session is alive: $a absolute, $i idle and
+ * $j admins' idle timeout, in seconds, as ints.  Shared by the hook (which
+ * keeps live sessions) and the clean-up job (which deletes the others). */
+#define AUTH_SQL_IS_ADMIN "u.roles && ARRAY['tenant_admin', 'platform_admin']::text[]"
+
+/* One worker's state; the ud of every route, hook and job. */
+typedef struct auth_ctx {
+    const tn_api *api;
+    tn_plugin *self;
+    auth_pw_ctx pw;
+    auth_pool pool;
+    tn_limit *login_zone; /* per client address and tenant */
+    tn_metric *logins;    /* logins_total{tenant}: successful */
+    tn_metric *failures;  /* login_failures_total{tenant} */
+    tn_metric *locks;     /* account_locks_total{tenant} */
+    int pw_ready;
+} auth_ctx;
+
+/* A tenant's settings, as one request reads them. */
+typedef struct auth_settings {
+    int min_length;
+    const char *words;
+    const char *allowed_origins;
+    int idle_s, admin_idle_s, absolute_s;
+    int lock_after, lock_s, delay_after;
+} auth_settings;
+
+void auth_settings_read(const auth_ctx *ctx, const tn_config *cfg, auth_settings *s);
+
+/* Routes (routes.c): registered by auth_routes_add() from init(). */
+int auth_routes_add(auth_ctx *ctx);
+/* Listing and ending sessions (sessions.c). */
+int auth_sessions_routes_add(auth_ctx *ctx);
+/* A tenant admin's accounts (users.c). */
+int auth_users_routes_add(auth_ctx *ctx);
+
+/* {"error": {"code", "message", "fields": {field: reason}}} */
+void auth_error_field(const tn_api *api, tn_request *req, int status, const char *code,
+                      const char *message, const char *field, const char *reason);
+/* ["a", "b"] of "a,b" (a new reference; NULL when out of memory). */
+json_t *auth_roles_json(const char *csv);
+/* resp_error, then Retry-After: secs. */
+void auth_error_retry(const tn_api *api, tn_request *req, int status, const char *code,
+                      const char *message, long long secs);
+
+#endif

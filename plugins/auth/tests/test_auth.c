@@ -1,0 +1,642 @@
+/*
+ * test_auth.c - the auth plugin on the testkit: the password policy and
+ * hash format (S12), the session cookie and CSRF rules (S4), throttling
+ * (S9), auditing (S20) and secrets kept out of logs and statements (S16).
+ * The plugin's sources are compiled in; a scripted database plays the
+ * tables (tests/integration_db/test_auth.py runs them for real).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+#include <sodium.h>
+#include <tanomu/testkit.h>
+
+#include "password.h"
+#include "pool.h"
+#include "session.h"
+
+#define T "shop1"
+#define USER_ID "6f1c1f0e-1b1a-4c59-9d35-0a4b1f7c0001"
+#define LOGIN "alice"
+#define CANARY "Canary-Pw-7f3e-zebra-quartz" /* the known password */
+
+/* The scripted tables: one user, at most one live session. */
+typedef struct fakedb {
+    char hash[AUTH_PW_HASH_MAX];
+    char sid[AUTH_SID_LEN + 1];
+    int failed;
+    const char *wait; /* seconds the account is still locked */
+    char roles[64];
+} fakedb;
+
+static int starts(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static void db(const char *tenant, const char *sql, int n, const char *const *p, tn_db_result *res,
+               void *ud)
+{
+    fakedb *f = ud;
+    char count[16];
+    (void)tenant;
+    (void)n;
+    if (starts(sql, "SELECT id::text, login, password_hash")) {
+        tk_db_columns(res, 6, "id", "login", "password_hash", "roles", "disabled", "wait");
+        if (strcmp(p[0], LOGIN) == 0 || strcmp(p[0], USER_ID) == 0)
+            tk_db_row(res, USER_ID, LOGIN, f->hash, f->roles, "f", f->wait);
+    } else if (starts(sql, "UPDATE auth_sessions s SET last_seen")) {
+        tk_db_columns(res, 2, "user_id", "roles");
+        if (f->sid[0] && strcmp(p[0], f->sid) == 0)
+            tk_db_row(res, USER_ID, f->roles);
+    } else if (starts(sql, "INSERT INTO auth_sessions")) {
+        snprintf(f->sid, sizeof f->sid, "%s", p[0]);
+    } else if (starts(sql, "DELETE FROM auth_sessions WHERE id = $1")) {
+        if (strcmp(p[0], f->sid) == 0)
+            f->sid[0] = '\0';
+    } else if (starts(sql, "UPDATE auth_users SET failed_logins = failed_logins + 1")) {
+        snprintf(count, sizeof count, "%d", ++f->failed);
+        tk_db_columns(res, 1, "failed_logins");
+        tk_db_row(res, count);
+    } else if (starts(sql, "UPDATE auth_users SET failed_logins = 0") && n == 2 && p[1]) {
+        snprintf(f->hash, sizeof f->hash, "%s", p[1]); /* the re-hash at login */
+    } else if (starts(sql, "UPDATE auth_users SET password_hash")) {
+        snprintf(f->hash, sizeof f->hash, "%s", p[1]);
+    } else if (starts(sql, "SELECT u.id::text")) {
+        tk_db_columns(res, 8, "id", "login", "roles", "buyer", "auth_at", "created", "mfa",
+                      "method");
+        if (strcmp(p[0], f->sid) == 0)
+            tk_db_row(res, USER_ID, LOGIN, f->roles, NULL, "1700000000", "1700000000", "f",
+                      "password");
+    }
+}
+
+static tk_kit *kit(fakedb *f)
+{
+    tk_kit *tk = tk_new();
+    memset(f, 0, sizeof *f);
+    CU_ASSERT_FATAL(auth_pw_hash(CANARY, strlen(CANARY), f->hash) == 0);
+    f->wait = "0";
+    snprintf(f->roles, sizeof f->roles, "staff");
+    CU_ASSERT_EQUAL_FATAL(tk_load(tk, tn_plugin_entry()), TN_OK);
+    tk_enable(tk, T, 1);
+    tk_db_handler(tk, db, f);
+    return tk;
+}
+
+/* Runs a request to its end. */
+static tn_request *run(tk_kit *tk, const char *method, const char *target, const char *body,
+                       const char *cookie, const char *csrf, const char *origin)
+{
+    char hdr[128];
+    tn_request *r = tk_req_new(tk, T, method, target);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    tk_req_set_header(r, "Host", "shop1.example");
+    if (body)
+        tk_req_set_body(r, body, strlen(body));
+    if (cookie) {
+        snprintf(hdr, sizeof hdr, "%s=%s", AUTH_COOKIE, cookie);
+        tk_req_set_header(r, "Cookie", hdr);
+    }
+    if (csrf)
+        tk_req_set_header(r, "X-CSRF-Token", csrf);
+    if (origin)
+        tk_req_set_header(r, "Origin", origin);
+    tk_req_set_client(r, "192.0.2.7");
+    tk_req_run(r);
+    tk_run_pending(tk);
+    CU_ASSERT(tk_req_finished(r));
+    return r;
+}
+
+static tn_request *login(tk_kit *tk, const char *user, const char *pw, const char *cookie)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"login\":\"%s\",\"password\":\"%s\"}", user, pw);
+    return run(tk, "POST", "/auth/login", body, cookie, NULL, NULL);
+}
+
+/* The token of a Set-Cookie value of ours. */
+static void cookie_token(const char *set_cookie, char out[AUTH_TOKEN_LEN + 1])
+{
+    out[0] = '\0';
+    if (set_cookie && strncmp(set_cookie, AUTH_COOKIE "=", strlen(AUTH_COOKIE) + 1) == 0)
+        snprintf(out, AUTH_TOKEN_LEN + 1, "%s", set_cookie + strlen(AUTH_COOKIE) + 1);
+}
+
+/* Nothing secret in the log or in any statement's parameters (S16). */
+static void assert_no_secret(tk_kit *tk, const char *secret)
+{
+    CU_ASSERT_FALSE(tk_log_contains(tk, secret));
+    for (size_t i = 0; i < tk_db_count(tk); i++) {
+        const tk_db_stmt *s = tk_db_at(tk, i);
+        for (int k = 0; k < s->nparams; k++)
+            CU_ASSERT(s->params[k] == NULL || strstr(s->params[k], secret) == NULL);
+    }
+    CU_ASSERT_EQUAL(tk_log_secret_leaks(tk), 0);
+}
+
+/* ---- passwords (S12) ---------------------------------------------------------- */
+
+static const char *check(auth_pw_ctx *pw, int min, const char *words, const char *s)
+{
+    size_t n = 0;
+    const char *reason = NULL;
+    char *norm = auth_pw_normalize(s, strlen(s), &n, &reason);
+    if (norm == NULL)
+        return reason;
+    auth_policy pol = {.min_length = min, .login = "alice.smith", .words = words};
+    reason = auth_pw_check(pw, &pol, norm, n);
+    free(norm);
+    return reason;
+}
+
+static void test_policy_refusals_S12(void)
+{
+    auth_pw_ctx pw;
+    char err[256], longpw[200];
+    CU_ASSERT_EQUAL_FATAL(auth_pw_init(&pw, "/usr/share/john/password.lst", err, sizeof err), 0);
+#define REFUSED(min, words, s, why)                                                                \
+    do {                                                                                           \
+        const char *got = check(&pw, min, words, s);                                               \
+        CU_ASSERT_PTR_NOT_NULL(got);                                                               \
+        if (got)                                                                                   \
+            CU_ASSERT_STRING_EQUAL(got, why);                                                      \
+    } while (0)
+    REFUSED(12, "", "Qz7#kLm2!pW", "too_short"); /* 11 < 12 */
+    REFUSED(4, "", "Qz7#kL!", "too_short");      /* the floor is 8 */
+    REFUSED(12, "", "alice.smith", "too_short");
+    REFUSED(8, "", "alice.smith", "contains_login");        /* equal */
+    REFUSED(12, "", "xxALICE.SMITHyy99", "contains_login"); /* containing, any case */
+    REFUSED(12, "", "123456789012", "digits_only");
+    /* NFKC: full-width digits are digits. */
+    REFUSED(12, "",
+            "\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93\xef\xbc\x94\xef\xbc\x95\xef\xbc\x96"
+            "\xef\xbc\x97\xef\xbc\x98\xef\xbc\x99\xef\xbc\x90\xef\xbc\x91\xef\xbc\x92",
+            "digits_only");
+    REFUSED(12, "", "WinnieThePooh", "common_password"); /* john's list, any case */
+    REFUSED(8, "", "password", "common_password");
+    REFUSED(12, "Tanomu, Kawaguchi", "mykawaguchi-2026!", "tenant_word");
+    REFUSED(12, "", "housekeeping", "dictionary_word"); /* cracklib */
+    REFUSED(12, "", "\xff\xfe broken utf8 bytes", "invalid_utf8");
+    /* Accepted: a passphrase, any Unicode, 128 characters. */
+    CU_ASSERT_PTR_NULL(check(&pw, 12, "", "correct horse battery staple"));
+    CU_ASSERT_PTR_NULL(check(&pw, 12, "",
+                             "\xe3\x81\x93\xe3\x82\x8c\xe3\x81\xaf\xe5\xae\x89"
+                             "\xe5\x85\xa8\xe3\x81\xaa\xe5\x90\x88\xe8\xa8\x80"
+                             "\xe8\x91\x89\xe3\x81\xa7\xe3\x81\x99\xe3\x82\x88\xe3\x81\xad"));
+    memset(longpw, 0, sizeof longpw);
+    for (int i = 0; i < 128; i++)
+        longpw[i] = "kT9#vq2!Lm8$wZ"[i % 14];
+    CU_ASSERT_PTR_NULL(check(&pw, 12, "", longpw));
+    /* Each reason has its own message. */
+    CU_ASSERT_STRING_NOT_EQUAL(auth_pw_reason_message("digits_only"),
+                               auth_pw_reason_message("too_short"));
+    auth_pw_free(&pw);
+}
+
+static void test_hash_phc_parameters_S12(void)
+{
+    char h[AUTH_PW_HASH_MAX];
+    CU_ASSERT_EQUAL_FATAL(auth_pw_hash(CANARY, strlen(CANARY), h), 0);
+    CU_ASSERT_EQUAL(strncmp(h, "$argon2id$v=19$m=19456,t=2,p=1$", 31), 0);
+    CU_ASSERT(auth_pw_verify(h, CANARY, strlen(CANARY)));
+    CU_ASSERT_FALSE(auth_pw_verify(h, "canary-pw", 9));
+    CU_ASSERT_FALSE(auth_pw_needs_rehash(h));
+    /* A hash of weaker parameters is re-hashed at the next login. */
+    CU_ASSERT_EQUAL_FATAL(crypto_pwhash_str_alg(h, CANARY, strlen(CANARY), 1, 8192 * 1024,
+                                                crypto_pwhash_ALG_ARGON2ID13),
+                          0);
+    CU_ASSERT(auth_pw_needs_rehash(h));
+}
+
+/* ---- login, cookie, session (S4) ------------------------------------------------ */
+
+static void test_login_cookie_attributes_S4(void)
+{
+    fakedb f;
+    tk_kit *tk = kit(&f);
+    char tok[AUTH_TOKEN_LEN + 1];
+    tn_request *r = login(tk, LOGIN, CANARY, NULL);
+
+    CU_ASSERT_EQUAL(tk_resp_status(r), 200);
+    const char *sc = tk_resp_header(r, "Set-Cookie");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sc);
+    cookie_token(sc, tok);
+    CU_ASSERT_EQUAL(strlen(tok), AUTH_TOKEN_LEN);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sc, "; Secure"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(sc, "; HttpOnly"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(sc, "; SameSite=Lax"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(sc, "; Path=/"));
+    CU_ASSERT_PTR_NULL(strstr(sc, "Domain="));
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "user.id"), USER_ID);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "user.login"), LOGIN);
+    CU_ASSERT_EQUAL(strlen(tk_resp_json_string(r, "csrf_token")), AUTH_TOKEN_LEN);
+    /* Only the token's SHA-256 reaches the database. */
+    auth_token t;
+    CU_ASSERT_EQUAL_FATAL(auth_token_parse(&t, tok), 0);
+    CU_ASSERT_STRING_EQUAL(f.sid, t.sid);
+    assert_no_secret(tk, tok);
+    assert_no_secret(tk, CANARY);
+    /* Audited (S20). */
+    CU_ASSERT_EQUAL_FATAL(tk_audit_count(tk), 1);
+    CU_ASSERT_STRING_EQUAL(tk_audit_at(tk, 0)->action, "auth.login");
+    CU_ASSERT_STRING_EQUAL(tk_audit_at(tk, 0)->result, "ok");
+    CU_ASSERT_STRING_EQUAL(tk_audit_at(tk, 0)->target_id, USER_ID);
+    CU_ASSERT_STRING_EQUAL(tk_audit_at(tk, 0)->client_addr, "192.0.2.7");
+    /* The session authenticates /auth/me, which gives the same CSRF token. */
+    char csrf[AUTH_TOKEN_LEN + 1];
+    snprintf(csrf, sizeof csrf, "%s", tk_resp_json_string(r, "csrf_token"));
+    tn_request *me = run(tk, "GET", "/auth/me", NULL, tok, NULL, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(me), 200);
+    CU_ASSERT_STRING_EQUAL(tk_req_principal(me), USER_ID);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(me, "csrf_token"), csrf);
+    /* Without the cookie: 401 from the host's access check. */
+    CU_ASSERT_EQUAL(tk_resp_status(run(tk, "GET", "/auth/me", NULL, NULL, NULL, NULL)), 401);
+    /* A new login with the old cookie: a new session ID, the old one deleted. */
+    tn_request *again = login(tk, LOGIN, CANARY, tok);
+    char tok2[AUTH_TOKEN_LEN + 1];
+    cookie_token(tk_resp_header(again, "Set-Cookie"), tok2);
+    CU_ASSERT_STRING_NOT_EQUAL(tok, tok2);
+    CU_ASSERT_EQUAL(tk_resp_status(run(tk, "GET", "/auth/me", NULL, tok, NULL, NULL)), 401);
+    tk_free(tk);
+}
+
+static void test_unknown_user_and_wrong_password_alike_S12(void)
+{
+    fakedb f;
+    tk_kit *tk = kit(&f);
+    tn_request *a = login(tk, "nobody", CANARY, NULL);
+    tn_request *b = login(tk, LOGIN, "Wrong-Pw-1234-xyz", NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(a), 401);
+    CU_ASSERT_EQUAL(tk_resp_status(b), 401);
+    CU_ASSERT_STRING_EQUAL(tk_resp_body(a, NULL), tk_resp_body(b, NULL));
+    CU_ASSERT_PTR_NULL(tk_resp_header(a, "Set-Cookie"));
+    /* Both audited as failed; only the real account counts a failure. */
+    CU_ASSERT_EQUAL_FATAL(tk_audit_count(tk), 2);
+    CU_ASSERT_STRING_EQUAL(tk_audit_at(tk, 0)->result, "failed");
+    CU_ASSERT_PTR_NULL(tk_audit_at(tk, 0)->target_id);
+    CU_ASSERT_STRING_EQUAL(tk_audit_at(tk, 1)->target_id, USER_ID);
+    CU_ASSERT_EQUAL(f.failed, 1);
+    assert_no_secret(tk, CANARY);
+    tk_free(tk);
+}
+
+/* ---- CSRF (S4) ------------------------------------------------------------------- */
+
+static void test_csrf_missing_wrong_foreign_S4(void)
+{
+    fakedb f;
+    tk_kit *tk = kit(&f);
+    char tok[AUTH_TOKEN_LEN + 1], csrf[AUTH_TOKEN_LEN + 1];
+    tn_request *r = login(tk, LOGIN, CANARY, NULL);
+    cookie_token(tk_resp_header(r, "Set-Cookie"), tok);
+    snprintf(csrf, sizeof csrf, "%s", tk_resp_json_string(r, "csrf_token"));
+
+    r = run(tk, "POST", "/auth/logout", NULL, tok, NULL, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 403);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "csrf_token");
+    r = run(tk, "POST", "/auth/logout", NULL, tok, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 403);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "csrf_token");
+    r = run(tk, "POST", "/auth/logout", NULL, tok, csrf, "https://evil.example");
+    CU_ASSERT_EQUAL(tk_resp_status(r), 403);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "csrf_origin");
+    /* A foreign Origin cannot log anyone in either (login CSRF). */
+    char body[128];
+    snprintf(body, sizeof body, "{\"login\":\"%s\",\"password\":\"%s\"}", LOGIN, CANARY);
+    r = run(tk, "POST", "/auth/login", body, NULL, NULL, "https://evil.example");
+    CU_ASSERT_EQUAL(tk_resp_status(r), 403);
+    CU_ASSERT_STRING_NOT_EQUAL(f.sid, ""); /* still logged in */
+    /* An HTML form carries it as the csrf_token field. */
+    char form[160];
+    snprintf(form, sizeof form, "a=1&csrf_token=%s&b=2", csrf);
+    r = tk_req_new(tk, T, "POST", "/auth/reauth");
+    snprintf(body, sizeof body, "%s=%s", AUTH_COOKIE, tok);
+    tk_req_set_header(r, "Cookie", body);
+    tk_req_set_header(r, "Content-Type", "application/x-www-form-urlencoded");
+    tk_req_set_body(r, form, strlen(form));
+    tk_req_run(r);
+    tk_run_pending(tk);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 400); /* past CSRF: the JSON body is what fails */
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "bad_request");
+    snprintf(form, sizeof form, "csrf_token=%.42s", csrf); /* one character short */
+    r = tk_req_new(tk, T, "POST", "/auth/reauth");
+    tk_req_set_header(r, "Cookie", body);
+    tk_req_set_header(r, "Content-Type", "application/x-www-form-urlencoded");
+    tk_req_set_body(r, form, strlen(form));
+    tk_req_run(r);
+    tk_run_pending(tk);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "csrf_token");
+    /* GET needs no token. */
+    CU_ASSERT_EQUAL(tk_resp_status(run(tk, "GET", "/auth/me", NULL, tok, NULL, NULL)), 200);
+    /* The tenant's own origin or a configured one, with the token: accepted. */
+    tk_set(tk, T, "allowed_origins", "https://console.example");
+    r = run(tk, "POST", "/auth/reauth", "{\"password\":\"" CANARY "\"}", tok, csrf,
+            "https://console.example");
+    CU_ASSERT_EQUAL(tk_resp_status(r), 200);
+    r = run(tk, "POST", "/auth/logout", NULL, tok, csrf, "https://shop1.example");
+    CU_ASSERT_EQUAL(tk_resp_status(r), 200);
+    const char *clear = tk_resp_header(r, "Set-Cookie");
+    CU_ASSERT_PTR_NOT_NULL(clear);
+    if (clear)
+        CU_ASSERT_PTR_NOT_NULL(strstr(clear, "Max-Age=0"));
+    CU_ASSERT_STRING_EQUAL(f.sid, ""); /* deleted server-side */
+    r = run(tk, "GET", "/auth/me", NULL, tok, NULL, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 401);
+    /* The dead session's cookie blocks nothing public (no authority, so
+     * no CSRF token needed) and is cleared. */
+    r = run(tk, "POST", "/auth/password/reset", "{\"login\":\"nobody\"}", tok, NULL, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 202);
+    clear = tk_resp_header(r, "Set-Cookie");
+    CU_ASSERT(clear && strstr(clear, "Max-Age=0"));
+    assert_no_secret(tk, tok);
+    assert_no_secret(tk, csrf);
+    tk_free(tk);
+}
+
+/* ---- password change (S12) ---------------------------------------------------------- */
+
+static void test_password_change_policy_and_rehash_S12(void)
+{
+    fakedb f;
+    tk_kit *tk = kit(&f);
+    char tok[AUTH_TOKEN_LEN + 1], csrf[AUTH_TOKEN_LEN + 1];
+    tn_request *r = login(tk, LOGIN, CANARY, NULL);
+    cookie_token(tk_resp_header(r, "Set-Cookie"), tok);
+    snprintf(csrf, sizeof csrf, "%s", tk_resp_json_string(r, "csrf_token"));
+
+    r = run(tk, "POST", "/auth/password",
+            "{\"current_password\":\"" CANARY "\",\"new_password\":\"housekeeping\"}", tok, csrf,
+            NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 422);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "weak_password");
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.fields.new_password"), "dictionary_word");
+    tk_set(tk, T, "password_min_length", "20");
+    r = run(tk, "POST", "/auth/password",
+            "{\"current_password\":\"" CANARY "\",\"new_password\":\"kT9#vq2!Lm8$wZ\"}", tok, csrf,
+            NULL);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.fields.new_password"), "too_short");
+    r = run(tk, "POST", "/auth/password",
+            "{\"current_password\":\"not-it-at-all-1\",\"new_password\":\"kT9#vq2!Lm8$wZ-yq4!Xe\"}",
+            tok, csrf, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 403);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "invalid_credentials");
+    r = run(tk, "POST", "/auth/password",
+            "{\"current_password\":\"" CANARY "\",\"new_password\":\"kT9#vq2!Lm8$wZ-yq4!Xe\"}", tok,
+            csrf, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 200);
+    CU_ASSERT_EQUAL(strncmp(f.hash, "$argon2id$v=19$m=19456,t=2,p=1$", 31), 0);
+    CU_ASSERT(auth_pw_verify(f.hash, "kT9#vq2!Lm8$wZ-yq4!Xe", 21));
+    assert_no_secret(tk, "kT9#vq2!Lm8$wZ-yq4!Xe");
+    /* An older hash is replaced at the next login. */
+    CU_ASSERT_EQUAL_FATAL(crypto_pwhash_str_alg(f.hash, CANARY, strlen(CANARY), 1, 8192 * 1024,
+                                                crypto_pwhash_ALG_ARGON2ID13),
+                          0);
+    r = login(tk, LOGIN, CANARY, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 200);
+    CU_ASSERT_FALSE(auth_pw_needs_rehash(f.hash));
+    tk_free(tk);
+}
+
+/* ---- throttling (S9) ------------------------------------------------------------------- */
+
+static void test_lock_and_throttle_S9(void)
+{
+    fakedb f;
+    tk_kit *tk = kit(&f);
+    tn_request *r;
+
+    tk_set(tk, T, "lock_after", "3");
+    tk_set(tk, T, "delay_after", "3");
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(tk_resp_status(login(tk, LOGIN, "Wrong-Pw-1234-xyz", NULL)), 401);
+    /* The third failure locks: an event and an audit entry. */
+    CU_ASSERT_EQUAL_FATAL(tk_outbox_count(tk), 1);
+    CU_ASSERT_STRING_EQUAL(tk_outbox_at(tk, 0)->name, "auth.account_locked");
+    CU_ASSERT_PTR_NOT_NULL(strstr(tk_outbox_at(tk, 0)->payload, USER_ID));
+    CU_ASSERT_EQUAL(tk_metric(tk, "tanomu_plugin_auth_account_locks_total", T), 1);
+    /* While locked (the database says for how long): 429, not even checked. */
+    f.wait = "42";
+    r = login(tk, LOGIN, CANARY, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 429);
+    CU_ASSERT_STRING_EQUAL(tk_resp_header(r, "Retry-After"), "42");
+    CU_ASSERT_PTR_NULL(tk_resp_header(r, "Set-Cookie"));
+    const tk_audit_entry *last = tk_audit_at(tk, tk_audit_count(tk) - 1);
+    CU_ASSERT_STRING_EQUAL(last->result, "denied");
+    /* Per client address: the zone's burst (20), then 429 with Retry-After. */
+    f.wait = "0";
+    int limited = 0;
+    for (int i = 0; i < 25 && !limited; i++) {
+        r = login(tk, "nobody", "x-Wrong-Pw-1234", NULL);
+        limited = tk_resp_status(r) == 429;
+    }
+    CU_ASSERT(limited);
+    CU_ASSERT_PTR_NOT_NULL(tk_resp_header(r, "Retry-After"));
+    CU_ASSERT(tk_limit_stat(tk, "auth", "login", "limited") >= 1);
+    tk_free(tk);
+}
+
+static void test_origin_and_cookie_rules_S4(void)
+{
+    auth_token t, u;
+    char csrf[AUTH_TOKEN_LEN + 1], buf[128];
+
+    CU_ASSERT(auth_origin_allowed("https://shop1.example", "shop1.example", ""));
+    CU_ASSERT(auth_origin_allowed("http://SHOP1.example:8080", "shop1.example:8080", ""));
+    CU_ASSERT_FALSE(auth_origin_allowed("https://shop1.example:444", "shop1.example", ""));
+    CU_ASSERT_FALSE(auth_origin_allowed("https://shop1.example.evil", "shop1.example", ""));
+    CU_ASSERT_FALSE(auth_origin_allowed("null", "shop1.example", ""));
+    CU_ASSERT_FALSE(auth_origin_allowed("ftp://shop1.example", "shop1.example", ""));
+    CU_ASSERT_FALSE(auth_origin_allowed("https://shop1.example", NULL, ""));
+    CU_ASSERT(auth_origin_allowed("https://console.example", "shop1.example",
+                                  "https://a.example, https://console.example"));
+    CU_ASSERT_FALSE(auth_origin_allowed("https://console.example.evil", "shop1.example",
+                                        "https://console.example"));
+    CU_ASSERT(auth_method_changes_state("POST") && auth_method_changes_state("DELETE") &&
+              auth_method_changes_state("PATCH") && auth_method_changes_state("PUT"));
+    CU_ASSERT_FALSE(auth_method_changes_state("GET") || auth_method_changes_state("HEAD") ||
+                    auth_method_changes_state("OPTIONS"));
+    /* Tokens: 43 base64url characters, parsed back to the same hash;
+     * anything else is not a token. */
+    auth_token_new(&t);
+    CU_ASSERT_EQUAL(strlen(t.text), AUTH_TOKEN_LEN);
+    CU_ASSERT_EQUAL(auth_token_parse(&u, t.text), 0);
+    CU_ASSERT_STRING_EQUAL(u.sid, t.sid);
+    CU_ASSERT_NOT_EQUAL(auth_token_parse(&u, "short"), 0);
+    CU_ASSERT_NOT_EQUAL(auth_token_parse(&u, "+++++++++++++++++++++++++++++++++++++++++++"), 0);
+    /* The CSRF token belongs to its session only. */
+    auth_csrf_token(&t, csrf);
+    CU_ASSERT(auth_csrf_ok(&t, csrf));
+    auth_token_new(&u);
+    CU_ASSERT_FALSE(auth_csrf_ok(&u, csrf));
+    CU_ASSERT_FALSE(auth_csrf_ok(&t, NULL));
+    CU_ASSERT_FALSE(auth_csrf_ok(&t, ""));
+    CU_ASSERT_EQUAL(auth_cookie_set(buf, sizeof buf, &t), 0);
+    CU_ASSERT_EQUAL(strncmp(buf, "__Host-tanomu_sid=", 18), 0);
+    CU_ASSERT_NOT_EQUAL(auth_cookie_set(buf, 20, &t), 0); /* never cut */
+    /* Form fields: exact name, base64url only, never cut. */
+    char v[AUTH_TOKEN_LEN + 1];
+    const char *f1 = "xcsrf_token=bad&csrf_token=abc_-Z9";
+    CU_ASSERT_EQUAL(auth_form_token(f1, strlen(f1), "csrf_token", v, sizeof v), 0);
+    CU_ASSERT_STRING_EQUAL(v, "abc_-Z9");
+    CU_ASSERT_NOT_EQUAL(auth_form_token("csrf_token=a%2Bb", 16, "csrf_token", v, sizeof v), 0);
+    CU_ASSERT_NOT_EQUAL(auth_form_token("csrf_token=", 11, "csrf_token", v, sizeof v), 0);
+    CU_ASSERT_NOT_EQUAL(auth_form_token("csrf_token=abcdef", 17, "csrf_token", v, 4), 0);
+    CU_ASSERT_NOT_EQUAL(auth_form_token(NULL, 0, "csrf_token", v, sizeof v), 0);
+}
+
+/* The clean-up job: one run per enabling tenant, with that tenant's
+ * timeouts, in a transaction bound to it, committed. */
+static void test_cleanup_job_uses_tenant_timeouts_S4(void)
+{
+    fakedb f;
+    tk_kit *tk = kit(&f);
+    const tk_db_stmt *del = NULL;
+    int committed = 0;
+
+    tk_set(tk, T, "idle_timeout_s", "600");
+    tk_set(tk, T, "admin_idle_timeout_s", "300");
+    CU_ASSERT_EQUAL_FATAL(tk_job_run(tk, "auth.session_cleanup", T), TN_OK);
+    tk_run_pending(tk);
+    for (size_t i = 0; i < tk_db_count(tk); i++) {
+        const tk_db_stmt *st = tk_db_at(tk, i);
+        if (starts(st->sql, "DELETE FROM auth_sessions s USING auth_users u"))
+            del = st;
+        committed += strcmp(st->sql, "COMMIT") == 0;
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL(del);
+    CU_ASSERT_STRING_EQUAL(del->tenant, T);
+    CU_ASSERT_EQUAL_FATAL(del->nparams, 3);
+    CU_ASSERT_STRING_EQUAL(del->params[0], "43200");
+    CU_ASSERT_STRING_EQUAL(del->params[1], "600");
+    CU_ASSERT_STRING_EQUAL(del->params[2], "300");
+    CU_ASSERT_EQUAL(committed, 1);
+    CU_ASSERT_EQUAL_FATAL(tk_job_count(tk), 1);
+    CU_ASSERT_STRING_EQUAL(tk_job_at(tk, 0)->result, "ok");
+    tk_free(tk);
+}
+
+/* ---- the hash gate ---------------------------------------------------------------- */
+
+typedef struct probe_job {
+    auth_job job;
+    int ran, done, status;
+    int *n; /* completions so far, shared */
+} probe_job;
+
+static void probe_work(auth_job *j)
+{
+    ((probe_job *)j)->ran = 1;
+}
+
+static void probe_done(auth_job *j, int status)
+{
+    probe_job *p = (probe_job *)j;
+    p->done = 1;
+    p->status = status;
+    (*p->n)++;
+}
+
+static void test_hash_gate_cap_and_queue_S12(void)
+{
+    tk_kit *tk = tk_new();
+    auth_pool pool;
+    probe_job jobs[4];
+    int n = 0;
+
+    CU_ASSERT_EQUAL_FATAL(tk_load(tk, tn_plugin_entry()), TN_OK);
+    /* One at a time, one waiting: a third is refused (the route answers
+     * 503 busy), nothing runs on the loop. */
+    auth_pool_init(&pool, tk_api(tk), tk_plugin(tk, "auth"), 1, 1);
+    memset(jobs, 0, sizeof jobs);
+    for (int i = 0; i < 4; i++)
+        jobs[i].n = &n;
+    CU_ASSERT_EQUAL(auth_pool_submit(&pool, &jobs[0].job, probe_work, probe_done), TN_OK);
+    CU_ASSERT_EQUAL(auth_pool_submit(&pool, &jobs[1].job, probe_work, probe_done), TN_OK);
+    CU_ASSERT_EQUAL(auth_pool_submit(&pool, &jobs[2].job, probe_work, probe_done), TN_EBUSY);
+    CU_ASSERT_EQUAL(pool.active, 1);
+    CU_ASSERT_EQUAL(pool.queued, 1);
+    CU_ASSERT_FALSE(jobs[0].ran || jobs[1].ran);
+    tk_run_pending(tk);
+    CU_ASSERT(jobs[0].ran && jobs[0].done && jobs[0].status == 0);
+    CU_ASSERT(jobs[1].ran && jobs[1].done && jobs[1].status == 0);
+    CU_ASSERT_FALSE(jobs[2].ran || jobs[2].done);
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT_EQUAL(pool.active, 0);
+    CU_ASSERT_EQUAL(pool.queued, 0);
+    /* Room again. */
+    CU_ASSERT_EQUAL(auth_pool_submit(&pool, &jobs[3].job, probe_work, probe_done), TN_OK);
+    tk_run_pending(tk);
+    CU_ASSERT(jobs[3].done);
+    tk_free(tk);
+}
+
+/* Plugin-wide settings: one hash at a time and one waiting per worker;
+ * the third login at once is answered 503 busy with Retry-After, and the
+ * two others complete. */
+static void test_login_storm_busy_503_S12(void)
+{
+    fakedb f;
+    tk_kit *tk = tk_new();
+    tn_request *r[3];
+    char body[128];
+
+    memset(&f, 0, sizeof f);
+    CU_ASSERT_FATAL(auth_pw_hash(CANARY, strlen(CANARY), f.hash) == 0);
+    f.wait = "0";
+    snprintf(f.roles, sizeof f.roles, "staff");
+    CU_ASSERT_EQUAL(tk_plugin_set(tk, "auth", "hash_concurrency", "1"), TN_OK);
+    CU_ASSERT_EQUAL(tk_plugin_set(tk, "auth", "hash_queue", "1"), TN_OK);
+    CU_ASSERT_EQUAL_FATAL(tk_load(tk, tn_plugin_entry()), TN_OK);
+    tk_enable(tk, T, 1);
+    tk_db_handler(tk, db, &f);
+    snprintf(body, sizeof body, "{\"login\":\"%s\",\"password\":\"%s\"}", LOGIN, CANARY);
+    for (int i = 0; i < 3; i++) {
+        r[i] = tk_req_new(tk, T, "POST", "/auth/login");
+        tk_req_set_body(r[i], body, strlen(body));
+        tk_req_run(r[i]);
+    }
+    tk_run_pending(tk);
+    CU_ASSERT_EQUAL(tk_resp_status(r[0]), 200);
+    CU_ASSERT_EQUAL(tk_resp_status(r[1]), 200);
+    CU_ASSERT_EQUAL(tk_resp_status(r[2]), 503);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r[2], "error.code"), "busy");
+    CU_ASSERT_STRING_EQUAL(tk_resp_header(r[2], "Retry-After"), "1");
+    /* Out of bounds is refused as the host refuses to start. */
+    tk_kit *bad = tk_new();
+    CU_ASSERT_EQUAL(tk_plugin_set(bad, "auth", "hash_concurrency", "0"), TN_OK);
+    CU_ASSERT_NOT_EQUAL(tk_load(bad, tn_plugin_entry()), TN_OK);
+    tk_free(bad);
+    tk_free(tk);
+}
+
+int main(void)
+{
+    CU_pSuite s;
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    s = CU_add_suite("auth", NULL, NULL);
+    CU_add_test(s, "policy refusals (S12)", test_policy_refusals_S12);
+    CU_add_test(s, "hash PHC parameters (S12)", test_hash_phc_parameters_S12);
+    CU_add_test(s, "login, cookie attributes, fixation (S4, S16, S20)",
+                test_login_cookie_attributes_S4);
+    CU_add_test(s, "unknown user = wrong password (S12)",
+                test_unknown_user_and_wrong_password_alike_S12);
+    CU_add_test(s, "CSRF missing, wrong, foreign (S4)", test_csrf_missing_wrong_foreign_S4);
+    CU_add_test(s, "password change policy, rehash (S12)",
+                test_password_change_policy_and_rehash_S12);
+    CU_add_test(s, "lock and throttle (S9)", test_lock_and_throttle_S9);
+    CU_add_test(s, "hash gate: cap and bounded queue (S12)", test_hash_gate_cap_and_queue_S12);
+    CU_add_test(s, "login storm: 503 busy past the queue (S12)", test_login_storm_busy_503_S12);
+    CU_add_test(s, "Origin, token and cookie rules (S4)", test_origin_and_cookie_rules_S4);
+    CU_add_test(s, "clean-up job, per tenant (S4)", test_cleanup_job_uses_tenant_timeouts_S4);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,347 @@
+/*
+ * users.c - a tenant admin's accounts (issue 8, "/auth/users"):
+ *   GET   /auth/users        the tenant's accounts
+ *   POST  /auth/users        {login, roles, buyer_id?} -> 201; an invitation
+ *                            token is published (auth.user_invited) for the
+ *                            notifications plugin: the new user sets a
+ *                            password with /auth/password/reset/confirm
+ *   PATCH /auth/users/:id    {roles?, disabled?}; a change ends the user's
+ *                            sessions, so new rights come with a new session
+ *
+ * Roles a tenant admin may give: tenant_admin, staff, buyer (with the
+ * buyer's ID); platform_admin only from the command line.  An admin does not
+ * change their own account here (no self-lockout, no self-promotion).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "auth.h"
+#include "session.h"
+
+#define AUTH_INVITE_TTL_S (7 * 86400)
+#define AUTH_BUYER_MAX 128
+
+typedef struct user_op {
+    auth_ctx *ctx;
+    auth_token invite;
+    char *user_id;
+    char *login;
+    char *roles;  /* comma-separated, validated */
+    int disabled; /* -1: unchanged */
+    long long ended;
+} user_op;
+
+static void answer_resume(tn_request *req, const tn_db_result *res, void *ud)
+{
+    user_op *op = ud;
+    if (op->ctx->api->db_status(res) != TN_OK)
+        op->ctx->api->resp_db_error(req, res);
+    auth_token_wipe(&op->invite);
+    op->ctx->api->req_resume(req, TN_DONE);
+}
+
+static void ignore(tn_request *req, const tn_db_result *res, void *ud)
+{
+    (void)req, (void)res, (void)ud; /* the commit reports a failure */
+}
+
+/* roles: a JSON array of assignable role names, no repeats, into "a,b".
+ * With has_buyer 0 or 1, buyer_id must be given exactly when "buyer" is
+ * (-1: the database checks it).  NULL after answering. */
+static char *roles_of(const tn_api *api, tn_request *req, json_t *arr, int has_buyer)
+{
+    static const char *const allowed[] = {"tenant_admin", "staff", "buyer"};
+    char buf[64] = "";
+    int seen[3] = {0, 0, 0};
+    size_t i;
+    json_t *v;
+
+    if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 3)
+        goto bad;
+    json_array_foreach(arr, i, v)
+    {
+        size_t k;
+        for (k = 0; k < 3; k++)
+            if (json_is_string(v) && strcmp(json_string_value(v), allowed[k]) == 0)
+                break;
+        if (k == 3 || seen[k]++)
+            goto bad;
+        if (buf[0])
+            strcat(buf, ",");
+        strcat(buf, allowed[k]);
+    }
+    if (has_buyer >= 0 && seen[2] != has_buyer) {
+        auth_error_field(api, req, 422, "invalid", "buyer_id goes with the buyer role, and only",
+                         "buyer_id", "buyer_mismatch");
+        return NULL;
+    }
+    return api->req_strdup(req, buf);
+bad:
+    auth_error_field(api, req, 422, "invalid",
+                     "roles: one to three of tenant_admin, staff, buyer, no repeats", "roles",
+                     "invalid");
+    return NULL;
+}
+
+/* ---- list ------------------------------------------------------------------ */
+
+static void listed(tn_request *req, const tn_db_result *res, void *ud)
+{
+    user_op *op = ud;
+    const tn_api *api = op->ctx->api;
+    json_t *list = NULL, *out = NULL;
+    char *text = NULL;
+
+    if (api->db_status(res) != TN_OK) {
+        api->resp_db_error(req, res);
+    } else {
+        list = json_array();
+        for (int i = 0; list && i < api->db_rows(res); i++) {
+            const char *buyer = api->db_value(res, i, 3);
+            json_array_append_new(list,
+                                  json_pack("{s:s, s:s, s:o, s:o, s:b, s:b}", "id",
+                                            api->db_value(res, i, 0), "login",
+                                            api->db_value(res, i, 1), "roles",
+                                            auth_roles_json(api->db_value(res, i, 2)), "buyer_id",
+                                            buyer ? json_string(buyer) : json_null(), "disabled",
+                                            strcmp(api->db_value(res, i, 4), "t") == 0, "locked",
+                                            strcmp(api->db_value(res, i, 5), "t") == 0));
+        }
+        out = list ? json_pack("{s:o}", "users", list) : NULL;
+        text = out ? json_dumps(out, JSON_COMPACT) : NULL;
+        if (text)
+            api->resp_json(req, 200, text);
+        else
+            api->resp_error(req, 500, "internal", "out of memory");
+    }
+    free(text);
+    json_decref(out);
+    if (api->db_commit(req, answer_resume, op) != TN_OK)
+        api->req_resume(req, TN_ERROR);
+}
+
+static user_op *op_new(auth_ctx *ctx, tn_request *req)
+{
+    user_op *op = ctx->api->req_alloc(req, sizeof *op);
+    if (op) {
+        memset(op, 0, sizeof *op);
+        op->ctx = ctx;
+        op->disabled = -1;
+    }
+    return op;
+}
+
+static tn_status h_list(tn_plugin *self, tn_request *req, void *ud)
+{
+    user_op *op = op_new(ud, req);
+    (void)self;
+    if (op == NULL ||
+        op->ctx->api->db_query(req,
+                               "SELECT id::text, login, array_to_string(roles, ','), buyer_id, "
+                               "disabled, coalesce(locked_until > now(), false) "
+                               "FROM auth_users ORDER BY lower(login)",
+                               0, NULL, listed, op) != TN_OK)
+        return TN_ERROR;
+    return TN_SUSPEND;
+}
+
+/* ---- create (invite) ----------------------------------------------------------- */
+
+static void created(tn_request *req, const tn_db_result *res, void *ud)
+{
+    user_op *op = ud;
+    const tn_api *api = op->ctx->api;
+    json_t *ev = NULL, *out = NULL;
+    char *evt = NULL, *text = NULL;
+
+    if (api->db_status(res) != TN_OK || api->db_rows(res) != 1) {
+        api->resp_db_error(req, res); /* 409 for a login ID taken */
+        auth_token_wipe(&op->invite);
+        api->req_resume(req, TN_DONE);
+        return;
+    }
+    op->user_id = api->req_strdup(req, api->db_value(res, 0, 0));
+    const char *p[3] = {op->invite.sid, api->req_tenant(req), op->user_id};
+    ev = json_pack("{s:s, s:s, s:s, s:I}", "user_id", op->user_id, "login", op->login, "token",
+                   op->invite.text, "expires_in", (json_int_t)AUTH_INVITE_TTL_S);
+    evt = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    out = json_pack("{s:{s:s, s:s, s:o}}", "user", "id", op->user_id ? op->user_id : "", "login",
+                    op->login, "roles", auth_roles_json(op->roles));
+    text = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    if (op->user_id == NULL || evt == NULL || text == NULL ||
+        api->db_query(req,
+                      "INSERT INTO auth_password_resets (id, tenant_id, user_id, expires_at) "
+                      "VALUES ($1, $2, $3::uuid, now() + interval '7 days')",
+                      3, p, ignore, op) != TN_OK ||
+        api->db_publish(req, "auth.user_invited", evt) != TN_OK ||
+        api->db_audit(req, "auth.user_create", "user", op->user_id, "ok") != TN_OK) {
+        api->resp_error(req, 500, "internal", "the invitation was not recorded");
+        if (api->db_rollback(req, answer_resume, op) != TN_OK)
+            api->req_resume(req, TN_ERROR);
+    } else {
+        api->resp_json(req, 201, text);
+        if (api->db_commit(req, answer_resume, op) != TN_OK)
+            api->req_resume(req, TN_ERROR);
+    }
+    if (evt) {
+        sodium_memzero(evt, strlen(evt));
+        free(evt);
+    }
+    free(text);
+    json_decref(ev);
+    json_decref(out);
+}
+
+static tn_status h_create(tn_plugin *self, tn_request *req, void *ud)
+{
+    auth_ctx *ctx = ud;
+    const tn_api *api = ctx->api;
+    size_t len = 0;
+    const void *body = api->req_body(req, &len);
+    json_t *j = body ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    json_t *login = json_object_get(j, "login"), *buyer = json_object_get(j, "buyer_id");
+    user_op *op = NULL;
+    tn_status st = TN_DONE;
+
+    (void)self;
+    if (!json_is_object(j) || !json_is_string(login) || json_string_length(login) == 0 ||
+        json_string_length(login) > AUTH_LOGIN_MAX) {
+        auth_error_field(api, req, 400, "bad_request", "login: 1 to 254 bytes", "login", "invalid");
+        goto done;
+    }
+    if (buyer && !json_is_null(buyer) &&
+        (!json_is_string(buyer) || json_string_length(buyer) == 0 ||
+         json_string_length(buyer) > AUTH_BUYER_MAX)) {
+        auth_error_field(api, req, 400, "bad_request", "buyer_id: 1 to 128 bytes", "buyer_id",
+                         "invalid");
+        goto done;
+    }
+    if ((op = op_new(ctx, req)) == NULL) {
+        st = TN_ERROR;
+        goto done;
+    }
+    op->login = api->req_strdup(req, json_string_value(login));
+    if ((op->roles = roles_of(api, req, json_object_get(j, "roles"), json_is_string(buyer))) ==
+        NULL)
+        goto done;
+    auth_token_new(&op->invite);
+    /* Nobody knows the password: the dummy's hash of random bytes.  The
+     * invitation sets a real one. */
+    const char *p[5] = {op->login, op->roles,
+                        json_is_string(buyer) ? json_string_value(buyer) : NULL, ctx->pw.dummy_hash,
+                        api->req_tenant(req)};
+    st = api->db_query(req,
+                       "INSERT INTO auth_users (login, roles, buyer_id, password_hash, tenant_id) "
+                       "VALUES ($1, string_to_array($2, ','), $3, $4, $5) RETURNING id::text",
+                       5, p, created, op) == TN_OK
+             ? TN_SUSPEND
+             : TN_ERROR;
+    if (st != TN_SUSPEND)
+        auth_token_wipe(&op->invite);
+done:
+    json_decref(j);
+    return st;
+}
+
+/* ---- change roles or disable ------------------------------------------------------ */
+
+static void updated(tn_request *req, const tn_db_result *res, void *ud)
+{
+    user_op *op = ud;
+    const tn_api *api = op->ctx->api;
+    const char *p[1] = {op->user_id};
+
+    if (api->db_status(res) != TN_OK) {
+        api->resp_db_error(req, res);
+        api->req_resume(req, TN_DONE);
+        return;
+    }
+    if (api->db_affected(res) != 1) {
+        api->resp_error(req, 404, "not_found",
+                        "no such user (or the buyer role for a user without a buyer_id)");
+        if (api->db_rollback(req, answer_resume, op) != TN_OK)
+            api->req_resume(req, TN_ERROR);
+        return;
+    }
+    json_t *ev = json_pack("{s:s, s:s, s:s}", "user_id", op->user_id, "operation",
+                           op->roles ? "roles_change" : "account_disable", "client_addr",
+                           api->req_client_addr(req));
+    char *evt = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    /* New rights, or none: every session of the user ends (a new session
+     * ID at every privilege change). */
+    if (evt == NULL ||
+        api->db_query(req, "DELETE FROM auth_sessions WHERE user_id = $1::uuid", 1, p, ignore,
+                      op) != TN_OK ||
+        api->db_publish(req, "security.important_operation", evt) != TN_OK ||
+        api->db_audit(req, "auth.user_update", "user", op->user_id, "ok") != TN_OK ||
+        api->db_commit(req, answer_resume, op) != TN_OK) {
+        api->req_resume(req, TN_ERROR);
+    } else {
+        api->resp_json(req, 200, "{\"updated\":true}");
+    }
+    free(evt);
+    json_decref(ev);
+}
+
+static tn_status h_update(tn_plugin *self, tn_request *req, void *ud)
+{
+    auth_ctx *ctx = ud;
+    const tn_api *api = ctx->api;
+    size_t len = 0;
+    const void *body = api->req_body(req, &len);
+    json_t *j = body ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    json_t *roles = json_object_get(j, "roles"), *dis = json_object_get(j, "disabled");
+    const char *id = api->req_param(req, "id");
+    user_op *op = NULL;
+    tn_status st = TN_DONE;
+    char buf[8];
+
+    (void)self;
+    if (!json_is_object(j) || (roles == NULL && dis == NULL) || (dis && !json_is_boolean(dis))) {
+        api->resp_error(req, 400, "bad_request", "give roles and/or disabled (a boolean)");
+        goto done;
+    }
+    if (strcasecmp(id, api->req_principal(req)) == 0) {
+        api->resp_error(req, 409, "own_account", "an admin does not change their own account");
+        goto done;
+    }
+    if ((op = op_new(ctx, req)) == NULL) {
+        st = TN_ERROR;
+        goto done;
+    }
+    op->user_id = api->req_strdup(req, id);
+    /* The buyer attribute stays as it is: a buyer role needs one set. */
+    if (roles && (op->roles = roles_of(api, req, roles, -1)) == NULL)
+        goto done;
+    snprintf(buf, sizeof buf, "%s", dis ? (json_is_true(dis) ? "true" : "false") : "");
+    const char *p[3] = {op->user_id, op->roles, dis ? buf : NULL};
+    st = api->db_query(req,
+                       "UPDATE auth_users SET roles = coalesce(string_to_array($2, ','), roles), "
+                       "disabled = coalesce($3::boolean, disabled) WHERE id::text = lower($1) "
+                       "AND (NOT ('buyer' = ANY (coalesce(string_to_array($2, ','), roles))) "
+                       "OR buyer_id IS NOT NULL)",
+                       3, p, updated, op) == TN_OK
+             ? TN_SUSPEND
+             : TN_ERROR;
+done:
+    json_decref(j);
+    return st;
+}
+
+int auth_users_routes_add(auth_ctx *ctx)
+{
+    const tn_api *api = ctx->api;
+    tn_plugin *self = ctx->self;
+    if (api->route_add(self, "GET", "/auth/users", TN_ACCESS_ROLES, "tenant_admin", h_list, ctx) ||
+        api->route_add(self, "POST", "/auth/users", TN_ACCESS_ROLES, "tenant_admin", h_create,
+                       ctx) ||
+        api->route_add(self, "PATCH", "/auth/users/:id", TN_ACCESS_ROLES, "tenant_admin", h_update,
+                       ctx))
+        return -1;
+    return 0;
+}
