@@ -9,8 +9,10 @@
  *                            sessions, so new rights come with a new session
  *
  * Roles a tenant admin may give: tenant_admin, staff, buyer (with the
- * buyer's ID); platform_admin only from the command line.  An admin does not
- * change their own account here (no self-lockout, no self-promotion).
+ * buyer's ID); platform_admin only from the command line, and a platform
+ * admin's account is not theirs to change (it answers as no such user).  An
+ * admin does not change their own account here (no self-lockout, no
+ * self-promotion).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -323,6 +325,7 @@ static tn_status h_update(tn_plugin *self, tn_request *req, void *ud)
     st = api->db_query(req,
                        "UPDATE auth_users SET roles = coalesce(string_to_array($2, ','), roles), "
                        "disabled = coalesce($3::boolean, disabled) WHERE id::text = lower($1) "
+                       "AND NOT ('platform_admin' = ANY (roles)) "
                        "AND (NOT ('buyer' = ANY (coalesce(string_to_array($2, ','), roles))) "
                        "OR buyer_id IS NOT NULL)",
                        3, p, updated, op) == TN_OK

@@ -482,6 +482,16 @@ class AuthTest(DbTestCase):
         r = srv.req("a", "PATCH", "/auth/users/not-a-uuid", headers=root.headers(),
                     body=json.dumps({"disabled": True}))
         self.assertEqual(r.status, 404, r)
+        # A platform admin's account is not a tenant admin's to demote or
+        # disable: it answers as no such user, and stays as it was.
+        op = self.add_user("a", "op", OTHER, roles="platform_admin")
+        for body in ({"roles": ["staff"]}, {"disabled": True}):
+            r = srv.req("a", "PATCH", f"/auth/users/{op}", headers=root.headers(),
+                        body=json.dumps(body))
+            self.assertEqual(r.status, 404, (body, r))
+        self.assertEqual(self.pg.rows("SELECT array_to_string(roles, ','), disabled::text "
+                                      "FROM auth_users WHERE login = 'op';"),
+                         [["platform_admin", "false"]])
         self.assertEqual([x[0] for x in self.audit("a", "auth.user_create")], ["ok"])
         self.assertEqual(len(self.audit("a", "auth.user_update")), 2)
 
