@@ -71,6 +71,7 @@ struct tn_request {
     char *params[HOST_ROUTE_MAX_PARAMS];
     char *user_id;
     char *roles;
+    const tn_auth_info *auth; /* req_set_auth's copy, in the arena (ABI 1.2) */
     struct host_dbtx *db; /* the request's transaction (database.c) */
 
     /* Where the pipeline is (pipeline.c). */

@@ -134,4 +134,8 @@ void tk_api_fill(tn_api *api)
     /* ABI 1.2 (sdkmisc) */
     api->req_header_each = tk_api_req_header_each;
     api->plugin_config = tk_api_plugin_config;
+    /* ABI 1.2: authentication details and route options */
+    api->route_add_opts = tk_api_route_add_opts;
+    api->req_set_auth = tk_api_req_set_auth;
+    api->req_auth = tk_api_req_auth;
 }
