@@ -72,7 +72,7 @@ struct tn_request {
     char *user_id;
     char *roles;
     const tn_auth_info *auth; /* req_set_auth's copy, in the arena (ABI 1.2) */
-    struct host_dbtx *db; /* the request's transaction (database.c) */
+    struct host_dbtx *db;     /* the request's transaction (database.c) */
 
     /* Where the pipeline is (pipeline.c). */
     int stage;

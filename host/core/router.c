@@ -71,9 +71,9 @@ int host_router_add(host_router *r, tn_plugin *plugin, const char *method, const
     return host_router_add_opts(r, plugin, method, pattern, access, roles, fn, ud, NULL);
 }
 
-int host_router_add_opts(host_router *r, tn_plugin *plugin, const char *method,
-                         const char *pattern, tn_access access, const char *roles, tn_hook_fn fn,
-                         void *ud, const tn_route_opts *opts)
+int host_router_add_opts(host_router *r, tn_plugin *plugin, const char *method, const char *pattern,
+                         tn_access access, const char *roles, tn_hook_fn fn, void *ud,
+                         const tn_route_opts *opts)
 {
     host_route *rt, **v;
     host_route_opts ro;

@@ -91,8 +91,7 @@ static int api_route_add_opts(tn_plugin *p, const char *method, const char *patt
 
     if (!registering(p, "route_add"))
         return host_plugin_fail(p, TN_ESTATE, "route_add outside init()");
-    rc = host_router_add_opts(&p->worker->router, p, method, pattern, access, roles, fn, ud,
-                              opts);
+    rc = host_router_add_opts(&p->worker->router, p, method, pattern, access, roles, fn, ud, opts);
     if (rc != TN_OK) {
         host_log_for(HOST_LOG_ERROR, p->name, NULL, "route %s %s refused (%s)",
                      method ? method : "?", pattern ? pattern : "?",
