@@ -71,7 +71,8 @@ struct tn_request {
     char *params[HOST_ROUTE_MAX_PARAMS];
     char *user_id;
     char *roles;
-    struct host_dbtx *db; /* the request's transaction (database.c) */
+    const tn_auth_info *auth; /* req_set_auth's copy, in the arena (ABI 1.2) */
+    struct host_dbtx *db;     /* the request's transaction (database.c) */
 
     /* Where the pipeline is (pipeline.c). */
     int stage;

@@ -68,10 +68,20 @@ static int split(host_route *rt, const char *pattern)
 int host_router_add(host_router *r, tn_plugin *plugin, const char *method, const char *pattern,
                     tn_access access, const char *roles, tn_hook_fn fn, void *ud)
 {
+    return host_router_add_opts(r, plugin, method, pattern, access, roles, fn, ud, NULL);
+}
+
+int host_router_add_opts(host_router *r, tn_plugin *plugin, const char *method, const char *pattern,
+                         tn_access access, const char *roles, tn_hook_fn fn, void *ud,
+                         const tn_route_opts *opts)
+{
     host_route *rt, **v;
+    host_route_opts ro;
     int i;
 
     if (!method || !pattern || !fn || !valid_method(method) || strlen(pattern) > 1024)
+        return TN_EINVAL;
+    if (host_route_opts_read(opts, access, &ro) != TN_OK)
         return TN_EINVAL;
     /* Roles must come with TN_ACCESS_ROLES and only with it: a role list on
      * a public route would read like a check that never happens (S11). */
@@ -87,6 +97,7 @@ int host_router_add(host_router *r, tn_plugin *plugin, const char *method, const
         return TN_ENOMEM;
     strcpy(rt->method, method);
     rt->access = access;
+    rt->opts = ro;
     rt->fn = fn;
     rt->ud = ud;
     rt->plugin = plugin;

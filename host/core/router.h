@@ -13,6 +13,8 @@
 
 #include <tanomu/tanomu.h>
 
+#include "auth_info.h"
+
 #define HOST_ROUTE_MAX_SEGS 16
 #define HOST_ROUTE_MAX_PARAMS 8
 
@@ -24,7 +26,8 @@ typedef struct host_route {
     int nliteral;
     int tail; /* last segment is *name */
     tn_access access;
-    char *roles; /* comma-separated, for TN_ACCESS_ROLES */
+    char *roles;          /* comma-separated, for TN_ACCESS_ROLES */
+    host_route_opts opts; /* ABI 1.2 route options, checked after access */
     tn_hook_fn fn;
     void *ud;
     tn_plugin *plugin;
@@ -50,6 +53,11 @@ typedef int (*host_route_filter)(const tn_plugin *plugin, const void *ctx);
 
 int host_router_add(host_router *r, tn_plugin *plugin, const char *method, const char *pattern,
                     tn_access access, const char *roles, tn_hook_fn fn, void *ud);
+/* The same with route options (auth_info.h; NULL: none): route_add is
+ * this with NULL, so both take one path. */
+int host_router_add_opts(host_router *r, tn_plugin *plugin, const char *method, const char *pattern,
+                         tn_access access, const char *roles, tn_hook_fn fn, void *ud,
+                         const tn_route_opts *opts);
 int host_router_match(const host_router *r, const char *method, const char *path,
                       host_route_filter allowed, const void *ctx, host_match *m);
 /* Allowed methods for a path (for 405's Allow header), comma-separated. */

@@ -13,6 +13,7 @@
 
 #include "access.h"
 #include "api.h"
+#include "auth_api.h"
 #include "database.h"
 #include "context.h"
 #include "iface.h"
@@ -82,19 +83,31 @@ static int registering(const tn_plugin *p, const char *what)
     return 0;
 }
 
-static int api_route_add(tn_plugin *p, const char *method, const char *pattern, tn_access access,
-                         const char *roles, tn_hook_fn fn, void *ud)
+/* route_add is route_add_opts without options: one path (ABI 1.2). */
+static int api_route_add_opts(tn_plugin *p, const char *method, const char *pattern,
+                              tn_access access, const char *roles, tn_hook_fn fn, void *ud,
+                              const tn_route_opts *opts)
 {
     int rc;
 
     if (!registering(p, "route_add"))
-        return TN_ESTATE;
-    rc = host_router_add(&p->worker->router, p, method, pattern, access, roles, fn, ud);
-    if (rc != TN_OK)
+        return host_plugin_fail(p, TN_ESTATE, "route_add outside init()");
+    rc = host_router_add_opts(&p->worker->router, p, method, pattern, access, roles, fn, ud, opts);
+    if (rc != TN_OK) {
         host_log_for(HOST_LOG_ERROR, p->name, NULL, "route %s %s refused (%s)",
                      method ? method : "?", pattern ? pattern : "?",
                      rc == TN_EEXIST ? "already registered" : "invalid");
+        host_plugin_fail(p, rc, "route %s %s refused (%s)", method ? method : "?",
+                         pattern ? pattern : "?",
+                         rc == TN_EEXIST ? "already registered" : "invalid");
+    }
     return rc;
+}
+
+static int api_route_add(tn_plugin *p, const char *method, const char *pattern, tn_access access,
+                         const char *roles, tn_hook_fn fn, void *ud)
+{
+    return api_route_add_opts(p, method, pattern, access, roles, fn, ud, NULL);
 }
 
 /* Hooks of a phase are kept in plugin order (the before/after order the
@@ -613,6 +626,9 @@ const tn_api host_api = {
     .http_call = host_api_http_call,
     .call_cancel = host_api_call_cancel,
     .curl_run = host_api_curl_run,
+    .route_add_opts = api_route_add_opts,
+    .req_set_auth = host_api_req_set_auth,
+    .req_auth = host_api_req_auth,
 };
 
 void host_worker_events_init(host_worker *w)

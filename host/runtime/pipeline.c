@@ -10,10 +10,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <http_parser.h>
 
 #include "access.h"
+#include "auth_info.h"
 #include "database.h"
 #include "context.h"
 #include "log.h"
@@ -50,13 +52,20 @@ static int route_allowed(const tn_plugin *p, const void *ctx)
     return host_worker_enabled(worker_of(r), r->tenant, p);
 }
 
-/* Fails closed: no principal is 401, none of the route's roles is 403. */
+/* Fails closed: no principal is 401, none of the route's roles is 403,
+ * then the route's options (ABI 1.2) against how the principal
+ * authenticated: 401 mfa_required or reauth_required. */
 static int access_denied(tn_request *r)
 {
     const host_route *rt = r->match.route;
+    const char *code;
 
     switch (host_access_check(rt->access, rt->roles, r->user_id, r->roles)) {
-    case 0: return 0;
+    case 0:
+        if (!(code = host_route_opts_refusal(&rt->opts, r->auth, (int64_t)time(NULL))))
+            return 0;
+        host_resp_error(r, 401, code, host_route_opts_message(code));
+        return 1;
     case 401: host_resp_error(r, 401, "unauthenticated", "authentication required"); return 1;
     default: host_resp_error(r, 403, "forbidden", "not allowed for this account"); return 1;
     }
@@ -325,6 +334,18 @@ int host_pipeline_in_phase(const tn_request *r, tn_phase phase)
 {
     /* While a hook runs, r->stage is the stage it belongs to. */
     return stage_phase(r->stage) == (int)phase;
+}
+
+tn_plugin *host_pipeline_hook_plugin(const tn_request *r)
+{
+    int phase = stage_phase(r->stage);
+    const host_hooks *hs;
+
+    if (phase < 0)
+        return NULL;
+    hs = &worker_of(r)->hooks[phase];
+    /* run() moved r->hook past the hook it called. */
+    return r->hook > 0 && r->hook <= hs->n ? hs->v[r->hook - 1].plugin : NULL;
 }
 
 const tn_config *host_pipeline_config(tn_request *r, const tn_plugin *p)

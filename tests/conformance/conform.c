@@ -8,10 +8,11 @@
  * reading, error answers, response headers the host must refuse (S7),
  * Content-Type and its charset (S5), statuses, suspend/resume from timers
  * and work, the hook phases, streaming, per-tenant settings, events,
- * metric and late registration.
+ * metric and late registration, and (ABI 1.2) authentication details and
+ * route options: re-authentication and MFA answered 401 alike (S6, S9, S13).
  *
- * Its AUTHENTICATE hook trusts request headers (X-Test-User, X-Test-Roles)
- * for the principal: acceptable only because this plugin is never
+ * Its AUTHENTICATE hook trusts request headers (X-Test-User, X-Test-Roles,
+ * X-Test-Auth-*) for the principal and how it authenticated: acceptable only because this plugin is never
  * installed (built into build/test-plugins).
  *
  * Every answer is JSON built with jansson, keys sorted, so both sides
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <tanomu/tanomu.h>
@@ -138,6 +140,25 @@ static tn_status h_principal(tn_plugin *self, tn_request *req, void *ud)
                            "viewer", api->req_has_role(req, "viewer"), " ops ",
                            api->req_has_role(req, " ops "), "", api->req_has_role(req, ""),
                            "late_set_principal", late));
+}
+
+/* GET /c/auth, /c/reauth, /c/mfa (ABI 1.2): what req_auth() gives.  Times
+ * are not answered (the two sides' clocks differ by the scenario's run
+ * time), only whether the details are there. */
+static tn_status h_auth(tn_plugin *self, tn_request *req, void *ud)
+{
+    const tn_api *api = conform.api;
+    const tn_auth_info *a = api->req_auth(req);
+    (void)self;
+    if (a == NULL)
+        return reply(req, 200, json_pack("{s:s,s:n}", "route", (const char *)ud, "auth"));
+    return reply(req, 200,
+                 json_pack("{s:s,s:{s:s,s:b,s:o,s:o,s:o,s:I,s:b}}", "route", (const char *)ud,
+                           "auth", "method", a->method, "mfa_passed", a->mfa_passed, "session_hash",
+                           str_or_null(a->session_hash), "buyer_id",
+                           str_or_null(tn_auth_attr(a, "buyer_id")), "missing",
+                           str_or_null(tn_auth_attr(a, "missing")), "nattrs", (json_int_t)a->nattrs,
+                           "auth_time_set", a->auth_time > 0));
 }
 
 /* GET /c/items/:id/\*rest and GET /c/items/:id: bound parameters, decoded. */
@@ -739,6 +760,35 @@ static tn_status hook_early(tn_plugin *self, tn_request *req, void *ud)
     return drive_hook(self, req, "X-Conform-Early", "early");
 }
 
+/* ABI 1.2: X-Test-Auth-Method (with X-Test-Auth-Age, seconds before now;
+ * X-Test-Mfa; X-Test-Session-Hash; X-Test-Buyer) passes how the principal
+ * authenticated to req_set_auth; X-Conform-Auth-Set answers its codes (a
+ * second call must be TN_ESTATE). */
+static void set_auth(tn_request *req)
+{
+    const tn_api *api = conform.api;
+    const char *method = api->req_header(req, "X-Test-Auth-Method");
+    const char *age = api->req_header(req, "X-Test-Auth-Age");
+    const char *buyer = api->req_header(req, "X-Test-Buyer");
+    tn_attr attrs[1] = {{"buyer_id", buyer}};
+    tn_auth_info info = {.size = sizeof info,
+                         .method = method,
+                         .auth_time = (int64_t)time(NULL) - (age ? atol(age) : 0),
+                         .mfa_passed = api->req_header(req, "X-Test-Mfa") != NULL,
+                         .session_hash = api->req_header(req, "X-Test-Session-Hash"),
+                         .attrs = attrs,
+                         .nattrs = buyer ? 1 : 0};
+    char rcs[32];
+    int first, second;
+
+    if (method == NULL)
+        return;
+    first = api->req_set_auth(req, &info);
+    second = api->req_set_auth(req, &info);
+    snprintf(rcs, sizeof rcs, "%d,%d", first, second);
+    api->resp_header(req, "X-Conform-Auth-Set", rcs);
+}
+
 /* X-Test-User and X-Test-Roles (verbatim, spaces kept) set the principal;
  * X-Test-User-Twice tries a second time.  The return codes go out in
  * X-Conform-Auth when X-Conform-Auth-Probe is sent. */
@@ -758,6 +808,7 @@ static tn_status hook_authenticate(tn_plugin *self, tn_request *req, void *ud)
         snprintf(rcs, sizeof rcs, "%d,%d", first, second);
         api->resp_header(req, "X-Conform-Auth", rcs);
     }
+    set_auth(req);
     return drive_hook(self, req, "X-Conform-Authenticate", "authenticate");
 }
 
@@ -873,7 +924,12 @@ static int register_routes(tn_plugin *self)
         {"GET", "/c/events", TN_ACCESS_PUBLIC, NULL, h_events, NULL},
         {"GET", "/c/registered", TN_ACCESS_PUBLIC, NULL, h_registered, NULL},
         {"GET", "/c/hook-runs", TN_ACCESS_PUBLIC, NULL, h_hook_runs, NULL},
+        {"GET", "/c/auth", TN_ACCESS_AUTHENTICATED, NULL, h_auth, "auth"},
     };
+    /* ABI 1.2 route options: re-authentication within 300 s (S6, S9), a
+     * second factor for admins (S13). */
+    static const tn_route_opts reauth = {.size = sizeof reauth, .max_auth_age_s = 300};
+    static const tn_route_opts mfa = {.size = sizeof mfa, .need_mfa = 1};
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         int rc = conform.api->route_add(self, routes[i].method, routes[i].pattern, routes[i].access,
                                         routes[i].roles, routes[i].fn, (void *)routes[i].ud);
@@ -883,6 +939,11 @@ static int register_routes(tn_plugin *self)
             return rc;
         }
     }
+    if (conform.api->route_add_opts(self, "GET", "/c/reauth", TN_ACCESS_AUTHENTICATED, NULL, h_auth,
+                                    "reauth", &reauth) != TN_OK ||
+        conform.api->route_add_opts(self, "GET", "/c/mfa", TN_ACCESS_ROLES, "admin", h_auth, "mfa",
+                                    &mfa) != TN_OK)
+        return TN_EINVAL;
     return TN_OK;
 }
 
@@ -916,6 +977,18 @@ static void register_odd_routes(tn_plugin *self)
     json_object_set_new(r, "null_handler",
                         json_integer(conform.api->route_add(self, "GET", "/c/odd5",
                                                             TN_ACCESS_PUBLIC, NULL, NULL, NULL)));
+    {
+        static const tn_route_opts mfa = {.size = sizeof mfa, .need_mfa = 1};
+        tn_route_opts unknown = {.size = sizeof unknown, .reserved = {&unknown}};
+        json_object_set_new(r, "opts_on_public",
+                            json_integer(conform.api->route_add_opts(self, "GET", "/c/odd6",
+                                                                     TN_ACCESS_PUBLIC, NULL, h_info,
+                                                                     NULL, &mfa)));
+        json_object_set_new(r, "opts_unknown",
+                            json_integer(conform.api->route_add_opts(self, "GET", "/c/odd7",
+                                                                     TN_ACCESS_AUTHENTICATED, NULL,
+                                                                     h_info, NULL, &unknown)));
+    }
     json_object_set_new(r, "hook_bad_phase",
                         json_integer(conform.api->hook_add(self, (tn_phase)TN_PHASE_COUNT,
                                                            hook_handle, NULL)));

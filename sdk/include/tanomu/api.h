@@ -199,6 +199,60 @@ typedef tn_status (*tn_job_fn)(tn_plugin *self, tn_job_run *run, void *ud);
 /* Called for each request header, in arrival order; non-zero stops. */
 typedef int (*tn_header_fn)(const char *name, const char *value, void *ud);
 
+/* ---- ABI 1.2: how the principal authenticated, and route options ------- */
+
+/* A name and a value (an attribute of the principal). */
+typedef struct tn_attr {
+    const char *name;
+    const char *value;
+} tn_attr;
+
+#define TN_AUTH_MAX_ATTRS 16
+
+/* How and when the principal authenticated.  The authenticate hook that
+ * set the principal passes it to req_set_auth(), which copies it; anyone
+ * later reads the copy with req_auth().  The host enforces route options
+ * (tn_route_opts) against auth_time and mfa_passed. */
+typedef struct tn_auth_info {
+    uint32_t size;            /* sizeof(tn_auth_info) */
+    const char *method;       /* "password", "line", "api_token", ...: [a-z0-9_]{1,32} */
+    int64_t auth_time;        /* when the user last proved who they are (login or
+                                 re-authentication), Unix seconds; 0: unknown */
+    int mfa_passed;           /* non-zero: a second factor was passed in this session */
+    const char *session_hash; /* hex (at most 128 digits) of the session ID's hash, or NULL */
+    const tn_attr *attrs;     /* e.g. {"buyer_id", "b-17"}: names [a-z][a-z0-9_]{0,47},
+                                 unique; values printable (no CR, LF, NUL) */
+    size_t nattrs;            /* at most TN_AUTH_MAX_ATTRS */
+    const void *reserved[4];  /* zero */
+} tn_auth_info;
+
+/* The value of attribute `name` in a (NULL-safe), or NULL. */
+static inline const char *tn_auth_attr(const tn_auth_info *a, const char *name)
+{
+    size_t i, k;
+
+    for (i = 0; a && name && a->attrs && i < a->nattrs; i++) {
+        const char *n = a->attrs[i].name;
+        for (k = 0; n && n[k] && n[k] == name[k]; k++)
+            ;
+        if (n && n[k] == '\0' && name[k] == '\0')
+            return a->attrs[i].value;
+    }
+    return NULL;
+}
+
+/* What a route demands of how the principal authenticated, beyond its
+ * access level.  Zero members demand nothing.  A host that does not know
+ * an option a plugin sets (a non-zero reserved slot, or a larger size with
+ * non-zero bytes past what it knows) refuses the route: never ignored. */
+typedef struct tn_route_opts {
+    uint32_t size;           /* sizeof(tn_route_opts) */
+    int need_mfa;            /* non-zero: 401 "mfa_required" unless mfa_passed */
+    uint32_t max_auth_age_s; /* non-zero: 401 "reauth_required" unless the
+                                principal authenticated at most this long ago */
+    const void *reserved[4]; /* zero */
+} tn_route_opts;
+
 struct tn_api {
     uint32_t size; /* sizeof(tn_api) as the host built it */
     uint16_t abi_major;
@@ -456,9 +510,25 @@ struct tn_api {
     int (*iface_export)(tn_plugin *self, const char *name, uint32_t version, const void *table);
     const void *(*iface_get)(tn_plugin *self, const char *name, uint32_t min_version);
 
+    /* Authentication details and route options (docs/sdk.md).  As
+     * route_add, plus opts (NULL: none).  Options need an access level
+     * other than TN_ACCESS_PUBLIC (TN_EINVAL): they are checked after the
+     * access check, so an anonymous request stays 401 "unauthenticated". */
+    int (*route_add_opts)(tn_plugin *self, const char *method, const char *pattern,
+                          tn_access access, const char *roles, tn_hook_fn handler, void *ud,
+                          const tn_route_opts *opts);
+    /* From TN_PHASE_AUTHENTICATE, once, after req_set_principal (else
+     * TN_ESTATE): how the principal authenticated, copied into the request.
+     * TN_EINVAL: info NULL, too small a size, or a field out of its rules.
+     * Without it, a route with options refuses the principal (fail closed). */
+    int (*req_set_auth)(tn_request *req, const tn_auth_info *info);
+    /* The request's copy (size as the host built it), valid until the
+     * request finishes; NULL when none was set. */
+    const tn_auth_info *(*req_auth)(const tn_request *req);
+
     /* Spare slots: later minors put functions here.  A table that grows
      * past them only grows: members never move (see the ABI layout test). */
-    void (*reserved[16])(void);
+    void (*reserved[13])(void);
 };
 
 /* True if the host's table has member `fn` and it is filled in. */

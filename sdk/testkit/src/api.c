@@ -138,4 +138,8 @@ void tk_api_fill(tn_api *api)
     api->http_call = tk_api_http_call;
     api->call_cancel = tk_api_call_cancel;
     api->curl_run = tk_api_curl_run;
+    /* ABI 1.2: authentication details and route options */
+    api->route_add_opts = tk_api_route_add_opts;
+    api->req_set_auth = tk_api_req_set_auth;
+    api->req_auth = tk_api_req_auth;
 }

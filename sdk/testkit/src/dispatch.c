@@ -112,13 +112,21 @@ static void apply(tn_request *r, tn_status st, const tn_plugin *p)
         enter_step(r, r->step >= TK_STEP_RESPONSE ? TK_STEP_FINISH : TK_STEP_RESPONSE);
 }
 
-/* The host's rule (host/core/access.c), failing closed. */
+/* The host's rules (host/core/access.c, then the route options of
+ * auth_info.c on the kit's wall clock), failing closed. */
 static void access_step(tn_request *r)
 {
     const host_route *rt = r->match.route;
+    const char *code;
 
     switch (host_access_check(rt->access, rt->roles, r->user, r->roles)) {
-    case 0: enter_step(r, TK_STEP_AUTHORIZE); return;
+    case 0:
+        if (!(code = host_route_opts_refusal(&rt->opts, r->auth, tk_unix_time(r->tk)))) {
+            enter_step(r, TK_STEP_AUTHORIZE);
+            return;
+        }
+        tk_resp_fail(r, 401, code, host_route_opts_message(code));
+        break;
     case 401: tk_resp_fail(r, 401, "unauthenticated", "authentication required"); break;
     default: tk_resp_fail(r, 403, "forbidden", "not allowed for this account"); break;
     }

@@ -20,8 +20,10 @@ void tk_routes_free(tk_kit *tk)
     tk_list_clear(&tk->hooks);
 }
 
-int tk_api_route_add(tn_plugin *self, const char *method, const char *pattern, tn_access access,
-                     const char *roles, tn_hook_fn handler, void *ud)
+/* route_add is route_add_opts without options: one path, as on the host. */
+int tk_api_route_add_opts(tn_plugin *self, const char *method, const char *pattern,
+                          tn_access access, const char *roles, tn_hook_fn handler, void *ud,
+                          const tn_route_opts *opts)
 {
     if (self == NULL)
         return TN_EINVAL;
@@ -29,14 +31,24 @@ int tk_api_route_add(tn_plugin *self, const char *method, const char *pattern, t
     if (tk->registering != self) {
         tk_log_kit(tk, TN_LOG_ERROR, "plugin %s: route_add outside init() refused",
                    self->desc.name);
-        return TN_ESTATE;
+        return tk_plugin_fail(self, TN_ESTATE, "route_add outside init()");
     }
-    int rc = host_router_add(&tk->router, self, method, pattern, access, roles, handler, ud);
-    if (rc != TN_OK)
+    int rc = host_router_add_opts(&tk->router, self, method, pattern, access, roles, handler, ud,
+                                  opts);
+    if (rc != TN_OK) {
+        const char *why = rc == TN_EEXIST ? "already registered" : "invalid";
         tk_log_kit(tk, TN_LOG_ERROR, "plugin %s: route %s %s refused (%s)", self->desc.name,
-                   method ? method : "?", pattern ? pattern : "?",
-                   rc == TN_EEXIST ? "already registered" : "invalid");
+                   method ? method : "?", pattern ? pattern : "?", why);
+        tk_plugin_fail(self, rc, "route %s %s refused (%s)", method ? method : "?",
+                       pattern ? pattern : "?", why);
+    }
     return rc;
+}
+
+int tk_api_route_add(tn_plugin *self, const char *method, const char *pattern, tn_access access,
+                     const char *roles, tn_hook_fn handler, void *ud)
+{
+    return tk_api_route_add_opts(self, method, pattern, access, roles, handler, ud, NULL);
 }
 
 int tk_api_hook_add(tn_plugin *self, tn_phase phase, tn_hook_fn fn, void *ud)

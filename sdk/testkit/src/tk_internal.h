@@ -310,6 +310,7 @@ struct tn_request {
     char *params[HOST_ROUTE_MAX_PARAMS]; /* decoded, in the arena */
     char *user;
     char *roles;
+    const tn_auth_info *auth; /* req_set_auth's copy, in the arena (ABI 1.2) */
 
     tk_req_state state;
     tk_step step;
@@ -627,5 +628,12 @@ void tk_api_call_cancel(tn_call *call);
 int tk_api_curl_run(tn_plugin *self, tn_request *req, void *easy, tn_curl_fn cb, void *ud,
                     tn_call **out);
 void tk_outbound_free(tk_kit *tk);
+
+/* ABI 1.2: authentication details and route options (auth.c, routes.c) */
+int tk_api_route_add_opts(tn_plugin *self, const char *method, const char *pattern,
+                          tn_access access, const char *roles, tn_hook_fn handler, void *ud,
+                          const tn_route_opts *opts);
+int tk_api_req_set_auth(tn_request *req, const tn_auth_info *info);
+const tn_auth_info *tk_api_req_auth(const tn_request *req);
 
 #endif

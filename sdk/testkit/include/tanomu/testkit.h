@@ -302,7 +302,9 @@ int64_t tk_limit_stat(const tk_kit *tk, const char *plugin, const char *zone, co
  * before the wall clock, at the first tk_advance_ms() after init(); then
  * tk_advance_ms() runs every tick it passes, once each, in order (once per
  * enabling tenant for a per-tenant job).  The wall clock is the virtual
- * clock from the Unix epoch unless set: */
+ * clock from the Unix epoch unless set.  Route options (ABI 1.2,
+ * max_auth_age_s) compare auth_time with the same wall clock: set it, and
+ * tk_advance_ms() ages an authentication past its limit. */
 void tk_set_unix_time(tk_kit *tk, int64_t unix_s); /* the wall clock reads unix_s now */
 int64_t tk_unix_time(const tk_kit *tk);
 /* Runs a job now, as `tanomu jobs --run`: name "plugin.job" or "job";
