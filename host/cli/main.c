@@ -11,11 +11,13 @@
 
 #include <uv.h>
 
+#include "cli_command.h"
 #include "cli_db.h"
 #include "cli_jobs.h"
 #include "cli_secret.h"
 #include "cli_lint.h"
 #include "cli_plugin_new.h"
+#include "commands.h"
 #include "config.h"
 #include "errors.h"
 #include "generation.h"
@@ -45,6 +47,7 @@ static const char usage_main[] =
     "  secret seal|rotate|check -c FILE ...   sealed secrets and the keyring\n"
     "  version                  print the host version and SDK ABI\n"
     "  plugin new NAME [DIR]    write a new out-of-tree plugin from the SDK template\n"
+    "  NAME [-c FILE] ...       a command a loaded plugin registers (listed below)\n"
     "\n"
     "Run 'tanomu COMMAND --help' for more.\n";
 
@@ -121,6 +124,8 @@ static int parse_args(int argc, char **argv, cli *c)
     if (strcmp(c->cmd, "--help") == 0 || strcmp(c->cmd, "-h") == 0 || strcmp(c->cmd, "help") == 0) {
         c->help = 1;
         c->cmd = "";
+        if (argc >= 4 && (strcmp(argv[2], "-c") == 0 || strcmp(argv[2], "--config") == 0))
+            c->conf = argv[3]; /* whose plugins' commands to list */
         return 0;
     }
     for (i = 2; i < argc; i++) {
@@ -379,6 +384,8 @@ int main(int argc, char **argv)
         return host_cli_secret(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "plugin") == 0)
         return host_cli_plugin(argc, argv);
+    if (argc >= 2 && argv[1][0] != '-' && !host_command_builtin(argv[1]))
+        return host_cli_command(argc, argv, DEFAULT_CONF); /* a plugin's: cli_command.c */
     if (parse_args(argc, argv, &c) != 0) {
         host_log_to_stderr();
         fputs(usage_main, stderr);
@@ -386,6 +393,8 @@ int main(int argc, char **argv)
     }
     if (c.help) {
         print_cmd_usage(c.cmd, stdout);
+        if (!c.cmd[0])
+            host_cli_commands_usage(c.conf, stdout);
         return 0;
     }
     if (strcmp(c.cmd, "version") == 0) {

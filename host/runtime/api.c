@@ -29,6 +29,7 @@
 #include "secret_api.h"
 #include "settings.h"
 #include "tx.h"
+#include "commands.h"
 
 struct host_event {
     host_event *next;
@@ -629,6 +630,8 @@ const tn_api host_api = {
     .route_add_opts = api_route_add_opts,
     .req_set_auth = host_api_req_set_auth,
     .req_auth = host_api_req_auth,
+    .command_add = host_api_command_add,
+    .command_done = host_api_command_done,
 };
 
 void host_worker_events_init(host_worker *w)
@@ -667,4 +670,5 @@ void host_worker_api_cleanup(host_worker *w)
         w->hooks[i].n = 0;
     }
     host_limit_zones_free(w);
+    host_commands_free(w);
 }

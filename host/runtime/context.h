@@ -106,6 +106,7 @@ typedef struct host_worker {
     struct host_jobs *jobs;                 /* jobs.c: scheduled jobs and their runs */
     int check_schema;         /* serving: refuse plugins whose schema_needs is not applied */
     struct host_calls *calls; /* outbound_api.c: plugins' outbound calls */
+    struct host_commands *commands; /* commands.c: plugins' CLI commands */
 } host_worker;
 
 /* Does tenant t enable plugin p?  (Disabled plugins neither route nor hook.) */

@@ -37,6 +37,7 @@ typedef struct tn_tx tn_tx;           /* a tenant-bound transaction outside a re
 typedef struct tn_call tn_call;       /* one outbound call in flight */
 typedef struct tn_limit tn_limit;     /* a rate-limit zone shared by the node's workers */
 typedef struct tn_job_run tn_job_run; /* one run of a scheduled job */
+typedef struct tn_command tn_command; /* one run of a plugin's CLI command */
 
 /* Return codes of API calls: 0 is success, negative is an error. */
 #define TN_OK 0
@@ -198,6 +199,33 @@ typedef tn_status (*tn_job_fn)(tn_plugin *self, tn_job_run *run, void *ud);
 
 /* Called for each request header, in arrival order; non-zero stops. */
 typedef int (*tn_header_fn)(const char *name, const char *value, void *ud);
+
+/* ---- ABI 1.2: CLI commands ------------------------------------------------ */
+
+/* command_add flags. */
+#define TN_COMMAND_STDIN 1u /* read standard input fully (at most
+                               TN_COMMAND_STDIN_MAX bytes) before the run: a
+                               secret comes this way, never through argv */
+#define TN_COMMAND_STDIN_MAX (64 * 1024)
+
+/* What `tanomu NAME ARGS...` gives the command.  Valid during the run,
+ * until command_done (or the fn's non-suspending return). */
+typedef struct tn_command_args {
+    uint32_t size;            /* sizeof(tn_command_args) as the host built it */
+    int argc;                 /* the arguments after the command's name */
+    const char *const *argv;  /* argv[argc] is NULL */
+    const char *stdin_data;   /* with TN_COMMAND_STDIN: what stdin held, NUL-
+                                 terminated (stdin_len excludes it); else NULL */
+    size_t stdin_len;
+    const void *reserved[4];  /* zero */
+} tn_command_args;
+
+/* A command's run, on the CLI process's loop with the plugin initialised
+ * and a database pool: tx_*, work_queue, timers work as in a worker.
+ * TN_CONTINUE succeeded, TN_ERROR failed (the message: last_error), or
+ * TN_SUSPEND "I will call command_done()". */
+typedef tn_status (*tn_command_fn)(tn_plugin *self, tn_command *cmd, const tn_command_args *args,
+                                   void *ud);
 
 /* ---- ABI 1.2: how the principal authenticated, and route options ------- */
 
@@ -526,9 +554,21 @@ struct tn_api {
      * request finishes; NULL when none was set. */
     const tn_auth_info *(*req_auth)(const tn_request *req);
 
+    /* CLI commands (docs/sdk.md "CLI commands").  From init() only:
+     * `tanomu NAME ...` runs fn when NAME is not a built-in command
+     * (TN_EEXIST for a built-in's name or one another plugin took).  name:
+     * [a-z][a-z0-9-]{0,31}; usage: one line for `tanomu help`; flags:
+     * TN_COMMAND_STDIN or 0. */
+    int (*command_add)(tn_plugin *self, const char *name, const char *usage, unsigned flags,
+                       tn_command_fn fn, void *ud);
+    /* Ends a run: ok (exit status 0) or not (1); message (may be NULL) is
+     * printed, on stdout when ok, on stderr when not.  Once; from the fn
+     * itself or later on the loop. */
+    void (*command_done)(tn_command *cmd, int ok, const char *message);
+
     /* Spare slots: later minors put functions here.  A table that grows
      * past them only grows: members never move (see the ABI layout test). */
-    void (*reserved[13])(void);
+    void (*reserved[11])(void);
 };
 
 /* True if the host's table has member `fn` and it is filled in. */

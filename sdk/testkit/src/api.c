@@ -142,4 +142,7 @@ void tk_api_fill(tn_api *api)
     api->route_add_opts = tk_api_route_add_opts;
     api->req_set_auth = tk_api_req_set_auth;
     api->req_auth = tk_api_req_auth;
+    /* ABI 1.2: CLI commands (commands.c) */
+    api->command_add = tk_api_command_add;
+    api->command_done = tk_api_command_done;
 }

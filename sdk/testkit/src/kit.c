@@ -278,6 +278,7 @@ void tk_free(tk_kit *tk)
     tk_secrets_free(tk);
     tk_plugin_settings_free(tk);
     tk_outbound_free(tk);
+    tk_commands_free(tk);
     for (size_t i = 0; i < tk->plugins.n; i++) {
         tk_ifaces_free(tk->plugins.items[i]);
         free(tk->plugins.items[i]);

@@ -381,6 +381,9 @@ struct tk_kit {
     struct tk_jobs *jobs; /* jobs.c: scheduled jobs and their runs */
     tk_list plugin_settings; /* tk_global_value *, tk_plugin_set() */
     struct tk_outbound *outbound; /* outbound.c: scripts and what was sent */
+    tk_list commands;             /* commands.c: tk_command *, registered */
+    tk_list command_runs;         /* commands.c: tn_command *, never ended */
+    char *command_message;        /* commands.c: the last run's message */
 };
 
 /* kit.c: calling into plugin code.  Every call goes between enter and
@@ -635,5 +638,11 @@ int tk_api_route_add_opts(tn_plugin *self, const char *method, const char *patte
                           const tn_route_opts *opts);
 int tk_api_req_set_auth(tn_request *req, const tn_auth_info *info);
 const tn_auth_info *tk_api_req_auth(const tn_request *req);
+
+/* commands.c (ABI 1.2): plugins' CLI commands */
+int tk_api_command_add(tn_plugin *self, const char *name, const char *usage, unsigned flags,
+                       tn_command_fn fn, void *ud);
+void tk_api_command_done(tn_command *cmd, int ok, const char *message);
+void tk_commands_free(tk_kit *tk);
 
 #endif

@@ -389,6 +389,21 @@ const char *tk_http_sent_header(const tk_http_sent *s, const char *name);
 int tk_curl_result(tk_kit *tk, int result, int curl_code, const char *error);
 size_t tk_curl_run_count(const tk_kit *tk);
 
+/* -- CLI commands (ABI 1.2) ------------------------------------------- */
+
+/* Runs the command `name` (registered by plugin, or by any plugin when
+ * plugin is NULL) as `tanomu NAME ARGV...` would: argc arguments after the
+ * name; stdin_data is standard input for a command that asked for it
+ * (TN_COMMAND_STDIN; NULL: empty).  Then runs pending work and database
+ * answers (tk_run_pending) until it ends.  0 ok, 1 failed (the message:
+ * tk_command_message), TN_ENOTFOUND, or TN_ESTATE: it suspended and
+ * nothing pending ends it. */
+int tk_command_run(tk_kit *tk, const char *plugin, const char *name, int argc,
+                   const char *const *argv, const char *stdin_data);
+/* The message of the last run's command_done (or last_error of a TN_ERROR
+ * return); NULL if none.  Valid until the next tk_command_run. */
+const char *tk_command_message(const tk_kit *tk);
+
 #ifdef __cplusplus
 }
 #endif
