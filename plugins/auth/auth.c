@@ -468,6 +468,8 @@ static int auth_init(tn_plugin *self, const tn_api *api)
         api->log(self, TN_LOG_ERROR, "auth: registration failed: %s", api->last_error(self));
         return -1;
     }
+    if (TN_API_HAS(api, command_add) && auth_cli_add(ctx) != TN_OK) /* tanomu user add: cli.c */
+        return api->log(self, TN_LOG_ERROR, "auth: %s", api->last_error(self)), -1;
     return 0;
 }
 

@@ -60,4 +60,7 @@ json_t *auth_roles_json(const char *csv);
 void auth_error_retry(const tn_api *api, tn_request *req, int status, const char *code,
                       const char *message, long long secs);
 
+/* cli.c: `tanomu user add` (ABI 1.2 command_add). */
+int auth_cli_add(auth_ctx *ctx);
+
 #endif
