@@ -157,6 +157,38 @@ class CliCommandsTest(DbTestCase):
         r = self.run_cmd(srv, ["version"])
         self.assertEqual(r.returncode, 0)
 
+    # -- the mechanism, with the test-only cmdprobe plugin ----------------------
+
+    def test_command_runs_on_the_loop_with_a_tenant_bound_tx(self):
+        """A plugin's command gets its arguments after the name (-c is the
+        host's wherever it stands), stdin when it asked, and a database:
+        tx_begin(self, T) binds the transaction to T as in a worker.  A
+        TN_ERROR return prints the plugin's last_error and exits 1."""
+        srv = self.auth_server(plugins=("auth", "cmdprobe"))
+        r = self.run_cmd(srv, ["probe", "b", "x", "--flag"], stdin="secret\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "bound b argc 3 last --flag stdin 7")
+        r = self.run_cmd(srv, ["probe-fail", "zz"], stdin="ignored")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('tanomu probe-fail: tx_begin: no tenant "zz"', r.stderr)
+
+    def test_builtin_name_refused_at_init(self):
+        """A plugin cannot register a built-in command's name: command_add
+        answers TN_EEXIST with last_error, so its init() fails, and `tanomu
+        check` says why.  Built-ins always win."""
+        srv = self.auth_server(plugins=("auth", "cmdprobe"))
+        env = dict(os.environ, CMDPROBE_CLASH="jobs")
+        r = subprocess.run([harness.tanomu_bin(), "check", "-c", srv.conf_path], env=env,
+                           capture_output=True, text=True, timeout=30 * harness.SCALE)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("plugin cmdprobe: init() failed: command_add: 'jobs' is a built-in "
+                      "command", r.stderr)
+        r = subprocess.run([harness.tanomu_bin(), "check", "-c", srv.conf_path],
+                           env=dict(os.environ, CMDPROBE_CLASH="user"),
+                           capture_output=True, text=True, timeout=30 * harness.SCALE)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("command_add: 'user' is taken by plugin auth", r.stderr)
+
 
 if __name__ == "__main__":
     main()
