@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "context.h"
+#include "tx.h"
 
 #define COMMAND_NAME_MAX 32
 #define COMMAND_USAGE_MAX 200
@@ -29,6 +30,7 @@ struct tn_command {
     tn_plugin *plugin;
     const char *name;
     int ended;
+    int timed_out;
     int ok;
     char *message;
 };
@@ -145,6 +147,7 @@ static void on_timeout(uv_timer_t *t)
 {
     tn_command *cmd = t->data;
 
+    cmd->timed_out = 1;
     if (!cmd->ended) {
         cmd->ended = 1;
         cmd->ok = 0;
@@ -193,6 +196,10 @@ int host_command_run(host_worker *w, const host_command *c, int argc, const char
         cmd.ok = 0;
         cmd.message = strdup("the command suspended but nothing is left to end it");
     }
+    /* A commit or rollback asked before the end still gets its answer
+     * (and its handle freed) before the process goes; bounded too. */
+    while (host_tx_ending(w) && !cmd.timed_out && uv_run(w->loop, UV_RUN_ONCE) != 0)
+        ;
     uv_close((uv_handle_t *)&timer, on_close_noop);
     uv_run(w->loop, UV_RUN_NOWAIT);
     host_worker_running(w, NULL, NULL);

@@ -191,6 +191,16 @@ void host_tx_cleanup(host_worker *w)
     }
 }
 
+int host_tx_ending(const host_worker *w)
+{
+    const tn_tx *tx;
+
+    for (tx = w->txs; tx; tx = tx->next)
+        if (tx->ended && !tx->delivery)
+            return 1;
+    return 0;
+}
+
 /* ---- a delivery's transaction ---------------------------------------------------- */
 
 /* Ends it for outbox.c: see host_delivery_tx_ops. */

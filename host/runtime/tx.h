@@ -26,6 +26,9 @@ int host_tx_begin(struct host_worker *w, tn_plugin *p, const char *tenant_id, tn
 
 /* After the plugins' fini(): ends and frees what they left open. */
 void host_tx_cleanup(struct host_worker *w);
+/* Does a handle wait for the answer to its commit or rollback?  (A CLI
+ * command turns the loop until none does: commands.c.) */
+int host_tx_ending(const struct host_worker *w);
 
 /* tn_api members. */
 int host_api_tx_begin(tn_plugin *self, const char *tenant_id, tn_tx **out);
