@@ -57,8 +57,9 @@ fail:
     return -1;
 }
 
+/* need_db 0 (help): the database URL files are not read, as for check. */
 static int load(host_worker *w, uv_loop_t *loop, host_snapshot *snap, const char *conf,
-                host_errors *errs)
+                int need_db, host_errors *errs)
 {
     memset(w, 0, sizeof *w);
     memset(snap, 0, sizeof *snap);
@@ -66,6 +67,7 @@ static int load(host_worker *w, uv_loop_t *loop, host_snapshot *snap, const char
         return -1;
     if (host_config_snapshot(conf, snap, errs) != 0)
         return -1;
+    snap->url_files_unchecked = !need_db;
     return host_generation_load(w, loop, snap, 0, errs) == 0 && w->loaded ? 0 : -1;
 }
 
@@ -129,8 +131,11 @@ int host_cli_command(int argc, char **argv, const char *default_conf)
     host_log_to_stderr();
     host_log_setup(HOST_LOG_ERROR, 0, name);
     host_errors_init(&errs);
-    if (load(&w, &loop, &snap, conf, &errs) != 0) {
+    if (load(&w, &loop, &snap, conf, 1, &errs) != 0) {
+        fprintf(stderr, "tanomu: unknown command '%s', or a plugin's that %s cannot load to "
+                        "tell:\n", name, conf);
         host_errors_print(&errs, stderr);
+        rc = 2;
         goto out;
     }
     if (!(c = host_command_find(&w, name))) {
@@ -171,8 +176,10 @@ void host_cli_commands_usage(const char *conf, FILE *out)
     int i;
 
     host_errors_init(&errs);
+    fflush(out);
+    host_log_to_stderr(); /* the plugins' init() lines stay off the usage */
     host_log_setup(HOST_LOG_ERROR, 0, "help");
-    if (load(&w, &loop, &snap, conf, &errs) == 0 && w.commands && w.commands->n > 0) {
+    if (load(&w, &loop, &snap, conf, 0, &errs) == 0 && w.commands && w.commands->n > 0) {
         fprintf(out, "\nplugin commands (%s):\n", conf);
         for (i = 0; i < w.commands->n; i++)
             fprintf(out, "  %-24s %s (plugin %s)\n", w.commands->v[i].name,
