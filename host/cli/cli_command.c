@@ -58,8 +58,8 @@ fail:
 }
 
 /* need_db 0 (help): the database URL files are not read, as for check. */
-static int load(host_worker *w, uv_loop_t *loop, host_snapshot *snap, const char *conf,
-                int need_db, host_errors *errs)
+static int load(host_worker *w, uv_loop_t *loop, host_snapshot *snap, const char *conf, int need_db,
+                host_errors *errs)
 {
     memset(w, 0, sizeof *w);
     memset(snap, 0, sizeof *snap);
@@ -132,15 +132,19 @@ int host_cli_command(int argc, char **argv, const char *default_conf)
     host_log_setup(HOST_LOG_ERROR, 0, name);
     host_errors_init(&errs);
     if (load(&w, &loop, &snap, conf, 1, &errs) != 0) {
-        fprintf(stderr, "tanomu: unknown command '%s', or a plugin's that %s cannot load to "
-                        "tell:\n", name, conf);
+        fprintf(stderr,
+                "tanomu: unknown command '%s', or a plugin's that %s cannot load to "
+                "tell:\n",
+                name, conf);
         host_errors_print(&errs, stderr);
         rc = 2;
         goto out;
     }
     if (!(c = host_command_find(&w, name))) {
-        fprintf(stderr, "tanomu: unknown command '%s' (not built in, and no plugin loaded by %s "
-                        "registers it); see 'tanomu help'\n", name, conf);
+        fprintf(stderr,
+                "tanomu: unknown command '%s' (not built in, and no plugin loaded by %s "
+                "registers it); see 'tanomu help'\n",
+                name, conf);
         rc = 2;
         goto out;
     }
@@ -182,8 +186,8 @@ void host_cli_commands_usage(const char *conf, FILE *out)
     if (load(&w, &loop, &snap, conf, 0, &errs) == 0 && w.commands && w.commands->n > 0) {
         fprintf(out, "\nplugin commands (%s):\n", conf);
         for (i = 0; i < w.commands->n; i++)
-            fprintf(out, "  %-24s %s (plugin %s)\n", w.commands->v[i].name,
-                    w.commands->v[i].usage, w.commands->v[i].plugin->name);
+            fprintf(out, "  %-24s %s (plugin %s)\n", w.commands->v[i].name, w.commands->v[i].usage,
+                    w.commands->v[i].plugin->name);
     }
     unload(&w, &loop, &snap);
     host_errors_free(&errs);

@@ -37,7 +37,7 @@ struct tn_command {
 
 /* The tanomu command's own commands (cli/main.c): they always win, so a
  * plugin cannot take one, and names that might become one stay free. */
-static const char *const builtins[] = {"serve",  "check",  "reload", "plugins", "plugin",
+static const char *const builtins[] = {"serve",   "check",  "reload", "plugins", "plugin",
                                        "migrate", "events", "audit",  "jobs",    "secret",
                                        "version", "help",   NULL};
 
@@ -99,8 +99,9 @@ int host_api_command_add(tn_plugin *p, const char *name, const char *usage, unsi
     if (!w || !w->initializing)
         return host_plugin_fail(p, TN_ESTATE, "command_add: only from init()");
     if (!fn || !name_valid(name))
-        return host_plugin_fail(p, TN_EINVAL, "command_add: name must match [a-z][a-z0-9-]{0,31}"
-                                              " and fn be set");
+        return host_plugin_fail(p, TN_EINVAL,
+                                "command_add: name must match [a-z][a-z0-9-]{0,31}"
+                                " and fn be set");
     if (!usage_valid(usage) || (flags & ~TN_COMMAND_STDIN) != 0)
         return host_plugin_fail(p, TN_EINVAL,
                                 "command_add: usage is one printable line (at most %d bytes) "
@@ -203,8 +204,7 @@ int host_command_run(host_worker *w, const host_command *c, int argc, const char
     uv_close((uv_handle_t *)&timer, on_close_noop);
     uv_run(w->loop, UV_RUN_NOWAIT);
     host_worker_running(w, NULL, NULL);
-    if (cmd.message && cmd.message[0])
-    {
+    if (cmd.message && cmd.message[0]) {
         if (cmd.ok)
             printf("%s\n", cmd.message);
         else

@@ -88,8 +88,8 @@ static void test_user_add_S12_S20(void)
 
 static void test_user_add_refusals_S12_S16(void)
 {
-    const char *pw_argv[] = {"add",  "--tenant", T,      "--login",    "eve",
-                             "--role", "staff",  "--password", CANARY, NULL};
+    const char *pw_argv[] = {"add",   "--tenant",   T,      "--login", "eve", "--role",
+                             "staff", "--password", CANARY, NULL};
     const char *no_sub[] = {"del", NULL};
     fakedb f;
     tk_kit *tk = kit(&f);

@@ -202,22 +202,21 @@ typedef int (*tn_header_fn)(const char *name, const char *value, void *ud);
 
 /* ---- ABI 1.2: CLI commands ------------------------------------------------ */
 
-/* command_add flags. */
-#define TN_COMMAND_STDIN 1u /* read standard input fully (at most
-                               TN_COMMAND_STDIN_MAX bytes) before the run: a
-                               secret comes this way, never through argv */
+/* command_add flag: read standard input fully (at most TN_COMMAND_STDIN_MAX
+ * bytes) before the run.  A secret comes this way, never through argv. */
+#define TN_COMMAND_STDIN 1u
 #define TN_COMMAND_STDIN_MAX (64 * 1024)
 
 /* What `tanomu NAME ARGS...` gives the command.  Valid during the run,
  * until command_done (or the fn's non-suspending return). */
 typedef struct tn_command_args {
-    uint32_t size;            /* sizeof(tn_command_args) as the host built it */
-    int argc;                 /* the arguments after the command's name */
-    const char *const *argv;  /* argv[argc] is NULL */
-    const char *stdin_data;   /* with TN_COMMAND_STDIN: what stdin held, NUL-
+    uint32_t size;           /* sizeof(tn_command_args) as the host built it */
+    int argc;                /* the arguments after the command's name */
+    const char *const *argv; /* argv[argc] is NULL */
+    const char *stdin_data;  /* with TN_COMMAND_STDIN: what stdin held, NUL-
                                  terminated (stdin_len excludes it); else NULL */
     size_t stdin_len;
-    const void *reserved[4];  /* zero */
+    const void *reserved[4]; /* zero */
 } tn_command_args;
 
 /* A command's run, on the CLI process's loop with the plugin initialised

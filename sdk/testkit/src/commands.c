@@ -26,7 +26,7 @@ struct tn_command {
 };
 
 /* As host/runtime/commands.c: the tanomu command's own names. */
-static const char *const builtins[] = {"serve",  "check",  "reload", "plugins", "plugin",
+static const char *const builtins[] = {"serve",   "check",  "reload", "plugins", "plugin",
                                        "migrate", "events", "audit",  "jobs",    "secret",
                                        "version", "help",   NULL};
 
@@ -82,8 +82,7 @@ int tk_api_command_add(tn_plugin *self, const char *name, const char *usage, uns
                               "and flags TN_COMMAND_STDIN or 0");
     for (size_t i = 0; builtins[i]; i++)
         if (strcmp(builtins[i], name) == 0)
-            return tk_plugin_fail(self, TN_EEXIST, "command_add: '%s' is a built-in command",
-                                  name);
+            return tk_plugin_fail(self, TN_EEXIST, "command_add: '%s' is a built-in command", name);
     if ((other = find(tk, name)) != NULL)
         return tk_plugin_fail(self, TN_EEXIST, "command_add: '%s' is taken by plugin %s", name,
                               other->plugin->desc.name);
@@ -119,6 +118,7 @@ int tk_command_run(tk_kit *tk, const char *plugin, const char *name, int argc,
     tk_command *c = find(tk, name);
     tn_command *cmd;
     tn_command_args args;
+    const char **copy;
     tn_plugin *saved;
     tn_status st;
 
@@ -132,10 +132,17 @@ int tk_command_run(tk_kit *tk, const char *plugin, const char *name, int argc,
      * then writes to live memory. */
     if ((cmd = calloc(1, sizeof *cmd)) == NULL)
         return TN_ENOMEM;
+    /* As the host's: argv[argc] is NULL, whatever the test passed. */
+    if ((copy = calloc((size_t)argc + 1, sizeof *copy)) == NULL) {
+        free(cmd);
+        return TN_ENOMEM;
+    }
+    for (int i = 0; i < argc; i++)
+        copy[i] = argv[i];
     memset(&args, 0, sizeof args);
     args.size = sizeof args;
     args.argc = argc;
-    args.argv = argv;
+    args.argv = copy;
     if ((c->flags & TN_COMMAND_STDIN) && stdin_data) {
         args.stdin_data = stdin_data;
         args.stdin_len = strlen(stdin_data);
@@ -155,6 +162,7 @@ int tk_command_run(tk_kit *tk, const char *plugin, const char *name, int argc,
     }
     while (!cmd->ended && tk_run_pending(tk) > 0)
         ;
+    free(copy);
     if (!cmd->ended) {
         if (tk_list_push(&tk->command_runs, cmd) != TN_OK)
             free(cmd); /* out of memory in a test: a late done would crash it */
