@@ -148,6 +148,11 @@ int host_cli_command(int argc, char **argv, const char *default_conf)
         rc = 2;
         goto out;
     }
+    if (n == 1 && (strcmp(args[0], "--help") == 0 || strcmp(args[0], "-h") == 0)) {
+        printf("usage: tanomu %s [-c FILE] %s\n(plugin %s)\n", name, c->usage, c->plugin->name);
+        rc = 0;
+        goto out;
+    }
     if ((c->flags & TN_COMMAND_STDIN) && read_stdin(&in, &inlen) != 0) {
         fprintf(stderr, "tanomu %s: cannot read standard input (at most %d bytes)\n", name,
                 TN_COMMAND_STDIN_MAX);
