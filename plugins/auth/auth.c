@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "session.h"
+#include "tokens.h"
 
 #define AUTH_VERSION "0.1.0"
 #define AUTH_CLEANUP_EVERY_S 600
@@ -331,6 +332,9 @@ static tn_status auth_hook(tn_plugin *self, tn_request *req, void *ud)
     /* Login replaces whatever session the client had (fixation). */
     if (strcmp(route, AUTH_LOGIN_ROUTE) == 0)
         return TN_CONTINUE;
+    /* An API token is its own authority: no cookie, no CSRF (tokens.c). */
+    if (auth_tokens_authenticate(ctx, req, &st))
+        return st;
     if (auth_token_parse(&tok, api->req_cookie(req, AUTH_COOKIE)) != 0)
         return TN_CONTINUE; /* no session: anonymous, with no ambient authority */
     if ((op = api->req_alloc(req, sizeof *op)) == NULL) {
@@ -464,7 +468,8 @@ static int auth_init(tn_plugin *self, const tn_api *api)
     ctx->locks = api->metric_counter(self, "account_locks_total", "Accounts locked.");
     if (api->hook_add(self, TN_PHASE_AUTHENTICATE, auth_hook, ctx) != TN_OK ||
         api->job_schedule(self, &job, auth_cleanup, ctx) != TN_OK || auth_routes_add(ctx) != 0 ||
-        auth_sessions_routes_add(ctx) != 0 || auth_users_routes_add(ctx) != 0) {
+        auth_sessions_routes_add(ctx) != 0 || auth_users_routes_add(ctx) != 0 ||
+        auth_tokens_routes_add(ctx) != 0) {
         api->log(self, TN_LOG_ERROR, "auth: registration failed: %s", api->last_error(self));
         return -1;
     }
@@ -493,7 +498,7 @@ static const tn_plugin_desc auth_desc = {
     .init = auth_init,
     .fini = auth_fini,
     .global_settings = auth_global_keys,
-    .schema_needs = "0001_auth",
+    .schema_needs = "0003_auth_tokens",
 };
 
 TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void)
