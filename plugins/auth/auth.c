@@ -21,6 +21,9 @@
 #define AUTH_VERSION "0.1.0"
 #define AUTH_CLEANUP_EVERY_S 600
 
+const tn_route_opts auth_opts_reauth = {.size = sizeof(tn_route_opts),
+                                        .max_auth_age_s = AUTH_REAUTH_MAX_AGE_S};
+
 static auth_ctx auth_state; /* this worker's; handed to every callback as ud */
 
 static const tn_config_key auth_settings_keys[] = {
@@ -200,12 +203,16 @@ static const char sql_touch[] =
     "AND s.created_at > now() - make_interval(secs => $2::int) "
     "AND s.last_seen > now() - make_interval(secs => CASE WHEN " AUTH_SQL_IS_ADMIN
     " THEN $4::int ELSE $3::int END) "
-    "RETURNING s.user_id::text, array_to_string(u.roles, ',')";
+    "RETURNING s.user_id::text, array_to_string(u.roles, ','), "
+    "extract(epoch FROM s.authenticated_at)::bigint, s.mfa_passed, s.auth_method, u.buyer_id";
 
 typedef struct hook_op {
     auth_ctx *ctx;
     char sid[AUTH_SID_LEN + 1];
     char *user_id, *roles; /* request memory */
+    char *buyer_id;        /* request memory; NULL unless a buyer's */
+    long long auth_time;   /* s.authenticated_at: login or last re-authentication */
+    int mfa_passed;
     int csrf_bad;          /* state-changing without the session's token */
 } hook_op;
 
@@ -215,6 +222,22 @@ static void hook_csrf_refused(tn_request *req, const tn_db_result *res, void *ud
     (void)res; /* rolled back or not, the request is refused */
     op->ctx->api->resp_error(req, 403, "csrf_token", "missing or wrong X-CSRF-Token");
     op->ctx->api->req_resume(req, TN_DONE);
+}
+
+/* How and when the principal authenticated (ABI 1.2): the host enforces
+ * route options (need_mfa, max_auth_age_s) against it, and other plugins
+ * read the buyer a buyer's staff member belongs to. */
+static int set_auth(const tn_api *api, tn_request *req, const hook_op *op)
+{
+    tn_attr attr = {.name = "buyer_id", .value = op->buyer_id};
+    tn_auth_info info = {.size = sizeof info,
+                         .method = "password",
+                         .auth_time = op->auth_time,
+                         .mfa_passed = op->mfa_passed,
+                         .session_hash = op->sid,
+                         .attrs = op->buyer_id ? &attr : NULL,
+                         .nattrs = op->buyer_id ? 1 : 0};
+    return api->req_set_auth(req, &info);
 }
 
 static void hook_committed(tn_request *req, const tn_db_result *res, void *ud)
@@ -230,8 +253,10 @@ static void hook_committed(tn_request *req, const tn_db_result *res, void *ud)
     if (op->user_id == NULL) {
         /* A dead session's cookie is HttpOnly: only we can remove it. */
         api->resp_header(req, "Set-Cookie", auth_cookie_clear());
-    } else if (api->req_set_principal(req, op->user_id, op->roles) != TN_OK) {
-        api->req_log(req, TN_LOG_ERROR, "auth: cannot set the principal");
+    } else if (api->req_set_principal(req, op->user_id, op->roles) != TN_OK ||
+               set_auth(api, req, op) != TN_OK) {
+        api->req_log(req, TN_LOG_ERROR, "auth: cannot set the principal: %s",
+                     api->last_error(op->ctx->self));
         api->req_resume(req, TN_ERROR);
         return;
     }
@@ -264,6 +289,10 @@ static void hook_touched(tn_request *req, const tn_db_result *res, void *ud)
     if (api->db_rows(res) == 1) {
         op->user_id = api->req_strdup(req, api->db_value(res, 0, 0));
         op->roles = api->req_strdup(req, api->db_value(res, 0, 1));
+        op->auth_time = strtoll(api->db_value(res, 0, 2), NULL, 10);
+        op->mfa_passed = strcmp(api->db_value(res, 0, 3), "t") == 0;
+        if (api->db_value(res, 0, 5) != NULL) /* only a buyer's staff have one */
+            op->buyer_id = api->req_strdup(req, api->db_value(res, 0, 5));
         if (!op->user_id || !op->roles) {
             api->req_resume(req, TN_ERROR);
             return;

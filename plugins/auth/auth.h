@@ -20,6 +20,11 @@
  * keeps live sessions) and the clean-up job (which deletes the others). */
 #define AUTH_SQL_IS_ADMIN "u.roles && ARRAY['tenant_admin', 'platform_admin']::text[]"
 
+/* Important operations (password, accounts, MFA) need an authentication
+ * at most this old (S6, S9): the host answers 401 reauth_required. */
+#define AUTH_REAUTH_MAX_AGE_S 300
+extern const tn_route_opts auth_opts_reauth;
+
 /* One worker's state; the ud of every route, hook and job. */
 typedef struct auth_ctx {
     const tn_api *api;

@@ -957,8 +957,8 @@ int auth_routes_add(auth_ctx *ctx)
         api->route_add(self, "GET", "/auth/me", TN_ACCESS_AUTHENTICATED, NULL, h_me, ctx) ||
         api->route_add(self, "POST", "/auth/reauth", TN_ACCESS_AUTHENTICATED, NULL, h_reauth,
                        ctx) ||
-        api->route_add(self, "POST", "/auth/password", TN_ACCESS_AUTHENTICATED, NULL, h_password,
-                       ctx) ||
+        api->route_add_opts(self, "POST", "/auth/password", TN_ACCESS_AUTHENTICATED, NULL,
+                            h_password, ctx, &auth_opts_reauth) ||
         api->route_add(self, "POST", "/auth/password/reset", TN_ACCESS_PUBLIC, NULL, h_reset,
                        ctx) ||
         api->route_add(self, "POST", "/auth/password/reset/confirm", TN_ACCESS_PUBLIC, NULL,

@@ -365,6 +365,37 @@ class AuthTest(DbTestCase):
                     headers=one.headers(), timeout=20.0 * harness.SCALE)
         self.assertEqual(r.status, 200, r)
 
+    def test_reauth_required_after_300s_S6_S9(self):
+        """S6, S9: a password change and an account change need an
+        authentication at most 300 s old (route options the host enforces
+        from the session's authenticated_at): 401 reauth_required, then
+        POST /auth/reauth makes the same request pass.  /auth/me is not an
+        important operation and stays open."""
+        srv = self.auth_server()
+        self.add_user("a", "alice", CANARY)
+        self.add_user("a", "root", OTHER, roles="tenant_admin")
+        s = self.session(srv, "a", "alice", CANARY)
+        adm = self.session(srv, "a", "root", OTHER)
+        self.shift(s.token, "authenticated_at", 301)
+        self.shift(adm.token, "authenticated_at", 301)
+        weak = json.dumps({"current_password": CANARY, "new_password": "1234567890123"})
+        r = srv.req("a", "POST", "/auth/password", body=weak, headers=s.headers())
+        self.assertEqual(r.status, 401, r)
+        self.assertEqual(r.json()["error"]["code"], "reauth_required")
+        self.assertEqual(self.me(srv, "a", s).status, 200)
+        invite = json.dumps({"login": "bob", "roles": ["staff"]})
+        r = srv.req("a", "POST", "/auth/users", body=invite, headers=adm.headers())
+        self.assertEqual(r.status, 401, r)
+        self.assertEqual(r.json()["error"]["code"], "reauth_required")
+        for sess, pw in ((s, CANARY), (adm, OTHER)):
+            r = srv.req("a", "POST", "/auth/reauth", body=json.dumps({"password": pw}),
+                        headers=sess.headers(), timeout=20.0 * harness.SCALE)
+            self.assertEqual(r.status, 200, r)
+        r = srv.req("a", "POST", "/auth/password", body=weak, headers=s.headers())
+        self.assertEqual(r.status, 422, r)  # past the gate, into the policy
+        r = srv.req("a", "POST", "/auth/users", body=invite, headers=adm.headers())
+        self.assertEqual(r.status, 201, r)
+
     def reset_token(self, login):
         rows = self.pg.rows("SELECT payload->>'token' FROM outbox "
                             "WHERE name = 'auth.password_reset_requested' AND id > :'s'::bigint "

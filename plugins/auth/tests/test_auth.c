@@ -29,6 +29,8 @@ typedef struct fakedb {
     int failed;
     const char *wait; /* seconds the account is still locked */
     char roles[64];
+    tk_kit *tk;
+    char auth_at[24]; /* the session's authenticated_at, Unix seconds */
 } fakedb;
 
 static int starts(const char *s, const char *prefix)
@@ -48,11 +50,14 @@ static void db(const char *tenant, const char *sql, int n, const char *const *p,
         if (strcmp(p[0], LOGIN) == 0 || strcmp(p[0], USER_ID) == 0)
             tk_db_row(res, USER_ID, LOGIN, f->hash, f->roles, "f", f->wait);
     } else if (starts(sql, "UPDATE auth_sessions s SET last_seen")) {
-        tk_db_columns(res, 2, "user_id", "roles");
+        tk_db_columns(res, 6, "user_id", "roles", "auth_at", "mfa", "method", "buyer");
         if (f->sid[0] && strcmp(p[0], f->sid) == 0)
-            tk_db_row(res, USER_ID, f->roles);
+            tk_db_row(res, USER_ID, f->roles, f->auth_at, "f", "password", NULL);
     } else if (starts(sql, "INSERT INTO auth_sessions")) {
         snprintf(f->sid, sizeof f->sid, "%s", p[0]);
+        snprintf(f->auth_at, sizeof f->auth_at, "%lld", (long long)tk_unix_time(f->tk));
+    } else if (starts(sql, "UPDATE auth_sessions SET authenticated_at = now()")) {
+        snprintf(f->auth_at, sizeof f->auth_at, "%lld", (long long)tk_unix_time(f->tk));
     } else if (starts(sql, "DELETE FROM auth_sessions WHERE id = $1")) {
         if (strcmp(p[0], f->sid) == 0)
             f->sid[0] = '\0';
@@ -80,6 +85,8 @@ static tk_kit *kit(fakedb *f)
     CU_ASSERT_FATAL(auth_pw_hash(CANARY, strlen(CANARY), f->hash) == 0);
     f->wait = "0";
     snprintf(f->roles, sizeof f->roles, "staff");
+    f->tk = tk;
+    tk_set_unix_time(tk, 1700000000);
     CU_ASSERT_EQUAL_FATAL(tk_load(tk, tn_plugin_entry()), TN_OK);
     tk_enable(tk, T, 1);
     tk_db_handler(tk, db, f);
@@ -402,6 +409,34 @@ static void test_password_change_policy_and_rehash_S12(void)
     tk_free(tk);
 }
 
+/* S6, S9: the password change needs an authentication at most 300 s old
+ * (a route option the host enforces from the session's authenticated_at);
+ * POST /auth/reauth refreshes it. */
+static void test_reauth_required_after_300s_S6_S9(void)
+{
+    fakedb f;
+    tk_kit *tk = kit(&f);
+    char tok[AUTH_TOKEN_LEN + 1], csrf[AUTH_TOKEN_LEN + 1];
+    const char *change =
+        "{\"current_password\":\"" CANARY "\",\"new_password\":\"housekeeping\"}";
+    tn_request *r = login(tk, LOGIN, CANARY, NULL);
+    cookie_token(tk_resp_header(r, "Set-Cookie"), tok);
+    snprintf(csrf, sizeof csrf, "%s", tk_resp_json_string(r, "csrf_token"));
+
+    tk_advance_ms(tk, 299 * 1000);
+    r = run(tk, "POST", "/auth/password", change, tok, csrf, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 422); /* reached the handler */
+    tk_advance_ms(tk, 2 * 1000);
+    r = run(tk, "POST", "/auth/password", change, tok, csrf, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 401);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "reauth_required");
+    r = run(tk, "POST", "/auth/reauth", "{\"password\":\"" CANARY "\"}", tok, csrf, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 200);
+    r = run(tk, "POST", "/auth/password", change, tok, csrf, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 422);
+    tk_free(tk);
+}
+
 /* ---- throttling (S9) ------------------------------------------------------------------- */
 
 static void test_lock_and_throttle_S9(void)
@@ -589,6 +624,7 @@ static void test_login_storm_busy_503_S12(void)
     CU_ASSERT_FATAL(auth_pw_hash(CANARY, strlen(CANARY), f.hash) == 0);
     f.wait = "0";
     snprintf(f.roles, sizeof f.roles, "staff");
+    f.tk = tk;
     CU_ASSERT_EQUAL(tk_plugin_set(tk, "auth", "hash_concurrency", "1"), TN_OK);
     CU_ASSERT_EQUAL(tk_plugin_set(tk, "auth", "hash_queue", "1"), TN_OK);
     CU_ASSERT_EQUAL_FATAL(tk_load(tk, tn_plugin_entry()), TN_OK);
@@ -630,6 +666,7 @@ int main(void)
     CU_add_test(s, "password change policy, rehash (S12)",
                 test_password_change_policy_and_rehash_S12);
     CU_add_test(s, "lock and throttle (S9)", test_lock_and_throttle_S9);
+    CU_add_test(s, "reauth_required after 300 s (S6, S9)", test_reauth_required_after_300s_S6_S9);
     CU_add_test(s, "hash gate: cap and bounded queue (S12)", test_hash_gate_cap_and_queue_S12);
     CU_add_test(s, "login storm: 503 busy past the queue (S12)", test_login_storm_busy_503_S12);
     CU_add_test(s, "Origin, token and cookie rules (S4)", test_origin_and_cookie_rules_S4);
