@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "session.h"
+#include "totp.h"
 
 #define AUTH_VERSION "0.1.0"
 #define AUTH_CLEANUP_EVERY_S 600
@@ -84,6 +85,11 @@ static const tn_config_key auth_settings_keys[] = {
      .min = 60,
      .max = 86400,
      .description = "How long a locked account stays locked."},
+    {.name = "mfa_required",
+     .type = TN_TYPE_BOOL,
+     .default_value = "false",
+     .description = "Every user must set up TOTP: one without it can only enrol after "
+                    "login.  Tenant and platform administrators always must."},
     {.name = NULL},
 };
 
@@ -136,6 +142,7 @@ void auth_settings_read(const auth_ctx *ctx, const tn_config *cfg, auth_settings
     s->lock_after = (int)api->config_int(cfg, "lock_after");
     s->lock_s = (int)api->config_int(cfg, "lock_seconds");
     s->delay_after = (int)api->config_int(cfg, "delay_after");
+    s->mfa_required = api->config_bool(cfg, "mfa_required");
     if (s->min_length < AUTH_PW_MIN_FLOOR) /* the schema says so; never weaker (S12) */
         s->min_length = AUTH_PW_MIN_FLOOR;
 }
@@ -204,7 +211,8 @@ static const char sql_touch[] =
     "AND s.last_seen > now() - make_interval(secs => CASE WHEN " AUTH_SQL_IS_ADMIN
     " THEN $4::int ELSE $3::int END) "
     "RETURNING s.user_id::text, array_to_string(u.roles, ','), "
-    "extract(epoch FROM s.authenticated_at)::bigint, s.mfa_passed, s.auth_method, u.buyer_id";
+    "floor(extract(epoch FROM s.authenticated_at))::bigint, s.mfa_passed, s.auth_method, u.buyer_id, "
+    "s.stage";
 
 typedef struct hook_op {
     auth_ctx *ctx;
@@ -213,7 +221,10 @@ typedef struct hook_op {
     char *buyer_id;        /* request memory; NULL unless a buyer's */
     long long auth_time;   /* s.authenticated_at: login or last re-authentication */
     int mfa_passed;
-    int csrf_bad;          /* state-changing without the session's token */
+    int csrf_bad;      /* state-changing without the session's token */
+    int pre_mfa;       /* password passed, TOTP pending: no principal yet */
+    int enrol_only;    /* MFA required and not set up: only enrolment answers */
+    const char *route; /* the request's */
 } hook_op;
 
 static void hook_csrf_refused(tn_request *req, const tn_db_result *res, void *ud)
@@ -250,7 +261,9 @@ static void hook_committed(tn_request *req, const tn_db_result *res, void *ud)
         api->req_resume(req, TN_DONE);
         return;
     }
-    if (op->user_id == NULL) {
+    if (op->pre_mfa) {
+        /* Anonymous until POST /auth/login/mfa: the cookie stays. */
+    } else if (op->user_id == NULL) {
         /* A dead session's cookie is HttpOnly: only we can remove it. */
         api->resp_header(req, "Set-Cookie", auth_cookie_clear());
     } else if (api->req_set_principal(req, op->user_id, op->roles) != TN_OK ||
@@ -258,6 +271,13 @@ static void hook_committed(tn_request *req, const tn_db_result *res, void *ud)
         api->req_log(req, TN_LOG_ERROR, "auth: cannot set the principal: %s",
                      api->last_error(op->ctx->self));
         api->req_resume(req, TN_ERROR);
+        return;
+    }
+    if (op->enrol_only && strcmp(op->route, AUTH_MFA_ENROL_ROUTE) != 0 &&
+        strcmp(op->route, AUTH_MFA_CONFIRM_ROUTE) != 0 && strcmp(op->route, "/auth/logout") != 0) {
+        api->resp_error(req, 403, "mfa_enrolment_required",
+                        "set up TOTP first (POST " AUTH_MFA_ENROL_ROUTE ")");
+        api->req_resume(req, TN_DONE);
         return;
     }
     api->req_resume(req, TN_CONTINUE);
@@ -279,14 +299,19 @@ static void hook_touched(tn_request *req, const tn_db_result *res, void *ud)
         api->req_resume(req, TN_DONE);
         return;
     }
-    if (api->db_rows(res) == 1 && op->csrf_bad) {
+    if (api->db_rows(res) == 1 && strcmp(api->db_value(res, 0, 6), "mfa") == 0) {
+        op->pre_mfa = 1; /* no authority: no CSRF question either */
+    } else if (api->db_rows(res) == 1 && op->csrf_bad) {
         /* A live session's authority without its CSRF token: refused,
          * and the refused request does not even keep the session alive. */
         if (api->db_rollback(req, hook_csrf_refused, op) != TN_OK)
             api->req_resume(req, TN_ERROR);
         return;
     }
-    if (api->db_rows(res) == 1) {
+    if (op->pre_mfa) {
+        /* committed below, without a principal */
+    } else if (api->db_rows(res) == 1) {
+        op->enrol_only = strcmp(api->db_value(res, 0, 6), "enrol") == 0;
         op->user_id = api->req_strdup(req, api->db_value(res, 0, 0));
         op->roles = api->req_strdup(req, api->db_value(res, 0, 1));
         op->auth_time = strtoll(api->db_value(res, 0, 2), NULL, 10);
@@ -358,8 +383,8 @@ static tn_status auth_hook(tn_plugin *self, tn_request *req, void *ud)
         return TN_DONE;
     }
     /* Login replaces whatever session the client had (fixation). */
-    if (strcmp(route, AUTH_LOGIN_ROUTE) == 0)
-        return TN_CONTINUE;
+    if (strcmp(route, AUTH_LOGIN_ROUTE) == 0 || strcmp(route, AUTH_LOGIN_MFA_ROUTE) == 0)
+        return TN_CONTINUE; /* /auth/login/mfa reads its pre-MFA session itself */
     if (auth_token_parse(&tok, api->req_cookie(req, AUTH_COOKIE)) != 0)
         return TN_CONTINUE; /* no session: anonymous, with no ambient authority */
     if ((op = api->req_alloc(req, sizeof *op)) == NULL) {
@@ -368,6 +393,7 @@ static tn_status auth_hook(tn_plugin *self, tn_request *req, void *ud)
     }
     memset(op, 0, sizeof *op);
     op->ctx = ctx;
+    op->route = route;
     memcpy(op->sid, tok.sid, sizeof op->sid);
     /* Judged once the session is known to be alive: a dead session's
      * cookie carries no authority, so it must not block public routes
@@ -481,6 +507,10 @@ static int auth_init(tn_plugin *self, const tn_api *api)
         return -1;
     }
     ctx->pw_ready = 1;
+    if (auth_totp_init() != 0) {
+        api->log(self, TN_LOG_ERROR, "auth: liboath initialisation failed");
+        return -1;
+    }
     auth_pool_init(&ctx->pool, api, self, cap, qmax);
     /* About 52 bytes a key: 256 KiB hold some 5,000 client addresses. */
     ctx->login_zone = api->limit_zone(self, "login", per_min / 60.0, burst, 256 * 1024);
@@ -493,7 +523,8 @@ static int auth_init(tn_plugin *self, const tn_api *api)
     ctx->locks = api->metric_counter(self, "account_locks_total", "Accounts locked.");
     if (api->hook_add(self, TN_PHASE_AUTHENTICATE, auth_hook, ctx) != TN_OK ||
         api->job_schedule(self, &job, auth_cleanup, ctx) != TN_OK || auth_routes_add(ctx) != 0 ||
-        auth_sessions_routes_add(ctx) != 0 || auth_users_routes_add(ctx) != 0) {
+        auth_sessions_routes_add(ctx) != 0 || auth_users_routes_add(ctx) != 0 ||
+        auth_mfa_routes_add(ctx) != 0) {
         api->log(self, TN_LOG_ERROR, "auth: registration failed: %s", api->last_error(self));
         return -1;
     }
@@ -520,7 +551,7 @@ static const tn_plugin_desc auth_desc = {
     .init = auth_init,
     .fini = auth_fini,
     .global_settings = auth_global_keys,
-    .schema_needs = "0001_auth",
+    .schema_needs = "0002_auth_mfa",
 };
 
 TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void)

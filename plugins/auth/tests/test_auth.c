@@ -16,6 +16,8 @@
 #include "password.h"
 #include "pool.h"
 #include "session.h"
+#include "totp.h"
+#include <liboath/oath.h>
 
 #define T "shop1"
 #define USER_ID "6f1c1f0e-1b1a-4c59-9d35-0a4b1f7c0001"
@@ -46,13 +48,13 @@ static void db(const char *tenant, const char *sql, int n, const char *const *p,
     (void)tenant;
     (void)n;
     if (starts(sql, "SELECT id::text, login, password_hash")) {
-        tk_db_columns(res, 6, "id", "login", "password_hash", "roles", "disabled", "wait");
+        tk_db_columns(res, 7, "id", "login", "password_hash", "roles", "disabled", "wait", "totp");
         if (strcmp(p[0], LOGIN) == 0 || strcmp(p[0], USER_ID) == 0)
-            tk_db_row(res, USER_ID, LOGIN, f->hash, f->roles, "f", f->wait);
+            tk_db_row(res, USER_ID, LOGIN, f->hash, f->roles, "f", f->wait, "f");
     } else if (starts(sql, "UPDATE auth_sessions s SET last_seen")) {
-        tk_db_columns(res, 6, "user_id", "roles", "auth_at", "mfa", "method", "buyer");
+        tk_db_columns(res, 7, "user_id", "roles", "auth_at", "mfa", "method", "buyer", "stage");
         if (f->sid[0] && strcmp(p[0], f->sid) == 0)
-            tk_db_row(res, USER_ID, f->roles, f->auth_at, "f", "password", NULL);
+            tk_db_row(res, USER_ID, f->roles, f->auth_at, "f", "password", NULL, "full");
     } else if (starts(sql, "INSERT INTO auth_sessions")) {
         snprintf(f->sid, sizeof f->sid, "%s", p[0]);
         snprintf(f->auth_at, sizeof f->auth_at, "%lld", (long long)tk_unix_time(f->tk));
@@ -437,6 +439,100 @@ static void test_reauth_required_after_300s_S6_S9(void)
     tk_free(tk);
 }
 
+/* ---- TOTP (S13) -------------------------------------------------------------------- */
+
+/* RFC 6238 Appendix B, SHA1 rows (8 digits, the ASCII secret
+ * "12345678901234567890"), through liboath with the plugin's step and
+ * epoch: a check of the parameters the plugin hands liboath. */
+static void test_totp_rfc6238_vectors_S13(void)
+{
+    static const char secret[] = "12345678901234567890";
+    static const struct {
+        time_t t;
+        const char *otp;
+    } v[] = {{59, "94287082"},         {1111111109, "07081804"}, {1111111111, "14050471"},
+             {1234567890, "89005924"}, {2000000000, "69279037"}, {20000000000LL, "65353130"}};
+    char out[9];
+    int64_t step = 0;
+
+    CU_ASSERT_EQUAL_FATAL(auth_totp_init(), 0);
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        CU_ASSERT_EQUAL(oath_totp_generate(secret, 20, v[i].t, AUTH_TOTP_STEP_S,
+                                           OATH_TOTP_DEFAULT_START_TIME, 8, out),
+                        OATH_OK);
+        CU_ASSERT_STRING_EQUAL(out, v[i].otp);
+        /* The plugin's 6 digits are the last 6 of the same value. */
+        CU_ASSERT_EQUAL(auth_totp_check((const unsigned char *)secret, 20, v[i].t, v[i].otp + 2,
+                                        &step),
+                        0);
+        CU_ASSERT_EQUAL(step, (int64_t)(v[i].t / AUTH_TOTP_STEP_S));
+    }
+}
+
+/* ±1 step accepted (and reported, for the replay guard), ±2 refused;
+ * malformed codes refused before liboath sees them. */
+static void test_totp_window_S13(void)
+{
+    unsigned char secret[AUTH_TOTP_SECRET_BYTES];
+    char b32[AUTH_TOTP_B32_LEN + 1], code[7];
+    time_t now = 1700000015; /* step 56666667 */
+    int64_t step = 0;
+
+    auth_totp_new(secret, b32);
+    for (int d = -2; d <= 2; d++) {
+        CU_ASSERT_EQUAL_FATAL(oath_totp_generate((const char *)secret, sizeof secret,
+                                                 now + d * AUTH_TOTP_STEP_S, AUTH_TOTP_STEP_S,
+                                                 OATH_TOTP_DEFAULT_START_TIME, 6, code),
+                              OATH_OK);
+        int rc = auth_totp_check(secret, sizeof secret, now, code, &step);
+        if (d == -2 || d == 2) {
+            CU_ASSERT_EQUAL(rc, -1);
+        } else {
+            CU_ASSERT_EQUAL(rc, 0);
+            CU_ASSERT_EQUAL(step, (int64_t)(now / AUTH_TOTP_STEP_S) + d);
+        }
+    }
+    CU_ASSERT_EQUAL(auth_totp_check(secret, sizeof secret, now, "12345", &step), -1);
+    CU_ASSERT_EQUAL(auth_totp_check(secret, sizeof secret, now, "12345a", &step), -1);
+    CU_ASSERT_EQUAL(auth_totp_check(secret, sizeof secret, now, "1234567", &step), -1);
+}
+
+/* The base32 text is the secret (liboath decodes it back); the URI has
+ * the promised form; recovery codes hash alike however typed. */
+static void test_totp_secret_uri_recovery_S13(void)
+{
+    unsigned char secret[AUTH_TOTP_SECRET_BYTES];
+    char b32[AUTH_TOTP_B32_LEN + 1], uri[512], want[512], code[AUTH_RECOVERY_LEN + 1];
+    char h1[65], h2[65], typed[64];
+    char *raw = NULL;
+    size_t len = 0;
+
+    auth_totp_new(secret, b32);
+    CU_ASSERT_EQUAL(strlen(b32), AUTH_TOTP_B32_LEN);
+    CU_ASSERT_EQUAL_FATAL(oath_base32_decode(b32, strlen(b32), &raw, &len), OATH_OK);
+    CU_ASSERT_EQUAL(len, sizeof secret);
+    CU_ASSERT(raw && memcmp(raw, secret, sizeof secret) == 0);
+    free(raw);
+    CU_ASSERT_EQUAL(auth_totp_uri(uri, sizeof uri, "shop1", "alice@example.com", b32), 0);
+    snprintf(want, sizeof want,
+             "otpauth://totp/shop1:alice%%40example.com?secret=%s&issuer=shop1"
+             "&algorithm=SHA1&digits=6&period=30",
+             b32);
+    CU_ASSERT_STRING_EQUAL(uri, want);
+    CU_ASSERT_EQUAL(auth_totp_uri(uri, 40, "shop1", "alice", b32), -1);
+
+    auth_recovery_new(code, h1);
+    CU_ASSERT_EQUAL(strlen(code), AUTH_RECOVERY_LEN);
+    snprintf(typed, sizeof typed, "%.8s-%.8s %.16s", code, code + 8, code + 16);
+    for (char *c = typed; *c; c++)
+        if (*c >= 'a' && *c <= 'f')
+            *c = (char)(*c - 'a' + 'A');
+    CU_ASSERT_EQUAL(auth_recovery_hash(typed, h2), 0);
+    CU_ASSERT_STRING_EQUAL(h1, h2);
+    CU_ASSERT_EQUAL(auth_recovery_hash("not-a-code", h2), -1);
+    CU_ASSERT_EQUAL(auth_recovery_hash("", h2), -1);
+}
+
 /* ---- throttling (S9) ------------------------------------------------------------------- */
 
 static void test_lock_and_throttle_S9(void)
@@ -666,6 +762,10 @@ int main(void)
     CU_add_test(s, "password change policy, rehash (S12)",
                 test_password_change_policy_and_rehash_S12);
     CU_add_test(s, "lock and throttle (S9)", test_lock_and_throttle_S9);
+    CU_add_test(s, "TOTP: RFC 6238 Appendix B vectors (S13)", test_totp_rfc6238_vectors_S13);
+    CU_add_test(s, "TOTP: +-1 step accepted, +-2 refused (S13)", test_totp_window_S13);
+    CU_add_test(s, "TOTP: secret, otpauth URI, recovery codes (S13)",
+                test_totp_secret_uri_recovery_S13);
     CU_add_test(s, "reauth_required after 300 s (S6, S9)", test_reauth_required_after_300s_S6_S9);
     CU_add_test(s, "hash gate: cap and bounded queue (S12)", test_hash_gate_cap_and_queue_S12);
     CU_add_test(s, "login storm: 503 busy past the queue (S12)", test_login_storm_busy_503_S12);
