@@ -211,8 +211,8 @@ static const char sql_touch[] =
     "AND s.last_seen > now() - make_interval(secs => CASE WHEN " AUTH_SQL_IS_ADMIN
     " THEN $4::int ELSE $3::int END) "
     "RETURNING s.user_id::text, array_to_string(u.roles, ','), "
-    "floor(extract(epoch FROM s.authenticated_at))::bigint, s.mfa_passed, s.auth_method, u.buyer_id, "
-    "s.stage";
+    "floor(extract(epoch FROM s.authenticated_at))::bigint, s.mfa_passed, s.auth_method, "
+    "u.buyer_id, s.stage";
 
 typedef struct hook_op {
     auth_ctx *ctx;

@@ -30,7 +30,7 @@
     "UPDATE auth_users SET failed_logins = failed_logins + 1, locked_until = "                     \
     "CASE WHEN failed_logins + 1 >= $2::int "                                                      \
     "THEN now() + make_interval(secs => $3::int) "                                                 \
-    "WHEN failed_logins + 1 >= $4::int THEN now() + make_interval(secs => "                       \
+    "WHEN failed_logins + 1 >= $4::int THEN now() + make_interval(secs => "                        \
     "least(60, power(2, failed_logins + 1 - $4::int))) "                                           \
     "ELSE locked_until END "                                                                       \
     "WHERE id = $1::uuid RETURNING failed_logins"

@@ -420,8 +420,8 @@ static void confirm_read(tn_request *req, const tn_db_result *res, void *ud)
         return;
     }
     if ((rc = code_ok(op, api->db_value(res, 0, 0))) != 0) {
-        if (rc == -2 || api->db_audit(req, "auth.mfa_enrol", "user", op->user_id, "failed") !=
-                            TN_OK)
+        if (rc == -2 ||
+            api->db_audit(req, "auth.mfa_enrol", "user", op->user_id, "failed") != TN_OK)
             op_end(op, TN_ERROR);
         else
             refuse(op, 403, "invalid_code", "wrong or already used code");
@@ -555,8 +555,8 @@ static void login_done(tn_request *req, const tn_db_result *res, void *ud)
     if (!db_ok(op, res))
         return;
     auth_csrf_token(&op->fresh, csrf);
-    json_t *j = json_pack("{s:{s:s, s:s, s:o}, s:s}", "user", "id", op->user_id, "login",
-                          op->login, "roles", auth_roles_json(op->roles), "csrf_token", csrf);
+    json_t *j = json_pack("{s:{s:s, s:s, s:o}, s:s}", "user", "id", op->user_id, "login", op->login,
+                          "roles", auth_roles_json(op->roles), "csrf_token", csrf);
     sodium_memzero(csrf, sizeof csrf);
     if (answer(op, 200, j) != TN_OK ||
         api->db_audit(req, "auth.login_mfa", "user", op->user_id, "ok") != TN_OK ||
@@ -578,8 +578,8 @@ static void failure_counted(tn_request *req, const tn_db_result *res, void *ud)
         return;
     if (api->db_rows(res) == 1 &&
         strtol(api->db_value(res, 0, 0), NULL, 10) >= op->set.lock_after) {
-        json_t *ev =
-            json_pack("{s:s, s:i}", "user_id", op->user_id, "lock_seconds", op->set.lock_s);
+        json_t *ev = json_pack("{s:s, s:i}", "user_id", op->user_id, "lock_seconds",
+                               op->set.lock_s);
         char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
         api->db_publish(req, "auth.account_locked", text ? text : "{}");
         api->db_audit(req, "auth.account_lock", "user", op->user_id, "ok");

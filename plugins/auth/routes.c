@@ -599,7 +599,6 @@ static tn_status op_start(pw_op *op, const char *key)
     return TN_SUSPEND;
 }
 
-
 /* ---- handlers ----------------------------------------------------------------- */
 
 static tn_status h_login(tn_plugin *self, tn_request *req, void *ud)

@@ -33,7 +33,24 @@ typedef struct fakedb {
     char roles[64];
     tk_kit *tk;
     char auth_at[24]; /* the session's authenticated_at, Unix seconds */
+    char stage[8];    /* the session's */
+    /* auth_mfa_totp's row of the user */
+    char sealed[512];
+    int confirmed;
+    long long last_step; /* -1: NULL */
 } fakedb;
+
+/* The row-moving UPDATE of last_used_step, as PostgreSQL would run it. */
+static void fake_take_step(fakedb *f, const char *step, int confirming, tn_db_result *res)
+{
+    long long s = strtoll(step, NULL, 10);
+    tk_db_columns(res, 1, "one");
+    if (f->sealed[0] && f->confirmed == !confirming && (f->last_step < 0 || f->last_step < s)) {
+        f->last_step = s;
+        f->confirmed = 1;
+        tk_db_row(res, "1");
+    }
+}
 
 static int starts(const char *s, const char *prefix)
 {
@@ -50,16 +67,47 @@ static void db(const char *tenant, const char *sql, int n, const char *const *p,
     if (starts(sql, "SELECT id::text, login, password_hash")) {
         tk_db_columns(res, 7, "id", "login", "password_hash", "roles", "disabled", "wait", "totp");
         if (strcmp(p[0], LOGIN) == 0 || strcmp(p[0], USER_ID) == 0)
-            tk_db_row(res, USER_ID, LOGIN, f->hash, f->roles, "f", f->wait, "f");
+            tk_db_row(res, USER_ID, LOGIN, f->hash, f->roles, "f", f->wait,
+                      f->confirmed ? "t" : "f");
     } else if (starts(sql, "UPDATE auth_sessions s SET last_seen")) {
         tk_db_columns(res, 7, "user_id", "roles", "auth_at", "mfa", "method", "buyer", "stage");
         if (f->sid[0] && strcmp(p[0], f->sid) == 0)
-            tk_db_row(res, USER_ID, f->roles, f->auth_at, "f", "password", NULL, "full");
+            tk_db_row(res, USER_ID, f->roles, f->auth_at, "f", "password", NULL,
+                      f->stage[0] ? f->stage : "full");
     } else if (starts(sql, "INSERT INTO auth_sessions")) {
         snprintf(f->sid, sizeof f->sid, "%s", p[0]);
+        snprintf(f->stage, sizeof f->stage, "%s", n > 3 ? p[3] : "full");
         snprintf(f->auth_at, sizeof f->auth_at, "%lld", (long long)tk_unix_time(f->tk));
     } else if (starts(sql, "UPDATE auth_sessions SET authenticated_at = now()")) {
         snprintf(f->auth_at, sizeof f->auth_at, "%lld", (long long)tk_unix_time(f->tk));
+    } else if (starts(sql, "INSERT INTO auth_mfa_totp")) {
+        tk_db_columns(res, 1, "login");
+        if (!f->confirmed) {
+            snprintf(f->sealed, sizeof f->sealed, "%s", p[2]);
+            f->last_step = -1;
+            tk_db_row(res, LOGIN);
+        }
+    } else if (starts(sql, "SELECT secret_sealed FROM auth_mfa_totp")) {
+        tk_db_columns(res, 1, "secret_sealed");
+        if (f->sealed[0] && !f->confirmed)
+            tk_db_row(res, f->sealed);
+    } else if (starts(sql, "UPDATE auth_mfa_totp SET confirmed")) {
+        fake_take_step(f, p[1], 1, res);
+    } else if (starts(sql, "UPDATE auth_mfa_totp SET last_used_step")) {
+        fake_take_step(f, p[1], 0, res);
+    } else if (starts(sql, "INSERT INTO auth_mfa_recovery")) {
+        tk_db_columns(res, 1, "one");
+        if (f->confirmed)
+            tk_db_row(res, "1");
+    } else if (starts(sql, "UPDATE auth_sessions SET id = $1")) {
+        if (strcmp(p[1], f->sid) == 0) {
+            snprintf(f->sid, sizeof f->sid, "%s", p[0]);
+            snprintf(f->stage, sizeof f->stage, "full");
+        }
+    } else if (starts(sql, "SELECT s.user_id::text, u.login")) {
+        tk_db_columns(res, 5, "user_id", "login", "roles", "secret_sealed", "wait");
+        if (strcmp(p[0], f->sid) == 0 && strcmp(f->stage, "mfa") == 0 && f->confirmed)
+            tk_db_row(res, USER_ID, LOGIN, f->roles, f->sealed, f->wait);
     } else if (starts(sql, "DELETE FROM auth_sessions WHERE id = $1")) {
         if (strcmp(p[0], f->sid) == 0)
             f->sid[0] = '\0';
@@ -419,8 +467,7 @@ static void test_reauth_required_after_300s_S6_S9(void)
     fakedb f;
     tk_kit *tk = kit(&f);
     char tok[AUTH_TOKEN_LEN + 1], csrf[AUTH_TOKEN_LEN + 1];
-    const char *change =
-        "{\"current_password\":\"" CANARY "\",\"new_password\":\"housekeeping\"}";
+    const char *change = "{\"current_password\":\"" CANARY "\",\"new_password\":\"housekeeping\"}";
     tn_request *r = login(tk, LOGIN, CANARY, NULL);
     cookie_token(tk_resp_header(r, "Set-Cookie"), tok);
     snprintf(csrf, sizeof csrf, "%s", tk_resp_json_string(r, "csrf_token"));
@@ -531,6 +578,70 @@ static void test_totp_secret_uri_recovery_S13(void)
     CU_ASSERT_STRING_EQUAL(h1, h2);
     CU_ASSERT_EQUAL(auth_recovery_hash("not-a-code", h2), -1);
     CU_ASSERT_EQUAL(auth_recovery_hash("", h2), -1);
+}
+
+/* The current code of an enrolment answer's base32 secret, `steps` steps
+ * from now (liboath, as an authenticator app would compute it). */
+static void code_of(const char *b32, int steps, char out[7])
+{
+    char *raw = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL_FATAL(oath_base32_decode(b32, strlen(b32), &raw, &len), OATH_OK);
+    CU_ASSERT_EQUAL(oath_totp_generate(raw, len, time(NULL) + steps * AUTH_TOTP_STEP_S,
+                                       AUTH_TOTP_STEP_S, OATH_TOTP_DEFAULT_START_TIME, 6, out),
+                    OATH_OK);
+    free(raw);
+}
+
+/* S13 through the plugin: enrol (the secret sealed by the keyring before
+ * it reaches the database), confirm; then login answers mfa_required and
+ * the pre-MFA session passes only with a fresh code: the confirm code
+ * replayed and a code 2 steps ahead are refused, the next step's passes
+ * with a new session ID.  S16: the secret is in no log or statement. */
+static void test_totp_login_replay_refused_S13(void)
+{
+    fakedb f;
+    tk_kit *tk = kit(&f);
+    char tok[AUTH_TOKEN_LEN + 1], csrf[AUTH_TOKEN_LEN + 1], pre[AUTH_TOKEN_LEN + 1];
+    char b32[AUTH_TOTP_B32_LEN + 1], code[7], body[64];
+    tn_request *r = login(tk, LOGIN, CANARY, NULL);
+    cookie_token(tk_resp_header(r, "Set-Cookie"), tok);
+    snprintf(csrf, sizeof csrf, "%s", tk_resp_json_string(r, "csrf_token"));
+
+    r = run(tk, "POST", "/auth/mfa/totp/enrol", NULL, tok, csrf, NULL);
+    CU_ASSERT_EQUAL_FATAL(tk_resp_status(r), 200);
+    snprintf(b32, sizeof b32, "%s", tk_resp_json_string(r, "secret"));
+    CU_ASSERT_EQUAL(strncmp(f.sealed, "tnsec:", 6), 0);
+    CU_ASSERT_PTR_NULL(strstr(f.sealed, b32));
+    code_of(b32, 0, code);
+    snprintf(body, sizeof body, "{\"code\":\"%s\"}", code);
+    r = run(tk, "POST", "/auth/mfa/totp/confirm", body, tok, csrf, NULL);
+    CU_ASSERT_EQUAL_FATAL(tk_resp_status(r), 200);
+    CU_ASSERT(f.confirmed);
+
+    r = login(tk, LOGIN, CANARY, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 200);
+    CU_ASSERT_STRING_EQUAL(tk_resp_body(r, NULL), "{\"mfa_required\":true}");
+    cookie_token(tk_resp_header(r, "Set-Cookie"), pre);
+    CU_ASSERT_EQUAL(tk_resp_status(run(tk, "GET", "/auth/me", NULL, pre, NULL, NULL)), 401);
+    r = run(tk, "POST", "/auth/login/mfa", body, pre, NULL, NULL); /* replay */
+    CU_ASSERT_EQUAL(tk_resp_status(r), 401);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "invalid_code");
+    code_of(b32, 2, code);
+    snprintf(body, sizeof body, "{\"code\":\"%s\"}", code);
+    r = run(tk, "POST", "/auth/login/mfa", body, pre, NULL, NULL); /* +2 steps */
+    CU_ASSERT_EQUAL(tk_resp_status(r), 401);
+    code_of(b32, 1, code);
+    snprintf(body, sizeof body, "{\"code\":\"%s\"}", code);
+    r = run(tk, "POST", "/auth/login/mfa", body, pre, NULL, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 200);
+    cookie_token(tk_resp_header(r, "Set-Cookie"), tok);
+    CU_ASSERT_STRING_NOT_EQUAL(tok, pre);
+    CU_ASSERT_EQUAL(tk_resp_status(run(tk, "GET", "/auth/me", NULL, tok, NULL, NULL)), 200);
+    r = run(tk, "POST", "/auth/login/mfa", body, pre, NULL, NULL); /* the old ID is gone */
+    CU_ASSERT_EQUAL(tk_resp_status(r), 401);
+    assert_no_secret(tk, b32);
+    tk_free(tk);
 }
 
 /* ---- throttling (S9) ------------------------------------------------------------------- */
@@ -766,6 +877,8 @@ int main(void)
     CU_add_test(s, "TOTP: +-1 step accepted, +-2 refused (S13)", test_totp_window_S13);
     CU_add_test(s, "TOTP: secret, otpauth URI, recovery codes (S13)",
                 test_totp_secret_uri_recovery_S13);
+    CU_add_test(s, "TOTP login: replay and +2 refused (S13, S16)",
+                test_totp_login_replay_refused_S13);
     CU_add_test(s, "reauth_required after 300 s (S6, S9)", test_reauth_required_after_300s_S6_S9);
     CU_add_test(s, "hash gate: cap and bounded queue (S12)", test_hash_gate_cap_and_queue_S12);
     CU_add_test(s, "login storm: 503 busy past the queue (S12)", test_login_storm_busy_503_S12);

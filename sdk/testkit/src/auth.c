@@ -19,8 +19,8 @@ int tk_api_req_set_auth(tn_request *req, const tn_auth_info *info)
     tn_plugin *p = req->in_call;
     /* As req_set_principal: a hook suspended in the authenticate phase
      * (a session read from the database) sets it from its callback. */
-    if ((req->state != TK_REQ_RUNNING && req->state != TK_REQ_SUSPENDED) || req->step != TK_STEP_AUTHENTICATE || req->user == NULL ||
-        req->auth != NULL)
+    if ((req->state != TK_REQ_RUNNING && req->state != TK_REQ_SUSPENDED) ||
+        req->step != TK_STEP_AUTHENTICATE || req->user == NULL || req->auth != NULL)
         return tk_plugin_fail(p, TN_ESTATE,
                               "req_set_auth: only once, in the authenticate phase, after "
                               "req_set_principal");
