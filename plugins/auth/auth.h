@@ -73,6 +73,8 @@ int auth_sessions_routes_add(auth_ctx *ctx);
 int auth_users_routes_add(auth_ctx *ctx);
 /* TOTP enrolment and the second step of a login (mfa.c). */
 int auth_mfa_routes_add(auth_ctx *ctx);
+/* POST /auth/reauth with {code}: a TOTP code in place of the password. */
+tn_status auth_mfa_reauth(auth_ctx *ctx, tn_request *req, json_t *body);
 /* Takes one unit of the per-address zone; 0, or -1 after answering 429. */
 int auth_take_address(auth_ctx *ctx, tn_request *req);
 

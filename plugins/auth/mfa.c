@@ -587,11 +587,13 @@ static void failure_counted(tn_request *req, const tn_db_result *res, void *ud)
         free(text);
         json_decref(ev);
     }
-    if (api->db_audit(req, "auth.login_mfa", "user", op->user_id, "failed") != TN_OK) {
+    if (api->db_audit(req, op->action ? op->action : "auth.login_mfa", "user", op->user_id,
+                      "failed") != TN_OK) {
         op_end(op, TN_ERROR);
         return;
     }
-    refuse(op, 401, "invalid_code", "wrong or already used code");
+    /* a wrong code at re-authentication is 403, as a wrong password */
+    refuse(op, op->action ? 403 : 401, "invalid_code", "wrong or already used code");
 }
 
 /* A failed second factor counts on the account like a wrong password. */
@@ -726,6 +728,107 @@ static tn_status h_login_mfa(tn_plugin *self, tn_request *req, void *ud)
         op_wipe(op);
     json_decref(j);
     return st;
+}
+
+/* ---- re-authentication with a code ----------------------------------------- */
+
+static void reauth_done(tn_request *req, const tn_db_result *res, void *ud)
+{
+    mfa_op *op = ud;
+    const tn_api *api = op->ctx->api;
+    if (!db_ok(op, res))
+        return;
+    if (answer(op, 200, json_pack("{s:b}", "reauthenticated", 1)) != TN_OK ||
+        api->db_audit(req, "auth.reauth", "user", op->user_id, "ok") != TN_OK) {
+        op_end(op, TN_ERROR);
+        return;
+    }
+    commit(op);
+}
+
+static void reauth_taken(tn_request *req, const tn_db_result *res, void *ud)
+{
+    mfa_op *op = ud;
+    const tn_api *api = op->ctx->api;
+    const char *p[2] = {op->user_id, op->cur.sid};
+    if (!db_ok(op, res))
+        return;
+    if (api->db_rows(res) != 1) {
+        op->action = "auth.reauth";
+        login_failed(op);
+        return;
+    }
+    if (api->db_query(req,
+                      "UPDATE auth_users SET failed_logins = 0, locked_until = NULL "
+                      "WHERE id = $1::uuid",
+                      1, p, ignore, op) != TN_OK ||
+        api->db_query(req,
+                      "UPDATE auth_sessions SET authenticated_at = now(), mfa_passed = true "
+                      "WHERE id = $2 AND user_id = $1::uuid",
+                      2, p, reauth_done, op) != TN_OK)
+        op_end(op, TN_ERROR);
+}
+
+static void reauth_read(tn_request *req, const tn_db_result *res, void *ud)
+{
+    mfa_op *op = ud;
+    const tn_api *api = op->ctx->api;
+    long long wait;
+    int rc;
+
+    if (!db_ok(op, res))
+        return;
+    op->action = "auth.reauth";
+    if (api->db_rows(res) != 1) {
+        refuse_rollback(op, 409, "mfa_not_enrolled", "TOTP is not set up: use the password");
+        return;
+    }
+    wait = strtoll(api->db_value(res, 0, 1), NULL, 10);
+    if (wait > 0) {
+        auth_error_retry(api, req, 429, "too_many_attempts",
+                         "too many failed attempts for this account; retry later", wait);
+        if (api->db_audit(req, "auth.reauth", "user", op->user_id, "denied") != TN_OK ||
+            api->db_commit(req, throttled, op) != TN_OK)
+            op_end(op, TN_ERROR);
+        return;
+    }
+    if ((rc = code_ok(op, api->db_value(res, 0, 0))) == -1) {
+        login_failed(op);
+        return;
+    }
+    const char *p[2] = {op->user_id, op->step};
+    if (rc != 0 || api->db_query(req,
+                                 "UPDATE auth_mfa_totp SET last_used_step = $2::bigint "
+                                 "WHERE user_id = $1::uuid AND confirmed AND "
+                                 "(last_used_step IS NULL OR last_used_step < $2::bigint) "
+                                 "RETURNING 1",
+                                 2, p, reauth_taken, op) != TN_OK)
+        op_end(op, TN_ERROR);
+}
+
+tn_status auth_mfa_reauth(auth_ctx *ctx, tn_request *req, json_t *body)
+{
+    const tn_api *api = ctx->api;
+    mfa_op *op = op_new(ctx, req);
+
+    if (op == NULL)
+        return TN_ERROR;
+    if (!op->have_cur) {
+        api->resp_error(req, 400, "bad_request", "re-authentication needs a session cookie");
+    } else if (take_code(op, body, 0) == 0) {
+        const char *p[1] = {op->user_id};
+        if (api->db_query(req,
+                          "SELECT t.secret_sealed, greatest(0, ceil(extract(epoch FROM "
+                          "u.locked_until - now())))::bigint FROM auth_mfa_totp t "
+                          "JOIN auth_users u ON u.tenant_id = t.tenant_id AND u.id = t.user_id "
+                          "WHERE t.user_id = $1::uuid AND t.confirmed",
+                          1, p, reauth_read, op) == TN_OK)
+            return TN_SUSPEND;
+        op_wipe(op);
+        return TN_ERROR;
+    }
+    op_wipe(op);
+    return TN_DONE;
 }
 
 int auth_mfa_routes_add(auth_ctx *ctx)

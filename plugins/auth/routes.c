@@ -648,6 +648,11 @@ static tn_status h_reauth(tn_plugin *self, tn_request *req, void *ud)
     (void)self;
     if ((j = body_object(api, req)) == NULL)
         return TN_DONE;
+    if (json_object_get(j, "password") == NULL && json_object_get(j, "code") != NULL) {
+        st = auth_mfa_reauth(ctx, req, j); /* a TOTP code instead of the password */
+        json_decref(j);
+        return st;
+    }
     if ((op = op_new(ctx, req, OP_REAUTH)) == NULL) {
         st = TN_ERROR;
     } else if (!op->have_session) {
