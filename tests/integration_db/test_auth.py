@@ -84,12 +84,12 @@ class AuthCase(DbTestCase):
     """Helpers: a server with the auth plugin and a keyring (TOTP secrets
     are sealed with it), accounts made as the superuser, sessions."""
 
-    def auth_server(self, features=None, workers=2, reset=True, wide=None):
+    def auth_server(self, features=None, workers=2, reset=True, wide=None, also=()):
         db = {"plugin_migrations_dir": os.path.join(harness.SOURCE_DIR, "plugins")}
         conf = {"secrets": {"keyring_dir": "keys"}}
         if wide:
             conf["plugins"] = {"auth": wide}
-        srv = self.db_server(start=False, migrate=False, plugins=("auth",), db=db,
+        srv = self.db_server(start=False, migrate=False, plugins=("auth",) + tuple(also), db=db,
                              workers=workers, conf=conf)
         srv.write_conf()
         r = subprocess.run([harness.tanomu_bin(), "secret", "rotate", "-c", srv.conf_path],
@@ -99,7 +99,9 @@ class AuthCase(DbTestCase):
         for t in ("a", "b"):
             feat = {"enabled": True}
             feat.update(features or {})
-            srv.write_tenant(t, {"id": t, "hosts": [host_of(t)], "features": {"auth": feat}})
+            feats = {"auth": feat}
+            feats.update({p: {"enabled": True} for p in also})
+            srv.write_tenant(t, {"id": t, "hosts": [host_of(t)], "features": feats})
         srv.migrate()
         # One cluster serves the class: start each test from no accounts,
         # and read only this test's audit and outbox rows.

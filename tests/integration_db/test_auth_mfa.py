@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dbharness import json_lines_mentioning, main  # noqa: E402
-from test_auth import AuthCase, CANARY, OTHER, Session, step_now, totp  # noqa: E402
+from test_auth import AuthCase, CANARY, OTHER, Session, sid_of, step_now, totp  # noqa: E402
 
 
 class MfaTest(AuthCase):
@@ -190,6 +190,29 @@ class MfaTest(AuthCase):
         self.assertEqual((r.status, r.json()["error"]["code"]), (403, "mfa_enrolment_required"))
         self.assertEqual(self.pg.scalar("SELECT count(*) FROM auth_mfa_totp;"), "0")
         self.assertEqual([x[0] for x in self.audit("a", "auth.mfa_disable")], ["ok"])
+
+    def test_principal_details_for_other_plugins_S11_S13(self):
+        """S11, S13: the auth plugin's principal carries how and when the
+        user authenticated (SDK req_set_auth), read by another plugin
+        (test plugin authprobe, GET /authprobe/me): method password,
+        auth_time = the session's authenticated_at, the session's stored
+        hash, buyer_id for a buyer's staff member, and mfa_passed once the
+        second factor is passed."""
+        srv = self.auth_server(also=("authprobe",))
+        uid = self.add_user("a", "bob", CANARY, roles="buyer")
+        self.pg.psql("UPDATE auth_users SET buyer_id = 'shop-7' WHERE id = :'u';", u=uid)
+        s = self.session(srv, "a", "bob", CANARY)
+        r = srv.req("a", "GET", "/authprobe/me", headers=s.headers(csrf=False))
+        self.assertEqual(r.status, 200, r)
+        at = int(self.pg.scalar("SELECT floor(extract(epoch FROM authenticated_at))::bigint "
+                                "FROM auth_sessions WHERE id = :'i';", i=sid_of(s.token)))
+        self.assertEqual(r.json(), {"route": "me", "user": uid, "auth": {
+            "method": "password", "auth_time": at, "mfa_passed": False,
+            "session_hash": sid_of(s.token), "buyer_id": "shop-7"}})
+        full, _, _ = self.enrol(srv, "a", "bob", s)
+        auth = srv.req("a", "GET", "/authprobe/me", headers=full.headers(csrf=False)).json()["auth"]
+        self.assertTrue(auth["mfa_passed"], auth)
+        self.assertEqual(auth["session_hash"], sid_of(full.token))
 
     def test_totp_secret_sealed_and_never_logged_S16_S18(self):
         """S18: the TOTP secret is stored only sealed with the keyring
