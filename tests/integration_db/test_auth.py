@@ -69,6 +69,15 @@ def step_now():
     return int(time.time()) // 30
 
 
+def settle_step(margin=5):
+    """Waits (at most `margin` seconds) out the end of the current 30 s
+    step, so a code computed now for step+k is still +k when the server
+    checks it: for the assertions that a step is out of the window."""
+    left = 30 - time.time() % 30
+    if left < margin:
+        time.sleep(left + 0.05)
+
+
 class Session:
     def __init__(self, token, csrf):
         self.token, self.csrf = token, csrf

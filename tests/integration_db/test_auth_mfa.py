@@ -14,7 +14,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dbharness import json_lines_mentioning, main  # noqa: E402
-from test_auth import AuthCase, CANARY, OTHER, Session, sid_of, step_now, totp  # noqa: E402
+from test_auth import (AuthCase, CANARY, OTHER, Session, settle_step, sid_of,  # noqa: E402
+                       step_now, totp)
 
 
 class MfaTest(AuthCase):
@@ -74,6 +75,7 @@ class MfaTest(AuthCase):
                                  headers=pre.headers(csrf=False)).status, 401)
         r = self.mfa(srv, "a", pre, {"code": totp(b32, step0)})   # replay of the confirm code
         self.assertEqual((r.status, r.json()["error"]["code"]), (401, "invalid_code"), r)
+        settle_step()
         r = self.mfa(srv, "a", pre, {"code": totp(b32, step_now() + 2)})   # +2 steps
         self.assertEqual((r.status, r.json()["error"]["code"]), (401, "invalid_code"), r)
         step1 = max(step_now(), step0 + 1)
