@@ -353,6 +353,20 @@ static uint32_t entry_for_new_key(host_rl_table *t, int64_t now_ns, int *evicted
     return i;
 }
 
+int host_rl_take_args(const char *key, uint32_t cost, uint32_t burst, char *why, size_t whylen)
+{
+    if (!key) {
+        snprintf(why, whylen, "limit_take: key is NULL");
+        return -1;
+    }
+    if (cost < 1 || cost > burst) {
+        snprintf(why, whylen, "limit_take: cost %u is not between 1 and the burst (%u)", cost,
+                 burst);
+        return -1;
+    }
+    return 0;
+}
+
 int host_rl_take(host_rl_table *t, const uint8_t key[HOST_RL_KEY_BYTES], uint32_t cost,
                  int64_t now_ns, host_rl_result *out)
 {

@@ -73,6 +73,10 @@ typedef struct host_rl_result {
     int recovered;     /* the lock's last holder died: the links were rebuilt */
 } host_rl_result;
 
+/* limit_take's checks on its own arguments, the host's and the testkit's:
+ * 0, or -1 with the message for api->last_error in why ("limit_take: ..."). */
+int host_rl_take_args(const char *key, uint32_t cost, uint32_t burst, char *why, size_t whylen);
+
 /* Takes cost from key at now_ns.  Returns 0 with *out filled, or -1 if
  * cost is 0 or over the burst, or the lock is unusable. */
 int host_rl_take(host_rl_table *t, const uint8_t key[HOST_RL_KEY_BYTES], uint32_t cost,

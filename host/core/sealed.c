@@ -17,6 +17,8 @@
 
 #include <tanomu/api.h>
 
+#include "names.h"
+
 #define SEALED_VERSION "v1"
 #define NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define TAG_BYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
@@ -292,4 +294,74 @@ void host_secret_free(void *p)
         return;
     sodium_memzero(p, malloc_usable_size(p));
     free(p);
+}
+
+/* ---- the plugin API's secret_seal and secret_unseal --------------------- */
+
+static int tenant_ok(const char *tenant_id)
+{
+    return !tenant_id || host_tenant_id_valid(tenant_id);
+}
+
+int host_secret_seal(const host_keyring *kr, const char *plugin, const char *tenant_id,
+                     const void *plain, size_t len, char **out, char *why, size_t whylen)
+{
+    char inner[256];
+    int rc;
+
+    if (out)
+        *out = NULL;
+    if (whylen > 0)
+        why[0] = '\0';
+    if (!plugin)
+        return TN_EINVAL;
+    if (!out || (!plain && len > 0) || !tenant_ok(tenant_id)) {
+        snprintf(why, whylen, "secret_seal: %s",
+                 !out                    ? "out is NULL"
+                 : !tenant_ok(tenant_id) ? "not a tenant ID"
+                                         : "plain is NULL");
+        return TN_EINVAL;
+    }
+    rc = host_seal(kr, tenant_id, plugin, "", plain, len, out, inner, sizeof inner);
+    if (rc != TN_OK)
+        snprintf(why, whylen, "secret_seal: %s", inner);
+    return rc;
+}
+
+int host_secret_unseal(const host_keyring *kr, const char *plugin, const char *tenant_id,
+                       const char *sealed, void **out, size_t *len, int *stale, char *why,
+                       size_t whylen)
+{
+    char inner[256], *plain = NULL;
+    size_t n = 0;
+    int st = 0, rc;
+
+    if (out)
+        *out = NULL;
+    if (len)
+        *len = 0;
+    if (stale)
+        *stale = 0;
+    if (whylen > 0)
+        why[0] = '\0';
+    if (!plugin)
+        return TN_EINVAL;
+    if (!out || !sealed || !tenant_ok(tenant_id)) {
+        snprintf(why, whylen, "secret_unseal: %s",
+                 !out      ? "out is NULL"
+                 : !sealed ? "sealed is NULL"
+                           : "not a tenant ID");
+        return TN_EINVAL;
+    }
+    rc = host_unseal(kr, tenant_id, plugin, "", sealed, &plain, &n, &st, inner, sizeof inner);
+    if (rc != TN_OK) {
+        snprintf(why, whylen, "secret_unseal: %s", inner);
+        return rc;
+    }
+    *out = plain;
+    if (len)
+        *len = n;
+    if (stale)
+        *stale = st;
+    return TN_OK;
 }

@@ -74,6 +74,22 @@ int host_seal(const host_keyring *kr, const char *tenant, const char *plugin, co
 int host_unseal(const host_keyring *kr, const char *tenant, const char *plugin, const char *purpose,
                 const char *sealed, char **out, size_t *len, int *stale, char *why, size_t whylen);
 
+/*
+ * secret_seal and secret_unseal as the plugin API defines them, the one
+ * body of the host's and the testkit's: the outputs cleared, the
+ * arguments checked (tenant_id NULL is a plugin-wide value, anything else
+ * must be a tenant ID), then host_seal/host_unseal with the purpose "" for
+ * plugin, so a value sealed here never opens as a setting and a sealed
+ * setting never opens here.  plugin NULL (no caller) is TN_EINVAL with no
+ * message: there is no one to tell.  Any other failure leaves in why the
+ * whole message for api->last_error ("secret_seal: ...").
+ */
+int host_secret_seal(const host_keyring *kr, const char *plugin, const char *tenant_id,
+                     const void *plain, size_t len, char **out, char *why, size_t whylen);
+int host_secret_unseal(const host_keyring *kr, const char *plugin, const char *tenant_id,
+                       const char *sealed, void **out, size_t *len, int *stale, char *why,
+                       size_t whylen);
+
 /* free() that wipes the whole block first: for memory that held a secret.
  * Any malloc'd pointer (or NULL) may be passed. */
 void host_secret_free(void *p);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "context.h"
+#include "iface_rules.h"
 #include "names.h"
 
 struct host_iface {
@@ -44,35 +45,20 @@ static const tn_plugin *provider_of(const host_worker *w, const char *name,
     return NULL;
 }
 
-static int depends_on(const tn_plugin *p, const char *name)
-{
-    const char *const *d;
-
-    for (d = p->desc.depends; d && *d; d++)
-        if (strcmp(*d, name) == 0)
-            return 1;
-    return 0;
-}
-
 int host_api_iface_export(tn_plugin *self, const char *name, uint32_t version, const void *table)
 {
     const struct host_iface *old;
     struct host_iface *f;
     host_worker *w = self ? self->worker : NULL;
+    char why[256];
+    int rc;
 
     if (!w)
         return TN_EINVAL;
     if (!w->initializing)
         return host_plugin_fail(self, TN_ESTATE, "iface_export outside init()");
-    if (!host_iface_name_valid(name))
-        return host_plugin_fail(self, TN_EINVAL,
-                                "iface_export: bad interface name (want "
-                                "[a-z][a-z0-9_.]{0,63})");
-    if (version == 0 || !table || *(const uint32_t *)table < sizeof(uint32_t))
-        return host_plugin_fail(self, TN_EINVAL,
-                                "iface_export %s: version must be >= 1 and the table must start "
-                                "with its size",
-                                name);
+    if ((rc = host_iface_export_check(name, version, table, why, sizeof why)) != TN_OK)
+        return host_plugin_fail(self, rc, "%s", why);
     if (provider_of(w, name, &old))
         return host_plugin_fail(self, TN_EEXIST, "iface_export %s: already exported", name);
     if (!(f = calloc(1, sizeof *f)))
@@ -90,6 +76,8 @@ const void *host_api_iface_get(tn_plugin *self, const char *name, uint32_t min_v
     const struct host_iface *f = NULL;
     const tn_plugin *prov;
     host_worker *w = self ? self->worker : NULL;
+    char why[256];
+    int rc;
 
     if (!w)
         return NULL;
@@ -98,23 +86,11 @@ const void *host_api_iface_get(tn_plugin *self, const char *name, uint32_t min_v
         return NULL;
     }
     prov = provider_of(w, name, &f);
-    if (!prov) {
-        host_plugin_fail(self, TN_ENOTFOUND,
-                         "interface %s (version >= %u) is not exported by any loaded plugin", name,
-                         min_version);
-        return NULL;
-    }
-    if (prov != self && !depends_on(self, prov->name)) {
-        host_plugin_fail(self, TN_ESTATE,
-                         "interface %s is exported by plugin %s, which %s does not list in "
-                         "depends",
-                         name, prov->name, self->name);
-        return NULL;
-    }
-    if (f->version < min_version) {
-        host_plugin_fail(self, TN_ENOTFOUND,
-                         "interface %s of plugin %s is version %u, %s needs version >= %u", name,
-                         prov->name, f->version, self->name, min_version);
+    rc = host_iface_reach(name, min_version, self->name, self->desc.depends,
+                          prov ? prov->name : NULL, prov == self, f ? f->version : 0, why,
+                          sizeof why);
+    if (rc != TN_OK) {
+        host_plugin_fail(self, rc, "%s", why);
         return NULL;
     }
     return f->table;

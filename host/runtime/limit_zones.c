@@ -120,17 +120,14 @@ int host_api_limit_take(tn_limit *zone, const char *tenant_id, const char *key, 
 {
     uint8_t digest[HOST_RL_KEY_BYTES];
     host_rl_result res;
+    char why[128];
 
     if (retry_ms)
         *retry_ms = 0;
     if (!zone)
         return TN_EINVAL;
-    if (!key)
-        return host_plugin_fail(zone->plugin, TN_EINVAL, "limit_take: key is NULL");
-    if (cost < 1 || cost > zone->burst)
-        return host_plugin_fail(zone->plugin, TN_EINVAL,
-                                "limit_take: cost %u is not between 1 and the burst (%u)", cost,
-                                zone->burst);
+    if (host_rl_take_args(key, cost, zone->burst, why, sizeof why) != 0)
+        return host_plugin_fail(zone->plugin, TN_EINVAL, "%s", why);
     host_limit_key(zone->w->limit_region, tenant_id, key, digest);
     if (host_rl_take(zone->table, digest, cost, (int64_t)host_now_ns(), &res) != 0)
         return host_plugin_fail(zone->plugin, TN_ESTATE, "limit_take: the zone's lock is unusable");

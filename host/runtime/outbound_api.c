@@ -775,10 +775,38 @@ static int check_http_request(tn_plugin *p, const tn_http_request *r, tn_http_fn
     return TN_OK;
 }
 
+/* What http_call and curl_run (named by what in messages) share before
+ * the call exists: the request it belongs to, room in the plugin's lane,
+ * then the call itself in *c. */
+static int call_open(tn_plugin *self, tn_request *req, void *ud, const char *what, tn_call **c)
+{
+    host_calls *hc = calls_of(self);
+    int rc;
+
+    if ((rc = check_owner(self, hc, req, what)) != TN_OK)
+        return rc;
+    if (lane_full(hc, self))
+        return host_plugin_fail(self, TN_EBUSY, "%s: %d calls running and %d queued", what,
+                                hc->w->conf.outbound.max_per_plugin,
+                                hc->w->conf.outbound.queue_max);
+    if (!(*c = call_new(hc, self, req, ud)))
+        return host_plugin_fail(self, TN_ENOMEM, "%s: out of memory", what);
+    return TN_OK;
+}
+
+/* And once it is set up: submitted, and handed out in *out unless
+ * submitting has already ended it. */
+static int call_start(tn_call *c, tn_call **out)
+{
+    submit(c);
+    if (out && c->state != CALL_DONE)
+        *out = c;
+    return TN_OK;
+}
+
 int host_api_http_call(tn_plugin *self, tn_request *req, const tn_http_request *r, tn_http_fn cb,
                        void *ud, tn_call **out)
 {
-    host_calls *hc = calls_of(self);
     tn_call *c;
     int rc;
 
@@ -788,29 +816,19 @@ int host_api_http_call(tn_plugin *self, tn_request *req, const tn_http_request *
         return TN_EINVAL;
     if ((rc = check_http_request(self, r, cb)) != TN_OK)
         return rc;
-    if ((rc = check_owner(self, hc, req, "http_call")) != TN_OK)
+    if ((rc = call_open(self, req, ud, "http_call", &c)) != TN_OK)
         return rc;
-    if (lane_full(hc, self))
-        return host_plugin_fail(self, TN_EBUSY, "http_call: %d calls running and %d queued",
-                                hc->w->conf.outbound.max_per_plugin,
-                                hc->w->conf.outbound.queue_max);
-    if (!(c = call_new(hc, self, req, ud)))
-        return host_plugin_fail(self, TN_ENOMEM, "http_call: out of memory");
     c->hcb = cb;
     if ((rc = copy_request(c, r)) != TN_OK || (rc = setup_easy(c)) != TN_OK) {
         call_free(c);
         return host_plugin_fail(self, rc, "http_call: out of memory");
     }
-    submit(c);
-    if (out && c->state != CALL_DONE)
-        *out = c;
-    return TN_OK;
+    return call_start(c, out);
 }
 
 int host_api_curl_run(tn_plugin *self, tn_request *req, void *easy, tn_curl_fn cb, void *ud,
                       tn_call **out)
 {
-    host_calls *hc = calls_of(self);
     tn_call *c;
     int rc;
 
@@ -820,22 +838,13 @@ int host_api_curl_run(tn_plugin *self, tn_request *req, void *easy, tn_curl_fn c
         return TN_EINVAL;
     if (!easy || !cb)
         return host_plugin_fail(self, TN_EINVAL, "curl_run: easy handle or cb missing");
-    if ((rc = check_owner(self, hc, req, "curl_run")) != TN_OK)
+    if ((rc = call_open(self, req, ud, "curl_run", &c)) != TN_OK)
         return rc;
-    if (lane_full(hc, self))
-        return host_plugin_fail(self, TN_EBUSY, "curl_run: %d calls running and %d queued",
-                                hc->w->conf.outbound.max_per_plugin,
-                                hc->w->conf.outbound.queue_max);
-    if (!(c = call_new(hc, self, req, ud)))
-        return host_plugin_fail(self, TN_ENOMEM, "curl_run: out of memory");
     c->is_curl_run = 1;
     c->ccb = cb;
     c->t.easy = easy;
     c->t.http_only = 0;
-    submit(c);
-    if (out && c->state != CALL_DONE)
-        *out = c;
-    return TN_OK;
+    return call_start(c, out);
 }
 
 void host_api_call_cancel(tn_call *c)

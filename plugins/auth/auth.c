@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "session.h"
+#include "tokens.h"
 #include "totp.h"
 
 #define AUTH_VERSION "0.1.0"
@@ -385,6 +386,9 @@ static tn_status auth_hook(tn_plugin *self, tn_request *req, void *ud)
     /* Login replaces whatever session the client had (fixation). */
     if (strcmp(route, AUTH_LOGIN_ROUTE) == 0 || strcmp(route, AUTH_LOGIN_MFA_ROUTE) == 0)
         return TN_CONTINUE; /* /auth/login/mfa reads its pre-MFA session itself */
+    /* An API token is its own authority: no cookie, no CSRF (tokens.c). */
+    if (auth_tokens_authenticate(ctx, req, &st))
+        return st;
     if (auth_token_parse(&tok, api->req_cookie(req, AUTH_COOKIE)) != 0)
         return TN_CONTINUE; /* no session: anonymous, with no ambient authority */
     if ((op = api->req_alloc(req, sizeof *op)) == NULL) {
@@ -524,7 +528,7 @@ static int auth_init(tn_plugin *self, const tn_api *api)
     if (api->hook_add(self, TN_PHASE_AUTHENTICATE, auth_hook, ctx) != TN_OK ||
         api->job_schedule(self, &job, auth_cleanup, ctx) != TN_OK || auth_routes_add(ctx) != 0 ||
         auth_sessions_routes_add(ctx) != 0 || auth_users_routes_add(ctx) != 0 ||
-        auth_mfa_routes_add(ctx) != 0) {
+        auth_mfa_routes_add(ctx) != 0 || auth_tokens_routes_add(ctx) != 0) {
         api->log(self, TN_LOG_ERROR, "auth: registration failed: %s", api->last_error(self));
         return -1;
     }
@@ -551,7 +555,7 @@ static const tn_plugin_desc auth_desc = {
     .init = auth_init,
     .fini = auth_fini,
     .global_settings = auth_global_keys,
-    .schema_needs = "0002_auth_mfa",
+    .schema_needs = "0003_auth_tokens", /* after 0002_auth_mfa */
 };
 
 TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void)

@@ -17,8 +17,8 @@ int tk_api_req_set_auth(tn_request *req, const tn_auth_info *info)
     if (req == NULL)
         return TN_EINVAL;
     tn_plugin *p = req->in_call;
-    /* As req_set_principal: a hook suspended in the authenticate phase
-     * (a session read from the database) sets it from its callback. */
+    /* As req_set_principal: a hook that suspended (a database lookup)
+     * sets both from its callback, still in the authenticate phase. */
     if ((req->state != TK_REQ_RUNNING && req->state != TK_REQ_SUSPENDED) ||
         req->step != TK_STEP_AUTHENTICATE || req->user == NULL || req->auth != NULL)
         return tk_plugin_fail(p, TN_ESTATE,

@@ -1,6 +1,6 @@
 /*
  * iface.c - iface_export() and iface_get() in the testkit, with the
- * host's rules (host/runtime/iface.c): exported from init() only, a name
+ * host's rules (host/core/iface_rules.c, compiled in): exported from init() only, a name
  * in [a-z][a-z0-9_.]{0,63} (names.c, shared with the host), a table that starts with its size, one
  * exporter per name; a lookup reaches only the plugins the caller lists
  * in depends, and refuses an older version.  Each refusal is recorded for
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "iface_rules.h"
 #include "tk_internal.h"
 
 struct tk_iface {
@@ -37,31 +38,19 @@ static tn_plugin *provider_of(tk_kit *tk, const char *name, const struct tk_ifac
     return NULL;
 }
 
-static int depends_on(const tn_plugin *p, const char *name)
-{
-    for (const char *const *d = p->desc.depends; d != NULL && *d != NULL; d++)
-        if (strcmp(*d, name) == 0)
-            return 1;
-    return 0;
-}
-
 int tk_api_iface_export(tn_plugin *self, const char *name, uint32_t version, const void *table)
 {
     const struct tk_iface *old;
     struct tk_iface *f;
+    char why[256];
+    int rc;
 
     if (self == NULL)
         return TN_EINVAL;
     if (self->tk->registering != self)
         return tk_plugin_fail(self, TN_ESTATE, "iface_export outside init()");
-    if (!host_iface_name_valid(name))
-        return tk_plugin_fail(self, TN_EINVAL,
-                              "iface_export: bad interface name (want [a-z][a-z0-9_.]{0,63})");
-    if (version == 0 || table == NULL || *(const uint32_t *)table < sizeof(uint32_t))
-        return tk_plugin_fail(self, TN_EINVAL,
-                              "iface_export %s: version must be >= 1 and the table must start "
-                              "with its size",
-                              name);
+    if ((rc = host_iface_export_check(name, version, table, why, sizeof why)) != TN_OK)
+        return tk_plugin_fail(self, rc, "%s", why);
     if (provider_of(self->tk, name, &old) != NULL)
         return tk_plugin_fail(self, TN_EEXIST, "iface_export %s: already exported", name);
     f = calloc(1, sizeof *f);
@@ -79,6 +68,8 @@ const void *tk_api_iface_get(tn_plugin *self, const char *name, uint32_t min_ver
 {
     const struct tk_iface *f = NULL;
     const tn_plugin *prov;
+    char why[256];
+    int rc;
 
     if (self == NULL)
         return NULL;
@@ -87,22 +78,11 @@ const void *tk_api_iface_get(tn_plugin *self, const char *name, uint32_t min_ver
         return NULL;
     }
     prov = provider_of(self->tk, name, &f);
-    if (prov == NULL) {
-        tk_plugin_fail(self, TN_ENOTFOUND,
-                       "interface %s (version >= %u) is not exported by any loaded plugin", name,
-                       min_version);
-        return NULL;
-    }
-    if (prov != self && !depends_on(self, prov->desc.name)) {
-        tk_plugin_fail(self, TN_ESTATE,
-                       "interface %s is exported by plugin %s, which %s does not list in depends",
-                       name, prov->desc.name, self->desc.name);
-        return NULL;
-    }
-    if (f->version < min_version) {
-        tk_plugin_fail(self, TN_ENOTFOUND,
-                       "interface %s of plugin %s is version %u, %s needs version >= %u", name,
-                       prov->desc.name, f->version, self->desc.name, min_version);
+    rc = host_iface_reach(name, min_version, self->desc.name, self->desc.depends,
+                          prov != NULL ? prov->desc.name : NULL, prov == self,
+                          f != NULL ? f->version : 0, why, sizeof why);
+    if (rc != TN_OK) {
+        tk_plugin_fail(self, rc, "%s", why);
         return NULL;
     }
     return f->table;

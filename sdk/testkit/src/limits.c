@@ -125,17 +125,14 @@ int tk_api_limit_take(tn_limit *zone, const char *tenant_id, const char *key, ui
 {
     uint8_t digest[HOST_RL_KEY_BYTES];
     host_rl_result res;
+    char why[128];
 
     if (retry_ms)
         *retry_ms = 0;
     if (!zone)
         return TN_EINVAL;
-    if (!key)
-        return tk_plugin_fail(zone->plugin, TN_EINVAL, "limit_take: key is NULL");
-    if (cost < 1 || cost > zone->burst)
-        return tk_plugin_fail(zone->plugin, TN_EINVAL,
-                              "limit_take: cost %u is not between 1 and the burst (%u)", cost,
-                              zone->burst);
+    if (host_rl_take_args(key, cost, zone->burst, why, sizeof why) != 0)
+        return tk_plugin_fail(zone->plugin, TN_EINVAL, "%s", why);
     key_digest(tenant_id, key, digest);
     /* The virtual clock starts at 0; the host's monotonic one never does,
      * and 0 is a fresh key's TAT: start the zone's time one day in. */

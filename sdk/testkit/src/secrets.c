@@ -55,61 +55,26 @@ void tk_secrets_free(tk_kit *tk)
     tk->keyring = NULL;
 }
 
-static int tenant_ok(const char *tenant_id)
-{
-    return !tenant_id || host_tenant_id_valid(tenant_id);
-}
-
+/* The checks, the messages and the purpose are host_secret_seal's and
+ * host_secret_unseal's (host/core/sealed.c): the host's own. */
 int tk_api_secret_seal(tn_plugin *self, const char *tenant_id, const void *plain, size_t len,
                        char **out)
 {
     char why[256];
-    int rc;
+    int rc = host_secret_seal(self ? keyring(self->tk) : NULL, self ? self->desc.name : NULL,
+                              tenant_id, plain, len, out, why, sizeof why);
 
-    if (out)
-        *out = NULL;
-    if (!self)
-        return TN_EINVAL;
-    if (!out || (!plain && len > 0) || !tenant_ok(tenant_id))
-        return tk_plugin_fail(self, TN_EINVAL, "secret_seal: %s",
-                              !out                    ? "out is NULL"
-                              : !tenant_ok(tenant_id) ? "not a tenant ID"
-                                                      : "plain is NULL");
-    rc = host_seal(keyring(self->tk), tenant_id, self->desc.name, "", plain, len, out, why,
-                   sizeof why);
-    return rc == TN_OK ? TN_OK : tk_plugin_fail(self, rc, "secret_seal: %s", why);
+    return rc == TN_OK ? TN_OK : tk_plugin_fail(self, rc, "%s", why);
 }
 
 int tk_api_secret_unseal(tn_plugin *self, const char *tenant_id, const char *sealed, void **out,
                          size_t *len, int *stale)
 {
-    char why[256], *plain = NULL;
-    size_t n = 0;
-    int st = 0, rc;
+    char why[256];
+    int rc = host_secret_unseal(self ? keyring(self->tk) : NULL, self ? self->desc.name : NULL,
+                                tenant_id, sealed, out, len, stale, why, sizeof why);
 
-    if (out)
-        *out = NULL;
-    if (len)
-        *len = 0;
-    if (stale)
-        *stale = 0;
-    if (!self)
-        return TN_EINVAL;
-    if (!out || !sealed || !tenant_ok(tenant_id))
-        return tk_plugin_fail(self, TN_EINVAL, "secret_unseal: %s",
-                              !out      ? "out is NULL"
-                              : !sealed ? "sealed is NULL"
-                                        : "not a tenant ID");
-    rc = host_unseal(keyring(self->tk), tenant_id, self->desc.name, "", sealed, &plain, &n, &st,
-                     why, sizeof why);
-    if (rc != TN_OK)
-        return tk_plugin_fail(self, rc, "secret_unseal: %s", why);
-    *out = plain;
-    if (len)
-        *len = n;
-    if (stale)
-        *stale = st;
-    return TN_OK;
+    return rc == TN_OK ? TN_OK : tk_plugin_fail(self, rc, "%s", why);
 }
 
 char *tk_seal_setting(tk_kit *tk, const char *tenant, const char *plugin, const char *key,
