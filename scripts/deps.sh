@@ -11,6 +11,8 @@ PKGS="$PKGS python3-aiosmtpd"
 # plugins/auth: NFKC (libunistring), cracklib's dictionary check (libpwquality,
 # cracklib-runtime) and the common-passwords list (john-data)
 PKGS="$PKGS libunistring-dev libpwquality-dev cracklib-runtime john-data"
+# plugins/auth: TOTP (RFC 6238) for the second factor
+PKGS="$PKGS liboath-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

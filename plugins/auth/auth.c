@@ -18,9 +18,13 @@
 #include "auth.h"
 #include "session.h"
 #include "tokens.h"
+#include "totp.h"
 
 #define AUTH_VERSION "0.1.0"
 #define AUTH_CLEANUP_EVERY_S 600
+
+const tn_route_opts auth_opts_reauth = {.size = sizeof(tn_route_opts),
+                                        .max_auth_age_s = AUTH_REAUTH_MAX_AGE_S};
 
 static auth_ctx auth_state; /* this worker's; handed to every callback as ud */
 
@@ -82,6 +86,11 @@ static const tn_config_key auth_settings_keys[] = {
      .min = 60,
      .max = 86400,
      .description = "How long a locked account stays locked."},
+    {.name = "mfa_required",
+     .type = TN_TYPE_BOOL,
+     .default_value = "false",
+     .description = "Every user must set up TOTP: one without it can only enrol after "
+                    "login.  Tenant and platform administrators always must."},
     {.name = NULL},
 };
 
@@ -134,6 +143,7 @@ void auth_settings_read(const auth_ctx *ctx, const tn_config *cfg, auth_settings
     s->lock_after = (int)api->config_int(cfg, "lock_after");
     s->lock_s = (int)api->config_int(cfg, "lock_seconds");
     s->delay_after = (int)api->config_int(cfg, "delay_after");
+    s->mfa_required = api->config_bool(cfg, "mfa_required");
     if (s->min_length < AUTH_PW_MIN_FLOOR) /* the schema says so; never weaker (S12) */
         s->min_length = AUTH_PW_MIN_FLOOR;
 }
@@ -201,13 +211,21 @@ static const char sql_touch[] =
     "AND s.created_at > now() - make_interval(secs => $2::int) "
     "AND s.last_seen > now() - make_interval(secs => CASE WHEN " AUTH_SQL_IS_ADMIN
     " THEN $4::int ELSE $3::int END) "
-    "RETURNING s.user_id::text, array_to_string(u.roles, ',')";
+    "RETURNING s.user_id::text, array_to_string(u.roles, ','), "
+    "floor(extract(epoch FROM s.authenticated_at))::bigint, s.mfa_passed, s.auth_method, "
+    "u.buyer_id, s.stage";
 
 typedef struct hook_op {
     auth_ctx *ctx;
     char sid[AUTH_SID_LEN + 1];
     char *user_id, *roles; /* request memory */
-    int csrf_bad;          /* state-changing without the session's token */
+    char *buyer_id;        /* request memory; NULL unless a buyer's */
+    long long auth_time;   /* s.authenticated_at: login or last re-authentication */
+    int mfa_passed;
+    int csrf_bad;      /* state-changing without the session's token */
+    int pre_mfa;       /* password passed, TOTP pending: no principal yet */
+    int enrol_only;    /* MFA required and not set up: only enrolment answers */
+    const char *route; /* the request's */
 } hook_op;
 
 static void hook_csrf_refused(tn_request *req, const tn_db_result *res, void *ud)
@@ -216,6 +234,22 @@ static void hook_csrf_refused(tn_request *req, const tn_db_result *res, void *ud
     (void)res; /* rolled back or not, the request is refused */
     op->ctx->api->resp_error(req, 403, "csrf_token", "missing or wrong X-CSRF-Token");
     op->ctx->api->req_resume(req, TN_DONE);
+}
+
+/* How and when the principal authenticated (ABI 1.2): the host enforces
+ * route options (need_mfa, max_auth_age_s) against it, and other plugins
+ * read the buyer a buyer's staff member belongs to. */
+static int set_auth(const tn_api *api, tn_request *req, const hook_op *op)
+{
+    tn_attr attr = {.name = "buyer_id", .value = op->buyer_id};
+    tn_auth_info info = {.size = sizeof info,
+                         .method = "password",
+                         .auth_time = op->auth_time,
+                         .mfa_passed = op->mfa_passed,
+                         .session_hash = op->sid,
+                         .attrs = op->buyer_id ? &attr : NULL,
+                         .nattrs = op->buyer_id ? 1 : 0};
+    return api->req_set_auth(req, &info);
 }
 
 static void hook_committed(tn_request *req, const tn_db_result *res, void *ud)
@@ -228,12 +262,23 @@ static void hook_committed(tn_request *req, const tn_db_result *res, void *ud)
         api->req_resume(req, TN_DONE);
         return;
     }
-    if (op->user_id == NULL) {
+    if (op->pre_mfa) {
+        /* Anonymous until POST /auth/login/mfa: the cookie stays. */
+    } else if (op->user_id == NULL) {
         /* A dead session's cookie is HttpOnly: only we can remove it. */
         api->resp_header(req, "Set-Cookie", auth_cookie_clear());
-    } else if (api->req_set_principal(req, op->user_id, op->roles) != TN_OK) {
-        api->req_log(req, TN_LOG_ERROR, "auth: cannot set the principal");
+    } else if (api->req_set_principal(req, op->user_id, op->roles) != TN_OK ||
+               set_auth(api, req, op) != TN_OK) {
+        api->req_log(req, TN_LOG_ERROR, "auth: cannot set the principal: %s",
+                     api->last_error(op->ctx->self));
         api->req_resume(req, TN_ERROR);
+        return;
+    }
+    if (op->enrol_only && strcmp(op->route, AUTH_MFA_ENROL_ROUTE) != 0 &&
+        strcmp(op->route, AUTH_MFA_CONFIRM_ROUTE) != 0 && strcmp(op->route, "/auth/logout") != 0) {
+        api->resp_error(req, 403, "mfa_enrolment_required",
+                        "set up TOTP first (POST " AUTH_MFA_ENROL_ROUTE ")");
+        api->req_resume(req, TN_DONE);
         return;
     }
     api->req_resume(req, TN_CONTINUE);
@@ -255,16 +300,25 @@ static void hook_touched(tn_request *req, const tn_db_result *res, void *ud)
         api->req_resume(req, TN_DONE);
         return;
     }
-    if (api->db_rows(res) == 1 && op->csrf_bad) {
+    if (api->db_rows(res) == 1 && strcmp(api->db_value(res, 0, 6), "mfa") == 0) {
+        op->pre_mfa = 1; /* no authority: no CSRF question either */
+    } else if (api->db_rows(res) == 1 && op->csrf_bad) {
         /* A live session's authority without its CSRF token: refused,
          * and the refused request does not even keep the session alive. */
         if (api->db_rollback(req, hook_csrf_refused, op) != TN_OK)
             api->req_resume(req, TN_ERROR);
         return;
     }
-    if (api->db_rows(res) == 1) {
+    if (op->pre_mfa) {
+        /* committed below, without a principal */
+    } else if (api->db_rows(res) == 1) {
+        op->enrol_only = strcmp(api->db_value(res, 0, 6), "enrol") == 0;
         op->user_id = api->req_strdup(req, api->db_value(res, 0, 0));
         op->roles = api->req_strdup(req, api->db_value(res, 0, 1));
+        op->auth_time = strtoll(api->db_value(res, 0, 2), NULL, 10);
+        op->mfa_passed = strcmp(api->db_value(res, 0, 3), "t") == 0;
+        if (api->db_value(res, 0, 5) != NULL) /* only a buyer's staff have one */
+            op->buyer_id = api->req_strdup(req, api->db_value(res, 0, 5));
         if (!op->user_id || !op->roles) {
             api->req_resume(req, TN_ERROR);
             return;
@@ -330,8 +384,8 @@ static tn_status auth_hook(tn_plugin *self, tn_request *req, void *ud)
         return TN_DONE;
     }
     /* Login replaces whatever session the client had (fixation). */
-    if (strcmp(route, AUTH_LOGIN_ROUTE) == 0)
-        return TN_CONTINUE;
+    if (strcmp(route, AUTH_LOGIN_ROUTE) == 0 || strcmp(route, AUTH_LOGIN_MFA_ROUTE) == 0)
+        return TN_CONTINUE; /* /auth/login/mfa reads its pre-MFA session itself */
     /* An API token is its own authority: no cookie, no CSRF (tokens.c). */
     if (auth_tokens_authenticate(ctx, req, &st))
         return st;
@@ -343,6 +397,7 @@ static tn_status auth_hook(tn_plugin *self, tn_request *req, void *ud)
     }
     memset(op, 0, sizeof *op);
     op->ctx = ctx;
+    op->route = route;
     memcpy(op->sid, tok.sid, sizeof op->sid);
     /* Judged once the session is known to be alive: a dead session's
      * cookie carries no authority, so it must not block public routes
@@ -456,6 +511,10 @@ static int auth_init(tn_plugin *self, const tn_api *api)
         return -1;
     }
     ctx->pw_ready = 1;
+    if (auth_totp_init() != 0) {
+        api->log(self, TN_LOG_ERROR, "auth: liboath initialisation failed");
+        return -1;
+    }
     auth_pool_init(&ctx->pool, api, self, cap, qmax);
     /* About 52 bytes a key: 256 KiB hold some 5,000 client addresses. */
     ctx->login_zone = api->limit_zone(self, "login", per_min / 60.0, burst, 256 * 1024);
@@ -469,7 +528,7 @@ static int auth_init(tn_plugin *self, const tn_api *api)
     if (api->hook_add(self, TN_PHASE_AUTHENTICATE, auth_hook, ctx) != TN_OK ||
         api->job_schedule(self, &job, auth_cleanup, ctx) != TN_OK || auth_routes_add(ctx) != 0 ||
         auth_sessions_routes_add(ctx) != 0 || auth_users_routes_add(ctx) != 0 ||
-        auth_tokens_routes_add(ctx) != 0) {
+        auth_mfa_routes_add(ctx) != 0 || auth_tokens_routes_add(ctx) != 0) {
         api->log(self, TN_LOG_ERROR, "auth: registration failed: %s", api->last_error(self));
         return -1;
     }
@@ -498,7 +557,7 @@ static const tn_plugin_desc auth_desc = {
     .init = auth_init,
     .fini = auth_fini,
     .global_settings = auth_global_keys,
-    .schema_needs = "0003_auth_tokens",
+    .schema_needs = "0003_auth_tokens", /* after 0002_auth_mfa */
 };
 
 TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void)

@@ -13,12 +13,32 @@
 #include "pool.h"
 
 #define AUTH_LOGIN_ROUTE "/auth/login"
+#define AUTH_LOGIN_MFA_ROUTE "/auth/login/mfa"
+#define AUTH_MFA_ENROL_ROUTE "/auth/mfa/totp/enrol"
+#define AUTH_MFA_CONFIRM_ROUTE "/auth/mfa/totp/confirm"
 #define AUTH_LOGIN_MAX 254 /* bytes of a login ID */
 
 /* The SQL that says whether a session is alive: $a absolute, $i idle and
  * $j admins' idle timeout, in seconds, as ints.  Shared by the hook (which
  * keeps live sessions) and the clean-up job (which deletes the others). */
 #define AUTH_SQL_IS_ADMIN "u.roles && ARRAY['tenant_admin', 'platform_admin']::text[]"
+
+/* Counts a failed attempt on account $1::uuid: a growing delay after
+ * $4 failures (1, 2, 4 ... 60 s), a lock of $3 s at $2.  Returns the
+ * new failed_logins.  Passwords and second factors count alike. */
+#define AUTH_SQL_FAILURE                                                                           \
+    "UPDATE auth_users SET failed_logins = failed_logins + 1, locked_until = "                     \
+    "CASE WHEN failed_logins + 1 >= $2::int "                                                      \
+    "THEN now() + make_interval(secs => $3::int) "                                                 \
+    "WHEN failed_logins + 1 >= $4::int THEN now() + make_interval(secs => "                        \
+    "least(60, power(2, failed_logins + 1 - $4::int))) "                                           \
+    "ELSE locked_until END "                                                                       \
+    "WHERE id = $1::uuid RETURNING failed_logins"
+
+/* Important operations (password, accounts, MFA) need an authentication
+ * at most this old (S6, S9): the host answers 401 reauth_required. */
+#define AUTH_REAUTH_MAX_AGE_S 300
+extern const tn_route_opts auth_opts_reauth;
 
 /* One worker's state; the ud of every route, hook and job. */
 typedef struct auth_ctx {
@@ -40,6 +60,7 @@ typedef struct auth_settings {
     const char *allowed_origins;
     int idle_s, admin_idle_s, absolute_s;
     int lock_after, lock_s, delay_after;
+    int mfa_required; /* every user needs TOTP (admins always do) */
 } auth_settings;
 
 void auth_settings_read(const auth_ctx *ctx, const tn_config *cfg, auth_settings *s);
@@ -50,6 +71,12 @@ int auth_routes_add(auth_ctx *ctx);
 int auth_sessions_routes_add(auth_ctx *ctx);
 /* A tenant admin's accounts (users.c). */
 int auth_users_routes_add(auth_ctx *ctx);
+/* TOTP enrolment and the second step of a login (mfa.c). */
+int auth_mfa_routes_add(auth_ctx *ctx);
+/* POST /auth/reauth with {code}: a TOTP code in place of the password. */
+tn_status auth_mfa_reauth(auth_ctx *ctx, tn_request *req, json_t *body);
+/* Takes one unit of the per-address zone; 0, or -1 after answering 429. */
+int auth_take_address(auth_ctx *ctx, tn_request *req);
 
 /* {"error": {"code", "message", "fields": {field: reason}}} */
 void auth_error_field(const tn_api *api, tn_request *req, int status, const char *code,

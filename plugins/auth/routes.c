@@ -45,6 +45,8 @@ typedef struct pw_op {
     auth_token session;
     /* the account */
     int found, disabled;
+    int has_totp;      /* a confirmed TOTP: the login needs its code */
+    const char *stage; /* of the new session: "full", "mfa" or "enrol" */
     char *user_id, *login, *roles;
     char hash[AUTH_PW_HASH_MAX];
     /* what the work found */
@@ -232,15 +234,7 @@ static void record_failure(pw_op *op)
     snprintf(lock_s, sizeof lock_s, "%d", op->set.lock_s);
     snprintf(delay_after, sizeof delay_after, "%d", op->set.delay_after);
     const char *p[4] = {op->user_id, lock_after, lock_s, delay_after};
-    if (api->db_query(op->req,
-                      "UPDATE auth_users SET failed_logins = failed_logins + 1, locked_until = "
-                      "CASE WHEN failed_logins + 1 >= $2::int "
-                      "THEN now() + make_interval(secs => $3::int) "
-                      "WHEN failed_logins + 1 >= $4::int THEN now() + make_interval(secs => "
-                      "least(60, power(2, failed_logins + 1 - $4::int))) "
-                      "ELSE locked_until END "
-                      "WHERE id = $1::uuid RETURNING failed_logins",
-                      4, p, failure_counted, op) != TN_OK)
+    if (api->db_query(op->req, AUTH_SQL_FAILURE, 4, p, failure_counted, op) != TN_OK)
         op_end(op, TN_ERROR);
 }
 
@@ -259,8 +253,14 @@ static void login_committed(tn_request *req, const tn_db_result *res, void *ud)
     }
     auth_csrf_token(&op->fresh, csrf);
     roles = auth_roles_json(op->roles);
-    out = json_pack("{s:{s:s, s:s, s:o}, s:s}", "user", "id", op->user_id, "login", op->login,
-                    "roles", roles, "csrf_token", csrf);
+    if (strcmp(op->stage, "mfa") == 0) /* the code next, at /auth/login/mfa */
+        out = json_pack("{s:b}", "mfa_required", 1);
+    else
+        out = json_pack("{s:{s:s, s:s, s:o}, s:s, s:b}", "user", "id", op->user_id, "login",
+                        op->login, "roles", roles, "csrf_token", csrf, "mfa_enrolment_required",
+                        strcmp(op->stage, "enrol") == 0);
+    if (strcmp(op->stage, "mfa") == 0)
+        json_decref(roles);
     text = out ? json_dumps(out, JSON_COMPACT) : NULL;
     if (text == NULL || auth_cookie_set(cookie, sizeof cookie, &op->fresh) != 0) {
         api->resp_error(req, 500, "internal", "out of memory");
@@ -269,7 +269,8 @@ static void login_committed(tn_request *req, const tn_db_result *res, void *ud)
         api->resp_header(req, "Set-Cookie", cookie);
         api->resp_header(req, "Cache-Control", "no-store");
     }
-    api->metric_add(op->ctx->logins, api->req_tenant(req), 1);
+    if (strcmp(op->stage, "mfa") != 0)
+        api->metric_add(op->ctx->logins, api->req_tenant(req), 1);
     sodium_memzero(cookie, sizeof cookie);
     sodium_memzero(csrf, sizeof csrf);
     if (text) {
@@ -286,12 +287,18 @@ static void login_success(pw_op *op)
     tn_request *req = op->req;
     const char *old[1] = {op->session.sid};
     const char *reset[2] = {op->user_id, op->rehash ? op->newhash : NULL};
-    const char *ins[3];
+    const char *ins[4];
+    int admin = strstr(op->roles, "tenant_admin") || strstr(op->roles, "platform_admin");
 
+    /* With TOTP set up, the session can do nothing but pass it; without,
+     * where MFA is required (the tenant's setting, and always for admins,
+     * S13), nothing but enrol. */
+    op->stage = op->has_totp ? "mfa" : op->set.mfa_required || admin ? "enrol" : "full";
     auth_token_new(&op->fresh);
     ins[0] = op->fresh.sid;
     ins[1] = api->req_tenant(req);
     ins[2] = op->user_id;
+    ins[3] = op->stage;
     /* The session the client came with dies here (fixation): the new one
      * has a new ID. */
     if ((op->have_session && api->db_query(req, "DELETE FROM auth_sessions WHERE id = $1", 1, old,
@@ -301,9 +308,9 @@ static void login_success(pw_op *op)
                       "password_hash = coalesce($2, password_hash) WHERE id = $1::uuid",
                       2, reset, db_ignore, op) != TN_OK ||
         api->db_query(req,
-                      "INSERT INTO auth_sessions (id, tenant_id, user_id, auth_method) "
-                      "VALUES ($1, $2, $3::uuid, 'password')",
-                      3, ins, db_ignore, op) != TN_OK ||
+                      "INSERT INTO auth_sessions (id, tenant_id, user_id, auth_method, stage) "
+                      "VALUES ($1, $2, $3::uuid, 'password', $4)",
+                      4, ins, db_ignore, op) != TN_OK ||
         api->db_audit(req, "auth.login", "user", op->user_id, "ok") != TN_OK ||
         (op->rehash &&
          api->db_audit(req, "auth.password_rehash", "user", op->user_id, "ok") != TN_OK) ||
@@ -526,6 +533,7 @@ static void account_read(tn_request *req, const tn_db_result *res, void *ud)
         op->roles = api->req_strdup(req, api->db_value(res, 0, 3));
         op->disabled = strcmp(api->db_value(res, 0, 4), "t") == 0;
         wait = strtoll(api->db_value(res, 0, 5), NULL, 10);
+        op->has_totp = api->db_value(res, 0, 6) && strcmp(api->db_value(res, 0, 6), "t") == 0;
         if (!op->user_id || !op->login || !op->roles || strlen(hash) >= sizeof op->hash) {
             op_end(op, TN_ERROR);
             return;
@@ -562,12 +570,14 @@ static void account_read(tn_request *req, const tn_db_result *res, void *ud)
 
 static const char sql_account[] =
     "SELECT id::text, login, password_hash, array_to_string(roles, ','), disabled, "
-    "greatest(0, ceil(extract(epoch FROM locked_until - now())))::bigint "
+    "greatest(0, ceil(extract(epoch FROM locked_until - now())))::bigint, "
+    "EXISTS (SELECT 1 FROM auth_mfa_totp t WHERE t.tenant_id = auth_users.tenant_id "
+    "AND t.user_id = auth_users.id AND t.confirmed) "
     "FROM auth_users WHERE ";
 
 static const char sql_reset_account[] =
     "SELECT u.id::text, u.login, u.password_hash, array_to_string(u.roles, ','), u.disabled, "
-    "0::bigint FROM auth_password_resets r JOIN auth_users u "
+    "0::bigint, false FROM auth_password_resets r JOIN auth_users u "
     "ON u.tenant_id = r.tenant_id AND u.id = r.user_id "
     "WHERE r.id = $1 AND r.used_at IS NULL AND r.expires_at > now()";
 
@@ -589,8 +599,6 @@ static tn_status op_start(pw_op *op, const char *key)
     return TN_SUSPEND;
 }
 
-static int take_address(auth_ctx *ctx, tn_request *req);
-
 /* ---- handlers ----------------------------------------------------------------- */
 
 static tn_status h_login(tn_plugin *self, tn_request *req, void *ud)
@@ -604,7 +612,7 @@ static tn_status h_login(tn_plugin *self, tn_request *req, void *ud)
     tn_status st = TN_DONE;
 
     (void)self;
-    if (take_address(ctx, req) != 0)
+    if (auth_take_address(ctx, req) != 0)
         return TN_DONE;
     if ((j = body_object(api, req)) == NULL)
         return TN_DONE;
@@ -640,6 +648,11 @@ static tn_status h_reauth(tn_plugin *self, tn_request *req, void *ud)
     (void)self;
     if ((j = body_object(api, req)) == NULL)
         return TN_DONE;
+    if (json_object_get(j, "password") == NULL && json_object_get(j, "code") != NULL) {
+        st = auth_mfa_reauth(ctx, req, j); /* a TOTP code instead of the password */
+        json_decref(j);
+        return st;
+    }
     if ((op = op_new(ctx, req, OP_REAUTH)) == NULL) {
         st = TN_ERROR;
     } else if (!op->have_session) {
@@ -680,7 +693,7 @@ static tn_status h_password(tn_plugin *self, tn_request *req, void *ud)
 
 /* Takes one unit of the per-address zone (login, reset, reset confirm
  * share it); 0, or -1 after answering 429 (or 500: fail closed). */
-static int take_address(auth_ctx *ctx, tn_request *req)
+int auth_take_address(auth_ctx *ctx, tn_request *req)
 {
     const tn_api *api = ctx->api;
     uint64_t retry_ms = 0;
@@ -769,7 +782,7 @@ static tn_status h_reset(tn_plugin *self, tn_request *req, void *ud)
     tn_status st = TN_DONE;
 
     (void)self;
-    if (take_address(ctx, req) != 0)
+    if (auth_take_address(ctx, req) != 0)
         return TN_DONE;
     if ((j = body_object(api, req)) == NULL)
         return TN_DONE;
@@ -810,7 +823,7 @@ static tn_status h_reset_confirm(tn_plugin *self, tn_request *req, void *ud)
     tn_status st = TN_DONE;
 
     (void)self;
-    if (take_address(ctx, req) != 0)
+    if (auth_take_address(ctx, req) != 0)
         return TN_DONE;
     if ((j = body_object(api, req)) == NULL)
         return TN_DONE;
@@ -957,8 +970,8 @@ int auth_routes_add(auth_ctx *ctx)
         api->route_add(self, "GET", "/auth/me", TN_ACCESS_AUTHENTICATED, NULL, h_me, ctx) ||
         api->route_add(self, "POST", "/auth/reauth", TN_ACCESS_AUTHENTICATED, NULL, h_reauth,
                        ctx) ||
-        api->route_add(self, "POST", "/auth/password", TN_ACCESS_AUTHENTICATED, NULL, h_password,
-                       ctx) ||
+        api->route_add_opts(self, "POST", "/auth/password", TN_ACCESS_AUTHENTICATED, NULL,
+                            h_password, ctx, &auth_opts_reauth) ||
         api->route_add(self, "POST", "/auth/password/reset", TN_ACCESS_PUBLIC, NULL, h_reset,
                        ctx) ||
         api->route_add(self, "POST", "/auth/password/reset/confirm", TN_ACCESS_PUBLIC, NULL,

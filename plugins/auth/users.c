@@ -341,10 +341,10 @@ int auth_users_routes_add(auth_ctx *ctx)
     const tn_api *api = ctx->api;
     tn_plugin *self = ctx->self;
     if (api->route_add(self, "GET", "/auth/users", TN_ACCESS_ROLES, "tenant_admin", h_list, ctx) ||
-        api->route_add(self, "POST", "/auth/users", TN_ACCESS_ROLES, "tenant_admin", h_create,
-                       ctx) ||
-        api->route_add(self, "PATCH", "/auth/users/:id", TN_ACCESS_ROLES, "tenant_admin", h_update,
-                       ctx))
+        api->route_add_opts(self, "POST", "/auth/users", TN_ACCESS_ROLES, "tenant_admin", h_create,
+                            ctx, &auth_opts_reauth) ||
+        api->route_add_opts(self, "PATCH", "/auth/users/:id", TN_ACCESS_ROLES, "tenant_admin",
+                            h_update, ctx, &auth_opts_reauth))
         return -1;
     return 0;
 }

@@ -14,9 +14,13 @@ import base64
 import ctypes
 import ctypes.util
 import hashlib
+import hmac
 import json
 import os
+import struct
+import subprocess
 import sys
+import time
 import unicodedata
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -52,6 +56,28 @@ def sid_of(token):
     return hashlib.sha256(raw).hexdigest()
 
 
+def totp(b32, step):
+    """RFC 6238 (HMAC-SHA1, 6 digits) for a 30-second step, computed here
+    independently of the plugin's liboath."""
+    key = base64.b32decode(b32 + "=" * (-len(b32) % 8))
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    off = mac[-1] & 15
+    return "%06d" % ((struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF) % 1000000)
+
+
+def step_now():
+    return int(time.time()) // 30
+
+
+def settle_step(margin=5):
+    """Waits (at most `margin` seconds) out the end of the current 30 s
+    step, so a code computed now for step+k is still +k when the server
+    checks it: for the assertions that a step is out of the window."""
+    left = 30 - time.time() % 30
+    if left < margin:
+        time.sleep(left + 0.05)
+
+
 class Session:
     def __init__(self, token, csrf):
         self.token, self.csrf = token, csrf
@@ -63,23 +89,35 @@ class Session:
         return h
 
 
-class AuthTest(DbTestCase):
+class AuthCase(DbTestCase):
+    """Helpers: a server with the auth plugin and a keyring (TOTP secrets
+    are sealed with it), accounts made as the superuser, sessions."""
 
-    def auth_server(self, features=None, workers=2, reset=True, wide=None):
+    def auth_server(self, features=None, workers=2, reset=True, wide=None, also=()):
         db = {"plugin_migrations_dir": os.path.join(harness.SOURCE_DIR, "plugins")}
-        conf = {"plugins": {"auth": wide}} if wide else None
-        srv = self.db_server(start=False, migrate=False, plugins=("auth",), db=db,
+        conf = {"secrets": {"keyring_dir": "keys"}}
+        if wide:
+            conf["plugins"] = {"auth": wide}
+        srv = self.db_server(start=False, migrate=False, plugins=("auth",) + tuple(also), db=db,
                              workers=workers, conf=conf)
+        srv.write_conf()
+        r = subprocess.run([harness.tanomu_bin(), "secret", "rotate", "-c", srv.conf_path],
+                           capture_output=True, text=True, timeout=30 * harness.SCALE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.totp_secrets = {}
         for t in ("a", "b"):
             feat = {"enabled": True}
             feat.update(features or {})
-            srv.write_tenant(t, {"id": t, "hosts": [host_of(t)], "features": {"auth": feat}})
+            feats = {"auth": feat}
+            feats.update({p: {"enabled": True} for p in also})
+            srv.write_tenant(t, {"id": t, "hosts": [host_of(t)], "features": feats})
         srv.migrate()
         # One cluster serves the class: start each test from no accounts,
         # and read only this test's audit and outbox rows.
         if not reset:
             return srv.start()
         self.pg.psql("DELETE FROM auth_sessions; DELETE FROM auth_password_resets; "
+                     "DELETE FROM auth_mfa_recovery; DELETE FROM auth_mfa_totp; "
                      "DELETE FROM auth_users;")
         self.since = self.pg.scalar("SELECT coalesce(max(id), 0) FROM audit_log;")
         self.outbox_since = self.pg.scalar("SELECT coalesce(max(id), 0) FROM outbox;")
@@ -98,12 +136,52 @@ class AuthTest(DbTestCase):
                        headers=headers or {}, timeout=20.0 * harness.SCALE)
 
     def session(self, srv, tenant, login, password, headers=None):
+        """A full session: an account that must have MFA (admins) is
+        enrolled on its first login, and passes its TOTP on the next."""
         r = self.login(srv, tenant, login, password, headers)
         self.assertEqual(r.status, 200, f"login: {r}\n{srv.tail()}")
+        s = Session(self.cookie_token(r), r.json().get("csrf_token"))
+        if r.json().get("mfa_required"):
+            return self.pass_mfa(srv, tenant, login, s)
+        if r.json().get("mfa_enrolment_required"):
+            return self.enrol(srv, tenant, login, s)[0]
+        return s
+
+    @staticmethod
+    def cookie_token(r):
         cookie = r.get("Set-Cookie")
-        self.assertTrue(cookie.startswith(COOKIE + "="), cookie)
-        token = cookie.split(";", 1)[0].split("=", 1)[1]
-        return Session(token, r.json()["csrf_token"])
+        assert cookie and cookie.startswith(COOKIE + "="), cookie
+        return cookie.split(";", 1)[0].split("=", 1)[1]
+
+    def enrol(self, srv, tenant, login, s):
+        """Enrols TOTP and confirms it with a code computed here: (the new
+        session, the recovery codes, the base32 secret)."""
+        r = srv.req(tenant, "POST", "/auth/mfa/totp/enrol", headers=s.headers())
+        self.assertEqual(r.status, 200, f"enrol: {r}\n{srv.tail()}")
+        b32 = r.json()["secret"]
+        step = step_now()
+        r = srv.req(tenant, "POST", "/auth/mfa/totp/confirm", headers=s.headers(),
+                    body=json.dumps({"code": totp(b32, step)}))
+        self.assertEqual(r.status, 200, f"confirm: {r}\n{srv.tail()}")
+        self.totp_secrets[(tenant, login)] = [b32, step]
+        return Session(self.cookie_token(r), r.json()["csrf_token"]), r.json()["recovery_codes"], b32
+
+    def pass_mfa(self, srv, tenant, login, s):
+        """The second step of a login with the next unused step's code.
+        A helper for tests about something else: when the next step is
+        not yet current, the stored last step is moved back (as the
+        superuser) rather than waiting."""
+        b32, last = self.totp_secrets[(tenant, login)]
+        step = step_now()
+        if step <= last:
+            self.pg.psql("UPDATE auth_mfa_totp t SET last_used_step = :'s'::bigint - 1 "
+                         "FROM auth_users u WHERE u.id = t.user_id AND u.tenant_id = :'t' "
+                         "AND u.login = :'l';", s=str(step), t=tenant, l=login)
+        r = srv.req(tenant, "POST", "/auth/login/mfa", headers=s.headers(csrf=False),
+                    body=json.dumps({"code": totp(b32, step)}))
+        self.assertEqual(r.status, 200, f"login/mfa: {r}\n{srv.tail()}")
+        self.totp_secrets[(tenant, login)] = [b32, step]
+        return Session(self.cookie_token(r), r.json()["csrf_token"])
 
     def me(self, srv, tenant, s):
         return srv.req(tenant, "GET", "/auth/me", headers=s.headers(csrf=False))
@@ -117,6 +195,9 @@ class AuthTest(DbTestCase):
                             "host(client_ip), request_id FROM audit_log "
                             "WHERE tenant_id = :'t' AND action = :'a' AND id > :'s'::bigint "
                             "ORDER BY id;", t=tenant, a=action, s=self.since)
+
+
+class AuthTest(AuthCase):
 
     # -- login, me, logout ------------------------------------------------------
 
@@ -364,6 +445,37 @@ class AuthTest(DbTestCase):
         r = srv.req("a", "POST", "/auth/reauth", body=json.dumps({"password": OTHER}),
                     headers=one.headers(), timeout=20.0 * harness.SCALE)
         self.assertEqual(r.status, 200, r)
+
+    def test_reauth_required_after_300s_S6_S9(self):
+        """S6, S9: a password change and an account change need an
+        authentication at most 300 s old (route options the host enforces
+        from the session's authenticated_at): 401 reauth_required, then
+        POST /auth/reauth makes the same request pass.  /auth/me is not an
+        important operation and stays open."""
+        srv = self.auth_server()
+        self.add_user("a", "alice", CANARY)
+        self.add_user("a", "root", OTHER, roles="tenant_admin")
+        s = self.session(srv, "a", "alice", CANARY)
+        adm = self.session(srv, "a", "root", OTHER)
+        self.shift(s.token, "authenticated_at", 310)  # a margin for whole seconds
+        self.shift(adm.token, "authenticated_at", 310)
+        weak = json.dumps({"current_password": CANARY, "new_password": "1234567890123"})
+        r = srv.req("a", "POST", "/auth/password", body=weak, headers=s.headers())
+        self.assertEqual(r.status, 401, r)
+        self.assertEqual(r.json()["error"]["code"], "reauth_required")
+        self.assertEqual(self.me(srv, "a", s).status, 200)
+        invite = json.dumps({"login": "bob", "roles": ["staff"]})
+        r = srv.req("a", "POST", "/auth/users", body=invite, headers=adm.headers())
+        self.assertEqual(r.status, 401, r)
+        self.assertEqual(r.json()["error"]["code"], "reauth_required")
+        for sess, pw in ((s, CANARY), (adm, OTHER)):
+            r = srv.req("a", "POST", "/auth/reauth", body=json.dumps({"password": pw}),
+                        headers=sess.headers(), timeout=20.0 * harness.SCALE)
+            self.assertEqual(r.status, 200, r)
+        r = srv.req("a", "POST", "/auth/password", body=weak, headers=s.headers())
+        self.assertEqual(r.status, 422, r)  # past the gate, into the policy
+        r = srv.req("a", "POST", "/auth/users", body=invite, headers=adm.headers())
+        self.assertEqual(r.status, 201, r)
 
     def reset_token(self, login):
         rows = self.pg.rows("SELECT payload->>'token' FROM outbox "

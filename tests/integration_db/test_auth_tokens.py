@@ -39,7 +39,7 @@ def bearer(token):
     return {"Authorization": "Bearer " + token}
 
 
-class TokensTest(DbTestCase):
+class TokensTest(base.AuthCase):
 
     add_user = base.AuthTest.add_user
     login = base.AuthTest.login

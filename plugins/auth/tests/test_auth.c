@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <CUnit/Basic.h>
 #include <sodium.h>
@@ -16,6 +17,8 @@
 #include "password.h"
 #include "pool.h"
 #include "session.h"
+#include "totp.h"
+#include <liboath/oath.h>
 
 #define T "shop1"
 #define USER_ID "6f1c1f0e-1b1a-4c59-9d35-0a4b1f7c0001"
@@ -29,7 +32,26 @@ typedef struct fakedb {
     int failed;
     const char *wait; /* seconds the account is still locked */
     char roles[64];
+    tk_kit *tk;
+    char auth_at[24]; /* the session's authenticated_at, Unix seconds */
+    char stage[8];    /* the session's */
+    /* auth_mfa_totp's row of the user */
+    char sealed[512];
+    int confirmed;
+    long long last_step; /* -1: NULL */
 } fakedb;
+
+/* The row-moving UPDATE of last_used_step, as PostgreSQL would run it. */
+static void fake_take_step(fakedb *f, const char *step, int confirming, tn_db_result *res)
+{
+    long long s = strtoll(step, NULL, 10);
+    tk_db_columns(res, 1, "one");
+    if (f->sealed[0] && f->confirmed == !confirming && (f->last_step < 0 || f->last_step < s)) {
+        f->last_step = s;
+        f->confirmed = 1;
+        tk_db_row(res, "1");
+    }
+}
 
 static int starts(const char *s, const char *prefix)
 {
@@ -44,15 +66,49 @@ static void db(const char *tenant, const char *sql, int n, const char *const *p,
     (void)tenant;
     (void)n;
     if (starts(sql, "SELECT id::text, login, password_hash")) {
-        tk_db_columns(res, 6, "id", "login", "password_hash", "roles", "disabled", "wait");
+        tk_db_columns(res, 7, "id", "login", "password_hash", "roles", "disabled", "wait", "totp");
         if (strcmp(p[0], LOGIN) == 0 || strcmp(p[0], USER_ID) == 0)
-            tk_db_row(res, USER_ID, LOGIN, f->hash, f->roles, "f", f->wait);
+            tk_db_row(res, USER_ID, LOGIN, f->hash, f->roles, "f", f->wait,
+                      f->confirmed ? "t" : "f");
     } else if (starts(sql, "UPDATE auth_sessions s SET last_seen")) {
-        tk_db_columns(res, 2, "user_id", "roles");
+        tk_db_columns(res, 7, "user_id", "roles", "auth_at", "mfa", "method", "buyer", "stage");
         if (f->sid[0] && strcmp(p[0], f->sid) == 0)
-            tk_db_row(res, USER_ID, f->roles);
+            tk_db_row(res, USER_ID, f->roles, f->auth_at, "f", "password", NULL,
+                      f->stage[0] ? f->stage : "full");
     } else if (starts(sql, "INSERT INTO auth_sessions")) {
         snprintf(f->sid, sizeof f->sid, "%s", p[0]);
+        snprintf(f->stage, sizeof f->stage, "%s", n > 3 ? p[3] : "full");
+        snprintf(f->auth_at, sizeof f->auth_at, "%lld", (long long)tk_unix_time(f->tk));
+    } else if (starts(sql, "UPDATE auth_sessions SET authenticated_at = now()")) {
+        snprintf(f->auth_at, sizeof f->auth_at, "%lld", (long long)tk_unix_time(f->tk));
+    } else if (starts(sql, "INSERT INTO auth_mfa_totp")) {
+        tk_db_columns(res, 1, "login");
+        if (!f->confirmed) {
+            snprintf(f->sealed, sizeof f->sealed, "%s", p[2]);
+            f->last_step = -1;
+            tk_db_row(res, LOGIN);
+        }
+    } else if (starts(sql, "SELECT secret_sealed FROM auth_mfa_totp")) {
+        tk_db_columns(res, 1, "secret_sealed");
+        if (f->sealed[0] && !f->confirmed)
+            tk_db_row(res, f->sealed);
+    } else if (starts(sql, "UPDATE auth_mfa_totp SET confirmed")) {
+        fake_take_step(f, p[1], 1, res);
+    } else if (starts(sql, "UPDATE auth_mfa_totp SET last_used_step")) {
+        fake_take_step(f, p[1], 0, res);
+    } else if (starts(sql, "INSERT INTO auth_mfa_recovery")) {
+        tk_db_columns(res, 1, "one");
+        if (f->confirmed)
+            tk_db_row(res, "1");
+    } else if (starts(sql, "UPDATE auth_sessions SET id = $1")) {
+        if (strcmp(p[1], f->sid) == 0) {
+            snprintf(f->sid, sizeof f->sid, "%s", p[0]);
+            snprintf(f->stage, sizeof f->stage, "full");
+        }
+    } else if (starts(sql, "SELECT s.user_id::text, u.login")) {
+        tk_db_columns(res, 5, "user_id", "login", "roles", "secret_sealed", "wait");
+        if (strcmp(p[0], f->sid) == 0 && strcmp(f->stage, "mfa") == 0 && f->confirmed)
+            tk_db_row(res, USER_ID, LOGIN, f->roles, f->sealed, f->wait);
     } else if (starts(sql, "DELETE FROM auth_sessions WHERE id = $1")) {
         if (strcmp(p[0], f->sid) == 0)
             f->sid[0] = '\0';
@@ -80,6 +136,8 @@ static tk_kit *kit(fakedb *f)
     CU_ASSERT_FATAL(auth_pw_hash(CANARY, strlen(CANARY), f->hash) == 0);
     f->wait = "0";
     snprintf(f->roles, sizeof f->roles, "staff");
+    f->tk = tk;
+    tk_set_unix_time(tk, 1700000000);
     CU_ASSERT_EQUAL_FATAL(tk_load(tk, tn_plugin_entry()), TN_OK);
     tk_enable(tk, T, 1);
     tk_db_handler(tk, db, f);
@@ -402,6 +460,194 @@ static void test_password_change_policy_and_rehash_S12(void)
     tk_free(tk);
 }
 
+/* S6, S9: the password change needs an authentication at most 300 s old
+ * (a route option the host enforces from the session's authenticated_at);
+ * POST /auth/reauth refreshes it. */
+static void test_reauth_required_after_300s_S6_S9(void)
+{
+    fakedb f;
+    tk_kit *tk = kit(&f);
+    char tok[AUTH_TOKEN_LEN + 1], csrf[AUTH_TOKEN_LEN + 1];
+    const char *change = "{\"current_password\":\"" CANARY "\",\"new_password\":\"housekeeping\"}";
+    tn_request *r = login(tk, LOGIN, CANARY, NULL);
+    cookie_token(tk_resp_header(r, "Set-Cookie"), tok);
+    snprintf(csrf, sizeof csrf, "%s", tk_resp_json_string(r, "csrf_token"));
+
+    tk_advance_ms(tk, 299 * 1000);
+    r = run(tk, "POST", "/auth/password", change, tok, csrf, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 422); /* reached the handler */
+    tk_advance_ms(tk, 2 * 1000);
+    r = run(tk, "POST", "/auth/password", change, tok, csrf, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 401);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "reauth_required");
+    r = run(tk, "POST", "/auth/reauth", "{\"password\":\"" CANARY "\"}", tok, csrf, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 200);
+    r = run(tk, "POST", "/auth/password", change, tok, csrf, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 422);
+    tk_free(tk);
+}
+
+/* ---- TOTP (S13) -------------------------------------------------------------------- */
+
+/* RFC 6238 Appendix B, SHA1 rows (8 digits, the ASCII secret
+ * "12345678901234567890"), through liboath with the plugin's step and
+ * epoch: a check of the parameters the plugin hands liboath. */
+static void test_totp_rfc6238_vectors_S13(void)
+{
+    static const char secret[] = "12345678901234567890";
+    static const struct {
+        time_t t;
+        const char *otp;
+    } v[] = {{59, "94287082"},         {1111111109, "07081804"}, {1111111111, "14050471"},
+             {1234567890, "89005924"}, {2000000000, "69279037"}, {20000000000LL, "65353130"}};
+    char out[9];
+    int64_t step = 0;
+
+    CU_ASSERT_EQUAL_FATAL(auth_totp_init(), 0);
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        CU_ASSERT_EQUAL(oath_totp_generate(secret, 20, v[i].t, AUTH_TOTP_STEP_S,
+                                           OATH_TOTP_DEFAULT_START_TIME, 8, out),
+                        OATH_OK);
+        CU_ASSERT_STRING_EQUAL(out, v[i].otp);
+        /* The plugin's 6 digits are the last 6 of the same value. */
+        CU_ASSERT_EQUAL(auth_totp_check((const unsigned char *)secret, 20, v[i].t, v[i].otp + 2,
+                                        &step),
+                        0);
+        CU_ASSERT_EQUAL(step, (int64_t)(v[i].t / AUTH_TOTP_STEP_S));
+    }
+}
+
+/* ±1 step accepted (and reported, for the replay guard), ±2 refused;
+ * malformed codes refused before liboath sees them. */
+static void test_totp_window_S13(void)
+{
+    unsigned char secret[AUTH_TOTP_SECRET_BYTES];
+    char b32[AUTH_TOTP_B32_LEN + 1], code[7];
+    time_t now = 1700000015; /* step 56666667 */
+    int64_t step = 0;
+
+    auth_totp_new(secret, b32);
+    for (int d = -2; d <= 2; d++) {
+        CU_ASSERT_EQUAL_FATAL(oath_totp_generate((const char *)secret, sizeof secret,
+                                                 now + d * AUTH_TOTP_STEP_S, AUTH_TOTP_STEP_S,
+                                                 OATH_TOTP_DEFAULT_START_TIME, 6, code),
+                              OATH_OK);
+        int rc = auth_totp_check(secret, sizeof secret, now, code, &step);
+        if (d == -2 || d == 2) {
+            CU_ASSERT_EQUAL(rc, -1);
+        } else {
+            CU_ASSERT_EQUAL(rc, 0);
+            CU_ASSERT_EQUAL(step, (int64_t)(now / AUTH_TOTP_STEP_S) + d);
+        }
+    }
+    CU_ASSERT_EQUAL(auth_totp_check(secret, sizeof secret, now, "12345", &step), -1);
+    CU_ASSERT_EQUAL(auth_totp_check(secret, sizeof secret, now, "12345a", &step), -1);
+    CU_ASSERT_EQUAL(auth_totp_check(secret, sizeof secret, now, "1234567", &step), -1);
+}
+
+/* The base32 text is the secret (liboath decodes it back); the URI has
+ * the promised form; recovery codes hash alike however typed. */
+static void test_totp_secret_uri_recovery_S13(void)
+{
+    unsigned char secret[AUTH_TOTP_SECRET_BYTES];
+    char b32[AUTH_TOTP_B32_LEN + 1], uri[512], want[512], code[AUTH_RECOVERY_LEN + 1];
+    char h1[65], h2[65], typed[64];
+    char *raw = NULL;
+    size_t len = 0;
+
+    auth_totp_new(secret, b32);
+    CU_ASSERT_EQUAL(strlen(b32), AUTH_TOTP_B32_LEN);
+    CU_ASSERT_EQUAL_FATAL(oath_base32_decode(b32, strlen(b32), &raw, &len), OATH_OK);
+    CU_ASSERT_EQUAL(len, sizeof secret);
+    CU_ASSERT(raw && memcmp(raw, secret, sizeof secret) == 0);
+    free(raw);
+    CU_ASSERT_EQUAL(auth_totp_uri(uri, sizeof uri, "shop1", "alice@example.com", b32), 0);
+    snprintf(want, sizeof want,
+             "otpauth://totp/shop1:alice%%40example.com?secret=%s&issuer=shop1"
+             "&algorithm=SHA1&digits=6&period=30",
+             b32);
+    CU_ASSERT_STRING_EQUAL(uri, want);
+    CU_ASSERT_EQUAL(auth_totp_uri(uri, 40, "shop1", "alice", b32), -1);
+
+    auth_recovery_new(code, h1);
+    CU_ASSERT_EQUAL(strlen(code), AUTH_RECOVERY_LEN);
+    snprintf(typed, sizeof typed, "%.8s-%.8s %.16s", code, code + 8, code + 16);
+    for (char *c = typed; *c; c++)
+        if (*c >= 'a' && *c <= 'f')
+            *c = (char)(*c - 'a' + 'A');
+    CU_ASSERT_EQUAL(auth_recovery_hash(typed, h2), 0);
+    CU_ASSERT_STRING_EQUAL(h1, h2);
+    CU_ASSERT_EQUAL(auth_recovery_hash("not-a-code", h2), -1);
+    CU_ASSERT_EQUAL(auth_recovery_hash("", h2), -1);
+}
+
+/* The current code of an enrolment answer's base32 secret, `steps` steps
+ * from now (liboath, as an authenticator app would compute it). */
+static void code_of(const char *b32, int steps, char out[7])
+{
+    char *raw = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL_FATAL(oath_base32_decode(b32, strlen(b32), &raw, &len), OATH_OK);
+    CU_ASSERT_EQUAL(oath_totp_generate(raw, len, time(NULL) + steps * AUTH_TOTP_STEP_S,
+                                       AUTH_TOTP_STEP_S, OATH_TOTP_DEFAULT_START_TIME, 6, out),
+                    OATH_OK);
+    free(raw);
+}
+
+/* S13 through the plugin: enrol (the secret sealed by the keyring before
+ * it reaches the database), confirm; then login answers mfa_required and
+ * the pre-MFA session passes only with a fresh code: the confirm code
+ * replayed and a code 2 steps ahead are refused, the next step's passes
+ * with a new session ID.  S16: the secret is in no log or statement. */
+static void test_totp_login_replay_refused_S13(void)
+{
+    fakedb f;
+    tk_kit *tk = kit(&f);
+    char tok[AUTH_TOKEN_LEN + 1], csrf[AUTH_TOKEN_LEN + 1], pre[AUTH_TOKEN_LEN + 1];
+    char b32[AUTH_TOTP_B32_LEN + 1], code[7], body[64];
+    tn_request *r = login(tk, LOGIN, CANARY, NULL);
+    cookie_token(tk_resp_header(r, "Set-Cookie"), tok);
+    snprintf(csrf, sizeof csrf, "%s", tk_resp_json_string(r, "csrf_token"));
+
+    r = run(tk, "POST", "/auth/mfa/totp/enrol", NULL, tok, csrf, NULL);
+    CU_ASSERT_EQUAL_FATAL(tk_resp_status(r), 200);
+    snprintf(b32, sizeof b32, "%s", tk_resp_json_string(r, "secret"));
+    CU_ASSERT_EQUAL(strncmp(f.sealed, "tnsec:", 6), 0);
+    CU_ASSERT_PTR_NULL(strstr(f.sealed, b32));
+    code_of(b32, 0, code);
+    snprintf(body, sizeof body, "{\"code\":\"%s\"}", code);
+    r = run(tk, "POST", "/auth/mfa/totp/confirm", body, tok, csrf, NULL);
+    CU_ASSERT_EQUAL_FATAL(tk_resp_status(r), 200);
+    CU_ASSERT(f.confirmed);
+
+    r = login(tk, LOGIN, CANARY, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 200);
+    CU_ASSERT_STRING_EQUAL(tk_resp_body(r, NULL), "{\"mfa_required\":true}");
+    cookie_token(tk_resp_header(r, "Set-Cookie"), pre);
+    CU_ASSERT_EQUAL(tk_resp_status(run(tk, "GET", "/auth/me", NULL, pre, NULL, NULL)), 401);
+    r = run(tk, "POST", "/auth/login/mfa", body, pre, NULL, NULL); /* replay */
+    CU_ASSERT_EQUAL(tk_resp_status(r), 401);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "invalid_code");
+    /* Out of the last seconds of a step, so +2 is still +2 when checked. */
+    if (AUTH_TOTP_STEP_S - time(NULL) % AUTH_TOTP_STEP_S < 3)
+        sleep((unsigned)(AUTH_TOTP_STEP_S - time(NULL) % AUTH_TOTP_STEP_S));
+    code_of(b32, 2, code);
+    snprintf(body, sizeof body, "{\"code\":\"%s\"}", code);
+    r = run(tk, "POST", "/auth/login/mfa", body, pre, NULL, NULL); /* +2 steps */
+    CU_ASSERT_EQUAL(tk_resp_status(r), 401);
+    code_of(b32, 1, code);
+    snprintf(body, sizeof body, "{\"code\":\"%s\"}", code);
+    r = run(tk, "POST", "/auth/login/mfa", body, pre, NULL, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 200);
+    cookie_token(tk_resp_header(r, "Set-Cookie"), tok);
+    CU_ASSERT_STRING_NOT_EQUAL(tok, pre);
+    CU_ASSERT_EQUAL(tk_resp_status(run(tk, "GET", "/auth/me", NULL, tok, NULL, NULL)), 200);
+    r = run(tk, "POST", "/auth/login/mfa", body, pre, NULL, NULL); /* the old ID is gone */
+    CU_ASSERT_EQUAL(tk_resp_status(r), 401);
+    assert_no_secret(tk, b32);
+    tk_free(tk);
+}
+
 /* ---- throttling (S9) ------------------------------------------------------------------- */
 
 static void test_lock_and_throttle_S9(void)
@@ -589,6 +835,7 @@ static void test_login_storm_busy_503_S12(void)
     CU_ASSERT_FATAL(auth_pw_hash(CANARY, strlen(CANARY), f.hash) == 0);
     f.wait = "0";
     snprintf(f.roles, sizeof f.roles, "staff");
+    f.tk = tk;
     CU_ASSERT_EQUAL(tk_plugin_set(tk, "auth", "hash_concurrency", "1"), TN_OK);
     CU_ASSERT_EQUAL(tk_plugin_set(tk, "auth", "hash_queue", "1"), TN_OK);
     CU_ASSERT_EQUAL_FATAL(tk_load(tk, tn_plugin_entry()), TN_OK);
@@ -630,6 +877,13 @@ int main(void)
     CU_add_test(s, "password change policy, rehash (S12)",
                 test_password_change_policy_and_rehash_S12);
     CU_add_test(s, "lock and throttle (S9)", test_lock_and_throttle_S9);
+    CU_add_test(s, "TOTP: RFC 6238 Appendix B vectors (S13)", test_totp_rfc6238_vectors_S13);
+    CU_add_test(s, "TOTP: +-1 step accepted, +-2 refused (S13)", test_totp_window_S13);
+    CU_add_test(s, "TOTP: secret, otpauth URI, recovery codes (S13)",
+                test_totp_secret_uri_recovery_S13);
+    CU_add_test(s, "TOTP login: replay and +2 refused (S13, S16)",
+                test_totp_login_replay_refused_S13);
+    CU_add_test(s, "reauth_required after 300 s (S6, S9)", test_reauth_required_after_300s_S6_S9);
     CU_add_test(s, "hash gate: cap and bounded queue (S12)", test_hash_gate_cap_and_queue_S12);
     CU_add_test(s, "login storm: 503 busy past the queue (S12)", test_login_storm_busy_503_S12);
     CU_add_test(s, "Origin, token and cookie rules (S4)", test_origin_and_cookie_rules_S4);

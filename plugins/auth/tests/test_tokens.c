@@ -42,9 +42,9 @@ static void db(const char *tenant, const char *sql, int n, const char *const *p,
     fakedb *f = ud;
     (void)tenant, (void)n;
     if (starts(sql, "UPDATE auth_sessions s SET last_seen")) {
-        tk_db_columns(res, 2, "user_id", "roles");
-        if (f->sid[0] && strcmp(p[0], f->sid) == 0)
-            tk_db_row(res, USER_ID, f->user_roles);
+        tk_db_columns(res, 7, "user_id", "roles", "auth_at", "mfa", "method", "buyer", "stage");
+        if (f->sid[0] && strcmp(p[0], f->sid) == 0) /* an admin who passed MFA */
+            tk_db_row(res, USER_ID, f->user_roles, "0", "t", "password", NULL, "full");
     } else if (starts(sql, "WITH t AS (SELECT t.id")) {
         tk_db_columns(res, 3, "creator", "roles", "created");
         if (strcmp(p[0], TOKEN_ID) == 0 && f->hash[0] && strcmp(p[1], f->hash) == 0)
