@@ -632,6 +632,7 @@ const tn_api host_api = {
     .req_auth = host_api_req_auth,
     .command_add = host_api_command_add,
     .command_done = host_api_command_done,
+    .tx_audit = host_api_tx_audit,
 };
 
 void host_worker_events_init(host_worker *w)

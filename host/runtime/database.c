@@ -608,28 +608,41 @@ int host_api_db_publish(tn_request *req, const char *name, const char *payload)
     return host_dbtx_publish(m, name, payload);
 }
 
-int host_api_db_audit(tn_request *req, const char *action, const char *target_type,
-                      const char *target_id, const char *result)
+int host_dbtx_audit(host_dbtx *m, const char *user_id, const char *client_addr,
+                    const char *request_id, const char *action, const char *target_type,
+                    const char *target_id, const char *result)
 {
     static const char sql[] =
         "INSERT INTO audit_log (tenant_id, user_id, action, target_type, target_id, "
         "client_ip, request_id, result) VALUES (current_setting('app.tenant_id'), "
         "$1, $2, $3, $4, $5::inet, $6, $7)";
     const char *params[7];
-    host_dbtx *m;
 
-    if (!req || !req->tenant || !action || !*action || strlen(action) > 128 || !result ||
+    /* The table's own CHECKs, answered before a round trip (and before a
+     * failed INSERT could abort the caller's transaction). */
+    if (!m->tenant || !action || !*action || strlen(action) > 128 || !result ||
         (strcmp(result, "ok") != 0 && strcmp(result, "denied") != 0 &&
          strcmp(result, "failed") != 0))
         return TN_EINVAL;
-    params[0] = req->user_id;
+    params[0] = user_id;
     params[1] = action;
     params[2] = target_type;
     params[3] = target_id;
-    params[4] = req->client_addr && req->client_addr[0] ? req->client_addr : NULL;
-    params[5] = req->request_id;
+    params[4] = client_addr && client_addr[0] ? client_addr : NULL;
+    params[5] = request_id;
     params[6] = result;
+    return host_dbtx_query(m, sql, 7, params, NULL, NULL);
+}
+
+int host_api_db_audit(tn_request *req, const char *action, const char *target_type,
+                      const char *target_id, const char *result)
+{
+    host_dbtx *m;
+
+    if (!req || !req->tenant || !action || !result)
+        return TN_EINVAL;
     if (!(m = req_machine(req)))
         return TN_ENOMEM;
-    return host_dbtx_query(m, sql, 7, params, NULL, NULL);
+    return host_dbtx_audit(m, req->user_id, req->client_addr, req->request_id, action,
+                           target_type, target_id, result);
 }

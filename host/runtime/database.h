@@ -56,6 +56,13 @@ int host_dbtx_query(host_dbtx *m, const char *sql, int nparams, const char *cons
 int host_dbtx_end(host_dbtx *m, int commit, host_dbtx_cbfn cb, void *ud);
 /* A durable event in the outbox, in this transaction (tenant required). */
 int host_dbtx_publish(host_dbtx *m, const char *name, const char *payload_json);
+/* An audit_log row (S20) in this transaction (tenant required): the one
+ * INSERT behind db_audit and tx_audit.  TN_EINVAL: no tenant, action empty
+ * or over 128 bytes, result not ok/denied/failed.  user_id, client_addr
+ * and request_id may be NULL. */
+int host_dbtx_audit(host_dbtx *m, const char *user_id, const char *client_addr,
+                    const char *request_id, const char *action, const char *target_type,
+                    const char *target_id, const char *result);
 /* 1 once a statement was asked (the transaction is or was begun). */
 int host_dbtx_used(const host_dbtx *m);
 /* 1 while commit or rollback is under way. */

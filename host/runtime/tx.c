@@ -355,3 +355,25 @@ int host_api_tx_publish(tn_tx *tx, const char *name, const char *payload_json)
     tx->used = 1;
     return TN_OK;
 }
+
+/* The audit row of a transaction without a request: no client address and
+ * no request id (the columns are NULL); actor is the user or principal. */
+int host_api_tx_audit(tn_tx *tx, const char *actor, const char *action, const char *target_type,
+                      const char *target_id, const char *result)
+{
+    int rc;
+
+    if (!tx)
+        return TN_EINVAL;
+    if ((rc = usable(tx, "tx_audit")) != TN_OK)
+        return rc;
+    rc = host_dbtx_audit(tx->m, actor, NULL, NULL, action, target_type, target_id, result);
+    if (rc == TN_EINVAL)
+        return host_plugin_fail(tx->plugin, rc,
+                                "tx_audit: needs a tenant, an action of 1..128 bytes and a "
+                                "result of ok, denied or failed");
+    if (rc != TN_OK)
+        return host_plugin_fail(tx->plugin, rc, "tx_audit: not queued (%d)", rc);
+    tx->used = 1;
+    return TN_OK;
+}

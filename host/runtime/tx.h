@@ -37,6 +37,8 @@ int host_api_tx_query(tn_tx *tx, const char *sql, int nparams, const char *const
 int host_api_tx_commit(tn_tx *tx, tn_tx_fn cb, void *ud);
 int host_api_tx_rollback(tn_tx *tx, tn_tx_fn cb, void *ud);
 int host_api_tx_publish(tn_tx *tx, const char *name, const char *payload_json);
+int host_api_tx_audit(tn_tx *tx, const char *actor, const char *action, const char *target_type,
+                      const char *target_id, const char *result);
 /* The delivery's own transaction: its statements commit together with the
  * acknowledgement (outbox.c), or roll back with the retry. */
 tn_tx *host_api_delivery_tx(tn_delivery *d);

@@ -12,7 +12,7 @@
  * plugin's capped thread pool (pool.c), as at login; the row is inserted
  * in a transaction bound to tenant T (tx_begin), so row-level security
  * checks it as for a request, with an audit_log row in the same
- * transaction (user "cli", request ID "cli": no request exists).
+ * transaction (tx_audit, actor "cli": no request exists).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,11 +146,6 @@ static void committed(tn_tx *tx, const tn_db_result *res, void *ud)
     op_end(op, 1, msg);
 }
 
-static void ignore(tn_tx *tx, const tn_db_result *res, void *ud)
-{
-    (void)tx, (void)res, (void)ud; /* a failure aborts the transaction: the commit says so */
-}
-
 static void rolled_back(tn_tx *tx, const tn_db_result *res, void *ud)
 {
     (void)tx, (void)res, (void)ud;
@@ -179,12 +174,7 @@ static void inserted(tn_tx *tx, const tn_db_result *res, void *ud)
         return;
     }
     snprintf(op->user_id, sizeof op->user_id, "%s", api->db_value(res, 0, 0));
-    const char *p[1] = {op->user_id};
-    if (api->tx_query(tx,
-                      "INSERT INTO audit_log (tenant_id, user_id, action, target_type, target_id, "
-                      "request_id, result) VALUES (current_setting('app.tenant_id'), 'cli', "
-                      "'auth.user_create', 'user', $1, 'cli', 'ok')",
-                      1, p, ignore, op) != TN_OK ||
+    if (api->tx_audit(tx, "cli", "auth.user_create", "user", op->user_id, "ok") != TN_OK ||
         api->tx_commit(tx, committed, op) != TN_OK) {
         api->tx_rollback(tx, rolled_back, NULL);
         op_end(op, 0, "the user was not created: the transaction was refused");
@@ -297,5 +287,7 @@ static tn_status cmd_user(tn_plugin *self, tn_command *cmd, const tn_command_arg
 
 int auth_cli_add(auth_ctx *ctx)
 {
+    if (!TN_API_HAS(ctx->api, tx_audit)) /* the audit row is not optional (S20) */
+        return TN_OK;
     return ctx->api->command_add(ctx->self, "user", CLI_USAGE, TN_COMMAND_STDIN, cmd_user, ctx);
 }

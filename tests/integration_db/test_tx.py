@@ -125,6 +125,30 @@ class TxTest(DbTestCase):
         got = self.call(srv, "GET", f"/tx/sleep?t=a&ms={int(5000 * harness.SCALE)}")
         self.assertEqual((got["status"], got["sqlstate"]), (TN_EDB_QUERY, "57014"), got)
 
+    def audits(self, action, target_id):
+        return self.pg.rows("SELECT tenant_id, coalesce(user_id, '-'), target_type, "
+                            "coalesce(client_ip::text, '-'), coalesce(request_id, '-'), result "
+                            "FROM audit_log WHERE action = :'a' AND target_id = :'t' ORDER BY id;",
+                            a=action, t=target_id)
+
+    def test_timer_tx_audit_iff_committed_tenant_bound_S20(self):
+        """S20: tx_audit from a timer's transaction writes the operation log
+        row of the transaction's tenant, the actor as user, no client
+        address or request id, if and only if the transaction commits; a
+        transaction bound to no tenant cannot write one (TN_EINVAL, and the
+        transaction is not spoiled by it)."""
+        srv = self.tx_server()
+        self.assertEqual(self.call(srv, "POST", "/tx/write?t=b&flags=commit&audit=1", "aud-c"),
+                         {"insert": 0, "end": 0, "sqlstate": "", "audit": 0})
+        self.assertEqual(self.audits("txprobe.write", "aud-c"),
+                         [["b", "txprobe", "note", "-", "-", "ok"]])
+        self.assertEqual(self.call(srv, "POST", "/tx/write?t=a&flags=rollback&audit=1", "aud-r"),
+                         {"insert": 0, "end": 0, "sqlstate": "", "audit": 0})
+        self.assertEqual(self.audits("txprobe.write", "aud-r"), [])
+        got = self.call(srv, "POST", "/tx/write?t=none&flags=commit&audit=1", "aud-n")
+        self.assertEqual(got["audit"], TN_EINVAL, got)
+        self.assertEqual(self.audits("txprobe.write", "aud-n"), [])
+
     # -- a delivery's transaction -------------------------------------------
 
     def test_kill9_before_ack_loses_nothing_and_doubles_nothing_A3(self):
@@ -187,6 +211,9 @@ class TxTest(DbTestCase):
         self.assertEqual(len(self.logs(srv, r"^failing kd$")), 1)
         self.assertEqual(self.notes_with("sub-kd"), 1)
         self.assertEqual(self.acks(eid), [["txprobe", "a"]])
+        # S20: the delivery's tx_audit row exists once, from the committed
+        # attempt only, in the event's tenant.
+        self.assertEqual(self.audits("txprobe.sub", "sub-kd"), [["a", "-", "note", "-", "-", "ok"]])
 
 
 if __name__ == "__main__":

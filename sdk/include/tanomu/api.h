@@ -565,9 +565,17 @@ struct tn_api {
      * itself or later on the loop. */
     void (*command_done)(tn_command *cmd, int ok, const char *message);
 
+    /* An operation log entry (S20) in a transaction outside a request
+     * (tx_begin, delivery_tx): tenant from the transaction (TN_EINVAL
+     * without one), user_id = actor (may be NULL), no client address or
+     * request id.  Written if and only if tx commits.  TN_EINVAL: action
+     * empty or over 128 bytes, result not "ok", "denied" or "failed". */
+    int (*tx_audit)(tn_tx *tx, const char *actor, const char *action, const char *target_type,
+                    const char *target_id, const char *result);
+
     /* Spare slots: later minors put functions here.  A table that grows
      * past them only grows: members never move (see the ABI layout test). */
-    void (*reserved[11])(void);
+    void (*reserved[10])(void);
 };
 
 /* True if the host's table has member `fn` and it is filled in. */

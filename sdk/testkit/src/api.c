@@ -145,4 +145,5 @@ void tk_api_fill(tn_api *api)
     /* ABI 1.2: CLI commands (commands.c) */
     api->command_add = tk_api_command_add;
     api->command_done = tk_api_command_done;
+    api->tx_audit = tk_api_tx_audit;
 }

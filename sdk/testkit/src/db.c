@@ -489,24 +489,35 @@ int tk_api_db_publish(tn_request *req, const char *name, const char *payload_jso
     return op ? submit(req, op) : TN_ENOMEM;
 }
 
-int tk_api_db_audit(tn_request *req, const char *action, const char *target_type,
-                    const char *target_id, const char *result)
+/* The one audit INSERT behind db_audit and tx_audit, checked as the
+ * table's CHECKs check it (fields: the row's eight columns in order). */
+static tk_db_op *audit_op(const char *const fields[8])
 {
-    if (!tk_req_usable(req) || action == NULL || action[0] == '\0' ||
+    const char *action = fields[2], *result = fields[7];
+    if (fields[0] == NULL || action == NULL || action[0] == '\0' ||
         strlen(action) > TK_AUDIT_ACTION_MAX || result == NULL ||
         (strcmp(result, "ok") != 0 && strcmp(result, "denied") != 0 &&
          strcmp(result, "failed") != 0))
+        return NULL;
+    tk_db_op *op = op_new(TK_DB_AUDIT, NULL, NULL);
+    if (op == NULL || (op->audit = audit_new(fields)) == NULL) {
+        tk_db_op_free(op);
+        return NULL;
+    }
+    return op;
+}
+
+int tk_api_db_audit(tn_request *req, const char *action, const char *target_type,
+                    const char *target_id, const char *result)
+{
+    if (!tk_req_usable(req))
         return TN_EINVAL;
     /* Who, from where and in which request come from the request (S20). */
     const char *fields[8] = {req->tenant, req->user, action,
                              target_type, target_id, req->client_addr[0] ? req->client_addr : NULL,
                              req->id,     result};
-    tk_db_op *op = op_new(TK_DB_AUDIT, NULL, NULL);
-    if (op == NULL || (op->audit = audit_new(fields)) == NULL) {
-        tk_db_op_free(op);
-        return TN_ENOMEM;
-    }
-    return submit(req, op);
+    tk_db_op *op = audit_op(fields);
+    return op ? submit(req, op) : TN_EINVAL;
 }
 
 /* -- answering ---------------------------------------------------------- */
@@ -706,6 +717,15 @@ int tk_db_tx_publish(tn_tx *t, const char *name, const char *payload_json)
     json_decref(doc);
     tk_db_op *op = publish_op(t->tk, t->tenant, name, payload);
     return op ? submit_tx(t, op) : TN_ENOMEM;
+}
+
+int tk_db_tx_audit(tn_tx *t, const char *actor, const char *action, const char *target_type,
+                   const char *target_id, const char *result)
+{
+    /* No request: no client address and no request id. */
+    const char *fields[8] = {t->tenant, actor, action, target_type, target_id, NULL, NULL, result};
+    tk_db_op *op = audit_op(fields);
+    return op ? submit_tx(t, op) : TN_EINVAL;
 }
 
 void tk_db_request_end(tn_request *r)

@@ -527,6 +527,8 @@ int tk_db_tx_query(tn_tx *t, const char *sql, int nparams, const char *const *pa
                    void *ud);
 int tk_db_tx_end(tn_tx *t, int commit, tn_tx_fn cb, void *ud);
 int tk_db_tx_publish(tn_tx *t, const char *name, const char *payload_json);
+int tk_db_tx_audit(tn_tx *t, const char *actor, const char *action, const char *target_type,
+                   const char *target_id, const char *result);
 
 /* tx.c */
 int tk_api_tx_begin(tn_plugin *self, const char *tenant_id, tn_tx **out);
@@ -535,6 +537,8 @@ int tk_api_tx_query(tn_tx *tx, const char *sql, int nparams, const char *const *
 int tk_api_tx_commit(tn_tx *tx, tn_tx_fn cb, void *ud);
 int tk_api_tx_rollback(tn_tx *tx, tn_tx_fn cb, void *ud);
 int tk_api_tx_publish(tn_tx *tx, const char *name, const char *payload_json);
+int tk_api_tx_audit(tn_tx *tx, const char *actor, const char *action, const char *target_type,
+                    const char *target_id, const char *result);
 tn_tx *tk_api_delivery_tx(tn_delivery *d);
 /* A tn_tx statement ran (from tk_db_run), or was cancelled (res status
  * TN_ECANCELED): its callback; an end also ends the handle. */

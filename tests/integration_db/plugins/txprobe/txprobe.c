@@ -8,7 +8,9 @@
  *
  *   POST /tx/write?t=T&flags=commit|rollback[&as=U]   INSERT a note (the
  *        body) naming tenant U (default T, or "a"), in a transaction bound
- *        to T, then end as asked: {"insert":S,"end":S,"sqlstate":"..."}
+ *        to T, then end as asked: {"insert":S,"end":S,"sqlstate":"..."};
+ *        with &audit=1 also a tx_audit row (actor "txprobe", action
+ *        "txprobe.write", target note/BODY) and "audit":RC in the answer.
  *   GET  /tx/count?t=T       SELECT count(*) FROM notes (RLS decides):
  *        {"status":S,"count":N}
  *   POST /tx/refused         tx_query with the body as the statement:
@@ -22,7 +24,8 @@
  *        {"publish":RC,"end":S}
  *
  * The durable subscriber to txprobe.sub writes the note "sub-KEY" through
- * delivery_tx() and acknowledges from the INSERT's callback (delivery_done),
+ * delivery_tx(), with a tx_audit row (no actor, action "txprobe.sub",
+ * target note/sub-KEY), and acknowledges from the INSERT's callback (delivery_done),
  * so the write commits with the ack.  Flags, each once per key (marker
  * files in marker_dir):
  *   hold  after the write, log "holding KEY after its write" and never
@@ -53,6 +56,7 @@ typedef struct job {
     const char *arg;    /* body, statement, ms, keys */
     const char *flags;
     const char *as;
+    const char *audit;
     int rc;
     int status;
     char out[512];
@@ -80,6 +84,7 @@ static tn_status start(tn_plugin *p, tn_request *req, tn_timer_fn fn, const char
     j->arg = arg;
     j->flags = api->req_query_param(req, "flags");
     j->as = api->req_query_param(req, "as");
+    j->audit = api->req_query_param(req, "audit");
     if (!(j->timer = api->timer_start(p, 0, 0, fn, j)))
         return TN_ERROR;
     return TN_SUSPEND;
@@ -103,11 +108,13 @@ static const char *body_text(tn_request *req)
 static void write_ended(tn_tx *tx, const tn_db_result *res, void *ud)
 {
     job *j = ud;
-    char json[600];
+    char json[600], audit[32] = "";
 
     (void)tx;
-    snprintf(json, sizeof json, "{\"insert\":%d,\"end\":%d,\"sqlstate\":\"%s\"}", j->status,
-             api->db_status(res), j->out);
+    if (j->audit)
+        snprintf(audit, sizeof audit, ",\"audit\":%d", j->rc);
+    snprintf(json, sizeof json, "{\"insert\":%d,\"end\":%d,\"sqlstate\":\"%s\"%s}", j->status,
+             api->db_status(res), j->out, audit);
     answer(j, 200, json);
 }
 
@@ -131,8 +138,12 @@ static void run_write(tn_plugin *p, void *ud)
     api->timer_stop(j->timer);
     if (api->tx_begin(p, j->tenant, &j->tx) != TN_OK ||
         api->tx_query(j->tx, "INSERT INTO notes (tenant_id, body) VALUES ($1, $2)", 2, params,
-                      write_inserted, j) != TN_OK)
+                      write_inserted, j) != TN_OK) {
         answer(j, 500, "{\"error\":\"not queued\"}");
+        return;
+    }
+    if (j->audit) /* answered with the write; a refusal leaves the transaction as it was */
+        j->rc = api->tx_audit(j->tx, "txprobe", "txprobe.write", "note", j->arg, "ok");
 }
 
 static tn_status h_write(tn_plugin *p, tn_request *req, void *ud)
@@ -403,7 +414,9 @@ static tn_status on_sub(tn_plugin *p, const tn_event *ev, tn_delivery *d, void *
     snprintf(body, sizeof body, "sub-%s", v->key);
     params[0] = ev->tenant_id;
     params[1] = body;
+    /* The audit row first: it has no callback, so a refusal frees v once. */
     if (!(tx = api->delivery_tx(d)) ||
+        api->tx_audit(tx, NULL, "txprobe.sub", "note", body, "ok") != TN_OK ||
         api->tx_query(tx, "INSERT INTO notes (tenant_id, body) VALUES ($1, $2)", 2, params,
                       sub_written, v) != TN_OK) {
         free(v);
@@ -416,7 +429,7 @@ static int init(tn_plugin *self, const tn_api *a)
 {
     api = a;
     self_plugin = self;
-    if (!TN_API_HAS(api, delivery_tx))
+    if (!TN_API_HAS(api, delivery_tx) || !TN_API_HAS(api, tx_audit))
         return -1;
     if (api->route_add(self, "POST", "/tx/write", TN_ACCESS_PUBLIC, NULL, h_write, NULL) ||
         api->route_add(self, "GET", "/tx/count", TN_ACCESS_PUBLIC, NULL, h_count, NULL) ||
