@@ -23,6 +23,7 @@
 #include "generation.h"
 #include "log.h"
 #include "master.h"
+#include "names.h"
 #include "outbox.h"
 #include "plugin_settings.h"
 #include "reload_status.h"
@@ -384,7 +385,7 @@ int main(int argc, char **argv)
         return host_cli_secret(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "plugin") == 0)
         return host_cli_plugin(argc, argv);
-    if (argc >= 2 && argv[1][0] != '-' && !host_command_builtin(argv[1]))
+    if (argc >= 2 && argv[1][0] != '-' && !host_command_name_builtin(argv[1]))
         return host_cli_command(argc, argv, DEFAULT_CONF); /* a plugin's: cli_command.c */
     if (parse_args(argc, argv, &c) != 0) {
         host_log_to_stderr();

@@ -50,3 +50,25 @@ int host_iface_name_valid(const char *name)
     return name_matches(name, "abcdefghijklmnopqrstuvwxyz",
                         "abcdefghijklmnopqrstuvwxyz0123456789_.", HOST_IFACE_NAME_MAX);
 }
+
+int host_command_name_valid(const char *name)
+{
+    return name_matches(name, "abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz0123456789-",
+                        HOST_COMMAND_NAME_MAX);
+}
+
+/* The tanomu command's own commands: names that might become one stay
+ * free as well. */
+static const char *const command_builtins[] = {"serve",   "check",  "reload", "plugins", "plugin",
+                                               "migrate", "events", "audit",  "jobs",    "secret",
+                                               "version", "help",   NULL};
+
+int host_command_name_builtin(const char *name)
+{
+    size_t i;
+
+    for (i = 0; name && command_builtins[i]; i++)
+        if (strcmp(command_builtins[i], name) == 0)
+            return 1;
+    return 0;
+}

@@ -31,4 +31,12 @@ int host_tenant_id_valid(const char *id);
 #define HOST_IFACE_NAME_MAX 64
 int host_iface_name_valid(const char *name);
 
+/* Plugin CLI commands (command_add, ABI 1.2): [a-z][a-z0-9-]{0,31}. */
+#define HOST_COMMAND_NAME_MAX 32
+int host_command_name_valid(const char *name);
+
+/* Is name one of the tanomu command's own (host/cli/main.c)?  Those always
+ * win, so a plugin cannot take one (host and testkit alike). */
+int host_command_name_builtin(const char *name);
+
 #endif

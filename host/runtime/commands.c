@@ -20,9 +20,9 @@
 #include <uv.h>
 
 #include "context.h"
+#include "names.h"
 #include "tx.h"
 
-#define COMMAND_NAME_MAX 32
 #define COMMAND_USAGE_MAX 200
 
 struct tn_command {
@@ -34,35 +34,6 @@ struct tn_command {
     int ok;
     char *message;
 };
-
-/* The tanomu command's own commands (cli/main.c): they always win, so a
- * plugin cannot take one, and names that might become one stay free. */
-static const char *const builtins[] = {"serve",   "check",  "reload", "plugins", "plugin",
-                                       "migrate", "events", "audit",  "jobs",    "secret",
-                                       "version", "help",   NULL};
-
-int host_command_builtin(const char *name)
-{
-    int i;
-
-    for (i = 0; name && builtins[i]; i++)
-        if (strcmp(builtins[i], name) == 0)
-            return 1;
-    return 0;
-}
-
-static int name_valid(const char *s)
-{
-    size_t i;
-
-    if (!s || !(s[0] >= 'a' && s[0] <= 'z'))
-        return 0;
-    for (i = 1; s[i]; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-') ||
-            i >= COMMAND_NAME_MAX)
-            return 0;
-    return 1;
-}
 
 static int usage_valid(const char *s)
 {
@@ -98,7 +69,7 @@ int host_api_command_add(tn_plugin *p, const char *name, const char *usage, unsi
         return TN_EINVAL;
     if (!w || !w->initializing)
         return host_plugin_fail(p, TN_ESTATE, "command_add: only from init()");
-    if (!fn || !name_valid(name))
+    if (!fn || !host_command_name_valid(name))
         return host_plugin_fail(p, TN_EINVAL,
                                 "command_add: name must match [a-z][a-z0-9-]{0,31}"
                                 " and fn be set");
@@ -107,7 +78,7 @@ int host_api_command_add(tn_plugin *p, const char *name, const char *usage, unsi
                                 "command_add: usage is one printable line (at most %d bytes) "
                                 "and flags TN_COMMAND_STDIN or 0",
                                 COMMAND_USAGE_MAX);
-    if (host_command_builtin(name))
+    if (host_command_name_builtin(name))
         return host_plugin_fail(p, TN_EEXIST, "command_add: '%s' is a built-in command", name);
     if ((other = host_command_find(w, name)) != NULL)
         return host_plugin_fail(p, TN_EEXIST, "command_add: '%s' is taken by plugin %s", name,

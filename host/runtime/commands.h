@@ -26,9 +26,6 @@ typedef struct host_commands {
     int n;
 } host_commands;
 
-/* Is name one of the tanomu command's own (main.c)?  Those always win. */
-int host_command_builtin(const char *name);
-
 int host_api_command_add(tn_plugin *self, const char *name, const char *usage, unsigned flags,
                          tn_command_fn fn, void *ud);
 void host_api_command_done(tn_command *cmd, int ok, const char *message);

@@ -643,6 +643,6 @@ int host_api_db_audit(tn_request *req, const char *action, const char *target_ty
         return TN_EINVAL;
     if (!(m = req_machine(req)))
         return TN_ENOMEM;
-    return host_dbtx_audit(m, req->user_id, req->client_addr, req->request_id, action,
-                           target_type, target_id, result);
+    return host_dbtx_audit(m, req->user_id, req->client_addr, req->request_id, action, target_type,
+                           target_id, result);
 }

@@ -25,24 +25,6 @@ struct tn_command {
     char *message;
 };
 
-/* As host/runtime/commands.c: the tanomu command's own names. */
-static const char *const builtins[] = {"serve",   "check",  "reload", "plugins", "plugin",
-                                       "migrate", "events", "audit",  "jobs",    "secret",
-                                       "version", "help",   NULL};
-
-static int name_valid(const char *s)
-{
-    size_t i;
-
-    if (!s || !(s[0] >= 'a' && s[0] <= 'z'))
-        return 0;
-    for (i = 1; s[i]; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-') ||
-            i >= 32)
-            return 0;
-    return 1;
-}
-
 static int usage_valid(const char *s)
 {
     size_t i;
@@ -73,16 +55,15 @@ int tk_api_command_add(tn_plugin *self, const char *name, const char *usage, uns
         return TN_EINVAL;
     if (tk->registering != self)
         return tk_plugin_fail(self, TN_ESTATE, "command_add: only from init()");
-    if (fn == NULL || !name_valid(name))
+    if (fn == NULL || !host_command_name_valid(name))
         return tk_plugin_fail(self, TN_EINVAL,
                               "command_add: name must match [a-z][a-z0-9-]{0,31} and fn be set");
     if (!usage_valid(usage) || (flags & ~TN_COMMAND_STDIN) != 0)
         return tk_plugin_fail(self, TN_EINVAL,
                               "command_add: usage is one printable line (at most 200 bytes) "
                               "and flags TN_COMMAND_STDIN or 0");
-    for (size_t i = 0; builtins[i]; i++)
-        if (strcmp(builtins[i], name) == 0)
-            return tk_plugin_fail(self, TN_EEXIST, "command_add: '%s' is a built-in command", name);
+    if (host_command_name_builtin(name))
+        return tk_plugin_fail(self, TN_EEXIST, "command_add: '%s' is a built-in command", name);
     if ((other = find(tk, name)) != NULL)
         return tk_plugin_fail(self, TN_EEXIST, "command_add: '%s' is taken by plugin %s", name,
                               other->plugin->desc.name);

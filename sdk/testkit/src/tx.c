@@ -206,8 +206,8 @@ int tk_api_tx_audit(tn_tx *tx, const char *actor, const char *action, const char
     if (tx == NULL)
         return TN_EINVAL;
     int rc = usable(tx, "tx_audit");
-    if (rc == TN_OK && (rc = tk_db_tx_audit(tx, actor, action, target_type, target_id, result)) ==
-                           TN_OK)
+    if (rc == TN_OK &&
+        (rc = tk_db_tx_audit(tx, actor, action, target_type, target_id, result)) == TN_OK)
         tx->used = 1;
     return rc;
 }
