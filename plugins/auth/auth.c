@@ -518,7 +518,11 @@ static int auth_init(tn_plugin *self, const tn_api *api)
     auth_pool_init(&ctx->pool, api, self, cap, qmax);
     /* About 52 bytes a key: 256 KiB hold some 5,000 client addresses. */
     ctx->login_zone = api->limit_zone(self, "login", per_min / 60.0, burst, 256 * 1024);
-    if (ctx->login_zone == NULL) {
+    /* Audit of refusals by the login zone: one entry a minute per address,
+     * so a flood does not become a database write per request. */
+    if (ctx->login_zone != NULL)
+        ctx->audit_zone = api->limit_zone(self, "login_audit", 1.0 / 60.0, 1, 128 * 1024);
+    if (ctx->login_zone == NULL || ctx->audit_zone == NULL) {
         api->log(self, TN_LOG_ERROR, "auth: limit_zone: %s", api->last_error(self));
         return -1;
     }

@@ -47,6 +47,7 @@ typedef struct auth_ctx {
     auth_pw_ctx pw;
     auth_pool pool;
     tn_limit *login_zone; /* per client address and tenant */
+    tn_limit *audit_zone; /* "login_audit": one refusal audited a minute an address */
     tn_metric *logins;    /* logins_total{tenant}: successful */
     tn_metric *failures;  /* login_failures_total{tenant} */
     tn_metric *locks;     /* account_locks_total{tenant} */
@@ -75,8 +76,11 @@ int auth_users_routes_add(auth_ctx *ctx);
 int auth_mfa_routes_add(auth_ctx *ctx);
 /* POST /auth/reauth with {code}: a TOTP code in place of the password. */
 tn_status auth_mfa_reauth(auth_ctx *ctx, tn_request *req, json_t *body);
-/* Takes one unit of the per-address zone; 0, or -1 after answering 429. */
-int auth_take_address(auth_ctx *ctx, tn_request *req);
+/* Takes one unit of the per-address zone; 0, or -1 after answering 429,
+ * or 1 after answering 429 with the refusal audited as action (at most
+ * once a minute per address; the handler returns TN_SUSPEND).  action
+ * NULL: not audited. */
+int auth_take_address(auth_ctx *ctx, tn_request *req, const char *action);
 
 /* {"error": {"code", "message", "fields": {field: reason}}} */
 void auth_error_field(const tn_api *api, tn_request *req, int status, const char *code,

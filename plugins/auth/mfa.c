@@ -696,10 +696,11 @@ static tn_status h_login_mfa(tn_plugin *self, tn_request *req, void *ud)
     mfa_op *op;
     tn_status st = TN_DONE;
     char pending[16];
+    int rc;
 
     (void)self;
-    if (auth_take_address(ctx, req) != 0)
-        return TN_DONE;
+    if ((rc = auth_take_address(ctx, req, "auth.login_mfa")) != 0)
+        return rc > 0 ? TN_SUSPEND : TN_DONE;
     if ((j = body_object(api, req)) == NULL)
         return TN_DONE;
     snprintf(pending, sizeof pending, "%d", MFA_PENDING_S);

@@ -610,10 +610,11 @@ static tn_status h_login(tn_plugin *self, tn_request *req, void *ud)
     json_t *j = NULL;
     pw_op *op;
     tn_status st = TN_DONE;
+    int rc;
 
     (void)self;
-    if (auth_take_address(ctx, req) != 0)
-        return TN_DONE;
+    if ((rc = auth_take_address(ctx, req, "auth.login")) != 0)
+        return rc > 0 ? TN_SUSPEND : TN_DONE;
     if ((j = body_object(api, req)) == NULL)
         return TN_DONE;
     if ((login = body_string(api, req, j, "login", &login_len)) == NULL)
@@ -691,21 +692,49 @@ static tn_status h_password(tn_plugin *self, tn_request *req, void *ud)
     return st;
 }
 
+static void throttle_audited(tn_request *req, const tn_db_result *res, void *ud)
+{
+    auth_ctx *ctx = ud;
+    (void)res; /* the 429 stands either way; the host logs a failed commit */
+    ctx->api->req_resume(req, TN_DONE);
+}
+
 /* Takes one unit of the per-address zone (login, reset, reset confirm
- * share it); 0, or -1 after answering 429 (or 500: fail closed). */
-int auth_take_address(auth_ctx *ctx, tn_request *req)
+ * share it); 0, or -1 after answering 429 (or 500: fail closed), or 1
+ * after answering 429 with the refusal's audit entry being committed
+ * (the handler returns TN_SUSPEND).  A refusal is audited as action,
+ * result "denied" (the core schema knows ok / denied / failed) with the
+ * target type "address" and the client address as target, which tells it
+ * from an account's denial (target: the user); the body (login ID,
+ * password) is not read.  At most once per address and tenant a minute:
+ * the "login_audit" zone allows one entry a minute, so a flood of refused
+ * requests costs the database one row a minute per address, not one per
+ * request. */
+int auth_take_address(auth_ctx *ctx, tn_request *req, const char *action)
 {
     const tn_api *api = ctx->api;
-    uint64_t retry_ms = 0;
+    uint64_t retry_ms = 0, audit_ms = 0;
     int rc = api->limit_take(ctx->login_zone, api->req_tenant(req), api->req_client_addr(req), 1,
                              &retry_ms);
-    if (rc == 0)
-        auth_error_retry(api, req, 429, "too_many_attempts",
-                         "too many attempts from this address; retry later",
-                         (long long)((retry_ms + 999) / 1000));
-    else if (rc < 0)
+    if (rc < 0) {
         api->resp_error(req, 500, "internal", "rate limit unavailable");
-    return rc == 1 ? 0 : -1;
+        return -1;
+    }
+    if (rc == 1)
+        return 0;
+    auth_error_retry(api, req, 429, "too_many_attempts",
+                     "too many attempts from this address; retry later",
+                     (long long)((retry_ms + 999) / 1000));
+    if (action == NULL || api->req_tenant(req) == NULL ||
+        api->limit_take(ctx->audit_zone, api->req_tenant(req), api->req_client_addr(req), 1,
+                        &audit_ms) != 1)
+        return -1;
+    if (api->db_audit(req, action, "address", api->req_client_addr(req), "denied") != TN_OK ||
+        api->db_commit(req, throttle_audited, ctx) != TN_OK) {
+        api->log(ctx->self, TN_LOG_WARN, "auth: the throttled %s was not audited", action);
+        return -1;
+    }
+    return 1;
 }
 
 static void reset_ignore(tn_request *req, const tn_db_result *res, void *ud)
@@ -782,7 +811,7 @@ static tn_status h_reset(tn_plugin *self, tn_request *req, void *ud)
     tn_status st = TN_DONE;
 
     (void)self;
-    if (auth_take_address(ctx, req) != 0)
+    if (auth_take_address(ctx, req, NULL) != 0) /* not audited: see docs/auth.md */
         return TN_DONE;
     if ((j = body_object(api, req)) == NULL)
         return TN_DONE;
@@ -823,7 +852,7 @@ static tn_status h_reset_confirm(tn_plugin *self, tn_request *req, void *ud)
     tn_status st = TN_DONE;
 
     (void)self;
-    if (auth_take_address(ctx, req) != 0)
+    if (auth_take_address(ctx, req, NULL) != 0) /* not audited: see docs/auth.md */
         return TN_DONE;
     if ((j = body_object(api, req)) == NULL)
         return TN_DONE;

@@ -7,6 +7,9 @@
  *                            password with /auth/password/reset/confirm
  *   PATCH /auth/users/:id    {roles?, disabled?}; a change ends the user's
  *                            sessions, so new rights come with a new session
+ *   DELETE /auth/users/:id/mfa   resets the user's MFA: TOTP and recovery codes
+ *                            removed, sessions ended; the next login enrols
+ *                            again where MFA is required (tenant or admin)
  *
  * Roles a tenant admin may give: tenant_admin, staff, buyer (with the
  * buyer's ID); platform_admin only from the command line, and a platform
@@ -336,6 +339,82 @@ done:
     return st;
 }
 
+/* ---- reset MFA ------------------------------------------------------------------ */
+
+/* The account exists in the tenant and is not a platform admin's: remove
+ * its TOTP and recovery codes and end its sessions in the same transaction,
+ * so a stolen session cannot outlive the reset.  Where MFA is required
+ * (the tenant's option, or an admin), the next login is the enrol-only
+ * session. */
+static void mfa_found(tn_request *req, const tn_db_result *res, void *ud)
+{
+    user_op *op = ud;
+    const tn_api *api = op->ctx->api;
+    const char *p[1] = {op->user_id};
+    json_t *ev = NULL;
+    char *evt = NULL;
+
+    if (api->db_status(res) != TN_OK) {
+        api->resp_db_error(req, res);
+        api->req_resume(req, TN_DONE);
+        return;
+    }
+    if (api->db_rows(res) != 1) {
+        api->resp_error(req, 404, "not_found", "no such user");
+        if (api->db_rollback(req, answer_resume, op) != TN_OK)
+            api->req_resume(req, TN_ERROR);
+        return;
+    }
+    op->user_id = api->req_strdup(req, api->db_value(res, 0, 0));
+    p[0] = op->user_id;
+    ev = json_pack("{s:s, s:s, s:s}", "user_id", op->user_id ? op->user_id : "", "operation",
+                   "mfa_reset", "client_addr", api->req_client_addr(req));
+    evt = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    if (op->user_id == NULL || evt == NULL ||
+        api->db_query(req, "DELETE FROM auth_mfa_recovery WHERE user_id = $1::uuid", 1, p, ignore,
+                      op) != TN_OK ||
+        api->db_query(req, "DELETE FROM auth_mfa_totp WHERE user_id = $1::uuid", 1, p, ignore,
+                      op) != TN_OK ||
+        api->db_query(req, "DELETE FROM auth_sessions WHERE user_id = $1::uuid", 1, p, ignore,
+                      op) != TN_OK ||
+        api->db_publish(req, "security.important_operation", evt) != TN_OK ||
+        api->db_audit(req, "auth.mfa_reset", "user", op->user_id, "ok") != TN_OK ||
+        api->db_commit(req, answer_resume, op) != TN_OK) {
+        api->req_resume(req, TN_ERROR);
+    } else {
+        api->resp_json(req, 200, "{\"mfa_reset\":true}");
+    }
+    free(evt);
+    json_decref(ev);
+}
+
+static tn_status h_mfa_reset(tn_plugin *self, tn_request *req, void *ud)
+{
+    auth_ctx *ctx = ud;
+    const tn_api *api = ctx->api;
+    const char *id = api->req_param(req, "id");
+    user_op *op;
+
+    (void)self;
+    if (strcasecmp(id, api->req_principal(req)) == 0) {
+        api->resp_error(req, 409, "own_account",
+                        "an admin does not reset their own MFA (POST /auth/mfa/totp/disable)");
+        return TN_DONE;
+    }
+    if ((op = op_new(ctx, req)) == NULL)
+        return TN_ERROR;
+    op->user_id = api->req_strdup(req, id);
+    const char *p[1] = {op->user_id};
+    /* FOR UPDATE: a concurrent role change waits for the reset. */
+    if (op->user_id == NULL ||
+        api->db_query(req,
+                      "SELECT id::text FROM auth_users WHERE id::text = lower($1) "
+                      "AND NOT ('platform_admin' = ANY (roles)) FOR UPDATE",
+                      1, p, mfa_found, op) != TN_OK)
+        return TN_ERROR;
+    return TN_SUSPEND;
+}
+
 int auth_users_routes_add(auth_ctx *ctx)
 {
     const tn_api *api = ctx->api;
@@ -344,7 +423,9 @@ int auth_users_routes_add(auth_ctx *ctx)
         api->route_add_opts(self, "POST", "/auth/users", TN_ACCESS_ROLES, "tenant_admin", h_create,
                             ctx, &auth_opts_reauth) ||
         api->route_add_opts(self, "PATCH", "/auth/users/:id", TN_ACCESS_ROLES, "tenant_admin",
-                            h_update, ctx, &auth_opts_reauth))
+                            h_update, ctx, &auth_opts_reauth) ||
+        api->route_add_opts(self, "DELETE", "/auth/users/:id/mfa", TN_ACCESS_ROLES,
+                            "tenant_admin", h_mfa_reset, ctx, &auth_opts_reauth))
         return -1;
     return 0;
 }

@@ -326,6 +326,45 @@ class AuthTest(AuthCase):
         # The other node's zone is its own: its budget is untouched.
         self.assertEqual(self.login(other, "a", "nobody", "x-" + CANARY).status, 401)
 
+    def test_address_zone_refusals_audited_once_a_window_S9_S20(self):
+        """S9, S20: a login refused by the per-address zone is audited
+        (auth.login, result denied, target type address and the client
+        address as target, unlike an account's denial whose target is the
+        user; the request ID; the body is not read), but at most once a minute per
+        address and tenant (the login_audit zone, shared by the node's
+        workers), so a flood of refused logins is not a database write
+        each.  The login ID and the password are in no audit entry; the
+        other tenant's zone and audit budget are its own."""
+        srv = self.auth_server(wide={"login_burst": 2, "login_rate_per_min": 1.0})
+        self.add_user("a", "alice", CANARY)
+        statuses = [self.login(srv, "a", "alice", "wrong-" + CANARY).status for _ in range(2)]
+        self.assertEqual(statuses, [401, 401])
+        for _ in range(6):
+            r = self.login(srv, "a", "alice", CANARY)
+            self.assertEqual((r.status, r.json()["error"]["code"]), (429, "too_many_attempts"))
+            self.assertIsNotNone(r.get("Retry-After"))
+        throttled = self.pg.rows(
+            "SELECT result, coalesce(user_id, ''), target_id, host(client_ip), request_id "
+            "FROM audit_log WHERE tenant_id = 'a' AND action = 'auth.login' "
+            "AND target_type = 'address' AND id > :'s'::bigint;", s=self.since)
+        self.assertEqual(len(throttled), 1, self.audit("a", "auth.login"))
+        result, user, target, addr, request_id = throttled[0]
+        self.assertEqual((result, user, target, addr), ("denied", "", "127.0.0.1", "127.0.0.1"))
+        self.assertTrue(request_id)
+        self.assertEqual([x[0] for x in self.audit("a", "auth.login")],
+                         ["failed", "failed", "denied"])
+        rows = self.pg.scalar("SELECT count(*) FROM audit_log WHERE id > :'s'::bigint AND "
+                              "(audit_log::text LIKE '%alice%' OR audit_log::text LIKE :'p');",
+                              s=self.since, p="%" + CANARY + "%")
+        self.assertEqual(rows, "0")
+        # Tenant b: its own zone, its own first refusal audited.
+        for _ in range(2):
+            self.assertEqual(self.login(srv, "b", "nobody", "x-" + CANARY).status, 401)
+        self.assertEqual(self.login(srv, "b", "nobody", "x-" + CANARY).status, 429)
+        self.assertEqual(self.login(srv, "b", "nobody", "x-" + CANARY).status, 429)
+        self.assertEqual([(x[0], x[2]) for x in self.audit("b", "auth.login")][2:],
+                         [("denied", "127.0.0.1")])
+
     # -- tenants --------------------------------------------------------------------
 
     def test_tenant_a_session_useless_on_b_S21(self):

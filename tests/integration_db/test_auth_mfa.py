@@ -13,7 +13,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbharness import json_lines_mentioning, main  # noqa: E402
+from dbharness import harness, json_lines_mentioning, main  # noqa: E402
 from test_auth import (AuthCase, CANARY, OTHER, Session, settle_step, sid_of,  # noqa: E402
                        step_now, totp)
 
@@ -192,6 +192,61 @@ class MfaTest(AuthCase):
         self.assertEqual((r.status, r.json()["error"]["code"]), (403, "mfa_enrolment_required"))
         self.assertEqual(self.pg.scalar("SELECT count(*) FROM auth_mfa_totp;"), "0")
         self.assertEqual([x[0] for x in self.audit("a", "auth.mfa_disable")], ["ok"])
+
+    def test_admin_resets_a_users_mfa_S13_S20(self):
+        """S13: a tenant admin resets a user's MFA (DELETE
+        /auth/users/:id/mfa, re-authentication within 5 minutes, S6): the
+        user's TOTP and recovery codes are removed and the user's sessions
+        end; a staff member of a tenant without mfa_required then logs in
+        with the password alone, an admin must enrol again.  Staff may not
+        (403), an admin not on their own account (409), a platform admin's
+        account answers as no such user (404).  S20: audited
+        auth.mfa_reset with the admin as user and the account as target;
+        S6: security.important_operation published."""
+        srv = self.auth_server()
+        uid_root = self.add_user("a", "root", OTHER, roles="tenant_admin")
+        alice = self.add_user("a", "alice", CANARY)
+        bob = self.add_user("a", "bob", OTHER, roles="tenant_admin")
+        op = self.add_user("a", "op", OTHER, roles="platform_admin")
+        root = self.session(srv, "a", "root", OTHER)
+        sa, _, _ = self.enrol(srv, "a", "alice", self.session(srv, "a", "alice", CANARY))
+        self.session(srv, "a", "bob", OTHER)                     # enrols: an admin
+
+        def reset(s, uid):
+            return srv.req("a", "DELETE", f"/auth/users/{uid}/mfa", headers=s.headers())
+
+        self.assertEqual(reset(sa, bob).status, 403)
+        r = reset(root, uid_root)
+        self.assertEqual((r.status, r.json()["error"]["code"]), (409, "own_account"), r)
+        for uid in (op, "not-a-uuid", "00000000-0000-0000-0000-000000000000"):
+            self.assertEqual(reset(root, uid).status, 404, uid)
+        self.shift(root.token, "authenticated_at", 310)
+        r = reset(root, alice)
+        self.assertEqual((r.status, r.json()["error"]["code"]), (401, "reauth_required"), r)
+        self.assertEqual(srv.req("a", "POST", "/auth/reauth", body=json.dumps({"password": OTHER}),
+                                 headers=root.headers(), timeout=20.0 * harness.SCALE).status, 200)
+        self.assertEqual(self.pg.scalar("SELECT count(*) FROM auth_mfa_totp;"), "3")
+        r = reset(root, alice.upper())
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.me(srv, "a", sa).status, 401)        # her sessions ended
+        for table in ("auth_mfa_totp", "auth_mfa_recovery"):
+            self.assertEqual(self.pg.scalar(f"SELECT count(*) FROM {table} "
+                                            "WHERE user_id = :'u';", u=alice), "0", table)
+        r = self.login(srv, "a", "alice", CANARY)                 # the password alone
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("user", r.json())
+        self.assertEqual(reset(root, bob).status, 200)
+        r = self.login(srv, "a", "bob", OTHER)                    # an admin enrols again
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.json()["mfa_enrolment_required"], r.json())
+        self.assertEqual(self.pg.scalar("SELECT count(*) FROM auth_mfa_totp;"), "1")   # root's
+        self.assertEqual(self.me(srv, "a", root).status, 200)    # the admin's own session lives
+        self.assertEqual([(x[0], x[1], x[2]) for x in self.audit("a", "auth.mfa_reset")],
+                         [("ok", uid_root, alice), ("ok", uid_root, bob)])
+        self.assertEqual(self.pg.rows(
+            "SELECT payload->>'user_id' FROM outbox WHERE name = 'security.important_operation' "
+            "AND payload->>'operation' = 'mfa_reset' AND id > :'s'::bigint ORDER BY id;",
+            s=self.outbox_since), [[alice], [bob]])
 
     def test_principal_details_for_other_plugins_S11_S13(self):
         """S11, S13: the auth plugin's principal carries how and when the
