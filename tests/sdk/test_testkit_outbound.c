@@ -1,5 +1,5 @@
 /*
- * test_outbound_testkit.c - the testkit's outbound calls (SDK 1.2): the
+ * test_testkit_outbound.c - the testkit's outbound calls (SDK 1.2): the
  * scripted replies, what was sent, and the host's rules a plugin's unit
  * test relies on (callbacks later, never inside http_call; cancellation by
  * the plugin, by an aborted client and by the kit going away, before fini).
