@@ -1,4 +1,14 @@
-import json, urllib.parse as up
+"""gen_jp_b2b.py - writes jp-b2b.jsonl next to it: own cases for the WAF
+profile in waf_eval.py's corpus format.  Benign (kind benign): the traffic
+the platform's Japanese B2B tenants send - notes mixing Japanese, English,
+phone numbers and punctuation, in JSON and forms; Shift_JIS / windows-31j /
+EUC-JP forms and Shift_JIS query strings; REST PUT/PATCH (merge-patch+json)
+/DELETE.  Attacks (kind attack): what the profile's replacement rules must
+still catch - malformed-encoding XSS, Windows command injection next to a
+phone number, attacks inside Shift_JIS forms and REST bodies.
+    python3 bench/waf/cases/gen_jp_b2b.py
+"""
+import json, os, urllib.parse as up
 UA="Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 base=[["User-Agent",UA],["Accept","application/json"],["Accept-Language","ja-JP,ja;q=0.9"],["Cookie","session_id=9f1c2b3a4d5e6f708192a3b4c5d6e7f8; lang=ja"]]
 out=[]; n=[0]
@@ -18,7 +28,7 @@ notes=["配達前にお電話ください; call 090-1234-5678","不在時; call 
 for i,t in enumerate(notes):
     rec("benign","jp_notes_json","POST","/api/orders",ct="application/json",body=js({"order_id":"ORD-2024-%06d"%(9000+i),"customer":{"company":"株式会社山田商事","contact":"山田 太郎"},"items":[{"sku":"PPR-A4-500","quantity":2}],"notes":t}))
     rec("benign","jp_notes_form","POST","/orders/confirm",ct="application/x-www-form-urlencoded; charset=UTF-8",body=form({"company":"有限会社 田中工業","memo":t,"qty":"3"}),extra=[["Accept","text/html"]])
-sj=["株式会社ソフト表示","ソフトウェア能力予算","東京都港区芝浦 表参道ビル","コピー用紙 A4 500枚×5冊","午前中着希望; call 090-1234-5678","機能追加の件（予定表参照）"]
+sj=["株式会社ソフト表示","ソフトウェア能力予算","東京都港区芝浦 表参道ビル","コピー用紙 A4 500枚×5冊","午前中着希望; call 090-1234-5678","機能追加の件（予定表参照）","ｼｬｼﾝ ｾｯﾄ 株式会社ｿﾌﾄ"]
 for i,t in enumerate(sj):
     rec("benign","jp_sjis","POST","/legacy/order.cgi",ct="application/x-www-form-urlencoded; charset=Shift_JIS",body=form({"kaisha":t,"biko":t,"suryo":"1"},"shift_jis"),extra=[["Accept","text/html"]])
     rec("benign","jp_sjis","GET","/legacy/search.cgi?"+form({"q":t},"shift_jis"),extra=[["Accept","text/html"]])
@@ -44,6 +54,6 @@ for x in xss:
     rec("attack","case_sjis_attack","POST","/legacy/order.cgi",ct="application/x-www-form-urlencoded; charset=Shift_JIS",body=form({"kaisha":"株式会社ソフト","biko":x},"shift_jis"))
     rec("attack","case_sjis_attack","POST","/legacy/order.cgi",ct="application/x-www-form-urlencoded; charset=Shift_JIS",body=form({"kaisha":"株式会社ソフト"+x},"shift_jis"))
     rec("attack","case_rest_attack","PATCH","/api/orders/ORD-1",ct="application/merge-patch+json",body=js({"notes":"午前中 "+x}))
-with open("/work/wt-wafbench/bench/waf/cases/jp-b2b.jsonl","w") as f:
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)),"jp-b2b.jsonl"),"w") as f:
     for r in out: f.write(json.dumps(r,ensure_ascii=False)+"\n")
 print(len(out))
