@@ -230,20 +230,46 @@ start_host() {
 declare -A GET_RPS=() POST_RPS=() ERRS=() DET=() FP=() EVALN=()
 CATS=()
 
-# run_wrk TARGET NAME URL [wrk args]: warm-up, then the measured run.
+# The server's CPU time so far, in clock ticks: the process and all its
+# descendants (nginx's workers, the host's workers and threads).
+proc_tree() {
+    local p="$1" c
+    echo "$p"
+    for c in $(pgrep -P "$p" || true); do proc_tree "$c"; done
+}
+cpu_ticks() {
+    local p t=0 v
+    for p in $(proc_tree "$1"); do
+        v="$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)"
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
+HZ="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+
+# run_wrk TARGET NAME URL [wrk args]: warm-up, then the measured run; req/s
+# and the server's CPU ms per request (robust to other load on the machine,
+# unlike req/s).  --timeout 10s: at a few hundred req/s over 50 connections
+# the tail is above wrk's 2 s default, which would count as socket errors.
+declare -A GET_CPU=() POST_CPU=()
 run_wrk() {
-    local target="$1" name="$2" url="$3" out="$TMP/wrk-$1-$2.txt" rps errs
+    local target="$1" name="$2" url="$3" out="$TMP/wrk-$1-$2.txt" rps errs n t0 t1 cpu
     shift 3
     note "$target: wrk $name, warm-up $WARMUP, then $DURATION"
-    wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -H "Host: $HOST_NAME" "$@" "$url" >/dev/null
-    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -H "Host: $HOST_NAME" "$@" "$url" >"$out"
+    wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" --timeout 10s -H "Host: $HOST_NAME" "$@" "$url" >/dev/null
+    t0="$(cpu_ticks "$SERVER_PID")"
+    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s -H "Host: $HOST_NAME" "$@" "$url" >"$out"
+    t1="$(cpu_ticks "$SERVER_PID")"
     rps="$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")"
-    [ -n "$rps" ] || { cat "$out" >&2; die "could not parse wrk output ($target $name)"; }
+    n="$(awk '/ requests in / {print $1; exit}' "$out")"
+    [ -n "$rps" ] && [ -n "$n" ] || { cat "$out" >&2; die "could not parse wrk output ($target $name)"; }
+    cpu="$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN { if (n > 0) printf "%.3f", d * 1000 / hz / n; else print "-" }')"
     # A 403 or a socket error makes req/s meaningless: count them.
     errs="$(awk '/Non-2xx or 3xx responses:/ {n += $NF}
         /Socket errors:/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$out")"
     ERRS[$target]=$(( ${ERRS[$target]:-0} + errs ))
-    if [ "$name" = get ]; then GET_RPS[$target]="$rps"; else POST_RPS[$target]="$rps"; fi
+    if [ "$name" = get ]; then GET_RPS[$target]="$rps"; GET_CPU[$target]="$cpu"
+    else POST_RPS[$target]="$rps"; POST_CPU[$target]="$cpu"; fi
 }
 
 # run_eval TARGET BASE_URL: waf_eval.py over the corpora, into DET/FP.
@@ -303,7 +329,7 @@ echo "machine: $(nproc) CPUs, ${cpu_model:-$(uname -m)}, $(uname -sr)"
 echo "nginx:   $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $WORKERS workers;" \
     "libmodsecurity $(dpkg-query -W -f '${Version}' libmodsecurity3 2>/dev/null || echo '?')," \
     "CRS $(dpkg-query -W -f '${Version}' modsecurity-crs 2>/dev/null || echo '?')"
-echo "load:    wrk -t$THREADS -c$CONNS -d$DURATION: GET $GET_PATH (browser headers);" \
+echo "load:    wrk -t$THREADS -c$CONNS -d$DURATION --timeout 10s: GET $GET_PATH (browser headers);" \
     "POST /api/orders 1 KiB JSON (bench/waf/post.lua)"
 echo "corpora: ${CORPORA[*]}"
 echo "note:    wrk and the servers share these CPUs; compare ratios, not absolutes"
@@ -349,6 +375,8 @@ pctcol() { sed -e '/^-$/!s/$/%/'; }
 row "" "${DONE[@]}"
 mapfile -t v < <(per GET_RPS ""); row "GET req/s" "${v[@]}"
 mapfile -t v < <(per POST_RPS ""); row "POST 1KiB JSON req/s" "${v[@]}"
+mapfile -t v < <(per GET_CPU ""); row "GET server CPU ms/req" "${v[@]}"
+mapfile -t v < <(per POST_CPU ""); row "POST server CPU ms/req" "${v[@]}"
 mapfile -t v < <(per ERRS ""); row "wrk non-2xx/errors" "${v[@]}"
 mapfile -t v < <(per DET "|ALL" | pctcol); row "detection, all attacks" "${v[@]}"
 for kc in "${CATS[@]}"; do
@@ -371,14 +399,11 @@ for t in "${DONE[@]}"; do
     [ "$t" = anchor ] && continue
     awk -v t="$t" -v g="${GET_RPS[$t]:-0}" -v p="${POST_RPS[$t]:-0}" \
         -v ag="${GET_RPS[anchor]:-0}" -v ap="${POST_RPS[anchor]:-0}" 'BEGIN {
-        if (ag > 0 && ap > 0) printf "%-8s / anchor: GET x%.2f, POST x%.2f\n", t, g / ag, p / ap }'
+        if (ag > 0 && ap > 0) printf "%-8s / anchor req/s: GET x%.2f, POST x%.2f\n", t, g / ag, p / ap }'
+    awk -v t="$t" -v g="${GET_CPU[$t]:-0}" -v p="${POST_CPU[$t]:-0}" \
+        -v ag="${GET_CPU[anchor]:-0}" -v ap="${POST_CPU[anchor]:-0}" 'BEGIN {
+        if (g > 0 && p > 0 && ag > 0) printf "%-8s / anchor CPU per request: GET x%.2f, POST x%.2f\n", t, g / ag, p / ap }'
 done
-if [ -n "${GET_RPS[plain]:-}" ] && [ -n "${GET_RPS[anchor]:-}" ]; then
-    awk -v g="${GET_RPS[plain]}" -v ag="${GET_RPS[anchor]}" -v p="${POST_RPS[plain]}" \
-        -v ap="${POST_RPS[anchor]}" 'BEGIN {
-        printf "anchor CPU cost per request (2 workers): GET ~%.2f ms, POST ~%.2f ms above plain nginx\n",
-            2000 / ag - 2000 / g, 2000 / ap - 2000 / p }'
-fi
 for t in "${DONE[@]}"; do
     if [ "${ERRS[$t]:-0}" != 0 ]; then
         echo "warning: $t: ${ERRS[$t]} wrk requests were not 2xx (a WAF blocking the benign load?)" >&2
