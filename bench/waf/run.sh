@@ -28,6 +28,7 @@
 #   WAF_CORPORA="FILE ..."  (default: the dev attack and benign corpora and
 #                            bench/waf/cases/*.jsonl)
 #   BENCH_EVAL_CONCURRENCY=8  BENCH_HOST_CONF  BENCH_HOST_URL  BENCH_KEEP=1
+#   --serve only: BENCH_PORT (default: a free port), BENCH_SERVE_AUDIT=0
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -162,8 +163,9 @@ write_rules() {
         } >"$dir/main.conf"
         ;;
     esac
-    # --serve: every transaction in a Serial audit log, for rule_hits.py.
-    if [ -n "$SERVE" ]; then
+    # --serve: every transaction in a Serial audit log, for rule_hits.py
+    # (BENCH_SERVE_AUDIT=0: the rules as measured, e.g. for perf).
+    if [ -n "$SERVE" ] && [ "${BENCH_SERVE_AUDIT:-1}" = 1 ]; then
         printf 'SecAuditEngine On\nSecAuditLogType Serial\nSecAuditLogParts ABHZ\nSecAuditLog %s\n' \
             "$dir/audit.log" >>"$dir/main.conf"
         : >"$dir/audit.log"
