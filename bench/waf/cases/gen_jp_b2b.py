@@ -38,6 +38,7 @@ for i in range(6):
     rec("benign","jp_rest","PATCH","/api/orders/ORD-2024-%06d"%(9100+i),ct="application/merge-patch+json",body=js({"notes":notes[i],"shipping":{"time_slot":"午前中"}}))
     rec("benign","jp_rest","PUT","/api/customers/C-%04d"%i,ct="application/json; charset=utf-8",body=js({"company":"医療法人社団 健康会","department":"総務部","address":"大阪府大阪市北区梅田3-1-1"}))
     rec("benign","jp_rest","DELETE","/api/cart/items/SKU-%d"%i)
+    rec("benign","jp_rest","PATCH","/api/orders/ORD-2024-%06d/lines"%(9200+i),ct="application/json-patch+json",body=js([{"op":"replace","path":"/lines/%d/quantity"%i,"value":i+2},{"op":"add","path":"/notes","value":notes[i+6]}]))
     rec("benign","jp_rest","GET","/api/orders?"+form({"customer":"株式会社エム・アンド・ケイ","status":"未出荷","sort":"-created_at"}))
 # attacks the profile must keep catching
 mal=["%BCscript%BEalert(1)%BC/script%BE","%BCimg src=x onerror=alert(1)%BE","株式会社%BCscript%BEalert(document.cookie)%BC/script%BE"]
