@@ -24,7 +24,22 @@ import sys
 import time
 import urllib.parse
 
-HIT = re.compile(r'against variable `([^\']*)\'.*?\[id "(\d+)"\]')
+# One audit-log message per matched rule: its id, and the variable from
+# "against variable `X'" (operators) or "found within X" (libinjection).
+MSG = re.compile(r'ModSecurity: (?:Warning|Access denied)[^\n]*')
+RID = re.compile(r'\[id "(\d+)"\]')
+VAR = re.compile(r"against variable `([^']*)'|found within ([^:\]]+(?::[^:\s\]]+)?)")
+
+
+def hits_of(text):
+    out = []
+    for m in MSG.finditer(text):
+        rid = RID.search(m.group(0))
+        if not rid:
+            continue
+        v = VAR.search(m.group(0))
+        out.append((rid.group(1), (v.group(1) or v.group(2)) if v else "?"))
+    return out
 
 
 def load_eval(path):
@@ -78,7 +93,7 @@ def main():
     for r in recs:
         status, err, _ = we.send(addr, we.build_request(r, args.host_header), 10)
         text, pos = read_new(args.audit_log, pos)
-        hits = [(rid, var) for var, rid in HIT.findall(text)
+        hits = [(rid, var) for rid, var in hits_of(text)
                 if not rid.startswith("949") and not rid.startswith("980")]
         ids = sorted({rid for rid, _ in hits})
         for rid in ids:
