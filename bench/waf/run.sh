@@ -229,7 +229,7 @@ start_host() {
 
 # ---- measuring ----------------------------------------------------------------
 
-declare -A GET_RPS=() POST_RPS=() ERRS=() DET=() FP=() EVALN=()
+declare -A GET_RPS=() POST_RPS=() ERRS=() DET=() FP=()
 CATS=()
 
 # The server's CPU time so far, in clock ticks: the process and all its
@@ -264,7 +264,7 @@ run_wrk() {
     t1="$(cpu_ticks "$SERVER_PID")"
     rps="$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")"
     n="$(awk '/ requests in / {print $1; exit}' "$out")"
-    [ -n "$rps" ] && [ -n "$n" ] || { cat "$out" >&2; die "could not parse wrk output ($target $name)"; }
+    if [ -z "$rps" ] || [ -z "$n" ]; then cat "$out" >&2; die "could not parse wrk output ($target $name)"; fi
     cpu="$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN { if (n > 0) printf "%.3f", d * 1000 / hz / n; else print "-" }')"
     # A 403 or a socket error makes req/s meaningless: count them.
     errs="$(awk '/Non-2xx or 3xx responses:/ {n += $NF}
@@ -287,7 +287,6 @@ run_eval() {
         case "$k" in
           det:*) DET["$target|${k#det:}"]="$v" ;;
           fp:*) FP["$target|${k#fp:}"]="$v" ;;
-          n:*) EVALN["${k#n:}"]="$v" ;;
         esac
     done < <(python3 - "$out/summary.json" <<'EOF'
 import json, sys
@@ -296,10 +295,8 @@ def pct(d): return "%.1f" % (100.0 * d.get("blocked", 0) / d["n"]) if d["n"] els
 for d in s["by_category"]:
     kind, cat = d["key"]
     print("%s:%s=%s" % ("det" if kind == "attack" else "fp", cat, pct(d)))
-    print("n:%s=%d" % (cat, d["n"]))
 for d in s["by_kind"]:
     print("%s:ALL=%s" % ("det" if d["key"] == "attack" else "fp", pct(d)))
-    print("n:%s=%d" % ("ALL-" + d["key"], d["n"]))
 EOF
 )
 }
