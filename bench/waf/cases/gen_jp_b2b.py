@@ -40,6 +40,15 @@ for i in range(6):
     rec("benign","jp_rest","DELETE","/api/cart/items/SKU-%d"%i)
     rec("benign","jp_rest","PATCH","/api/orders/ORD-2024-%06d/lines"%(9200+i),ct="application/json-patch+json",body=js([{"op":"replace","path":"/lines/%d/quantity"%i,"value":i+2},{"op":"add","path":"/notes","value":notes[i+6]}]))
     rec("benign","jp_rest","GET","/api/orders?"+form({"customer":"株式会社エム・アンド・ケイ","status":"未出荷","sort":"-created_at"}))
+# multipart uploads: a Japanese file name and Japanese text fields
+for i, (fname, memo) in enumerate([("見積書_2024-05.pdf", "見積書を添付します; call 090-1234-5678"),
+                                   ("発注書（株式会社山田商事）.csv", "数量は前回と同じ"),
+                                   ("納品書 No.123.xlsx", "【至急】ご確認ください")]):
+    b = "----tanomuBoundary%d" % i
+    body = ("--%s\r\nContent-Disposition: form-data; name=\"memo\"\r\n\r\n%s\r\n"
+            "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
+            "Content-Type: text/plain\r\n\r\n品番,数量\r\nPPR-A4-500,10\r\n--%s--\r\n") % (b, memo, b, fname, b)
+    rec("benign","jp_multipart","POST","/api/attachments",ct="multipart/form-data; boundary=%s" % b,body=body)
 # attacks the profile must keep catching
 mal=["%BCscript%BEalert(1)%BC/script%BE","%BCimg src=x onerror=alert(1)%BE","株式会社%BCscript%BEalert(document.cookie)%BC/script%BE"]
 for m in mal:
@@ -55,6 +64,13 @@ for x in xss:
     rec("attack","case_sjis_attack","POST","/legacy/order.cgi",ct="application/x-www-form-urlencoded; charset=Shift_JIS",body=form({"kaisha":"株式会社ソフト","biko":x},"shift_jis"))
     rec("attack","case_sjis_attack","POST","/legacy/order.cgi",ct="application/x-www-form-urlencoded; charset=Shift_JIS",body=form({"kaisha":"株式会社ソフト"+x},"shift_jis"))
     rec("attack","case_rest_attack","PATCH","/api/orders/ORD-1",ct="application/merge-patch+json",body=js({"notes":"午前中 "+x}))
+for i, (fname, memo) in enumerate([("../../etc/passwd", "見積書"), ("x.pdf", "<script>alert(1)</script>"),
+                                   ("x.csv", "1' UNION SELECT password FROM users--")]):
+    b = "----tanomuBoundaryA%d" % i
+    body = ("--%s\r\nContent-Disposition: form-data; name=\"memo\"\r\n\r\n%s\r\n"
+            "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
+            "Content-Type: text/plain\r\n\r\nPPR-A4-500,10\r\n--%s--\r\n") % (b, memo, b, fname, b)
+    rec("attack","case_multipart_attack","POST","/api/attachments",ct="multipart/form-data; boundary=%s" % b,body=body)
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)),"jp-b2b.jsonl"),"w") as f:
     for r in out: f.write(json.dumps(r,ensure_ascii=False)+"\n")
 print(len(out))
