@@ -50,7 +50,8 @@ for i, (fname, memo) in enumerate([("見積書_2024-05.pdf", "見積書を添付
             "Content-Type: text/plain\r\n\r\n品番,数量\r\nPPR-A4-500,10\r\n--%s--\r\n") % (b, memo, b, fname, b)
     rec("benign","jp_multipart","POST","/api/attachments",ct="multipart/form-data; boundary=%s" % b,body=body)
 # attacks the profile must keep catching
-mal=["%BCscript%BEalert(1)%BC/script%BE","%BCimg src=x onerror=alert(1)%BE","株式会社%BCscript%BEalert(document.cookie)%BC/script%BE"]
+mal=["%BCscript%BEalert(1)%BC/script%BE","%BCimg src=x onerror=alert(1)%BE","株式会社%BCscript%BEalert(document.cookie)%BC/script%BE",
+     "%25BCscript%25BE","%26%23188%3Bscript%26%23190%3B","%5Cxbcscript%5Cxbe"]
 for m in mal:
     rec("attack","case_malformed_xss","GET","/api/products/search?q="+m.replace(" ","%20"))
     rec("attack","case_malformed_xss","POST","/orders/confirm",ct="application/x-www-form-urlencoded; charset=UTF-8",body="company=x&memo="+m)
