@@ -214,8 +214,8 @@ int auth_sessions_routes_add(auth_ctx *ctx)
     if (api->route_add(self, "GET", "/auth/sessions", TN_ACCESS_AUTHENTICATED, NULL, h_list, ctx) ||
         api->route_add(self, "DELETE", "/auth/sessions/:id", TN_ACCESS_AUTHENTICATED, NULL,
                        h_end_own, ctx) ||
-        api->route_add(self, "DELETE", "/auth/users/:id/sessions", TN_ACCESS_ROLES, "tenant_admin",
-                       h_end_user, ctx))
+        api->route_add_opts(self, "DELETE", "/auth/users/:id/sessions", TN_ACCESS_ROLES,
+                            "tenant_admin", h_end_user, ctx, &auth_opts_admin))
         return -1;
     return 0;
 }

@@ -527,11 +527,14 @@ int auth_tokens_routes_add(auth_ctx *ctx)
 {
     const tn_api *api = ctx->api;
     tn_plugin *self = ctx->self;
-    if (api->route_add(self, "GET", "/auth/tokens", TN_ACCESS_ROLES, "tenant_admin", h_list, ctx) ||
-        api->route_add(self, "POST", "/auth/tokens", TN_ACCESS_ROLES, "tenant_admin", h_create,
-                       ctx) ||
-        api->route_add(self, "DELETE", "/auth/tokens/:id", TN_ACCESS_ROLES, "tenant_admin",
-                       h_revoke, ctx))
+    /* Token administration is a person's, with MFA passed: a bearer token
+     * (mfa_passed 0) gets 401 mfa_required here, whatever its roles. */
+    if (api->route_add_opts(self, "GET", "/auth/tokens", TN_ACCESS_ROLES, "tenant_admin", h_list,
+                            ctx, &auth_opts_admin) ||
+        api->route_add_opts(self, "POST", "/auth/tokens", TN_ACCESS_ROLES, "tenant_admin",
+                            h_create, ctx, &auth_opts_admin) ||
+        api->route_add_opts(self, "DELETE", "/auth/tokens/:id", TN_ACCESS_ROLES, "tenant_admin",
+                            h_revoke, ctx, &auth_opts_admin))
         return -1;
     return 0;
 }

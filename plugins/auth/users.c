@@ -419,13 +419,14 @@ int auth_users_routes_add(auth_ctx *ctx)
 {
     const tn_api *api = ctx->api;
     tn_plugin *self = ctx->self;
-    if (api->route_add(self, "GET", "/auth/users", TN_ACCESS_ROLES, "tenant_admin", h_list, ctx) ||
+    if (api->route_add_opts(self, "GET", "/auth/users", TN_ACCESS_ROLES, "tenant_admin", h_list,
+                            ctx, &auth_opts_admin) ||
         api->route_add_opts(self, "POST", "/auth/users", TN_ACCESS_ROLES, "tenant_admin", h_create,
-                            ctx, &auth_opts_reauth) ||
+                            ctx, &auth_opts_admin_reauth) ||
         api->route_add_opts(self, "PATCH", "/auth/users/:id", TN_ACCESS_ROLES, "tenant_admin",
-                            h_update, ctx, &auth_opts_reauth) ||
+                            h_update, ctx, &auth_opts_admin_reauth) ||
         api->route_add_opts(self, "DELETE", "/auth/users/:id/mfa", TN_ACCESS_ROLES,
-                            "tenant_admin", h_mfa_reset, ctx, &auth_opts_reauth))
+                            "tenant_admin", h_mfa_reset, ctx, &auth_opts_admin_reauth))
         return -1;
     return 0;
 }
