@@ -535,7 +535,8 @@ static int auth_init(tn_plugin *self, const tn_api *api)
     if (api->hook_add(self, TN_PHASE_AUTHENTICATE, auth_hook, ctx) != TN_OK ||
         api->job_schedule(self, &job, auth_cleanup, ctx) != TN_OK || auth_routes_add(ctx) != 0 ||
         auth_sessions_routes_add(ctx) != 0 || auth_users_routes_add(ctx) != 0 ||
-        auth_mfa_routes_add(ctx) != 0 || auth_tokens_routes_add(ctx) != 0) {
+        auth_mfa_routes_add(ctx) != 0 || auth_tokens_routes_add(ctx) != 0 ||
+        auth_email_routes_add(ctx) != 0) {
         api->log(self, TN_LOG_ERROR, "auth: registration failed: %s", api->last_error(self));
         return -1;
     }
@@ -564,7 +565,7 @@ static const tn_plugin_desc auth_desc = {
     .init = auth_init,
     .fini = auth_fini,
     .global_settings = auth_global_keys,
-    .schema_needs = "0003_auth_tokens", /* after 0002_auth_mfa */
+    .schema_needs = "0004_auth_email", /* after 0003_auth_tokens */
 };
 
 TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void)

@@ -78,6 +78,8 @@ int auth_routes_add(auth_ctx *ctx);
 int auth_sessions_routes_add(auth_ctx *ctx);
 /* A tenant admin's accounts (users.c). */
 int auth_users_routes_add(auth_ctx *ctx);
+/* PUT /auth/me/email (email.c). */
+int auth_email_routes_add(auth_ctx *ctx);
 /* TOTP enrolment and the second step of a login (mfa.c). */
 int auth_mfa_routes_add(auth_ctx *ctx);
 /* POST /auth/reauth with {code}: a TOTP code in place of the password. */

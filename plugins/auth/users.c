@@ -1,7 +1,7 @@
 /*
  * users.c - a tenant admin's accounts (issue 8, "/auth/users"):
  *   GET   /auth/users        the tenant's accounts
- *   POST  /auth/users        {login, roles, buyer_id?} -> 201; an invitation
+ *   POST  /auth/users        {login, roles, buyer_id?, email?} -> 201; an invitation
  *                            token is published (auth.user_invited) for the
  *                            notifications plugin: the new user sets a
  *                            password with /auth/password/reset/confirm
@@ -26,6 +26,7 @@
 #include <sodium.h>
 
 #include "auth.h"
+#include "email.h"
 #include "session.h"
 
 #define AUTH_INVITE_TTL_S (7 * 86400)
@@ -37,6 +38,7 @@ typedef struct user_op {
     char *user_id;
     char *login;
     char *roles;  /* comma-separated, validated */
+    char email[AUTH_EMAIL_MAX + 1]; /* normalised; "" when none */
     int disabled; /* -1: unchanged */
     long long ended;
 } user_op;
@@ -107,13 +109,14 @@ static void listed(tn_request *req, const tn_db_result *res, void *ud)
     } else {
         list = json_array();
         for (int i = 0; list && i < api->db_rows(res); i++) {
-            const char *buyer = api->db_value(res, i, 3);
+            const char *buyer = api->db_value(res, i, 3), *email = api->db_value(res, i, 6);
             json_array_append_new(list,
-                                  json_pack("{s:s, s:s, s:o, s:o, s:b, s:b}", "id",
+                                  json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:b}", "id",
                                             api->db_value(res, i, 0), "login",
                                             api->db_value(res, i, 1), "roles",
                                             auth_roles_json(api->db_value(res, i, 2)), "buyer_id",
-                                            buyer ? json_string(buyer) : json_null(), "disabled",
+                                            buyer ? json_string(buyer) : json_null(), "email",
+                                            email ? json_string(email) : json_null(), "disabled",
                                             strcmp(api->db_value(res, i, 4), "t") == 0, "locked",
                                             strcmp(api->db_value(res, i, 5), "t") == 0));
         }
@@ -148,7 +151,7 @@ static tn_status h_list(tn_plugin *self, tn_request *req, void *ud)
     if (op == NULL ||
         op->ctx->api->db_query(req,
                                "SELECT id::text, login, array_to_string(roles, ','), buyer_id, "
-                               "disabled, coalesce(locked_until > now(), false) "
+                               "disabled, coalesce(locked_until > now(), false), email "
                                "FROM auth_users ORDER BY lower(login)",
                                0, NULL, listed, op) != TN_OK)
         return TN_ERROR;
@@ -172,11 +175,14 @@ static void created(tn_request *req, const tn_db_result *res, void *ud)
     }
     op->user_id = api->req_strdup(req, api->db_value(res, 0, 0));
     const char *p[3] = {op->invite.sid, api->req_tenant(req), op->user_id};
-    ev = json_pack("{s:s, s:s, s:s, s:I}", "user_id", op->user_id, "login", op->login, "token",
-                   op->invite.text, "expires_in", (json_int_t)AUTH_INVITE_TTL_S);
+    /* The notifications plugin mails the invitation to email, when given. */
+    ev = json_pack("{s:s, s:s, s:s, s:I, s:o}", "user_id", op->user_id, "login", op->login,
+                   "token", op->invite.text, "expires_in", (json_int_t)AUTH_INVITE_TTL_S, "email",
+                   op->email[0] ? json_string(op->email) : json_null());
     evt = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
-    out = json_pack("{s:{s:s, s:s, s:o}}", "user", "id", op->user_id ? op->user_id : "", "login",
-                    op->login, "roles", auth_roles_json(op->roles));
+    out = json_pack("{s:{s:s, s:s, s:o, s:o}}", "user", "id", op->user_id ? op->user_id : "",
+                    "login", op->login, "roles", auth_roles_json(op->roles), "email",
+                    op->email[0] ? json_string(op->email) : json_null());
     text = out ? json_dumps(out, JSON_COMPACT) : NULL;
     if (op->user_id == NULL || evt == NULL || text == NULL ||
         api->db_query(req,
@@ -210,6 +216,7 @@ static tn_status h_create(tn_plugin *self, tn_request *req, void *ud)
     const void *body = api->req_body(req, &len);
     json_t *j = body ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
     json_t *login = json_object_get(j, "login"), *buyer = json_object_get(j, "buyer_id");
+    json_t *email = json_object_get(j, "email");
     user_op *op = NULL;
     tn_status st = TN_DONE;
 
@@ -234,16 +241,27 @@ static tn_status h_create(tn_plugin *self, tn_request *req, void *ud)
     if ((op->roles = roles_of(api, req, json_object_get(j, "roles"), json_is_string(buyer))) ==
         NULL)
         goto done;
+    if (email && !json_is_null(email) &&
+        (!json_is_string(email) || auth_email_normalize(json_string_value(email),
+                                                        json_string_length(email), op->email))) {
+        auth_error_field(api, req, 422, "invalid", "not an e-mail address this server takes",
+                         "email", "invalid");
+        goto done;
+    }
     auth_token_new(&op->invite);
     /* Nobody knows the password: the dummy's hash of random bytes.  The
      * invitation sets a real one. */
-    const char *p[5] = {op->login, op->roles,
-                        json_is_string(buyer) ? json_string_value(buyer) : NULL, ctx->pw.dummy_hash,
-                        api->req_tenant(req)};
+    const char *p[6] = {op->login,
+                        op->roles,
+                        json_is_string(buyer) ? json_string_value(buyer) : NULL,
+                        ctx->pw.dummy_hash,
+                        api->req_tenant(req),
+                        op->email[0] ? op->email : NULL};
     st = api->db_query(req,
-                       "INSERT INTO auth_users (login, roles, buyer_id, password_hash, tenant_id) "
-                       "VALUES ($1, string_to_array($2, ','), $3, $4, $5) RETURNING id::text",
-                       5, p, created, op) == TN_OK
+                       "INSERT INTO auth_users (login, roles, buyer_id, password_hash, tenant_id, "
+                       "email) VALUES ($1, string_to_array($2, ','), $3, $4, $5, $6) "
+                       "RETURNING id::text",
+                       6, p, created, op) == TN_OK
              ? TN_SUSPEND
              : TN_ERROR;
     if (st != TN_SUSPEND)

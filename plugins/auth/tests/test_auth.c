@@ -14,6 +14,7 @@
 #include <sodium.h>
 #include <tanomu/testkit.h>
 
+#include "email.h"
 #include "password.h"
 #include "pool.h"
 #include "session.h"
@@ -198,6 +199,19 @@ static void assert_no_secret(tk_kit *tk, const char *secret)
 
 /* ---- passwords (S12) ---------------------------------------------------------- */
 
+static const char *check_email(auth_pw_ctx *pw, const char *email, const char *s)
+{
+    size_t n = 0;
+    const char *reason = NULL;
+    char *norm = auth_pw_normalize(s, strlen(s), &n, &reason);
+    if (norm == NULL)
+        return reason;
+    auth_policy pol = {.min_length = 12, .login = "u-17", .email = email, .words = ""};
+    reason = auth_pw_check(pw, &pol, norm, n);
+    free(norm);
+    return reason;
+}
+
 static const char *check(auth_pw_ctx *pw, int min, const char *words, const char *s)
 {
     size_t n = 0;
@@ -229,6 +243,19 @@ static void test_policy_refusals_S12(void)
     REFUSED(8, "", "alice.smith", "contains_login");        /* equal */
     REFUSED(12, "", "xxALICE.SMITHyy99", "contains_login"); /* containing, any case */
     REFUSED(12, "", "123456789012", "digits_only");
+    /* The e-mail address, or its local part of 3+ characters (any case). */
+    CU_ASSERT_STRING_EQUAL(check_email(&pw, "kenta.ito@example.jp", "kenta.ito@example.jp"),
+                           "contains_email");
+    CU_ASSERT_STRING_EQUAL(check_email(&pw, "kenta.ito@example.jp", "Qz7#KENTA.ITO!pW"),
+                           "contains_email");
+    CU_ASSERT_STRING_EQUAL(check_email(&pw, "bo@example.jp", "Qz7#bo@example.jp!"),
+                           "contains_email");
+    CU_ASSERT_STRING_EQUAL(check_email(&pw, "kai@example.jp", "velvet-KAI-harbour-29"),
+                           "contains_email");
+    CU_ASSERT_PTR_NULL(check_email(&pw, "bo@example.jp", "velvet-bo-harbour-29")); /* < 3 */
+    CU_ASSERT_PTR_NULL(check_email(&pw, NULL, "velvet-kai-harbour-29"));
+    CU_ASSERT_STRING_NOT_EQUAL(auth_pw_reason_message("contains_email"),
+                               auth_pw_reason_message("contains_login"));
     /* NFKC: full-width digits are digits. */
     REFUSED(12, "",
             "\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93\xef\xbc\x94\xef\xbc\x95\xef\xbc\x96"
@@ -861,6 +888,45 @@ static void test_login_storm_busy_503_S12(void)
     tk_free(tk);
 }
 
+/* E-mail addresses: one validation for every way in, domain lower-cased. */
+static void test_email_normalize(void)
+{
+    static const char *const bad[] = {
+        "",         "a@b",          "@example.jp",      "kai@",          "kai@@example.jp",
+        "kai",      "kai@example",  "kai@-x.example.jp", "kai@x-.jp",    "kai@example..jp",
+        ".kai@x.jp", "kai.@x.jp",   "k..ai@x.jp",       "k ai@x.jp",     "kai@x.jp.",
+        "\"kai\"@x.jp", "kai@x_y.jp", "k\xc3\xa4i@x.jp",  "kai@b\xc3\xbc" "cher.de", "kai@[192.0.2.1]",
+        "kai\n@x.jp"};
+    char out[AUTH_EMAIL_MAX + 1], big[300];
+
+    CU_ASSERT_EQUAL(auth_email_normalize("Kai.Ito+orders@Mail.Example.JP", 30, out), 0);
+    CU_ASSERT_STRING_EQUAL(out, "Kai.Ito+orders@mail.example.jp");
+    CU_ASSERT_EQUAL(auth_email_normalize("o'brien@xn--bcher-kva.de", 24, out), 0);
+    CU_ASSERT_STRING_EQUAL(out, "o'brien@xn--bcher-kva.de");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CU_ASSERT_EQUAL(auth_email_normalize(bad[i], strlen(bad[i]), out), -1);
+        CU_ASSERT_STRING_EQUAL(out, "");
+    }
+    /* 65-byte local part; a 255-byte address. */
+    memset(big, 'a', sizeof big);
+    memcpy(big + 65, "@x.jp", 6);
+    CU_ASSERT_EQUAL(auth_email_normalize(big, strlen(big), out), -1);
+    memcpy(big + 64, "@x.jp", 6);
+    CU_ASSERT_EQUAL(auth_email_normalize(big, strlen(big), out), 0);
+    /* "k@" + five labels of 49 + ".jp": 254 bytes; one more is too long. */
+    char dom[260] = "";
+    for (int i = 0; i < 5; i++)
+        strcat(dom, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.");
+    strcat(dom, "jp");
+    snprintf(big, sizeof big, "k@%s", dom);
+    CU_ASSERT_EQUAL(strlen(big), 254);
+    CU_ASSERT_EQUAL(auth_email_normalize(big, strlen(big), out), 0);
+    snprintf(big, sizeof big, "kk@%s", dom);
+    CU_ASSERT_EQUAL(auth_email_normalize(big, strlen(big), out), -1);
+    CU_ASSERT_EQUAL(auth_email_normalize("kai@x.jp", 8, out), 0); /* the embedded NUL check */
+    CU_ASSERT_EQUAL(auth_email_normalize("kai@x.jp\0z", 10, out), -1);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -868,6 +934,7 @@ int main(void)
         return 1;
     s = CU_add_suite("auth", NULL, NULL);
     CU_add_test(s, "policy refusals (S12)", test_policy_refusals_S12);
+    CU_add_test(s, "e-mail addresses validated and normalised", test_email_normalize);
     CU_add_test(s, "hash PHC parameters (S12)", test_hash_phc_parameters_S12);
     CU_add_test(s, "login, cookie attributes, fixation (S4, S16, S20)",
                 test_login_cookie_attributes_S4);

@@ -1,0 +1,130 @@
+"""Accounts of the auth plugin, the later slice of issue 8, through the real
+binary and a real PostgreSQL: e-mail addresses (migration 0004: the
+invitation, GET /auth/me, the policy, PUT /auth/me/email with
+re-authentication, its audit and events), buyer-role API tokens and a
+tenant admin's change of a user's buyer ID.
+
+The helpers (users with a real Argon2id hash, sessions with MFA where
+needed) are test_auth.py's.
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dbharness import harness, main  # noqa: E402
+from test_auth import AuthCase, CANARY, OTHER  # noqa: E402
+
+
+class AccountsTest(AuthCase):
+
+    def outbox(self, name):
+        return [json.loads(x[0]) for x in self.pg.rows(
+            "SELECT payload::text FROM outbox WHERE name = :'n' AND id > :'s'::bigint "
+            "ORDER BY id;", n=name, s=self.outbox_since)]
+
+    # -- e-mail addresses ---------------------------------------------------------
+
+    def test_email_invite_me_list_and_policy_S12_S21(self):
+        """The invitation takes an e-mail address (validated: 422
+        fields.email; stored with its domain in lower case; one account
+        per address and tenant whatever its case: 409) and puts it in the
+        auth.user_invited event; GET /auth/me and GET /auth/users show it;
+        another tenant may use the same address (S21).  S12: a new
+        password equal to or containing the address or its local part is
+        refused 422 weak_password, fields.new_password contains_email."""
+        srv = self.auth_server()
+        self.add_user("a", "root", OTHER, roles="tenant_admin")
+        root = self.session(srv, "a", "root", OTHER)
+
+        def invite(body):
+            return srv.req("a", "POST", "/auth/users", body=json.dumps(body),
+                           headers=root.headers())
+
+        for bad in ("not-an-address", "kenta@localhost", "kenta ito@example.jp", 17):
+            r = invite({"login": "kenta", "roles": ["staff"], "email": bad})
+            self.assertEqual((r.status, r.json()["error"]["fields"]), (422, {"email": "invalid"}),
+                             (bad, r))
+        r = invite({"login": "kenta", "roles": ["staff"], "email": "Kenta.Ito@Example.JP"})
+        self.assertEqual(r.status, 201, r)
+        kenta = r.json()["user"]["id"]
+        self.assertEqual(r.json()["user"]["email"], "Kenta.Ito@example.jp")
+        self.assertEqual(self.pg.scalar("SELECT email FROM auth_users WHERE id = :'u';", u=kenta),
+                         "Kenta.Ito@example.jp")
+        [ev] = self.outbox("auth.user_invited")
+        self.assertEqual((ev["user_id"], ev["email"]), (kenta, "Kenta.Ito@example.jp"))
+        r = invite({"login": "kenta2", "roles": ["staff"], "email": "KENTA.ITO@example.jp"})
+        self.assertEqual(r.status, 409, r)
+        # Tenant b: the same address is another account's, not a conflict.
+        self.pg.psql("INSERT INTO auth_users (tenant_id, login, roles, password_hash, email) "
+                     "SELECT 'b', login, roles, password_hash, email FROM auth_users "
+                     "WHERE id = :'u';", u=kenta)
+
+        uid = self.add_user("a", "asato", CANARY)
+        self.pg.psql("UPDATE auth_users SET email = 'aiko.s@example.jp' WHERE id = :'u';", u=uid)
+        s = self.session(srv, "a", "asato", CANARY)
+        self.assertEqual(self.me(srv, "a", s).json()["user"]["email"], "aiko.s@example.jp")
+        users = srv.req("a", "GET", "/auth/users", headers=root.headers(csrf=False)).json()
+        self.assertEqual({u["login"]: u["email"] for u in users["users"]},
+                         {"root": None, "kenta": "Kenta.Ito@example.jp",
+                          "asato": "aiko.s@example.jp"})
+        for pw in ("Velvet-AIKO.S-harbour-29", "aiko.s@example.jp"):
+            r = srv.req("a", "POST", "/auth/password", headers=s.headers(),
+                        body=json.dumps({"current_password": CANARY, "new_password": pw}),
+                        timeout=20.0 * harness.SCALE)
+            self.assertEqual((r.status, r.json()["error"]["code"],
+                              r.json()["error"]["fields"]["new_password"]),
+                             (422, "weak_password", "contains_email"), (pw, r))
+
+    def test_email_change_reauth_audit_events_S6_S9_S20(self):
+        """PUT /auth/me/email: S6/S9, the host answers 401 reauth_required
+        when the session authenticated more than 300 s ago; then 422 for
+        an address not taken, 409 for another account's; the change is
+        stored normalised, audited (S20, auth.email_change), and publishes
+        security.important_operation (email_change) and auth.email_changed
+        with the user ID, the old and the new address (the old one is
+        mailed).  The same address again changes nothing and publishes
+        nothing."""
+        srv = self.auth_server()
+        uid = self.add_user("a", "aiko", CANARY)
+        other = self.add_user("a", "ren", OTHER)
+        self.pg.psql("UPDATE auth_users SET email = 'aiko.s@example.jp' WHERE id = :'u';"
+                     "UPDATE auth_users SET email = 'ren@example.jp' WHERE id = :'o';",
+                     u=uid, o=other)
+        s = self.session(srv, "a", "aiko", CANARY)
+
+        def put(email, headers=None):
+            return srv.req("a", "PUT", "/auth/me/email", body=json.dumps({"email": email}),
+                           headers=headers or s.headers())
+
+        self.shift(s.token, "authenticated_at", 310)
+        r = put("aiko@example.jp")
+        self.assertEqual((r.status, r.json()["error"]["code"]), (401, "reauth_required"), r)
+        r = srv.req("a", "POST", "/auth/reauth", body=json.dumps({"password": CANARY}),
+                    headers=s.headers(), timeout=20.0 * harness.SCALE)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(put("aiko@").status, 422)
+        self.assertEqual(put("REN@Example.jp").status, 409)
+        self.assertEqual(put("x@y.jp", headers=s.headers(csrf=False)).status, 403)   # CSRF
+        r = put("Aiko.Sato@Mail.Example.JP")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"email": "Aiko.Sato@mail.example.jp", "changed": True})
+        self.assertEqual(self.me(srv, "a", s).json()["user"]["email"],
+                         "Aiko.Sato@mail.example.jp")
+        self.assertEqual(self.outbox("auth.email_changed"),
+                         [{"user_id": uid, "old_email": "aiko.s@example.jp",
+                           "new_email": "Aiko.Sato@mail.example.jp"}])
+        self.assertEqual([(e["user_id"], e["operation"])
+                          for e in self.outbox("security.important_operation")],
+                         [(uid, "email_change")])
+        self.assertEqual([(x[0], x[1], x[2]) for x in self.audit("a", "auth.email_change")],
+                         [("ok", uid, uid)])
+        r = put("Aiko.Sato@mail.example.jp")
+        self.assertEqual(r.json(), {"email": "Aiko.Sato@mail.example.jp", "changed": False})
+        self.assertEqual(len(self.outbox("auth.email_changed")), 1)
+        self.assertEqual(len(self.audit("a", "auth.email_change")), 1)
+
+
+if __name__ == "__main__":
+    main()
