@@ -565,7 +565,7 @@ static const tn_plugin_desc auth_desc = {
     .init = auth_init,
     .fini = auth_fini,
     .global_settings = auth_global_keys,
-    .schema_needs = "0004_auth_email", /* after 0003_auth_tokens */
+    .schema_needs = "0005_auth_token_buyer", /* after 0004_auth_email */
 };
 
 TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void)

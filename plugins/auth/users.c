@@ -5,8 +5,9 @@
  *                            token is published (auth.user_invited) for the
  *                            notifications plugin: the new user sets a
  *                            password with /auth/password/reset/confirm
- *   PATCH /auth/users/:id    {roles?, disabled?}; a change ends the user's
- *                            sessions, so new rights come with a new session
+ *   PATCH /auth/users/:id    {roles?, buyer_id?, disabled?}; a change ends the
+ *                            user's sessions, so new rights come with a new
+ *                            session
  *   DELETE /auth/users/:id/mfa   resets the user's MFA: TOTP and recovery codes
  *                            removed, sessions ended; the next login enrols
  *                            again where MFA is required (tenant or admin)
@@ -38,6 +39,8 @@ typedef struct user_op {
     char *user_id;
     char *login;
     char *roles;  /* comma-separated, validated */
+    char *buyer;  /* a PATCH's buyer_id (NULL: none) */
+    int buyer_given;
     char email[AUTH_EMAIL_MAX + 1]; /* normalised; "" when none */
     int disabled; /* -1: unchanged */
     long long ended;
@@ -271,7 +274,7 @@ done:
     return st;
 }
 
-/* ---- change roles or disable ------------------------------------------------------ */
+/* ---- change roles, buyer ID, or disable ------------------------------------------ */
 
 static void updated(tn_request *req, const tn_db_result *res, void *ud)
 {
@@ -284,19 +287,12 @@ static void updated(tn_request *req, const tn_db_result *res, void *ud)
         api->req_resume(req, TN_DONE);
         return;
     }
-    if (api->db_affected(res) != 1) {
-        api->resp_error(req, 404, "not_found",
-                        "no such user (or the buyer role for a user without a buyer_id)");
-        if (api->db_rollback(req, answer_resume, op) != TN_OK)
-            api->req_resume(req, TN_ERROR);
-        return;
-    }
     json_t *ev = json_pack("{s:s, s:s, s:s}", "user_id", op->user_id, "operation",
-                           op->roles ? "roles_change" : "account_disable", "client_addr",
+                           op->disabled == 1 ? "account_disable" : "roles_change", "client_addr",
                            api->req_client_addr(req));
     char *evt = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
-    /* New rights, or none: every session of the user ends (a new session
-     * ID at every privilege change). */
+    /* New rights (roles, or the buyer acted for), or none: every session
+     * of the user ends (a new session ID at every privilege change). */
     if (evt == NULL ||
         api->db_query(req, "DELETE FROM auth_sessions WHERE user_id = $1::uuid", 1, p, ignore,
                       op) != TN_OK ||
@@ -311,6 +307,88 @@ static void updated(tn_request *req, const tn_db_result *res, void *ud)
     json_decref(ev);
 }
 
+static void refused(user_op *op, tn_request *req, const char *field, const char *reason,
+                    const char *message)
+{
+    const tn_api *api = op->ctx->api;
+    auth_error_field(api, req, 422, "invalid", message, field, reason);
+    if (api->db_rollback(req, answer_resume, op) != TN_OK)
+        api->req_resume(req, TN_ERROR);
+}
+
+/* The account, locked: its roles and buyer ID as they are, so the new
+ * pair is judged whole.  The buyer role goes with a buyer ID and only it:
+ * a buyer ID given for an account that will not be a buyer is refused,
+ * and one left from a dropped buyer role is cleared (the session hook
+ * hands any stored buyer ID to other plugins). */
+static void update_found(tn_request *req, const tn_db_result *res, void *ud)
+{
+    user_op *op = ud;
+    const tn_api *api = op->ctx->api;
+    char dis[8];
+    const char *roles, *buyer;
+    int is_buyer;
+
+    if (api->db_status(res) != TN_OK) {
+        api->resp_db_error(req, res);
+        api->req_resume(req, TN_DONE);
+        return;
+    }
+    if (api->db_rows(res) != 1) {
+        api->resp_error(req, 404, "not_found", "no such user");
+        if (api->db_rollback(req, answer_resume, op) != TN_OK)
+            api->req_resume(req, TN_ERROR);
+        return;
+    }
+    op->user_id = api->req_strdup(req, api->db_value(res, 0, 0));
+    roles = op->roles ? op->roles : api->db_value(res, 0, 1);
+    buyer = op->buyer_given ? op->buyer : api->db_value(res, 0, 2);
+    is_buyer = strcmp(roles, "buyer") == 0 || strncmp(roles, "buyer,", 6) == 0 ||
+               strstr(roles, ",buyer") != NULL;
+    if (is_buyer && buyer == NULL) {
+        refused(op, req, "buyer_id", "required", "the buyer role needs a buyer_id");
+        return;
+    }
+    if (!is_buyer && op->buyer_given && op->buyer != NULL) {
+        refused(op, req, "buyer_id", "buyer_mismatch", "buyer_id goes with the buyer role, and only");
+        return;
+    }
+    if (!is_buyer)
+        buyer = NULL;
+    snprintf(dis, sizeof dis, "%s", op->disabled == 1 ? "true" : "false");
+    const char *p[4] = {op->user_id, roles, buyer, op->disabled >= 0 ? dis : NULL};
+    if (op->user_id == NULL ||
+        api->db_query(req,
+                      "UPDATE auth_users SET roles = string_to_array($2, ','), buyer_id = $3, "
+                      "disabled = coalesce($4::boolean, disabled) WHERE id = $1::uuid",
+                      4, p, updated, op) != TN_OK)
+        api->req_resume(req, TN_ERROR);
+}
+
+/* buyer_id in a PATCH: absent (unchanged), null (none), or 1 to 128 bytes
+ * without control characters.  0, or -1 after answering 400. */
+static int take_buyer(const tn_api *api, tn_request *req, json_t *v, user_op *op)
+{
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+
+    if (v == NULL)
+        return 0;
+    op->buyer_given = 1;
+    if (json_is_null(v))
+        return 0;
+    for (size_t i = 0; s && i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            s = NULL;
+    if (s == NULL || n == 0 || n > AUTH_BUYER_MAX || (op->buyer = api->req_strdup(req, s)) == NULL) {
+        auth_error_field(api, req, 400, "bad_request",
+                         "buyer_id: null, or 1 to 128 bytes without control characters",
+                         "buyer_id", "invalid");
+        return -1;
+    }
+    return 0;
+}
+
 static tn_status h_update(tn_plugin *self, tn_request *req, void *ud)
 {
     auth_ctx *ctx = ud;
@@ -319,14 +397,16 @@ static tn_status h_update(tn_plugin *self, tn_request *req, void *ud)
     const void *body = api->req_body(req, &len);
     json_t *j = body ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
     json_t *roles = json_object_get(j, "roles"), *dis = json_object_get(j, "disabled");
+    json_t *buyer = json_object_get(j, "buyer_id");
     const char *id = api->req_param(req, "id");
     user_op *op = NULL;
     tn_status st = TN_DONE;
-    char buf[8];
 
     (void)self;
-    if (!json_is_object(j) || (roles == NULL && dis == NULL) || (dis && !json_is_boolean(dis))) {
-        api->resp_error(req, 400, "bad_request", "give roles and/or disabled (a boolean)");
+    if (!json_is_object(j) || (roles == NULL && dis == NULL && buyer == NULL) ||
+        (dis && !json_is_boolean(dis))) {
+        api->resp_error(req, 400, "bad_request",
+                        "give roles, buyer_id and/or disabled (a boolean)");
         goto done;
     }
     if (strcasecmp(id, api->req_principal(req)) == 0) {
@@ -337,19 +417,19 @@ static tn_status h_update(tn_plugin *self, tn_request *req, void *ud)
         st = TN_ERROR;
         goto done;
     }
-    op->user_id = api->req_strdup(req, id);
-    /* The buyer attribute stays as it is: a buyer role needs one set. */
-    if (roles && (op->roles = roles_of(api, req, roles, -1)) == NULL)
+    if (dis)
+        op->disabled = json_is_true(dis);
+    if ((roles && (op->roles = roles_of(api, req, roles, -1)) == NULL) ||
+        take_buyer(api, req, buyer, op) != 0)
         goto done;
-    snprintf(buf, sizeof buf, "%s", dis ? (json_is_true(dis) ? "true" : "false") : "");
-    const char *p[3] = {op->user_id, op->roles, dis ? buf : NULL};
+    const char *p[1] = {id};
+    /* FOR UPDATE: two changes of one account are judged one after the
+     * other.  A platform admin's account answers as no such user. */
     st = api->db_query(req,
-                       "UPDATE auth_users SET roles = coalesce(string_to_array($2, ','), roles), "
-                       "disabled = coalesce($3::boolean, disabled) WHERE id::text = lower($1) "
-                       "AND NOT ('platform_admin' = ANY (roles)) "
-                       "AND (NOT ('buyer' = ANY (coalesce(string_to_array($2, ','), roles))) "
-                       "OR buyer_id IS NOT NULL)",
-                       3, p, updated, op) == TN_OK
+                       "SELECT id::text, array_to_string(roles, ','), buyer_id FROM auth_users "
+                       "WHERE id::text = lower($1) AND NOT ('platform_admin' = ANY (roles)) "
+                       "FOR UPDATE",
+                       1, p, update_found, op) == TN_OK
              ? TN_SUSPEND
              : TN_ERROR;
 done:

@@ -125,6 +125,119 @@ class AccountsTest(AuthCase):
         self.assertEqual(len(self.outbox("auth.email_changed")), 1)
         self.assertEqual(len(self.audit("a", "auth.email_change")), 1)
 
+    # -- buyers: tokens and a changed buyer ID --------------------------------------
+
+    def test_buyer_token_principal_S11(self):
+        """S11: a tenant admin makes an API token with the role buyer only
+        with a buyer_id (422 fields.buyer_id required; buyer mixed with
+        another role 422 buyer_alone; a buyer_id without the role 422
+        buyer_mismatch); its principal carries buyer_id exactly as a buyer
+        user's session does (read by another plugin, authprobe).  A token
+        never gets more than its creator's roles: demoted, the creator's
+        buyer token keeps no role and no buyer_id."""
+        srv = self.auth_server(also=("authprobe",))
+        root = self.add_user("a", "root", OTHER, roles="tenant_admin")
+        admin = self.session(srv, "a", "root", OTHER)
+        bob = self.add_user("a", "bob", CANARY, roles="buyer")
+        self.pg.psql("UPDATE auth_users SET buyer_id = 'shop-7' WHERE id = :'u';", u=bob)
+
+        def mint(body):
+            return srv.req("a", "POST", "/auth/tokens", body=json.dumps(dict(name="edi", **body)),
+                           headers=admin.headers())
+
+        for body, field, reason in (({"roles": ["buyer"]}, "buyer_id", "required"),
+                                    ({"roles": ["buyer"], "buyer_id": ""}, "buyer_id", "invalid"),
+                                    ({"roles": ["buyer", "staff"], "buyer_id": "shop-7"},
+                                     "roles", "buyer_alone"),
+                                    ({"roles": ["tenant_admin"], "buyer_id": "shop-7"},
+                                     "buyer_id", "buyer_mismatch")):
+            r = mint(body)
+            self.assertEqual((r.status, r.json()["error"]["fields"]), (422, {field: reason}),
+                             (body, r))
+        self.assertEqual(self.pg.scalar("SELECT count(*) FROM auth_tokens;"), "0")
+        r = mint({"roles": ["buyer"], "buyer_id": "shop-7"})
+        self.assertEqual(r.status, 201, r)
+        t = r.json()
+        self.assertEqual((t["roles"], t["buyer_id"]), (["buyer"], "shop-7"))
+        listed = srv.req("a", "GET", "/auth/tokens", headers=admin.headers(csrf=False)).json()
+        self.assertEqual([(x["roles"], x["buyer_id"]) for x in listed["tokens"]],
+                         [(["buyer"], "shop-7")])
+
+        bearer = {"Authorization": "Bearer " + t["token"]}
+        by_token = srv.req("a", "GET", "/authprobe/me", headers=bearer)
+        self.assertEqual(by_token.status, 200, by_token)
+        by_session = srv.req("a", "GET", "/authprobe/me",
+                             headers=self.session(srv, "a", "bob", CANARY).headers(csrf=False))
+        self.assertEqual(by_token.json()["auth"]["buyer_id"], "shop-7")
+        self.assertEqual(by_token.json()["auth"]["buyer_id"], by_session.json()["auth"]["buyer_id"])
+        self.assertEqual(by_token.json()["user"], "token:" + t["id"])
+        # A buyer token is no admin: the admin routes answer 403; it has
+        # no sessions either (403 session_required, not a failed query).
+        self.assertEqual(srv.req("a", "GET", "/auth/users", headers=bearer).status, 403)
+        r = srv.req("a", "GET", "/auth/sessions", headers=bearer)
+        self.assertEqual((r.status, r.json()["error"]["code"]), (403, "session_required"), r)
+        # The creator is demoted: the token keeps neither the role nor the ID.
+        self.pg.psql("UPDATE auth_users SET roles = '{staff}' WHERE id = :'u';", u=root)
+        demoted = srv.req("a", "GET", "/authprobe/me", headers=bearer)
+        self.assertEqual(demoted.status, 200, demoted)
+        self.assertEqual(demoted.json()["auth"]["buyer_id"], "")
+
+    def test_admin_changes_buyer_id_ends_sessions_S6_S11_S20(self):
+        """S11: a tenant admin changes a user's buyer ID (and roles) with
+        PATCH /auth/users/:id: re-authentication within 300 s (S6: 401
+        reauth_required), the user's sessions end as at any privilege
+        change, the new session carries the new buyer ID; the buyer role
+        needs a buyer ID (422 required), a buyer ID needs the role (422
+        buyer_mismatch), dropping the role clears the ID.  S20: audited
+        auth.user_update; security.important_operation roles_change."""
+        srv = self.auth_server()
+        self.add_user("a", "root", OTHER, roles="tenant_admin")
+        admin = self.session(srv, "a", "root", OTHER)
+        bob = self.add_user("a", "bob", CANARY, roles="buyer")
+        sam = self.add_user("a", "sam", OTHER)
+        self.pg.psql("UPDATE auth_users SET buyer_id = 'shop-7' WHERE id = :'u';", u=bob)
+        old = self.session(srv, "a", "bob", CANARY)
+        self.assertEqual(self.me(srv, "a", old).json()["user"]["buyer_id"], "shop-7")
+
+        def patch(uid, body):
+            return srv.req("a", "PATCH", f"/auth/users/{uid}", body=json.dumps(body),
+                           headers=admin.headers())
+
+        self.shift(admin.token, "authenticated_at", 310)
+        r = patch(bob, {"buyer_id": "shop-9"})
+        self.assertEqual((r.status, r.json()["error"]["code"]), (401, "reauth_required"), r)
+        self.assertEqual(srv.req("a", "POST", "/auth/reauth", body=json.dumps({"password": OTHER}),
+                                 headers=admin.headers(),
+                                 timeout=20.0 * harness.SCALE).status, 200)
+        self.assertEqual(patch(bob, {"buyer_id": ""}).status, 400)
+        self.assertEqual(patch(bob, {"buyer_id": None}).json()["error"]["fields"],
+                         {"buyer_id": "required"})
+        self.assertEqual(patch(sam, {"buyer_id": "shop-9"}).json()["error"]["fields"],
+                         {"buyer_id": "buyer_mismatch"})
+        self.assertEqual(patch(sam, {"roles": ["buyer"]}).json()["error"]["fields"],
+                         {"buyer_id": "required"})
+        self.assertEqual(self.me(srv, "a", old).status, 200)     # refusals end nothing
+        r = patch(bob, {"buyer_id": "shop-9"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.me(srv, "a", old).status, 401)     # the old session is dead
+        new = self.session(srv, "a", "bob", CANARY)
+        self.assertEqual(self.me(srv, "a", new).json()["user"]["buyer_id"], "shop-9")
+        r = patch(sam, {"roles": ["buyer", "staff"], "buyer_id": "shop-3"})
+        self.assertEqual(r.status, 200, r)
+        r = patch(bob, {"roles": ["staff"]})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.me(srv, "a", new).status, 401)
+        self.assertEqual(self.pg.rows("SELECT login, array_to_string(roles, ','), "
+                                      "coalesce(buyer_id, '-') FROM auth_users "
+                                      "WHERE login IN ('bob', 'sam') ORDER BY login;"),
+                         [["bob", "staff", "-"], ["sam", "buyer,staff", "shop-3"]])
+        self.assertEqual([(x[0], x[2]) for x in self.audit("a", "auth.user_update")],
+                         [("ok", bob), ("ok", sam), ("ok", bob)])
+        self.assertEqual([(e["user_id"], e["operation"])
+                          for e in self.outbox("security.important_operation")
+                          if e["user_id"] in (bob, sam)],
+                         [(bob, "roles_change"), (sam, "roles_change"), (bob, "roles_change")])
+
 
 if __name__ == "__main__":
     main()
