@@ -340,7 +340,9 @@ static void hook_touched(tn_request *req, const tn_db_result *res, void *ud)
 }
 
 /* The session's CSRF token, from X-CSRF-Token (API clients) or from the
- * csrf_token field of a URL-encoded form (HTML forms). */
+ * csrf_token field of an HTML form: URL-encoded or multipart/form-data.
+ * The host hands the hook a complete request, body included, so the field
+ * is judged here like the header: missing, malformed or wrong is 403. */
 static int csrf_present(const tn_api *api, tn_request *req, const auth_token *tok)
 {
     const char *header = api->req_header(req, "X-CSRF-Token");
@@ -352,10 +354,16 @@ static int csrf_present(const tn_api *api, tn_request *req, const auth_token *to
 
     if (header != NULL)
         return auth_csrf_ok(tok, header);
-    if (type == NULL || strncasecmp(type, "application/x-www-form-urlencoded", 33) != 0)
+    if (type == NULL)
         return 0;
     body = api->req_body(req, &len);
-    if (auth_form_token(body, len, "csrf_token", field, sizeof field) != 0)
+    if (strncasecmp(type, "application/x-www-form-urlencoded", 33) == 0)
+        ok = auth_form_token(body, len, "csrf_token", field, sizeof field) == 0;
+    else if (strncasecmp(type, "multipart/form-data", 19) == 0)
+        ok = auth_multipart_token(body, len, type, "csrf_token", field, sizeof field) == 0;
+    else
+        ok = 0;
+    if (!ok)
         return 0;
     ok = auth_csrf_ok(tok, field);
     sodium_memzero(field, sizeof field);

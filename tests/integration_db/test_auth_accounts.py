@@ -1,8 +1,9 @@
 """Accounts of the auth plugin, the later slice of issue 8, through the real
 binary and a real PostgreSQL: e-mail addresses (migration 0004: the
 invitation, GET /auth/me, the policy, PUT /auth/me/email with
-re-authentication, its audit and events), buyer-role API tokens and a
-tenant admin's change of a user's buyer ID.
+re-authentication, its audit and events), buyer-role API tokens, a
+tenant admin's change of a user's buyer ID, and the CSRF token as a form
+field (URL-encoded and multipart).
 
 The helpers (users with a real Argon2id hash, sessions with MFA where
 needed) are test_auth.py's.
@@ -237,6 +238,54 @@ class AccountsTest(AuthCase):
                           for e in self.outbox("security.important_operation")
                           if e["user_id"] in (bob, sam)],
                          [(bob, "roles_change"), (sam, "roles_change"), (bob, "roles_change")])
+
+    # -- CSRF token as a form field --------------------------------------------------
+
+    def test_csrf_token_as_form_field_S4(self):
+        """S4: a state-changing request on a cookie session may carry the
+        CSRF token as the form field csrf_token instead of X-CSRF-Token,
+        in an application/x-www-form-urlencoded or a multipart/form-data
+        body: the right one passes the hook (here /auth/reauth then fails
+        on its non-JSON body, 400; /auth/logout succeeds), a wrong or
+        missing one is 403 csrf_token, and a file part named csrf_token is
+        no field."""
+        srv = self.auth_server()
+        self.add_user("a", "alice", CANARY)
+        s = self.session(srv, "a", "alice", CANARY)
+        cookie = s.headers(csrf=False)
+        wrong = "A" * 43
+
+        def urlenc(token):
+            body = "note=hi" + (f"&csrf_token={token}" if token else "")
+            return body, "application/x-www-form-urlencoded"
+
+        def multipart(token, filename=False):
+            b = "----tanomu7Gd3"
+            parts = [f'--{b}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n']
+            if token:
+                disp = 'form-data; name="csrf_token"' + ('; filename="t"' if filename else "")
+                parts.append(f"--{b}\r\nContent-Disposition: {disp}\r\n\r\n{token}\r\n")
+            return "".join(parts) + f"--{b}--\r\n", f"multipart/form-data; boundary={b}"
+
+        def post(path, form):
+            body, ctype = form
+            return srv.req("a", "POST", path, body=body,
+                           headers=dict(cookie, **{"Content-Type": ctype}))
+
+        for make in (urlenc, multipart):
+            r = post("/auth/reauth", make(s.csrf))
+            self.assertEqual((r.status, r.json()["error"]["code"]), (400, "bad_request"),
+                             (make.__name__, r))
+            for token in (wrong, None):
+                r = post("/auth/reauth", make(token))
+                self.assertEqual((r.status, r.json()["error"]["code"]), (403, "csrf_token"),
+                                 (make.__name__, token, r))
+        r = post("/auth/reauth", multipart(s.csrf, filename=True))
+        self.assertEqual((r.status, r.json()["error"]["code"]), (403, "csrf_token"), r)
+        self.assertEqual(self.me(srv, "a", s).status, 200)
+        r = post("/auth/logout", multipart(s.csrf))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.me(srv, "a", s).status, 401)
 
 
 if __name__ == "__main__":

@@ -371,6 +371,60 @@ static void test_unknown_user_and_wrong_password_alike_S12(void)
 
 /* ---- CSRF (S4) ------------------------------------------------------------------- */
 
+#define TOK43 "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_AbCdE"
+
+/* S4: the csrf_token field of a multipart/form-data body (RFC 7578). */
+static void test_multipart_field_S4(void)
+{
+    const char *ct = "multipart/form-data; boundary=XyZ42";
+    char out[AUTH_TOKEN_LEN + 1];
+    static const char ok[] = "--XyZ42\r\n"
+                             "Content-Disposition: form-data; name=\"note\"\r\n\r\n"
+                             "hello --XyZ42 inside a line\r\n"
+                             "--XyZ42   \r\n"
+                             "content-disposition: form-data;name=\"csrf_token\"\r\n"
+                             "Content-Type: text/plain\r\n\r\n" TOK43 "\r\n"
+                             "--XyZ42--\r\n";
+    static const char file[] = "--XyZ42\r\n"
+                               "Content-Disposition: form-data; name=\"csrf_token\"; "
+                               "filename=\"t.txt\"\r\n\r\n" TOK43 "\r\n--XyZ42--\r\n";
+    static const char other[] = "--XyZ42\r\n"
+                                "Content-Disposition: form-data; xname=\"csrf_token\"\r\n\r\n" TOK43
+                                "\r\n--XyZ42\r\n"
+                                "Content-Disposition: form-data; name=\"csrf_token_2\"\r\n\r\n" TOK43
+                                "\r\n--XyZ42--\r\n";
+    static const char open_end[] = "--XyZ42\r\n"
+                                   "Content-Disposition: form-data; name=\"csrf_token\"\r\n\r\n" TOK43;
+    static const char bad_value[] = "--XyZ42\r\n"
+                                    "Content-Disposition: form-data; name=\"csrf_token\"\r\n\r\n"
+                                    "abc def\r\n--XyZ42--\r\n";
+
+    CU_ASSERT_EQUAL(auth_multipart_token(ok, strlen(ok), ct, "csrf_token", out, sizeof out), 0);
+    CU_ASSERT_STRING_EQUAL(out, TOK43);
+    CU_ASSERT_EQUAL(auth_multipart_token(ok, strlen(ok), "multipart/form-data; charset=utf-8; "
+                                                         "boundary=\"XyZ42\"",
+                                         "csrf_token", out, sizeof out),
+                    0);
+    CU_ASSERT_EQUAL(auth_multipart_token(ok, strlen(ok), "multipart/form-data", "csrf_token", out,
+                                         sizeof out),
+                    -1); /* no boundary */
+    CU_ASSERT_EQUAL(auth_multipart_token(ok, strlen(ok), "multipart/form-data; boundary=Other",
+                                         "csrf_token", out, sizeof out),
+                    -1);
+    CU_ASSERT_EQUAL(auth_multipart_token(ok, strlen(ok), ct, "csrf_token", out, 10), -1);
+    CU_ASSERT_EQUAL(auth_multipart_token(file, strlen(file), ct, "csrf_token", out, sizeof out),
+                    -1); /* a file is not a field */
+    CU_ASSERT_EQUAL(auth_multipart_token(other, strlen(other), ct, "csrf_token", out, sizeof out),
+                    -1);
+    CU_ASSERT_EQUAL(
+        auth_multipart_token(open_end, strlen(open_end), ct, "csrf_token", out, sizeof out), -1);
+    CU_ASSERT_EQUAL(
+        auth_multipart_token(bad_value, strlen(bad_value), ct, "csrf_token", out, sizeof out), -1);
+    for (size_t n = 0; n < strlen(ok); n++) /* every truncation: no overread, no token */
+        CU_ASSERT_EQUAL(auth_multipart_token(ok, n, ct, "csrf_token", out, sizeof out),
+                        n >= strlen(ok) - strlen("--XyZ42--\r\n") + 7 ? 0 : -1);
+}
+
 static void test_csrf_missing_wrong_foreign_S4(void)
 {
     fakedb f;
@@ -416,6 +470,22 @@ static void test_csrf_missing_wrong_foreign_S4(void)
     tk_req_run(r);
     tk_run_pending(tk);
     CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "csrf_token");
+    /* The same field in a multipart/form-data body. */
+    char mp[400];
+    for (int right = 1; right >= 0; right--) {
+        snprintf(mp, sizeof mp,
+                 "--b0undary\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n"
+                 "%s\r\n--b0undary--\r\n",
+                 right ? csrf : "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+        r = tk_req_new(tk, T, "POST", "/auth/reauth");
+        tk_req_set_header(r, "Cookie", body);
+        tk_req_set_header(r, "Content-Type", "multipart/form-data; boundary=b0undary");
+        tk_req_set_body(r, mp, strlen(mp));
+        tk_req_run(r);
+        tk_run_pending(tk);
+        CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"),
+                               right ? "bad_request" : "csrf_token");
+    }
     /* GET needs no token. */
     CU_ASSERT_EQUAL(tk_resp_status(run(tk, "GET", "/auth/me", NULL, tok, NULL, NULL)), 200);
     /* The tenant's own origin or a configured one, with the token: accepted. */
@@ -941,6 +1011,7 @@ int main(void)
     CU_add_test(s, "unknown user = wrong password (S12)",
                 test_unknown_user_and_wrong_password_alike_S12);
     CU_add_test(s, "CSRF missing, wrong, foreign (S4)", test_csrf_missing_wrong_foreign_S4);
+    CU_add_test(s, "CSRF field of a multipart form (S4)", test_multipart_field_S4);
     CU_add_test(s, "password change policy, rehash (S12)",
                 test_password_change_policy_and_rehash_S12);
     CU_add_test(s, "lock and throttle (S9)", test_lock_and_throttle_S9);
