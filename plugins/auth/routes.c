@@ -817,10 +817,13 @@ static tn_status h_reset(tn_plugin *self, tn_request *req, void *ud)
     json_t *j;
     reset_req *rr;
     tn_status st = TN_DONE;
+    int rc;
 
     (void)self;
-    if (auth_take_address(ctx, req, NULL) != 0) /* not audited: see docs/auth.md */
-        return TN_DONE;
+    /* Refused: audited as auth.password_reset_request "denied", once a
+     * minute per address at most (the login_audit zone, shared with login). */
+    if ((rc = auth_take_address(ctx, req, "auth.password_reset_request")) != 0)
+        return rc > 0 ? TN_SUSPEND : TN_DONE;
     if ((j = body_object(api, req)) == NULL)
         return TN_DONE;
     if ((login = body_string(api, req, j, "login", &len)) == NULL || len > AUTH_LOGIN_MAX) {
@@ -858,10 +861,11 @@ static tn_status h_reset_confirm(tn_plugin *self, tn_request *req, void *ud)
     json_t *j;
     pw_op *op;
     tn_status st = TN_DONE;
+    int rc;
 
     (void)self;
-    if (auth_take_address(ctx, req, NULL) != 0) /* not audited: see docs/auth.md */
-        return TN_DONE;
+    if ((rc = auth_take_address(ctx, req, "auth.password_reset")) != 0) /* as above */
+        return rc > 0 ? TN_SUSPEND : TN_DONE;
     if ((j = body_object(api, req)) == NULL)
         return TN_DONE;
     if ((token = body_string(api, req, j, "token", &len)) == NULL)

@@ -2,8 +2,9 @@
 binary and a real PostgreSQL: e-mail addresses (migration 0004: the
 invitation, GET /auth/me, the policy, PUT /auth/me/email with
 re-authentication, its audit and events), buyer-role API tokens, a
-tenant admin's change of a user's buyer ID, and the CSRF token as a form
-field (URL-encoded and multipart).
+tenant admin's change of a user's buyer ID, the CSRF token as a form
+field (URL-encoded and multipart), and password-reset requests refused by
+the per-address zone in the audit log.
 
 The helpers (users with a real Argon2id hash, sessions with MFA where
 needed) are test_auth.py's.
@@ -286,6 +287,55 @@ class AccountsTest(AuthCase):
         r = post("/auth/logout", multipart(s.csrf))
         self.assertEqual(r.status, 200, r)
         self.assertEqual(self.me(srv, "a", s).status, 401)
+
+    # -- password reset throttled -------------------------------------------------------
+
+    def test_reset_refusals_audited_once_a_window_S9_S20(self):
+        """S9, S20: POST /auth/password/reset and /confirm refused by the
+        per-address zone (429) are audited as logins are: action
+        auth.password_reset_request / auth.password_reset, result denied,
+        target type address, the client address as target, the request
+        ID; at most once a minute per address and tenant (the login_audit
+        zone, whose budget login shares), so a flood is no write each.  The
+        body (login ID, token) is not read."""
+        srv = self.auth_server(wide={"login_burst": 2, "login_rate_per_min": 1.0})
+
+        def reset(tenant):
+            return srv.req(tenant, "POST", "/auth/password/reset",
+                           body=json.dumps({"login": "nobody-x"}))
+
+        def confirm(tenant):
+            return srv.req(tenant, "POST", "/auth/password/reset/confirm",
+                           body=json.dumps({"token": "A" * 43, "new_password": CANARY}))
+
+        def denied(tenant, action):
+            return self.pg.rows(
+                "SELECT result, coalesce(user_id, ''), target_id, host(client_ip), request_id "
+                "FROM audit_log WHERE tenant_id = :'t' AND action = :'a' "
+                "AND target_type = 'address' AND id > :'s'::bigint;",
+                t=tenant, a=action, s=self.since)
+
+        self.assertEqual([reset("a").status for _ in range(2)], [202, 202])
+        for _ in range(5):
+            r = reset("a")
+            self.assertEqual((r.status, r.json()["error"]["code"]), (429, "too_many_attempts"))
+            self.assertIsNotNone(r.get("Retry-After"))
+        [row] = denied("a", "auth.password_reset_request")
+        self.assertEqual(row[:4], ["denied", "", "127.0.0.1", "127.0.0.1"])
+        self.assertTrue(row[4])
+        # The minute's audit budget of this address is spent: a refused
+        # confirmation now is answered, not written.
+        self.assertEqual(confirm("a").status, 429)
+        self.assertEqual(denied("a", "auth.password_reset"), [])
+        # Tenant b: its own zone and budget; a refused confirmation audited.
+        self.assertEqual([confirm("b").status for _ in range(2)], [400, 400])
+        for _ in range(3):
+            self.assertEqual(confirm("b").status, 429)
+        self.assertEqual([x[:3] for x in denied("b", "auth.password_reset")],
+                         [["denied", "", "127.0.0.1"]])
+        self.assertEqual(self.pg.scalar(
+            "SELECT count(*) FROM audit_log WHERE id > :'s'::bigint AND "
+            "audit_log::text LIKE '%nobody-x%';", s=self.since), "0")
 
 
 if __name__ == "__main__":
