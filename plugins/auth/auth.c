@@ -107,6 +107,13 @@ static const tn_config_key auth_global_keys[] = {
      .max = 64,
      .description = "Password hashes run at once per worker (each takes 19 MiB); keep it "
                     "below the cores per worker."},
+    {.name = "hash_nice",
+     .type = TN_TYPE_INT,
+     .default_value = "10",
+     .min = 0,
+     .max = 19,
+     .description = "The nice value (and SCHED_BATCH) of the plugin's hashing threads, so "
+                    "the event loops run first when they share the cores with hashes."},
     {.name = "hash_queue",
      .type = TN_TYPE_INT,
      .default_value = "64",
@@ -499,6 +506,7 @@ static int auth_init(tn_plugin *self, const tn_api *api)
     const tn_config *g = NULL;
     const char *common = "/usr/share/john/password.lst";
     unsigned cap = 1, qmax = 64, burst = 20;
+    int nice = AUTH_POOL_NICE_DEFAULT;
     double per_min = 20;
     char err[512];
     tn_job_spec job = {.size = sizeof job,
@@ -513,6 +521,7 @@ static int auth_init(tn_plugin *self, const tn_api *api)
     if (TN_API_HAS(api, plugin_config) && (g = api->plugin_config(self)) != NULL) {
         cap = (unsigned)api->config_int(g, "hash_concurrency");
         qmax = (unsigned)api->config_int(g, "hash_queue");
+        nice = (int)api->config_int(g, "hash_nice");
         common = api->config_str(g, "common_passwords");
         per_min = api->config_float(g, "login_rate_per_min");
         burst = (unsigned)api->config_int(g, "login_burst");
@@ -527,6 +536,7 @@ static int auth_init(tn_plugin *self, const tn_api *api)
         return -1;
     }
     auth_pool_init(&ctx->pool, api, self, cap, qmax);
+    auth_pool_set_nice(&ctx->pool, nice);
     /* About 52 bytes a key: 256 KiB hold some 5,000 client addresses. */
     ctx->login_zone = api->limit_zone(self, "login", per_min / 60.0, burst, 256 * 1024);
     /* Audit of refusals by the login zone: one entry a minute per address,
@@ -556,6 +566,8 @@ static int auth_init(tn_plugin *self, const tn_api *api)
 static void auth_fini(tn_plugin *self)
 {
     (void)self;
+    /* The hashing threads first: they may still use the policy. */
+    auth_pool_fini(&auth_state.pool);
     if (auth_state.pw_ready)
         auth_pw_free(&auth_state.pw);
     auth_state.pw_ready = 0;

@@ -5,9 +5,14 @@
  * The plugin's sources are compiled in; a scripted database plays the
  * tables (tests/integration_db/test_auth.py runs them for real).
  */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
@@ -868,12 +873,22 @@ static void test_cleanup_job_uses_tenant_timeouts_S4(void)
 typedef struct probe_job {
     auth_job job;
     int ran, done, status;
+    int nice, policy, other_thread; /* where and how the work ran */
     int *n; /* completions so far, shared */
 } probe_job;
 
+static pthread_t main_thread;
+
 static void probe_work(auth_job *j)
 {
-    ((probe_job *)j)->ran = 1;
+    probe_job *p = (probe_job *)j;
+    struct sched_param sp;
+    p->ran = 1;
+    p->other_thread = !pthread_equal(pthread_self(), main_thread);
+    errno = 0;
+    p->nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+    if (pthread_getschedparam(pthread_self(), &p->policy, &sp) != 0)
+        p->policy = -1;
 }
 
 static void probe_done(auth_job *j, int status)
@@ -915,6 +930,44 @@ static void test_hash_gate_cap_and_queue_S12(void)
     CU_ASSERT_EQUAL(auth_pool_submit(&pool, &jobs[3].job, probe_work, probe_done), TN_OK);
     tk_run_pending(tk);
     CU_ASSERT(jobs[3].done);
+    auth_pool_fini(&pool);
+    tk_free(tk);
+}
+
+/* The loop stays responsive during a login storm (issue 8): hashes run on
+ * the plugin's own threads, SCHED_BATCH at the configured nice value, not
+ * on the thread that lent itself (nor on the loop), and fini joins them
+ * after they finished what they were given. */
+static void test_hash_threads_low_priority(void)
+{
+    tk_kit *tk = tk_new();
+    auth_pool pool;
+    probe_job jobs[3];
+    int n = 0;
+
+    main_thread = pthread_self();
+    CU_ASSERT_EQUAL_FATAL(tk_load(tk, tn_plugin_entry()), TN_OK);
+    auth_pool_init(&pool, tk_api(tk), tk_plugin(tk, "auth"), 2, 4);
+    auth_pool_set_nice(&pool, 13);
+    memset(jobs, 0, sizeof jobs);
+    for (int i = 0; i < 3; i++) {
+        jobs[i].n = &n;
+        CU_ASSERT_EQUAL(auth_pool_submit(&pool, &jobs[i].job, probe_work, probe_done), TN_OK);
+    }
+    tk_run_pending(tk);
+    CU_ASSERT_EQUAL(n, 3);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT(jobs[i].ran && jobs[i].done && jobs[i].status == 0);
+        CU_ASSERT_TRUE(jobs[i].other_thread);
+        CU_ASSERT_EQUAL(jobs[i].nice, 13);
+        CU_ASSERT_EQUAL(jobs[i].policy, SCHED_BATCH);
+    }
+    CU_ASSERT_EQUAL(pool.lane.started, 2);
+    CU_ASSERT_EQUAL(pool.lane.prio_errno, 0);
+    /* This thread's own priority is untouched. */
+    CU_ASSERT_EQUAL(getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)), 0);
+    auth_pool_fini(&pool);
+    CU_ASSERT_EQUAL(pool.lane.started, 0);
     tk_free(tk);
 }
 
@@ -1023,6 +1076,7 @@ int main(void)
                 test_totp_login_replay_refused_S13);
     CU_add_test(s, "reauth_required after 300 s (S6, S9)", test_reauth_required_after_300s_S6_S9);
     CU_add_test(s, "hash gate: cap and bounded queue (S12)", test_hash_gate_cap_and_queue_S12);
+    CU_add_test(s, "hashes on low-priority threads", test_hash_threads_low_priority);
     CU_add_test(s, "login storm: 503 busy past the queue (S12)", test_login_storm_busy_503_S12);
     CU_add_test(s, "Origin, token and cookie rules (S4)", test_origin_and_cookie_rules_S4);
     CU_add_test(s, "clean-up job, per tenant (S4)", test_cleanup_job_uses_tenant_timeouts_S4);
