@@ -288,7 +288,10 @@ static void updated(tn_request *req, const tn_db_result *res, void *ud)
         return;
     }
     json_t *ev = json_pack("{s:s, s:s, s:s}", "user_id", op->user_id, "operation",
-                           op->disabled == 1 ? "account_disable" : "roles_change", "client_addr",
+                           op->roles || op->buyer_given ? "roles_change"
+                           : op->disabled == 1          ? "account_disable"
+                                                        : "account_enable",
+                           "client_addr",
                            api->req_client_addr(req));
     char *evt = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
     /* New rights (roles, or the buyer acted for), or none: every session
