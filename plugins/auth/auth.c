@@ -26,8 +26,9 @@
 const tn_route_opts auth_opts_reauth = {.size = sizeof(tn_route_opts),
                                         .max_auth_age_s = AUTH_REAUTH_MAX_AGE_S};
 const tn_route_opts auth_opts_admin = {.size = sizeof(tn_route_opts), .need_mfa = 1};
-const tn_route_opts auth_opts_admin_reauth = {
-    .size = sizeof(tn_route_opts), .need_mfa = 1, .max_auth_age_s = AUTH_REAUTH_MAX_AGE_S};
+const tn_route_opts auth_opts_admin_reauth = {.size = sizeof(tn_route_opts),
+                                              .need_mfa = 1,
+                                              .max_auth_age_s = AUTH_REAUTH_MAX_AGE_S};
 
 static auth_ctx auth_state; /* this worker's; handed to every callback as ud */
 

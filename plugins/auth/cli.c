@@ -40,7 +40,7 @@ typedef struct add_op {
     char buyer[CLI_BUYER_MAX + 1];
     int has_buyer;
     char email[AUTH_EMAIL_MAX + 1]; /* normalised; "" when none */
-    char *norm; /* the normalised password, wiped after hashing */
+    char *norm;                     /* the normalised password, wiped after hashing */
     size_t norm_len;
     int hash_rc;
     char hash[AUTH_PW_HASH_MAX];
@@ -202,8 +202,9 @@ static void hashed(auth_job *job, int status)
         op_end(op, 0, "hashing the password failed");
         return;
     }
-    const char *p[6] = {op->tenant, op->login, op->roles, op->has_buyer ? op->buyer : NULL,
-                        op->hash, op->email[0] ? op->email : NULL};
+    const char *p[6] = {op->tenant, op->login,
+                        op->roles,  op->has_buyer ? op->buyer : NULL,
+                        op->hash,   op->email[0] ? op->email : NULL};
     if (api->tx_begin(op->ctx->self, op->tenant, &tx) != TN_OK) {
         snprintf(msg, sizeof msg, "%s", api->last_error(op->ctx->self));
         op_end(op, 0, msg);

@@ -147,8 +147,7 @@ static void updated(tn_request *req, const tn_db_result *res, void *ud)
                           "client_addr", api->req_client_addr(req))) != TN_OK ||
         publish(api, req, "auth.email_changed",
                 json_pack("{s:s, s:o, s:s}", "user_id", op->user_id, "old_email",
-                          old ? json_string(old) : json_null(), "new_email", op->email)) !=
-            TN_OK ||
+                          old ? json_string(old) : json_null(), "new_email", op->email)) != TN_OK ||
         api->db_audit(req, "auth.email_change", "user", op->user_id, "ok") != TN_OK) {
         api->resp_error(req, 500, "internal", "the change was not recorded");
         if (api->db_rollback(req, answered, op) != TN_OK)
@@ -196,8 +195,7 @@ static tn_status h_email(tn_plugin *self, tn_request *req, void *ud)
     memset(op, 0, sizeof *op);
     op->ctx = ctx;
     op->user_id = api->req_principal(req);
-    if (auth_email_normalize(json_string_value(email), json_string_length(email), op->email) !=
-        0) {
+    if (auth_email_normalize(json_string_value(email), json_string_length(email), op->email) != 0) {
         auth_error_field(api, req, 422, "invalid", "not an e-mail address this server takes",
                          "email", "invalid");
         goto done;

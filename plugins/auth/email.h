@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#define AUTH_EMAIL_MAX 254   /* bytes, RFC 5321's path limit less the brackets */
+#define AUTH_EMAIL_MAX 254 /* bytes, RFC 5321's path limit less the brackets */
 #define AUTH_EMAIL_LOCAL_MAX 64
 
 /* Validates an address of len bytes and writes its normal form to out

@@ -181,8 +181,8 @@ static int mp_names(const char *h, size_t len, const char *name)
     return 0;
 }
 
-int auth_multipart_token(const char *body, size_t len, const char *content_type,
-                         const char *name, char *out, size_t outlen)
+int auth_multipart_token(const char *body, size_t len, const char *content_type, const char *name,
+                         char *out, size_t outlen)
 {
     char bnd[MP_BOUNDARY_MAX + 1], delim[MP_BOUNDARY_MAX + 5];
     size_t dn, pos;
@@ -201,7 +201,7 @@ int auth_multipart_token(const char *body, size_t len, const char *content_type,
     for (;;) {
         const char *hend, *next;
         if (len - pos >= 2 && memcmp(body + pos, "--", 2) == 0)
-            return -1; /* the closing delimiter */
+            return -1;                                      /* the closing delimiter */
         if ((at = find(body, len, pos, "\r\n", 2)) == NULL) /* the rest of the line */
             return -1;
         pos = (size_t)(at - body) + 2;

@@ -49,8 +49,8 @@ int auth_form_token(const char *body, size_t len, const char *name, char *out, s
  * header, which gives the boundary (1 to 70 characters, quoted or not).
  * The first such part counts.  0, or -1 when absent, malformed, or not
  * such a value. */
-int auth_multipart_token(const char *body, size_t len, const char *content_type,
-                         const char *name, char *out, size_t outlen);
+int auth_multipart_token(const char *body, size_t len, const char *content_type, const char *name,
+                         char *out, size_t outlen);
 
 /* Set-Cookie values: the session, and its removal. */
 int auth_cookie_set(char *buf, size_t len, const auth_token *t);

@@ -325,8 +325,8 @@ static char *roles_of(const tn_api *api, tn_request *req, json_t *arr)
         if (k == 3 || seen[k]++)
             goto bad;
         if (k == 2 && json_array_size(arr) != 1) {
-            auth_error_field(api, req, 422, "invalid",
-                             "a buyer token has the role buyer alone", "roles", "buyer_alone");
+            auth_error_field(api, req, 422, "invalid", "a buyer token has the role buyer alone",
+                             "roles", "buyer_alone");
             return NULL;
         }
         if (!api->req_has_role(req, k == 2 ? "tenant_admin" : allowed[k])) {
@@ -349,8 +349,7 @@ bad:
 
 /* buyer_id: given (1 to 128 bytes, no control characters) exactly when the
  * role is buyer.  0 with *out set (NULL for none), or -1 after 422. */
-static int buyer_of(const tn_api *api, tn_request *req, json_t *v, const char *roles,
-                    char **out)
+static int buyer_of(const tn_api *api, tn_request *req, json_t *v, const char *roles, char **out)
 {
     int buyer = strcmp(roles, "buyer") == 0;
     const char *s = json_string_value(v);
@@ -404,8 +403,8 @@ static void created(tn_request *req, const tn_db_result *res, void *ud)
         api->req_resume(req, TN_DONE);
         return;
     }
-    out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:I, s:I}", "token", op->tok.text, "id",
-                    op->tok.id, "name", op->name, "roles", auth_roles_json(op->roles), "buyer_id",
+    out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:I, s:I}", "token", op->tok.text, "id", op->tok.id,
+                    "name", op->name, "roles", auth_roles_json(op->roles), "buyer_id",
                     op->buyer_id ? json_string(op->buyer_id) : json_null(), "created_at",
                     (json_int_t)strtoll(api->db_value(res, 0, 1), NULL, 10), "expires_at",
                     (json_int_t)strtoll(api->db_value(res, 0, 2), NULL, 10));
@@ -471,7 +470,7 @@ static tn_status h_create(tn_plugin *self, tn_request *req, void *ud)
         goto done;
     snprintf(dbuf, sizeof dbuf, "%lld", (long long)d);
     auth_tok_new(&op->tok);
-    const char *p[7] = {api->req_tenant(req),   op->name, op->tok.hash, op->roles, dbuf,
+    const char *p[7] = {api->req_tenant(req),    op->name,    op->tok.hash, op->roles, dbuf,
                         api->req_principal(req), op->buyer_id};
     st = op->name && api->db_query(req,
                                    "INSERT INTO auth_tokens (tenant_id, name, secret_hash, roles, "
@@ -503,20 +502,17 @@ static void listed(tn_request *req, const tn_db_result *res, void *ud)
     } else {
         list = json_array();
         for (int i = 0; list && i < api->db_rows(res); i++)
-            json_array_append_new(list,
-                                  json_pack("{s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
-                                            api->db_value(res, i, 0), "name",
-                                            api->db_value(res, i, 1), "roles",
-                                            auth_roles_json(api->db_value(res, i, 2)), "buyer_id",
-                                            api->db_value(res, i, 8)
-                                                ? json_string(api->db_value(res, i, 8))
-                                                : json_null(),
-                                            "created_by",
-                                            api->db_value(res, i, 3), "created_at",
-                                            epoch_or_null(api->db_value(res, i, 4)), "expires_at",
-                                            epoch_or_null(api->db_value(res, i, 5)), "last_used_at",
-                                            epoch_or_null(api->db_value(res, i, 6)), "revoked_at",
-                                            epoch_or_null(api->db_value(res, i, 7))));
+            json_array_append_new(
+                list, json_pack("{s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
+                                api->db_value(res, i, 0), "name", api->db_value(res, i, 1), "roles",
+                                auth_roles_json(api->db_value(res, i, 2)), "buyer_id",
+                                api->db_value(res, i, 8) ? json_string(api->db_value(res, i, 8))
+                                                         : json_null(),
+                                "created_by", api->db_value(res, i, 3), "created_at",
+                                epoch_or_null(api->db_value(res, i, 4)), "expires_at",
+                                epoch_or_null(api->db_value(res, i, 5)), "last_used_at",
+                                epoch_or_null(api->db_value(res, i, 6)), "revoked_at",
+                                epoch_or_null(api->db_value(res, i, 7))));
         out = list ? json_pack("{s:o}", "tokens", list) : NULL;
         answer_json(api, req, 200, out);
     }
@@ -590,8 +586,8 @@ int auth_tokens_routes_add(auth_ctx *ctx)
      * (mfa_passed 0) gets 401 mfa_required here, whatever its roles. */
     if (api->route_add_opts(self, "GET", "/auth/tokens", TN_ACCESS_ROLES, "tenant_admin", h_list,
                             ctx, &auth_opts_admin) ||
-        api->route_add_opts(self, "POST", "/auth/tokens", TN_ACCESS_ROLES, "tenant_admin",
-                            h_create, ctx, &auth_opts_admin) ||
+        api->route_add_opts(self, "POST", "/auth/tokens", TN_ACCESS_ROLES, "tenant_admin", h_create,
+                            ctx, &auth_opts_admin) ||
         api->route_add_opts(self, "DELETE", "/auth/tokens/:id", TN_ACCESS_ROLES, "tenant_admin",
                             h_revoke, ctx, &auth_opts_admin))
         return -1;

@@ -38,11 +38,11 @@ typedef struct user_op {
     auth_token invite;
     char *user_id;
     char *login;
-    char *roles;  /* comma-separated, validated */
-    char *buyer;  /* a PATCH's buyer_id (NULL: none) */
+    char *roles; /* comma-separated, validated */
+    char *buyer; /* a PATCH's buyer_id (NULL: none) */
     int buyer_given;
     char email[AUTH_EMAIL_MAX + 1]; /* normalised; "" when none */
-    int disabled; /* -1: unchanged */
+    int disabled;                   /* -1: unchanged */
     long long ended;
 } user_op;
 
@@ -179,8 +179,8 @@ static void created(tn_request *req, const tn_db_result *res, void *ud)
     op->user_id = api->req_strdup(req, api->db_value(res, 0, 0));
     const char *p[3] = {op->invite.sid, api->req_tenant(req), op->user_id};
     /* The notifications plugin mails the invitation to email, when given. */
-    ev = json_pack("{s:s, s:s, s:s, s:I, s:o}", "user_id", op->user_id, "login", op->login,
-                   "token", op->invite.text, "expires_in", (json_int_t)AUTH_INVITE_TTL_S, "email",
+    ev = json_pack("{s:s, s:s, s:s, s:I, s:o}", "user_id", op->user_id, "login", op->login, "token",
+                   op->invite.text, "expires_in", (json_int_t)AUTH_INVITE_TTL_S, "email",
                    op->email[0] ? json_string(op->email) : json_null());
     evt = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
     out = json_pack("{s:{s:s, s:s, s:o, s:o}}", "user", "id", op->user_id ? op->user_id : "",
@@ -245,8 +245,8 @@ static tn_status h_create(tn_plugin *self, tn_request *req, void *ud)
         NULL)
         goto done;
     if (email && !json_is_null(email) &&
-        (!json_is_string(email) || auth_email_normalize(json_string_value(email),
-                                                        json_string_length(email), op->email))) {
+        (!json_is_string(email) ||
+         auth_email_normalize(json_string_value(email), json_string_length(email), op->email))) {
         auth_error_field(api, req, 422, "invalid", "not an e-mail address this server takes",
                          "email", "invalid");
         goto done;
@@ -291,8 +291,7 @@ static void updated(tn_request *req, const tn_db_result *res, void *ud)
                            op->roles || op->buyer_given ? "roles_change"
                            : op->disabled == 1          ? "account_disable"
                                                         : "account_enable",
-                           "client_addr",
-                           api->req_client_addr(req));
+                           "client_addr", api->req_client_addr(req));
     char *evt = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
     /* New rights (roles, or the buyer acted for), or none: every session
      * of the user ends (a new session ID at every privilege change). */
@@ -353,7 +352,8 @@ static void update_found(tn_request *req, const tn_db_result *res, void *ud)
         return;
     }
     if (!is_buyer && op->buyer_given && op->buyer != NULL) {
-        refused(op, req, "buyer_id", "buyer_mismatch", "buyer_id goes with the buyer role, and only");
+        refused(op, req, "buyer_id", "buyer_mismatch",
+                "buyer_id goes with the buyer role, and only");
         return;
     }
     if (!is_buyer)
@@ -383,10 +383,11 @@ static int take_buyer(const tn_api *api, tn_request *req, json_t *v, user_op *op
     for (size_t i = 0; s && i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             s = NULL;
-    if (s == NULL || n == 0 || n > AUTH_BUYER_MAX || (op->buyer = api->req_strdup(req, s)) == NULL) {
+    if (s == NULL || n == 0 || n > AUTH_BUYER_MAX ||
+        (op->buyer = api->req_strdup(req, s)) == NULL) {
         auth_error_field(api, req, 400, "bad_request",
-                         "buyer_id: null, or 1 to 128 bytes without control characters",
-                         "buyer_id", "invalid");
+                         "buyer_id: null, or 1 to 128 bytes without control characters", "buyer_id",
+                         "invalid");
         return -1;
     }
     return 0;
@@ -526,8 +527,8 @@ int auth_users_routes_add(auth_ctx *ctx)
                             ctx, &auth_opts_admin_reauth) ||
         api->route_add_opts(self, "PATCH", "/auth/users/:id", TN_ACCESS_ROLES, "tenant_admin",
                             h_update, ctx, &auth_opts_admin_reauth) ||
-        api->route_add_opts(self, "DELETE", "/auth/users/:id/mfa", TN_ACCESS_ROLES,
-                            "tenant_admin", h_mfa_reset, ctx, &auth_opts_admin_reauth))
+        api->route_add_opts(self, "DELETE", "/auth/users/:id/mfa", TN_ACCESS_ROLES, "tenant_admin",
+                            h_mfa_reset, ctx, &auth_opts_admin_reauth))
         return -1;
     return 0;
 }

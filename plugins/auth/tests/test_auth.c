@@ -393,21 +393,22 @@ static void test_multipart_field_S4(void)
     static const char file[] = "--XyZ42\r\n"
                                "Content-Disposition: form-data; name=\"csrf_token\"; "
                                "filename=\"t.txt\"\r\n\r\n" TOK43 "\r\n--XyZ42--\r\n";
-    static const char other[] = "--XyZ42\r\n"
-                                "Content-Disposition: form-data; xname=\"csrf_token\"\r\n\r\n" TOK43
-                                "\r\n--XyZ42\r\n"
-                                "Content-Disposition: form-data; name=\"csrf_token_2\"\r\n\r\n" TOK43
-                                "\r\n--XyZ42--\r\n";
-    static const char open_end[] = "--XyZ42\r\n"
-                                   "Content-Disposition: form-data; name=\"csrf_token\"\r\n\r\n" TOK43;
+    static const char other[] =
+        "--XyZ42\r\n"
+        "Content-Disposition: form-data; xname=\"csrf_token\"\r\n\r\n" TOK43 "\r\n--XyZ42\r\n"
+        "Content-Disposition: form-data; name=\"csrf_token_2\"\r\n\r\n" TOK43 "\r\n--XyZ42--\r\n";
+    static const char open_end[] =
+        "--XyZ42\r\n"
+        "Content-Disposition: form-data; name=\"csrf_token\"\r\n\r\n" TOK43;
     static const char bad_value[] = "--XyZ42\r\n"
                                     "Content-Disposition: form-data; name=\"csrf_token\"\r\n\r\n"
                                     "abc def\r\n--XyZ42--\r\n";
 
     CU_ASSERT_EQUAL(auth_multipart_token(ok, strlen(ok), ct, "csrf_token", out, sizeof out), 0);
     CU_ASSERT_STRING_EQUAL(out, TOK43);
-    CU_ASSERT_EQUAL(auth_multipart_token(ok, strlen(ok), "multipart/form-data; charset=utf-8; "
-                                                         "boundary=\"XyZ42\"",
+    CU_ASSERT_EQUAL(auth_multipart_token(ok, strlen(ok),
+                                         "multipart/form-data; charset=utf-8; "
+                                         "boundary=\"XyZ42\"",
                                          "csrf_token", out, sizeof out),
                     0);
     CU_ASSERT_EQUAL(auth_multipart_token(ok, strlen(ok), "multipart/form-data", "csrf_token", out,
@@ -421,10 +422,12 @@ static void test_multipart_field_S4(void)
                     -1); /* a file is not a field */
     CU_ASSERT_EQUAL(auth_multipart_token(other, strlen(other), ct, "csrf_token", out, sizeof out),
                     -1);
-    CU_ASSERT_EQUAL(
-        auth_multipart_token(open_end, strlen(open_end), ct, "csrf_token", out, sizeof out), -1);
-    CU_ASSERT_EQUAL(
-        auth_multipart_token(bad_value, strlen(bad_value), ct, "csrf_token", out, sizeof out), -1);
+    CU_ASSERT_EQUAL(auth_multipart_token(open_end, strlen(open_end), ct, "csrf_token", out,
+                                         sizeof out),
+                    -1);
+    CU_ASSERT_EQUAL(auth_multipart_token(bad_value, strlen(bad_value), ct, "csrf_token", out,
+                                         sizeof out),
+                    -1);
     for (size_t n = 0; n < strlen(ok); n++) /* every truncation: no overread, no token */
         CU_ASSERT_EQUAL(auth_multipart_token(ok, n, ct, "csrf_token", out, sizeof out),
                         n >= strlen(ok) - strlen("--XyZ42--\r\n") + 7 ? 0 : -1);
@@ -874,7 +877,7 @@ typedef struct probe_job {
     auth_job job;
     int ran, done, status;
     int nice, policy, other_thread; /* where and how the work ran */
-    int *n; /* completions so far, shared */
+    int *n;                         /* completions so far, shared */
 } probe_job;
 
 static pthread_t main_thread;
@@ -1014,12 +1017,28 @@ static void test_login_storm_busy_503_S12(void)
 /* E-mail addresses: one validation for every way in, domain lower-cased. */
 static void test_email_normalize(void)
 {
-    static const char *const bad[] = {
-        "",         "a@b",          "@example.jp",      "kai@",          "kai@@example.jp",
-        "kai",      "kai@example",  "kai@-x.example.jp", "kai@x-.jp",    "kai@example..jp",
-        ".kai@x.jp", "kai.@x.jp",   "k..ai@x.jp",       "k ai@x.jp",     "kai@x.jp.",
-        "\"kai\"@x.jp", "kai@x_y.jp", "k\xc3\xa4i@x.jp",  "kai@b\xc3\xbc" "cher.de", "kai@[192.0.2.1]",
-        "kai\n@x.jp"};
+    static const char *const bad[] = {"",
+                                      "a@b",
+                                      "@example.jp",
+                                      "kai@",
+                                      "kai@@example.jp",
+                                      "kai",
+                                      "kai@example",
+                                      "kai@-x.example.jp",
+                                      "kai@x-.jp",
+                                      "kai@example..jp",
+                                      ".kai@x.jp",
+                                      "kai.@x.jp",
+                                      "k..ai@x.jp",
+                                      "k ai@x.jp",
+                                      "kai@x.jp.",
+                                      "\"kai\"@x.jp",
+                                      "kai@x_y.jp",
+                                      "k\xc3\xa4i@x.jp",
+                                      "kai@b\xc3\xbc"
+                                      "cher.de",
+                                      "kai@[192.0.2.1]",
+                                      "kai\n@x.jp"};
     char out[AUTH_EMAIL_MAX + 1], big[300];
 
     CU_ASSERT_EQUAL(auth_email_normalize("Kai.Ito+orders@Mail.Example.JP", 30, out), 0);

@@ -124,12 +124,14 @@ static void test_user_add_refusals_S12_S16(void)
  * password may not be or contain the address or its local part. */
 static void test_user_add_email_S12(void)
 {
-    const char *ok[] = {"add",   "--tenant", T, "--login", "hs01", "--role",
-                        "staff", "--email",  "Hana.Sato@Example.CO.JP", NULL};
-    const char *bad[] = {"add",   "--tenant", T, "--login", "hs01", "--role",
-                         "staff", "--email",  "hana@localhost", NULL};
-    const char *no_value[] = {"add", "--tenant", T, "--login", "hs01", "--role", "staff",
-                              "--email", NULL};
+    const char *ok[] = {"add",     "--tenant", T,
+                        "--login", "hs01",     "--role",
+                        "staff",   "--email",  "Hana.Sato@Example.CO.JP",
+                        NULL};
+    const char *bad[] = {"add",    "--tenant", T,         "--login",        "hs01",
+                         "--role", "staff",    "--email", "hana@localhost", NULL};
+    const char *no_value[] = {"add",    "--tenant", T,         "--login", "hs01",
+                              "--role", "staff",    "--email", NULL};
     fakedb f;
     tk_kit *tk = kit(&f);
 

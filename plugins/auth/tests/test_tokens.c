@@ -29,8 +29,8 @@ typedef struct fakedb {
     char sid[AUTH_SID_LEN + 1];       /* the live session */
     char hash[AUTH_TOK_HASH_LEN + 1]; /* the live token's secret hash */
     const char *user_roles;
-    char buyer[140];    /* the live token's buyer_id, "" for none */
-    const char *roles;  /* the live token's roles as inserted */
+    char buyer[140];   /* the live token's buyer_id, "" for none */
+    const char *roles; /* the live token's roles as inserted */
     char roles_buf[64];
 } fakedb;
 
@@ -339,8 +339,8 @@ static void test_buyer_token_S11(void)
     auth_tok t;
     admin_session(&f, &s);
 
-    tn_request *r = run(tk, "POST", "/auth/tokens", "{\"name\":\"edi\",\"roles\":[\"buyer\"]}",
-                        &s, NULL);
+    tn_request *r = run(tk, "POST", "/auth/tokens", "{\"name\":\"edi\",\"roles\":[\"buyer\"]}", &s,
+                        NULL);
     CU_ASSERT_EQUAL(tk_resp_status(r), 422);
     CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.fields.buyer_id"), "required");
     r = run(tk, "POST", "/auth/tokens",
