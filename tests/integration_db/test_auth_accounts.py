@@ -171,7 +171,8 @@ class AccountsTest(AuthCase):
         by_session = srv.req("a", "GET", "/authprobe/me",
                              headers=self.session(srv, "a", "bob", CANARY).headers(csrf=False))
         self.assertEqual(by_token.json()["auth"]["buyer_id"], "shop-7")
-        self.assertEqual(by_token.json()["auth"]["buyer_id"], by_session.json()["auth"]["buyer_id"])
+        self.assertEqual(by_token.json()["auth"]["buyer_id"],
+                         by_session.json()["auth"]["buyer_id"])
         self.assertEqual(by_token.json()["user"], "token:" + t["id"])
         # A buyer token is no admin: the admin routes answer 403; it has
         # no sessions either (403 session_required, not a failed query).
