@@ -458,7 +458,6 @@ static const char *str_member(tn_request *req, const tn_api *api, json_t *obj, c
 
 static void parse_lines(op *o, tn_request *req, json_t *arr, int max_lines, json_t **fields)
 {
-    static const char *const line_keys[] = {"product", "quantity", NULL};
     const tn_api *api = o->ctx->api;
     size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
     char name[64];
@@ -485,8 +484,6 @@ static void parse_lines(op *o, tn_request *req, json_t *arr, int max_lines, json
             orders_field_error(fields, name, "must be an object {product, quantity}");
             continue;
         }
-        only_keys(ln, line_keys, prefix, fields,
-                  "not accepted: a line names a product and a quantity; the server sets prices");
         snprintf(name, sizeof name, "%sproduct", prefix);
         pl->code = str_member(req, api, ln, "product", fields, name);
         if (pl->code == NULL || pl->code[0] == '\0' || utf8_chars(pl->code) > CODE_MAX)
@@ -534,18 +531,40 @@ static int valid_idem_key(const char *k)
     return 1;
 }
 
+/* Fields an order does not take, at the top or in a line: refused (400)
+ * rather than ignored, so a client that sends a price or a total learns
+ * that the server sets them.  0, or -1 with *fields filled. */
+static int unknown_fields(json_t *body, json_t **fields)
+{
+    static const char *const keys[] = {"lines", "delivery_date", "note", "buyer", NULL};
+    static const char *const line_keys[] = {"product", "quantity", NULL};
+    json_t *lines = json_object_get(body, "lines"), *ln;
+    size_t i;
+    int bad = only_keys(body, keys, "", fields,
+                        "not accepted: the server computes prices, tax and totals");
+
+    json_array_foreach(lines, i, ln) {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "lines[%zu].", i);
+        if (json_is_object(ln) &&
+            only_keys(ln, line_keys, prefix, fields,
+                      "not accepted: a line names a product and a quantity; the server sets "
+                      "prices") != 0)
+            bad = -1;
+    }
+    return bad;
+}
+
 /* Checks the body into o: 0, or -1 after answering. */
 static int parse_place(op *o, tn_request *req, json_t *body, const orders_settings *s)
 {
-    static const char *const keys[] = {"lines", "delivery_date", "note", "buyer", NULL};
     const tn_api *api = o->ctx->api;
     json_t *fields = NULL;
     int64_t day = 0;
     delivery_window w;
     char d1[16];
 
-    if (only_keys(body, keys, "", &fields,
-                  "not accepted: the server computes prices, tax and totals") != 0) {
+    if (unknown_fields(body, &fields) != 0) {
         orders_error_fields(o->ctx, req, 400, "unknown_field",
                             "The body has fields an order does not take.", fields);
         return -1;
