@@ -57,6 +57,7 @@ typedef struct op {
     const char *delivery;
     const char *note;
     const char *idem;
+    orders_settings settings;
     char hash[crypto_hash_sha256_BYTES * 2 + 1];
     pline *lines;
     int nlines;
@@ -603,16 +604,32 @@ static int parse_place(op *o, tn_request *req, json_t *body, const orders_settin
                             fields);
         return -1;
     }
-    o->idem = api->req_header(req, "Idempotency-Key");
-    if (o->idem != NULL && !valid_idem_key(o->idem)) {
+    return 0;
+}
+
+/* Before anything else is checked: the key, and the hash of the body for
+ * the buyer it names, so a retry finds its order even when the rules
+ * would now refuse the body (a delivery date past, a product out of
+ * stock since).  0, or -1 after answering. */
+static int idem_prepare(op *o, tn_request *req, json_t *body)
+{
+    const tn_api *api = o->ctx->api;
+    json_t *fields = NULL, *b = json_object_get(body, "buyer");
+
+    if (!valid_idem_key(o->idem)) {
         orders_field_error(&fields, "Idempotency-Key", "must be 1 to 255 visible ASCII characters");
         orders_error_fields(o->ctx, req, 400, "invalid_header", "A header is not valid.", fields);
         return -1;
     }
-    if (o->idem != NULL && body_hash(o, body) != 0) {
+    /* The buyer as parse_place() will settle it, so both hash the same. */
+    o->buyer_code = o->who.role == ORDERS_ROLE_BUYER ? o->who.buyer_code
+                    : json_is_string(b)             ? json_string_value(b)
+                                                    : "";
+    if (body_hash(o, body) != 0) {
         api->resp_error(req, 500, "internal", "The request could not be read.");
         return -1;
     }
+    o->buyer_code = NULL;
     return 0;
 }
 
@@ -652,6 +669,7 @@ static const char sql_insert[] =
     " SELECT id FROM o";
 
 static void idem_checked(tn_request *req, const tn_db_result *res, void *ud);
+static int place_checked(op *o, tn_request *req);
 static void looked_up(tn_request *req, const tn_db_result *res, void *ud);
 
 static int lookup(op *o, tn_request *req)
@@ -696,7 +714,11 @@ static void idem_checked(tn_request *req, const tn_db_result *res, void *ud)
             api->req_resume(req, TN_DONE);
             return;
         }
-        rc = lookup(o, req);
+        rc = place_checked(o, req);
+        if (rc == 1) { /* refused: answered */
+            api->req_resume(req, TN_DONE);
+            return;
+        }
     } else {
         const char *h = api->db_value(res, 0, 1);
         if (h == NULL || strcmp(h, o->hash) != 0) {
@@ -847,11 +869,24 @@ fail:
         api->req_resume(req, TN_ERROR);
 }
 
+/* The body checked and its products looked up: TN_OK, 1 answered, or an
+ * error.  The body is read again from the request (it lives as long). */
+static int place_checked(op *o, tn_request *req)
+{
+    json_t *body = orders_body_object(o->ctx, req);
+    int rc;
+
+    if (body == NULL)
+        return 1;
+    rc = parse_place(o, req, body, &o->settings);
+    json_decref(body);
+    return rc != 0 ? 1 : lookup(o, req);
+}
+
 static tn_status h_place(tn_plugin *self, tn_request *req, void *ud)
 {
     orders_ctx *ctx = ud;
     op *o = op_new(ctx, req, OP_PLACE);
-    orders_settings s;
     json_t *body = NULL;
     int rc;
 
@@ -859,15 +894,20 @@ static tn_status h_place(tn_plugin *self, tn_request *req, void *ud)
         return TN_ERROR;
     if (orders_caller_get(ctx, req, ORDERS_ROLE_BUYER, &o->who) != 0)
         return TN_DONE;
-    orders_settings_read(ctx, ctx->api->req_config(req, self), &s);
-    if ((body = orders_body_object(ctx, req)) == NULL)
+    orders_settings_read(ctx, ctx->api->req_config(req, self), &o->settings);
+    o->idem = ctx->api->req_header(req, "Idempotency-Key");
+    if (o->idem == NULL)
+        rc = place_checked(o, req);
+    else if ((body = orders_body_object(ctx, req)) == NULL)
         return TN_DONE;
-    rc = parse_place(o, req, body, &s);
-    json_decref(body);
-    if (rc != 0)
-        return TN_DONE;
-    rc = o->idem ? idem_lookup(o, req) : lookup(o, req);
-    return rc == TN_OK ? TN_SUSPEND : TN_ERROR;
+    else {
+        rc = idem_prepare(o, req, body);
+        json_decref(body);
+        if (rc != 0)
+            return TN_DONE;
+        rc = idem_lookup(o, req);
+    }
+    return rc == TN_OK ? TN_SUSPEND : rc == 1 ? TN_DONE : TN_ERROR;
 }
 
 /* ---- transitions ------------------------------------------------------ */

@@ -181,6 +181,19 @@ class OrdersApiTest(OrdersCase):
         r3 = self.place(srv, buyer, [("RICE5", 3)], headers=h, want=422)
         self.assertEqual(r3.json()["error"]["code"], "idempotency_key_reused")
         self.assertEqual(self.orders_count(), 1)
+        # A retry finds its order even when the rules would now refuse the
+        # body (the product went out of stock since).
+        self.pg.psql("UPDATE orders_products SET stock_status = 'out_of_stock' "
+                     "WHERE code = 'RICE5';")
+        r4 = self.place(srv, buyer, [("RICE5", 2)], headers=h, want=200)
+        self.assertEqual(r4.json()["id"], r1.json()["id"])
+        self.place(srv, buyer, [("RICE5", 2)], headers={"Idempotency-Key": "k-new"}, want=422)
+        self.pg.psql("UPDATE orders_products SET stock_status = 'in_stock' WHERE code = 'RICE5';")
+        # Key order and spacing of the body do not matter.
+        raw = '{ "delivery_date": "%s",  "lines": [{"quantity": 2, "product": "RICE5"}]}' % day(5)
+        r5 = buyer.req(srv, "POST", "/api/v1/orders", raw,
+                       headers={**h, "Content-Type": "application/json"})
+        self.assertEqual((r5.status, r5.json()["id"]), (200, r1.json()["id"]), f"{r5}")
         # Another key is another order; a bad key is refused.
         self.place(srv, buyer, [("RICE5", 2)], headers={"Idempotency-Key": "k-2"}, want=201)
         self.place(srv, buyer, [("RICE5", 2)], headers={"Idempotency-Key": "x" * 256},
