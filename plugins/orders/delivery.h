@@ -17,7 +17,7 @@
 #define DELIVERY_JST_OFFSET_S (9 * 3600)
 
 typedef struct delivery_window {
-    int64_t today;    /* the JST date of now */
+    int64_t today;     /* the JST date of now */
     int64_t order_day; /* today, or today + 1 after the cut-off */
     int64_t earliest;
     int64_t latest;

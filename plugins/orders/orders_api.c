@@ -49,9 +49,9 @@ typedef struct op {
     orders_ctx *ctx;
     orders_caller who;
     op_kind kind;
-    const char *id;      /* the order */
-    const char *scope;   /* buyer code a buyer is confined to, or NULL */
-    int reply_status;    /* 200 or 201 */
+    const char *id;    /* the order */
+    const char *scope; /* buyer code a buyer is confined to, or NULL */
+    int reply_status;  /* 200 or 201 */
     /* placing */
     const char *buyer_code;
     const char *delivery;
@@ -73,8 +73,8 @@ typedef struct op {
     const char *action; /* audit action */
 } op;
 
-static const char *const statuses[] = {"placed", "accepted", "partially_shipped", "shipped",
-                                       "cancelled", NULL};
+static const char *const statuses[] = {"placed",  "accepted",  "partially_shipped",
+                                       "shipped", "cancelled", NULL};
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -85,8 +85,8 @@ static int is_uuid(const char *s)
     for (int i = 0; i < 36; i++) {
         int dash = i == 8 || i == 13 || i == 18 || i == 23;
         char c = s[i];
-        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-                                (c >= 'A' && c <= 'F')))
+        if (dash ? c != '-'
+                 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
             return 0;
     }
     return 1;
@@ -155,8 +155,8 @@ static void committed(tn_request *req, const tn_db_result *res, void *ud);
 /* The event's payload: what notifications, payments and FTP export need. */
 static char *event_payload(op *o, json_t *order)
 {
-    json_t *p = json_pack("{s:O, s:O, s:O, s:O, s:O}", "id", json_object_get(order, "id"),
-                          "number", json_object_get(order, "number"), "buyer",
+    json_t *p = json_pack("{s:O, s:O, s:O, s:O, s:O}", "id", json_object_get(order, "id"), "number",
+                          json_object_get(order, "number"), "buyer",
                           json_object_get(order, "buyer"), "status",
                           json_object_get(order, "status"), "totals",
                           json_object_get(order, "totals"));
@@ -391,8 +391,9 @@ static tn_status h_list(tn_plugin *self, tn_request *req, void *ud)
     for (int i = 0; statuses[i] && status; i++)
         ok_status |= strcmp(status, statuses[i]) == 0;
     if (!ok_status)
-        orders_field_error(&f, "status", "must be placed, accepted, partially_shipped, shipped "
-                                         "or cancelled");
+        orders_field_error(&f, "status",
+                           "must be placed, accepted, partially_shipped, shipped "
+                           "or cancelled");
     if (!valid_date_param(from))
         orders_field_error(&f, "from", "must be a date YYYY-MM-DD");
     if (!valid_date_param(to))
@@ -429,7 +430,8 @@ static int only_keys(json_t *obj, const char *const *allowed, const char *prefix
     json_t *v;
     int bad = 0;
 
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         int ok = 0;
         for (int i = 0; allowed[i]; i++)
             ok |= strcmp(key, allowed[i]) == 0;
@@ -495,8 +497,7 @@ static void parse_lines(op *o, tn_request *req, json_t *arr, int max_lines, json
                                    "the product is on another line: put the quantity there");
         snprintf(name, sizeof name, "%squantity", prefix);
         q = json_object_get(ln, "quantity");
-        if (!json_is_integer(q) || json_integer_value(q) < 1 ||
-            json_integer_value(q) > QTY_MAX)
+        if (!json_is_integer(q) || json_integer_value(q) < 1 || json_integer_value(q) > QTY_MAX)
             orders_field_error(fields, name, "must be a whole number from 1 to 1000000");
         else
             pl->qty = json_integer_value(q);
@@ -544,7 +545,8 @@ static int unknown_fields(json_t *body, json_t **fields)
     int bad = only_keys(body, keys, "", fields,
                         "not accepted: the server computes prices, tax and totals");
 
-    json_array_foreach(lines, i, ln) {
+    json_array_foreach(lines, i, ln)
+    {
         char prefix[32];
         snprintf(prefix, sizeof prefix, "lines[%zu].", i);
         if (json_is_object(ln) &&
@@ -588,8 +590,7 @@ static int parse_place(op *o, tn_request *req, json_t *body, const orders_settin
         orders_field_error(&fields, "note", "must be at most 1000 characters");
     parse_lines(o, req, json_object_get(body, "lines"), s->max_lines, &fields);
     o->delivery = str_member(req, api, body, "delivery_date", &fields, "delivery_date");
-    delivery_window_at((int64_t)time(NULL), s->cutoff_minute, s->lead_days, s->max_days_ahead,
-                       &w);
+    delivery_window_at((int64_t)time(NULL), s->cutoff_minute, s->lead_days, s->max_days_ahead, &w);
     if (o->delivery == NULL || delivery_parse_date(o->delivery, &day) != 0) {
         orders_field_error(&fields, "delivery_date", "required: a date YYYY-MM-DD");
     } else if (day < w.earliest || day > w.latest) {
@@ -623,8 +624,8 @@ static int idem_prepare(op *o, tn_request *req, json_t *body)
     }
     /* The buyer as parse_place() will settle it, so both hash the same. */
     o->buyer_code = o->who.role == ORDERS_ROLE_BUYER ? o->who.buyer_code
-                    : json_is_string(b)             ? json_string_value(b)
-                                                    : "";
+                    : json_is_string(b)              ? json_string_value(b)
+                                                     : "";
     if (body_hash(o, body) != 0) {
         api->resp_error(req, 500, "internal", "The request could not be read.");
         return -1;
@@ -763,8 +764,7 @@ static void inserted(tn_request *req, const tn_db_result *res, void *ud)
 }
 
 /* Prices each line from the lookup: 0, or -1 with *fields filled. */
-static int price_lines(op *o, const tn_db_result *res, json_t **fields,
-                       json_t *out)
+static int price_lines(op *o, const tn_db_result *res, json_t **fields, json_t *out)
 {
     const tn_api *api = o->ctx->api;
     char name[48];
@@ -793,11 +793,12 @@ static int price_lines(op *o, const tn_db_result *res, json_t **fields,
             orders_field_error(fields, name, "the amount is too large");
             continue;
         }
-        json_array_append_new(
-            out, json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:i, s:I, s:I}", "n", i + 1, "p", pid,
-                           "c", o->lines[i].code, "name", api->db_value(res, i, 4), "unit",
-                           api->db_value(res, i, 5), "price", (json_int_t)price, "rate", rate,
-                           "q", (json_int_t)o->lines[i].qty, "amount", (json_int_t)amount));
+        json_array_append_new(out,
+                              json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:i, s:I, s:I}", "n", i + 1,
+                                        "p", pid, "c", o->lines[i].code, "name",
+                                        api->db_value(res, i, 4), "unit", api->db_value(res, i, 5),
+                                        "price", (json_int_t)price, "rate", rate, "q",
+                                        (json_int_t)o->lines[i].qty, "amount", (json_int_t)amount));
     }
     tax_finish(&o->totals);
     return *fields == NULL ? 0 : -1;
@@ -946,9 +947,8 @@ static void updated(tn_request *req, const tn_db_result *res, void *ud)
 
 static void invalid_transition(op *o, tn_request *req, const char *status)
 {
-    json_t *err = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "invalid_transition",
-                            "message", "The order's status does not allow this.", "status",
-                            status);
+    json_t *err = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "invalid_transition", "message",
+                            "The order's status does not allow this.", "status", status);
     orders_reply(o->ctx, req, 409, err);
 }
 
@@ -971,8 +971,8 @@ static int plan_shipment(op *o, tn_request *req, json_t *lines, json_t **fields,
             long long rem = json_integer_value(json_object_get(l, "quantity")) -
                             json_integer_value(json_object_get(l, "shipped"));
             if (rem > 0)
-                o->ship[o->nship++] = (sline){(int)json_integer_value(json_object_get(l, "line_no")),
-                                              rem, NULL};
+                o->ship[o->nship++] =
+                    (sline){(int)json_integer_value(json_object_get(l, "line_no")), rem, NULL};
         }
         if (o->ship == NULL) {
             json_decref(out);
@@ -981,8 +981,9 @@ static int plan_shipment(op *o, tn_request *req, json_t *lines, json_t **fields,
     }
     for (int k = 0; k < o->nship; k++) {
         sline *s = &o->ship[k];
-        json_t *l = s->line_no >= 1 && (size_t)s->line_no <= n ? json_array_get(lines, s->line_no - 1)
-                                                               : NULL;
+        json_t *l = s->line_no >= 1 && (size_t)s->line_no <= n
+                        ? json_array_get(lines, s->line_no - 1)
+                        : NULL;
         long long rem = l ? json_integer_value(json_object_get(l, "quantity")) -
                                 json_integer_value(json_object_get(l, "shipped"))
                           : 0;
@@ -1025,16 +1026,14 @@ static int plan_shipment(op *o, tn_request *req, json_t *lines, json_t **fields,
 static int allowed_from(op *o, const char *status)
 {
     switch (o->kind) {
-    case OP_ACCEPT:
-        return strcmp(status, "placed") == 0;
+    case OP_ACCEPT: return strcmp(status, "placed") == 0;
     case OP_SHIP:
         return strcmp(status, "accepted") == 0 || strcmp(status, "partially_shipped") == 0;
     case OP_CANCEL:
         if (o->who.role == ORDERS_ROLE_BUYER)
             return strcmp(status, "placed") == 0;
         return strcmp(status, "placed") == 0 || strcmp(status, "accepted") == 0;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -1075,8 +1074,8 @@ static void locked(tn_request *req, const tn_db_result *res, void *ud)
             json_decref(lines);
             if (fields == NULL)
                 goto fail;
-            orders_error_fields(o->ctx, req, 422, "validation_failed",
-                                "The shipment is not valid.", fields);
+            orders_error_fields(o->ctx, req, 422, "validation_failed", "The shipment is not valid.",
+                                fields);
             goto answered;
         }
         json_decref(lines);
