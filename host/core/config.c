@@ -551,8 +551,8 @@ static void parse_outbound(reader *r, config_setting_t *root, host_config *conf)
 
 static void parse_server(reader *r, config_t *cfg, host_config *conf)
 {
-    static const char *const top_keys[] = {"server",   "logging", "plugins",     "tenants_dir",
-                                           "database", "outbox",  "rate_limits", "secrets",
+    static const char *const top_keys[] = {"server",   "logging",     "plugins",     "tenants_dir",
+                                           "database", "outbox",      "rate_limits", "secrets",
                                            "outbound", "maintenance", NULL};
     static const char *const server_keys[] = {"listen",           "admin_listen",
                                               "workers",          "pid_file",

@@ -152,7 +152,7 @@ static int read_member(const config_setting_t *s, const char *file, const char *
     return 0;
 wrong:
     host_errors_add(errs, file, line(s), "'%s.%s' has the wrong type (%s)", where, name,
-                    strcmp(name, "enabled") == 0 ? "true or false"
+                    strcmp(name, "enabled") == 0         ? "true or false"
                     : strcmp(name, "retry_after_s") == 0 ? "an integer, seconds"
                                                          : "a string");
     return -1;

@@ -28,17 +28,25 @@
 
 #define JST(col) "to_char(" col " AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+09:00\"')"
 /* Column order of every answer: see row_json(); the version is column 9. */
-#define ANN_COLS                                                                         \
+/* clang-format off */
+#define ANN_COLS                                                                           \
     "id::text, kind, audience, title, body, " JST("display_from") ", " JST("display_until") \
     ", " JST("maintenance_from") ", " JST("maintenance_until") ", version::text, "          \
     JST("created_at") ", " JST("updated_at") ", created_by"
+/* clang-format on */
 
 /* Exported for the unit test (tests/test_announcements.c). */
 int64_t orders_weekly_next_start(int64_t now, int weekday, int start_minute, int minutes);
 
-static const char *const ann_fields[] = {"kind",          "audience",         "title",
-                                         "body",          "display_from",     "display_until",
-                                         "maintenance_from", "maintenance_until", NULL};
+static const char *const ann_fields[] = {"kind",
+                                         "audience",
+                                         "title",
+                                         "body",
+                                         "display_from",
+                                         "display_until",
+                                         "maintenance_from",
+                                         "maintenance_until",
+                                         NULL};
 
 /* One request's work, in the request's memory. */
 typedef struct ann_op {
@@ -136,8 +144,7 @@ static int parse_rfc3339(const char *s, int64_t *out)
         s[7] != '-' || digits(s + 8, 2, &d) || s[10] != 'T' || digits(s + 11, 2, &h) ||
         s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se))
         return -1;
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
-        se > 59)
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || se > 59)
         return -1;
     if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
         return -1;
@@ -185,7 +192,8 @@ static int time_field(json_t *o, const char *name, int64_t *t, json_t **fields)
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_string(v) || parse_rfc3339(json_string_value(v), t) != 0) {
-        orders_field_error(fields, name, "must be an RFC 3339 time, e.g. 2026-12-09T14:00:00+09:00");
+        orders_field_error(fields, name,
+                           "must be an RFC 3339 time, e.g. 2026-12-09T14:00:00+09:00");
         return -1;
     }
     return 1;
@@ -693,8 +701,8 @@ static void deleted(tn_request *req, const tn_db_result *res, void *ud)
         return;
     }
     op->status = 204;
-    if (api->db_audit(req, "announcement.delete", "announcement", api->db_value(res, 0, 0),
-                      "ok") != TN_OK ||
+    if (api->db_audit(req, "announcement.delete", "announcement", api->db_value(res, 0, 0), "ok") !=
+            TN_OK ||
         api->db_commit(req, committed, op) != TN_OK) {
         api->resp_error(req, 500, "internal", "The announcement was not deleted.");
         finish(op, req);
@@ -717,9 +725,9 @@ static tn_status h_delete(tn_plugin *self, tn_request *req, void *ud)
         not_found(op, req);
         return TN_DONE;
     }
-    if (ctx->api->db_query(req,
-                           "DELETE FROM orders_announcements WHERE id = $1::uuid RETURNING id::text",
-                           1, p, deleted, op) != TN_OK)
+    if (ctx->api->db_query(
+            req, "DELETE FROM orders_announcements WHERE id = $1::uuid RETURNING id::text", 1, p,
+            deleted, op) != TN_OK)
         return TN_ERROR;
     return TN_SUSPEND;
 }

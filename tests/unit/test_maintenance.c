@@ -57,10 +57,11 @@ static void test_parse_and_body(void)
     json_t *body, *err;
 
     host_errors_init(&e);
-    CU_ASSERT_EQUAL(parse("maintenance: { enabled = true; retry_after_s = 900;\n"
-                          "  message = \"メンテナンス中\"; until = \"2026-12-09T14:15:00+09:00\"; };",
-                          &m, &e),
-                    0);
+    CU_ASSERT_EQUAL(
+        parse("maintenance: { enabled = true; retry_after_s = 900;\n"
+              "  message = \"メンテナンス中\"; until = \"2026-12-09T14:15:00+09:00\"; };",
+              &m, &e),
+        0);
     CU_ASSERT_EQUAL(e.count, 0);
     CU_ASSERT_STRING_EQUAL(m.retry_after, "900");
     body = json_loads(m.body, 0, NULL);
@@ -104,7 +105,8 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
     s = CU_add_suite("maintenance", NULL, NULL);
-    CU_add_test(s, "only platform_admin-only routes stay open", test_route_exempt_only_platform_admin);
+    CU_add_test(s, "only platform_admin-only routes stay open",
+                test_route_exempt_only_platform_admin);
     CU_add_test(s, "until: RFC 3339 with offset, fields in range", test_rfc3339);
     CU_add_test(s, "parse, defaults, the 503 body, the section in force", test_parse_and_body);
     CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -16,8 +16,8 @@ int64_t orders_weekly_next_start(int64_t now, int weekday, int start_minute, int
 /* Unix seconds of a Japan-time wall clock. */
 static int64_t jst(int y, int mo, int d, int h, int mi)
 {
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                    .tm_min = mi};
+    struct tm tm = {
+        .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi};
     return (int64_t)timegm(&tm) - 9 * 3600;
 }
 
