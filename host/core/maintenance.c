@@ -143,8 +143,10 @@ static int read_member(const config_setting_t *s, const char *file, const char *
             return -1;
         }
         free(*dst);
-        if (!(*dst = strdup(str)))
+        if (!(*dst = strdup(str))) {
+            host_errors_add(errs, file, line(s), "out of memory reading '%s.%s'", where, name);
             return -1;
+        }
     } else {
         host_errors_add(errs, file, line(s), "unknown setting '%s.%s'", where, name);
         return -1;
@@ -174,8 +176,10 @@ int host_maint_parse(const config_setting_t *parent, const char *file, const cha
     for (i = 0; i < n; i++)
         if (read_member(config_setting_get_elem(g, (unsigned)i), file, where, out, errs) != 0)
             failed = 1;
-    if (!out->message && !(out->message = strdup(HOST_MAINT_DEFAULT_MESSAGE)))
+    if (!out->message && !(out->message = strdup(HOST_MAINT_DEFAULT_MESSAGE))) {
+        host_errors_add(errs, file, 0, "out of memory reading '%s'", where);
         failed = 1;
+    }
     snprintf(out->retry_after, sizeof out->retry_after, "%llu",
              (unsigned long long)out->retry_after_s);
     if (!failed && build_body(out) != 0) {
