@@ -78,6 +78,8 @@ class MaintenanceTest(ServerTestCase):
         for path in ("/healthz", "/readyz"):
             self.assertEqual(srv.get(path, host=T1).status, 200, path)
         self.assertEqual(srv.admin_get("/metrics").status, 200)
+        srv.wait_log(lambda l: "maintenance mode on for every tenant (retry after 900 s)"
+                     in l.get("msg", ""), what="the master's maintenance warning")
         srv.wait_metric("tanomu_maintenance_refused_total", lambda v: v >= 3, tenant="t1")
         srv.wait_metric("tanomu_maintenance_refused_total", lambda v: v >= 3, tenant="t2")
 
@@ -103,6 +105,10 @@ class MaintenanceTest(ServerTestCase):
             self.assertNotIn("until", r.json()["error"])
             self.assertEqual(srv.get("/hello", host=T1).status, 200)
         srv.wait_metric("tanomu_maintenance_refused_total", lambda v: v >= 4, tenant="t2")
+        srv.wait_log(lambda l: l.get("process") == "master" and l.get("level") == "warn"
+                     and "maintenance mode on for tenant t2" in l.get("msg", ""),
+                     what="the master's maintenance warning")
+        self.assertFalse(any("every tenant" in l.get("msg", "") for l in srv.log_lines()))
         self.assertEqual(self.refused(srv, "t1"), before)
         srv.write_tenant("t2", tenant("t2", T2, {"enabled": False}))
         self.reload(srv)
