@@ -551,9 +551,9 @@ static void parse_outbound(reader *r, config_setting_t *root, host_config *conf)
 
 static void parse_server(reader *r, config_t *cfg, host_config *conf)
 {
-    static const char *const top_keys[] = {"server",   "logging", "plugins",     "tenants_dir",
-                                           "database", "outbox",  "rate_limits", "secrets",
-                                           "outbound", NULL};
+    static const char *const top_keys[] = {"server",   "logging",     "plugins",     "tenants_dir",
+                                           "database", "outbox",      "rate_limits", "secrets",
+                                           "outbound", "maintenance", NULL};
     static const char *const server_keys[] = {"listen",           "admin_listen",
                                               "workers",          "pid_file",
                                               "drain_timeout_ms", "reload_timeout_ms",
@@ -639,6 +639,8 @@ static void parse_server(reader *r, config_t *cfg, host_config *conf)
     if (host_config_rate_limits(root, r->file, &s->rate_limits, r->errs) != 0)
         r->failed = 1;
     parse_outbound(r, root, conf);
+    if (host_maint_parse(root, r->file, "maintenance", &conf->maint, r->errs) != 0)
+        r->failed = 1;
 }
 
 /* ---- tenant files ------------------------------------------------------- */
@@ -657,7 +659,8 @@ static int valid_hostname(const char *s)
 static void parse_tenant(reader *r, host_tenant *t, const host_config *conf, int index)
 {
     static const char *const top_keys[] = {"tenant", NULL};
-    static const char *const tenant_keys[] = {"id", "hosts", "headers", "features", NULL};
+    static const char *const tenant_keys[] = {"id",       "hosts",       "headers",
+                                              "features", "maintenance", NULL};
     static const char *const header_keys[] = {"content_security_policy", "referrer_policy", "hsts",
                                               NULL};
     config_setting_t *root = config_root_setting(&t->cfg), *tg, *hg, *idset;
@@ -695,6 +698,8 @@ static void parse_tenant(reader *r, host_tenant *t, const host_config *conf, int
     t->referrer_policy = get_str(r, hg, "referrer_policy", "strict-origin-when-cross-origin");
     t->hsts = get_str(r, hg, "hsts", "max-age=31536000; includeSubDomains");
     group(r, tg, "features");
+    if (host_maint_parse(tg, r->file, "tenant.maintenance", &t->maint, r->errs) != 0)
+        r->failed = 1;
 
     /* Host names and IDs are unique across tenants. */
     for (j = 0; j < index; j++) {
@@ -795,6 +800,7 @@ void host_config_free(host_config *conf)
         free(t->csp);
         free(t->referrer_policy);
         free(t->hsts);
+        host_maint_free(&t->maint);
         if (t->cfg_live)
             config_destroy(&t->cfg);
     }
@@ -817,6 +823,7 @@ void host_config_free(host_config *conf)
     host_secrets_conf_free(&s->secrets);
     strlist_free(&conf->outbound.allow);
     free(conf->outbound.ca_file);
+    host_maint_free(&conf->maint);
     free(conf->path);
     free(conf->dir);
     memset(conf, 0, sizeof *conf);

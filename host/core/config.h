@@ -21,6 +21,7 @@
 #include "breaker.h"
 #include "config_limits.h"
 #include "errors.h"
+#include "maintenance.h"
 #include "secrets_conf.h"
 
 typedef struct host_source {
@@ -112,6 +113,7 @@ typedef struct host_tenant {
     int cfg_live;
     host_feature *features; /* one per loaded plugin, by plugin index */
     int nfeatures;
+    host_maint_conf maint; /* tenant.maintenance: this tenant alone */
 } host_tenant;
 
 /* outbound { ... }: the egress policy and limits of plugins' outbound
@@ -135,6 +137,7 @@ typedef struct host_config {
      * a host_config copied by value (the master's reload) stays valid. */
     config_t *main_cfg;
     host_outbound_conf outbound;
+    host_maint_conf maint; /* maintenance { }: every tenant (maintenance.h) */
 } host_config;
 
 int host_config_snapshot(const char *path, host_snapshot *snap, host_errors *errs);

@@ -58,6 +58,8 @@ void host_admin_declare_families(host_metrics *mx)
                         "1 while a route is answered 503 for a tenant after crashes.");
     host_metrics_family(mx, "tanomu_route_breaker_rejected_total", HOST_METRIC_COUNTER,
                         "Requests answered 503 by an open crash circuit breaker.");
+    host_metrics_family(mx, "tanomu_maintenance_refused_total", HOST_METRIC_COUNTER,
+                        "Tenant requests answered 503 by maintenance mode, by tenant.");
     host_metrics_family(mx, "tanomu_generation", HOST_METRIC_GAUGE,
                         "Configuration generation being served.");
     host_metrics_family(mx, "tanomu_accept_paused_total", HOST_METRIC_COUNTER,

@@ -217,6 +217,23 @@ static void on_pipe_closed(uv_handle_t *h)
         host_buf_free(&c->msg); /* reaped already: the slot is free now */
 }
 
+/* Says in the log which tenants the generation now serving closes for
+ * maintenance (core/maintenance.h), so the switch is visible where
+ * operators look after a reload. */
+static void log_maintenance(const host_master *m)
+{
+    int i;
+
+    if (m->conf.maint.enabled)
+        host_log(HOST_LOG_WARN, "maintenance mode on for every tenant (retry after %s s)",
+                 m->conf.maint.retry_after);
+    for (i = 0; i < m->conf.ntenants; i++)
+        if (m->conf.tenants[i].maint.enabled)
+            host_log(HOST_LOG_WARN, "maintenance mode on for tenant %s (retry after %s s)",
+                     m->conf.tenants[i].id ? m->conf.tenants[i].id : "?",
+                     m->conf.tenants[i].maint.retry_after);
+}
+
 static void child_started(host_master *m, host_child *c)
 {
     int i, ready = 0, total = 0;
@@ -238,6 +255,7 @@ static void child_started(host_master *m, host_child *c)
         m->started = 1;
         host_log(HOST_LOG_INFO, "serving: %d worker(s), generation %lld", m->nworkers,
                  (long long)m->generation);
+        log_maintenance(m);
         if (m->reload_pending) {
             m->reload_pending = 0;
             start_reload(m);
@@ -678,6 +696,7 @@ static void reload_finish(host_master *m, int ok)
         host_series_set(host_metrics_series(m->metrics, "tanomu_generation", ""), m->generation);
         count(m, "tanomu_reloads_total", "result=\"ok\"", 1);
         host_log(HOST_LOG_INFO, "reload: generation %lld serving", (long long)m->generation);
+        log_maintenance(m);
         m->reloading = 0;
         announce_ok(m);
     } else {

@@ -126,6 +126,31 @@ static int breaker_refused(tn_request *r)
     return 1;
 }
 
+/* Maintenance mode (core/maintenance.h): the configuration, global or the
+ * tenant's, closes every tenant route but those only platform admins may
+ * call.  Nothing of the route runs, no hook either: 503 with Retry-After
+ * says the request was not processed and may be retried. */
+static int maintenance_refused(tn_request *r)
+{
+    host_worker *w = worker_of(r);
+    const host_route *rt = r->match.route;
+    const host_maint_conf *m = host_maint_effective(&w->conf.maint, &r->tenant->maint);
+    char labels[100], tenant[80];
+
+    if (!m || host_maint_route_exempt(rt->access, rt->roles))
+        return 0;
+    host_resp_json(r, 503, m->body);
+    host_resp_header(r, "Retry-After", m->retry_after);
+    host_resp_header(r, "Cache-Control", "no-store");
+    if (w->metrics) {
+        host_metrics_label(tenant, sizeof tenant, r->tenant->id);
+        snprintf(labels, sizeof labels, "tenant=\"%s\"", tenant);
+        host_series_add(host_metrics_series(w->metrics, "tanomu_maintenance_refused_total", labels),
+                        1);
+    }
+    return 1;
+}
+
 static int stage_phase(int stage)
 {
     switch (stage) {
@@ -219,6 +244,8 @@ static void run(tn_request *r)
         case ST_ROUTE:
             if (route_request(r) != 0)
                 r->stage = ST_RESPONSE;
+            else if (maintenance_refused(r))
+                r->stage = ST_SEND;
             else if (breaker_refused(r))
                 r->stage = ST_SEND; /* no hook either: the crash may be in one */
             else

@@ -17,6 +17,7 @@
  *   POST /authprobe/email    authenticated, re-authentication within 300 s (S6, S9)
  *   GET  /authprobe/admin    role tenant_admin, MFA passed (S13)
  *   POST /authprobe/payment  role tenant_admin, both
+ *   GET  /authprobe/platform role platform_admin only (open in maintenance mode)
  */
 #include <tanomu/tanomu.h>
 
@@ -103,6 +104,9 @@ static int authprobe_init(tn_plugin *self, const tn_api *a)
     if (rc == TN_OK)
         rc = a->route_add_opts(self, "POST", "/authprobe/payment", TN_ACCESS_ROLES, "tenant_admin",
                                h_me, "payment", &both);
+    if (rc == TN_OK)
+        rc = a->route_add(self, "GET", "/authprobe/platform", TN_ACCESS_ROLES, "platform_admin",
+                          h_me, "platform");
     /* Refused, so the log says why (the test reads it). */
     if (rc == TN_OK && a->route_add_opts(self, "GET", "/authprobe/public", TN_ACCESS_PUBLIC, NULL,
                                          h_me, "public", &mfa) != TN_EINVAL)
