@@ -286,7 +286,7 @@ class OrdersMasterTest(OrdersCase):
         # know, see nothing.
         lost = self.caller("a", "buyer")
         self.assertEqual(lost.req(srv, "GET", "/api/v1/products").status, 403)
-        nobody = self.caller("a", "auditor")
+        nobody = self.caller("a", "platform_admin")
         self.assertEqual(nobody.req(srv, "GET", "/api/v1/products").status, 403)
 
     def test_another_tenant_sees_nothing_S21(self):
