@@ -55,7 +55,7 @@ static void checked(const json_t *in, json_t *out, json_t **fields, const char *
 {
     const json_t *v;
 
-    master_text(in, out, fields, field, 0, 0, max);
+    master_text_nfkc(in, out, fields, field, 0, 0, max);
     v = json_object_get(out, field);
     if (v != NULL && !check(json_string_value(v))) {
         json_object_del(out, field);
@@ -78,7 +78,7 @@ static json_t *contact(const json_t *in, size_t i, json_t **fields)
         return NULL;
     }
     master_text(in, c, &f, "name", 1, 1, 100);
-    master_text(in, c, &f, "email", 1, 3, 254);
+    master_text_nfkc(in, c, &f, "email", 1, 3, 254);
     checked(in, c, &f, "phone", 32, orders_phone_valid, "may contain only digits, +, (, ), - and spaces");
     v = json_object_get(c, "email");
     if (v != NULL && !orders_email_valid(json_string_value(v)))

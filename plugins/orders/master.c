@@ -75,8 +75,8 @@ int master_own_code(const orders_caller *c, char out[ORDERS_CODE_MAX + 1])
 
 /* ---- validation helpers ------------------------------------------------------ */
 
-void master_text(const json_t *in, json_t *out, json_t **fields, const char *field, int create,
-                 long min, long max)
+static void text_field(const json_t *in, json_t *out, json_t **fields, const char *field,
+                       int create, long min, long max, int nfkc)
 {
     const json_t *v = json_object_get(in, field);
     char reason[80];
@@ -92,7 +92,8 @@ void master_text(const json_t *in, json_t *out, json_t **fields, const char *fie
         orders_field_error(fields, field, "must be a string");
         return;
     }
-    if ((t = orders_nfkc_trim(json_string_value(v))) == NULL) {
+    t = nfkc ? orders_nfkc_trim(json_string_value(v)) : orders_text_trim(json_string_value(v));
+    if (t == NULL) {
         orders_field_error(fields, field, "must be UTF-8 text");
         return;
     }
@@ -107,11 +108,23 @@ void master_text(const json_t *in, json_t *out, json_t **fields, const char *fie
     free(t);
 }
 
+void master_text(const json_t *in, json_t *out, json_t **fields, const char *field, int create,
+                 long min, long max)
+{
+    text_field(in, out, fields, field, create, min, max, 0);
+}
+
+void master_text_nfkc(const json_t *in, json_t *out, json_t **fields, const char *field,
+                      int create, long min, long max)
+{
+    text_field(in, out, fields, field, create, min, max, 1);
+}
+
 void master_kana(const json_t *in, json_t *out, json_t **fields, const char *field)
 {
     const json_t *v;
 
-    master_text(in, out, fields, field, 0, 0, 200);
+    master_text_nfkc(in, out, fields, field, 0, 0, 200);
     v = json_object_get(out, field);
     if (v != NULL && !orders_kana_valid(json_string_value(v))) {
         json_object_del(out, field);

@@ -60,6 +60,36 @@ char *orders_nfkc_trim(const char *in)
     return (char *)s;
 }
 
+char *orders_text_trim(const char *in)
+{
+    size_t n = strlen(in), a = 0;
+    char *s;
+
+    if (u8_check((const uint8_t *)in, n) != NULL)
+        return NULL;
+    for (;;) {
+        if (a < n && is_space((unsigned char)in[a]))
+            a++;
+        else if (n - a >= 3 && memcmp(in + a, "\xe3\x80\x80", 3) == 0)
+            a += 3;
+        else
+            break;
+    }
+    for (;;) {
+        if (n > a && is_space((unsigned char)in[n - 1]))
+            n--;
+        else if (n - a >= 3 && memcmp(in + n - 3, "\xe3\x80\x80", 3) == 0)
+            n -= 3;
+        else
+            break;
+    }
+    if ((s = malloc(n - a + 1)) == NULL)
+        return NULL;
+    memcpy(s, in + a, n - a);
+    s[n - a] = '\0';
+    return s;
+}
+
 const char *orders_code_normalize(const char *in, char out[ORDERS_CODE_MAX + 1])
 {
     char *s = orders_nfkc_trim(in ? in : "");

@@ -25,6 +25,11 @@ const char *orders_code_normalize(const char *in, char out[ORDERS_CODE_MAX + 1])
  * U+3000); malloc'd; NULL when in is not UTF-8 or memory ran out. */
 char *orders_nfkc_trim(const char *in);
 
+/* in trimmed of ASCII white space and U+3000 (ideographic space) at both
+ * ends, otherwise as typed (names keep their ㈱ and full-width brackets);
+ * malloc'd; NULL when in is not UTF-8 or memory ran out. */
+char *orders_text_trim(const char *in);
+
 /* Text folded for search: NFKC, lower case, hiragana as katakana.
  * malloc'd; NULL when in is not UTF-8 or memory ran out. */
 char *orders_search_fold(const char *in);

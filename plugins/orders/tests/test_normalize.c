@@ -81,6 +81,14 @@ static void test_nfkc_trim_and_chars(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     CU_ASSERT_STRING_EQUAL(s, "カタカナ");
     free(s);
+    s = orders_text_trim("\xe3\x80\x80 ㈱（大）\xe3\x80\x80 ");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_STRING_EQUAL(s, "㈱（大）");
+    free(s);
+    s = orders_text_trim("\xe3\x80\x80");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_STRING_EQUAL(s, "");
+    free(s);
     CU_ASSERT_EQUAL(orders_text_chars("林檎"), 2);
     CU_ASSERT_EQUAL(orders_text_chars("a\nb"), -1);
     CU_ASSERT_EQUAL(orders_text_chars("\xc3\x28"), -1);
