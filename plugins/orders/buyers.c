@@ -17,12 +17,11 @@
 
 #define BUYER_COLS "name, kana, postal_code, address, phone, contacts, closing_day, active"
 
-static const char sql_list[] =
-    "SELECT " BUYER_JSON ", b.code FROM orders_buyers b "
-    "WHERE ($1::text IS NULL OR strpos(b.search_text, $1) > 0) "
-    "AND ($2::boolean IS NULL OR b.active = $2::boolean) "
-    "AND ($3::text IS NULL OR b.code COLLATE \"C\" > $3) "
-    "ORDER BY b.code COLLATE \"C\" LIMIT $4::int";
+static const char sql_list[] = "SELECT " BUYER_JSON ", b.code FROM orders_buyers b "
+                               "WHERE ($1::text IS NULL OR strpos(b.search_text, $1) > 0) "
+                               "AND ($2::boolean IS NULL OR b.active = $2::boolean) "
+                               "AND ($3::text IS NULL OR b.code COLLATE \"C\" > $3) "
+                               "ORDER BY b.code COLLATE \"C\" LIMIT $4::int";
 
 static const char sql_get[] = "SELECT " BUYER_JSON ", b.version FROM orders_buyers b "
                               "WHERE b.code = $1";
@@ -79,17 +78,20 @@ static json_t *contact(const json_t *in, size_t i, json_t **fields)
     }
     master_text(in, c, &f, "name", 1, 1, 100);
     master_text_nfkc(in, c, &f, "email", 1, 3, 254);
-    checked(in, c, &f, "phone", 32, orders_phone_valid, "may contain only digits, +, (, ), - and spaces");
+    checked(in, c, &f, "phone", 32, orders_phone_valid,
+            "may contain only digits, +, (, ), - and spaces");
     v = json_object_get(c, "email");
     if (v != NULL && !orders_email_valid(json_string_value(v)))
         orders_field_error(&f, "email", "is not an e-mail address");
     if (json_object_get(c, "phone") == NULL)
         json_object_set_new(c, "phone", json_string(""));
-    json_object_foreach((json_t *)in, k, v) {
+    json_object_foreach((json_t *)in, k, v)
+    {
         if (strcmp(k, "name") != 0 && strcmp(k, "email") != 0 && strcmp(k, "phone") != 0)
             orders_field_error(&f, k, "is not a field of a contact");
     }
-    json_object_foreach(f, k, v) {
+    json_object_foreach(f, k, v)
+    {
         snprintf(key, sizeof key, "contacts[%zu].%s", i, k);
         orders_field_error(fields, key, json_string_value(v));
     }

@@ -21,9 +21,9 @@ typedef struct mreq {
     char own[ORDERS_CODE_MAX + 1];
     int limit;
     long long if_match;
-    json_t *patch;  /* update: the validated fields */
-    int status;     /* of the answer after commit */
-    char *answer;   /* JSON text (request memory) */
+    json_t *patch; /* update: the validated fields */
+    int status;    /* of the answer after commit */
+    char *answer;  /* JSON text (request memory) */
     char version[24];
 } mreq;
 
@@ -114,8 +114,8 @@ void master_text(const json_t *in, json_t *out, json_t **fields, const char *fie
     text_field(in, out, fields, field, create, min, max, 0);
 }
 
-void master_text_nfkc(const json_t *in, json_t *out, json_t **fields, const char *field,
-                      int create, long min, long max)
+void master_text_nfkc(const json_t *in, json_t *out, json_t **fields, const char *field, int create,
+                      long min, long max)
 {
     text_field(in, out, fields, field, create, min, max, 1);
 }
@@ -190,9 +190,10 @@ static void unknown_fields(const json_t *in, const json_t *out, json_t **fields)
     const char *k;
     json_t *v;
 
-    json_object_foreach((json_t *)in, k, v) {
-        if (json_object_get(out, k) == NULL && (*fields == NULL ||
-                                                json_object_get(*fields, k) == NULL))
+    json_object_foreach((json_t *)in, k, v)
+    {
+        if (json_object_get(out, k) == NULL &&
+            (*fields == NULL || json_object_get(*fields, k) == NULL))
             orders_field_error(fields, k, "is not a field of this object");
     }
 }
@@ -330,8 +331,7 @@ static tn_status get_handler(tn_request *req, mreq *m)
     }
     /* A buyer reads its own buyer only: any other is as if it did not
      * exist (S11, S19). */
-    if (m->who.role == ORDERS_ROLE_BUYER && m->kind->own_only &&
-        strcmp(m->own, m->code) != 0) {
+    if (m->who.role == ORDERS_ROLE_BUYER && m->kind->own_only && strcmp(m->own, m->code) != 0) {
         api->resp_error(req, 404, "not_found", "No such buyer.");
         return TN_DONE;
     }
@@ -428,8 +428,7 @@ static tn_status create_handler(tn_request *req, mreq *m)
     p[0] = api->req_tenant(req);
     p[1] = text;
     m->status = 201;
-    st = api->db_query(req, m->kind->sql_insert, 2, p, written, m) == TN_OK ? TN_SUSPEND
-                                                                            : TN_ERROR;
+    st = api->db_query(req, m->kind->sql_insert, 2, p, written, m) == TN_OK ? TN_SUSPEND : TN_ERROR;
 done:
     free(text);
     json_decref(obj);
@@ -461,7 +460,8 @@ static void locked(tn_request *req, const tn_db_result *res, void *ud)
     }
     if ((cur = json_loads(api->db_value(res, 0, 2), 0, NULL)) == NULL)
         goto fail;
-    json_object_foreach(m->patch, k, v) {
+    json_object_foreach(m->patch, k, v)
+    {
         if (!json_equal(json_object_get(cur, k), v)) {
             changed = 1;
             json_object_set(cur, k, v);

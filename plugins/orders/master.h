@@ -52,8 +52,8 @@ int master_routes_add(orders_ctx *ctx, const master_kind *kind);
  * master_text_nfkc stores its NFKC (kana, postal code, phone, e-mail). */
 void master_text(const json_t *in, json_t *out, json_t **fields, const char *field, int create,
                  long min, long max);
-void master_text_nfkc(const json_t *in, json_t *out, json_t **fields, const char *field,
-                      int create, long min, long max);
+void master_text_nfkc(const json_t *in, json_t *out, json_t **fields, const char *field, int create,
+                      long min, long max);
 void master_kana(const json_t *in, json_t *out, json_t **fields, const char *field);
 void master_code(const json_t *in, json_t *out, json_t **fields, int create);
 void master_bool(const json_t *in, json_t *out, json_t **fields, const char *field);

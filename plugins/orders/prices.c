@@ -31,7 +31,7 @@ typedef struct preq {
 } preq;
 
 #define PRICE_JSON                                                                                 \
-    "jsonb_build_object('buyer', $5::text, 'product', $6::text, 'unit_price', x.unit_price, "     \
+    "jsonb_build_object('buyer', $5::text, 'product', $6::text, 'unit_price', x.unit_price, "      \
     "'version', x.version, 'updated_at', x.updated_at)::text"
 
 static const char sql_list[] =
@@ -298,9 +298,9 @@ static void found(tn_request *req, const tn_db_result *res, void *ud)
         if (atoll(version) != m->if_match)
             return stale(m);
         if (strcmp(api->db_value(res, 0, 3), m->price) == 0) { /* unchanged: no write */
-            json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "buyer", m->buyer, "product",
-                                  m->product, "unit_price", (json_int_t)atoll(m->price),
-                                  "version", (json_int_t)m->if_match);
+            json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "buyer", m->buyer, "product", m->product,
+                                  "unit_price", (json_int_t)atoll(m->price), "version",
+                                  (json_int_t)m->if_match);
             orders_etag_set(m->ctx, req, version);
             orders_reply(m->ctx, req, 200, j);
             return done(m);
@@ -343,7 +343,8 @@ static tn_status put_handler(tn_plugin *self, tn_request *req, void *ud)
         return TN_DONE;
     out = json_object();
     master_int(in, out, &f, "unit_price", 1, 0, 100000000000LL);
-    json_object_foreach(in, k, v) {
+    json_object_foreach(in, k, v)
+    {
         if (strcmp(k, "unit_price") != 0)
             orders_field_error(&f, k, "is not a field of a price");
     }
@@ -411,8 +412,8 @@ int orders_prices_routes_add(orders_ctx *ctx)
                             "tenant_admin,staff,buyer", list_handler, ctx, &opts) != TN_OK ||
         api->route_add_opts(ctx->self, "PUT", one, TN_ACCESS_ROLES, "tenant_admin,staff,buyer",
                             put_handler, ctx, &opts) != TN_OK ||
-        api->route_add_opts(ctx->self, "DELETE", one, TN_ACCESS_ROLES,
-                            "tenant_admin,staff,buyer", delete_handler, ctx, &opts) != TN_OK)
+        api->route_add_opts(ctx->self, "DELETE", one, TN_ACCESS_ROLES, "tenant_admin,staff,buyer",
+                            delete_handler, ctx, &opts) != TN_OK)
         return -1;
     return 0;
 }

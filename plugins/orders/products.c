@@ -35,8 +35,11 @@
     "'category', p.category, 'stock_status', p.stock_status, 'active', p.active, 'version', "      \
     "p.version, 'created_at', p.created_at, 'updated_at', p.updated_at)::text"
 
-static const char sql_list[] =
-    "SELECT " PRODUCT_JSON("$6") ", p.code FROM orders_products p" PRICE_JOIN("$6")
+/* The list's and the read's head: the buyer is $6 in the list, $2 in the read. */
+#define LIST_HEAD "SELECT " PRODUCT_JSON("$6") ", p.code FROM orders_products p" PRICE_JOIN("$6")
+#define GET_HEAD "SELECT " PRODUCT_JSON("$2") ", p.version FROM orders_products p" PRICE_JOIN("$2")
+
+static const char sql_list[] = LIST_HEAD
     "WHERE ($1::text IS NULL OR strpos(p.search_text, $1) > 0) "
     "AND ($2::boolean IS NULL OR p.active = $2::boolean) "
     "AND ($6::text IS NULL OR p.active) "
@@ -44,8 +47,7 @@ static const char sql_list[] =
     "AND ($5::text IS NULL OR p.category = $5) "
     "ORDER BY p.code COLLATE \"C\" LIMIT $4::int";
 
-static const char sql_get[] = "SELECT " PRODUCT_JSON("$2") ", p.version FROM orders_products p"
-                              PRICE_JOIN("$2") "WHERE p.code = $1 AND ($2::text IS NULL OR p.active)";
+static const char sql_get[] = GET_HEAD "WHERE p.code = $1 AND ($2::text IS NULL OR p.active)";
 
 static const char sql_lock[] =
     "SELECT p.id, p.version, json_build_object('code', p.code, 'name', p.name, 'kana', p.kana, "

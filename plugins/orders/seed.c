@@ -119,9 +119,7 @@ static void step(tn_tx *tx, const tn_db_result *res, void *ud)
         p[1] = op->buyer;
         rc = api->tx_query(tx, sql_buyer, 2, p, step, op);
         break;
-    case 2:
-        rc = api->tx_query(tx, sql_price, 1, p, step, op);
-        break;
+    case 2: rc = api->tx_query(tx, sql_price, 1, p, step, op); break;
     default:
         rc = api->tx_audit(tx, "cli", "orders.seed_demo", "tenant", SEED_TENANT, "ok");
         if (rc == TN_OK)
@@ -156,18 +154,17 @@ static int build_rows(seed_op *op)
     int rc = -1;
 
     for (size_t i = 0; i < sizeof seed_products / sizeof seed_products[0]; i++) {
-        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "code", seed_products[i].code,
-                      "name", seed_products[i].name, "kana", seed_products[i].kana, "unit",
-                      seed_products[i].unit, "category", seed_products[i].category,
-                      "unit_price", seed_products[i].price, "tax_rate", seed_products[i].rate);
+        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "code", seed_products[i].code, "name",
+                      seed_products[i].name, "kana", seed_products[i].kana, "unit",
+                      seed_products[i].unit, "category", seed_products[i].category, "unit_price",
+                      seed_products[i].price, "tax_rate", seed_products[i].rate);
         if (o == NULL || add_search_text(o) != 0 || json_array_append_new(rows, o) != 0)
             goto fail;
     }
-    b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:s}], s:i}", "code",
-                  "DEMO-SHOP", "name", "デモ商店", "kana", "デモショウテン", "postal_code",
-                  "100-0001", "address", "東京都千代田区千代田1-1", "phone", "03-0000-0000",
-                  "contacts", "name", "デモ 太郎", "email", "shop@demo.example.jp", "phone",
-                  "", "closing_day", 31);
+    b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:s}], s:i}", "code", "DEMO-SHOP",
+                  "name", "デモ商店", "kana", "デモショウテン", "postal_code", "100-0001",
+                  "address", "東京都千代田区千代田1-1", "phone", "03-0000-0000", "contacts", "name",
+                  "デモ 太郎", "email", "shop@demo.example.jp", "phone", "", "closing_day", 31);
     if (b == NULL || add_search_text(b) != 0) {
         json_decref(b);
         goto fail;
@@ -193,8 +190,9 @@ static tn_status cmd_seed(tn_plugin *self, tn_command *cmd, const tn_command_arg
         return TN_ERROR;
     }
     if (strcmp(a->argv[1], SEED_TENANT) != 0) {
-        api->command_done(cmd, 0, "refused: demo data goes only into the tenant whose id is "
-                                  "\"demo\", never into a real one");
+        api->command_done(cmd, 0,
+                          "refused: demo data goes only into the tenant whose id is "
+                          "\"demo\", never into a real one");
         return TN_ERROR;
     }
     if (api->tenant_config(ctx->self, SEED_TENANT) == NULL) {

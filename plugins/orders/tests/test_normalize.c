@@ -31,7 +31,9 @@ static void test_full_width_code_equals_half_width(void)
     expect_code("AB-1", "AB-1");
     expect_code("  ab-1\t", "AB-1");
     expect_code("\xe3\x80\x80p.001_x\xe3\x80\x80", "P.001_X"); /* ideographic spaces */
-    expect_code("AB\xe2\x88\x92" "1", "AB-1");                  /* U+2212 minus */
+    expect_code("AB\xe2\x88\x92"
+                "1",
+                "AB-1"); /* U+2212 minus */
     expect_code("ｐ１２３", "P123");
 }
 
@@ -42,7 +44,8 @@ static void test_code_refusals(void)
     long_code[65] = '\0';
     expect_refused("");
     expect_refused("   ");
-    expect_refused("A\x01" "B");
+    expect_refused("A\x01"
+                   "B");
     expect_refused("A\x7f");
     expect_refused("A\xc2\x85"); /* C1 NEL */
     expect_refused("A/B");
