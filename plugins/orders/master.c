@@ -12,6 +12,8 @@
 
 #include "master.h"
 
+#define MASTER_QUERY_MAX 400 /* bytes of ?q= */
+
 typedef struct mreq {
     orders_ctx *ctx;
     tn_request *req;
@@ -259,7 +261,9 @@ static tn_status list_handler(tn_request *req, mreq *m)
         return TN_DONE;
     if (active != NULL && strcmp(active, "true") != 0 && strcmp(active, "false") != 0)
         orders_field_error(&f, "active", "must be true or false");
-    if (q != NULL && (qf = orders_search_fold(q)) == NULL)
+    if (q != NULL && strlen(q) > MASTER_QUERY_MAX)
+        orders_field_error(&f, "q", "must be at most 400 bytes");
+    else if (q != NULL && (qf = orders_search_fold(q)) == NULL)
         orders_field_error(&f, "q", "must be UTF-8 text");
     if (f != NULL) {
         free(qf);

@@ -187,6 +187,14 @@ class OrdersMasterTest(OrdersCase):
         self.assertEqual([b["code"] for b in r.json()["items"]], ["B001"])
         r = staff.req(srv, "GET", "/api/v1/products?limit=0")
         self.assertEqual(r.status, 400, f"{r}")
+        r = staff.req(srv, "GET", "/api/v1/products?q=" + "x" * 401)
+        self.assertEqual(r.status, 400, f"{r}")
+        # An update refreshes the search text: the new kana is found.
+        r = staff.req(srv, "PATCH", "/api/v1/products/P-002",
+                      {"name": "万年筆", "kana": "マンネンヒツ"}, headers={"If-Match": '"v1"'})
+        self.assertEqual(r.status, 200, f"{r}")
+        self.assertEqual(codes("q=" + quote("まんねんひつ")), ["P-002"])
+        self.assertEqual(codes("q=" + quote("ぼーる")), [])
 
     def test_prices_set_update_delete_with_etags_audit_and_events_S20(self):
         srv, staff = self.setup_master()
