@@ -274,10 +274,13 @@ static tn_status list_handler(tn_request *req, mreq *m)
     if (qf != NULL) {
         q = api->req_strdup(req, qf);
         free(qf);
+        if (q == NULL) /* never an unfiltered list instead */
+            return TN_ERROR;
     }
     if (cursor != NULL) {
-        cur = api->req_alloc(req, ORDERS_CODE_MAX + 2);
-        if (cur == NULL || orders_cursor_decode(m->ctx, req, cursor, cur, ORDERS_CODE_MAX + 2))
+        if ((cur = api->req_alloc(req, ORDERS_CODE_MAX + 2)) == NULL)
+            return TN_ERROR;
+        if (orders_cursor_decode(m->ctx, req, cursor, cur, ORDERS_CODE_MAX + 2) != 0)
             return TN_DONE;
     }
     snprintf(lim, sizeof lim, "%d", m->limit + 1);

@@ -199,6 +199,8 @@ static tn_status list_handler(tn_plugin *self, tn_request *req, void *ud)
         *tab = '\0';
         p[2] = api->req_strdup(req, cur);
         p[3] = api->req_strdup(req, tab + 1);
+        if (p[2] == NULL || p[3] == NULL) /* never the first page instead */
+            return TN_ERROR;
     }
     snprintf(lim, sizeof lim, "%d", m->limit + 1);
     p[4] = lim;
