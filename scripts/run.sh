@@ -24,5 +24,9 @@ if ! out=$("$BUILD/bin/tanomu" secret check -c "$CONF" 2>&1) &&
 fi
 "$BUILD/bin/tanomu" check -c "$CONF"
 "$BUILD/bin/tanomu" migrate -c "$CONF"
+# The demo tenant's demo products and buyer (docs/orders.md "Demo data";
+# idempotent).  Without the orders plugin the server still starts.
+"$BUILD/bin/tanomu" orders-seed-demo --tenant demo -c "$CONF" ||
+    echo "run.sh: orders demo data not loaded (is the orders plugin enabled?)" >&2
 echo "serving: curl http://demo.localhost:8080/hello   (metrics: curl http://127.0.0.1:9100/metrics)"
 "$BUILD/bin/tanomu" serve -c "$CONF"

@@ -136,7 +136,7 @@ static int orders_init(tn_plugin *self, const tn_api *api)
     if (orders_buyers_routes_add(ctx) != 0 || orders_products_routes_add(ctx) != 0 ||
         orders_prices_routes_add(ctx) != 0 || orders_orders_routes_add(ctx) != 0 ||
         orders_announcements_routes_add(ctx) != 0 || orders_export_routes_add(ctx) != 0 ||
-        orders_import_routes_add(ctx) != 0) {
+        orders_import_routes_add(ctx) != 0 || orders_seed_command_add(ctx) != 0) {
         api->log(self, TN_LOG_ERROR, "orders: registration failed: %s", api->last_error(self));
         return -1;
     }

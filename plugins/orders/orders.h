@@ -100,5 +100,7 @@ int orders_orders_routes_add(orders_ctx *ctx);
 int orders_announcements_routes_add(orders_ctx *ctx);
 int orders_export_routes_add(orders_ctx *ctx);
 int orders_import_routes_add(orders_ctx *ctx);
+/* `tanomu orders-seed-demo` (seed.c). */
+int orders_seed_command_add(orders_ctx *ctx);
 
 #endif
