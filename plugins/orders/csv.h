@@ -137,4 +137,10 @@ int csv_parser_finish(csv_parser *p);
  * ends.  A new string (malloc), or NULL: not valid UTF-8 or no memory. */
 char *csv_code_normalize(const char *s, size_t len);
 
+#ifdef ORDERS_ORDERS_H
+/* ?encoding=utf-8|shift_jis (default utf-8) of an export or import;
+ * 0, or -1 after answering 400 (export.c). */
+int orders_csv_encoding(orders_ctx *ctx, tn_request *req, csv_encoding *enc);
 #endif
+
+#endif /* ORDERS_CSV_H */
