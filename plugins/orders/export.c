@@ -114,9 +114,9 @@ static void job_fail(export_job *job, const char *why)
 {
     const tn_api *api = job->ctx->api;
 
-    /* The head is gone: the client sees a body that ends early (the
-     * header row promised more), never a silently partial file with an
-     * audit entry saying it was delivered. */
+    /* The head is gone and the SDK cannot abort a stream: the body just
+     * ends here.  What we can keep true is the audit log: no entry and
+     * no event for an export that did not finish. */
     api->req_log(job->req, TN_LOG_WARN, "orders: export of %s stopped: %s", job->kind->name,
                  why);
     if (api->db_rollback(job->req, on_rolled_back, job) != TN_OK)
