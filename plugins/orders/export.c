@@ -82,7 +82,7 @@ typedef struct export_job {
     csv_writer w;
     long long rows;
     int last;    /* the last FETCH came back short */
-    int failed;  /* stop: roll back and end the stream */
+    const char *stop; /* after this piece: roll back and end the stream */
 } export_job;
 
 static void job_free(export_job *job)
@@ -165,6 +165,10 @@ static void on_written(tn_request *req, int status, void *ud)
         job_fail(job, "the client went away");
         return;
     }
+    if (job->stop != NULL) {
+        job_fail(job, job->stop);
+        return;
+    }
     if (job->last)
         job_finish(job);
     else
@@ -175,16 +179,21 @@ static void on_written(tn_request *req, int status, void *ud)
 static void job_flush(export_job *job)
 {
     const tn_api *api = job->ctx->api;
+    const char *data;
+    size_t len;
     int rc;
 
     if (job->w.out.len == 0) {
         on_written(job->req, 0, job);
         return;
     }
-    /* resp_write copies the piece, so the buffer is reused at once. */
-    rc = api->resp_write(job->req, job->w.out.data, job->w.out.len, on_written, job);
+    /* resp_write copies the piece, so the buffer is reused at once; it is
+     * emptied first because done may run (and end the job) inside. */
+    data = job->w.out.data;
+    len = job->w.out.len;
     job->w.out.len = 0;
     job->w.row_start = 0;
+    rc = api->resp_write(job->req, data, len, on_written, job);
     if (rc != TN_OK)
         job_fail(job, "the response could not be written");
 }
@@ -214,7 +223,9 @@ static void on_fetched(tn_request *req, const tn_db_result *res, void *ud)
                      "orders: export of %s: row %lld column %d has a character with no "
                      "Shift_JIS form",
                      job->kind->name, job->rows + r, job->w.err_field);
-        job_fail(job, "a character with no Shift_JIS form (export in UTF-8)");
+        /* The rows before it are whole: send them, then stop. */
+        job->stop = "a character with no Shift_JIS form (export in UTF-8)";
+        job_flush(job);
         return;
     }
     if (rc != CSV_OK) {

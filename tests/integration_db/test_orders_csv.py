@@ -12,6 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ordersharness import OrdersCase, main  # noqa: E402
+from dbharness import json_lines_mentioning, wait_until  # noqa: E402
 
 BOM = b"\xef\xbb\xbf"
 
@@ -244,6 +245,28 @@ class OrdersCsvTest(OrdersCase):
         self.assertEqual(self.imp(staff, "orders", "x").status, 404)
         self.assertEqual(self.exp(staff, "products", "?encoding=latin1").status, 400)
         self.assertEqual(self.exp(staff, "orders", "?from=yesterday").status, 400)
+
+    def test_shift_jis_export_stops_at_a_character_it_cannot_hold_S20(self):
+        self.orders_server()
+        staff = self.caller("a", "staff")
+        self.load(staff)
+        r = self.imp(staff, "products", PRODUCTS.split("\r\n")[0] + "\r\n"
+                     "B-9,りんご\U0001F34E,,個,1,10,,in_stock,true\r\n")
+        self.assertEqual(r.status, 200, r)
+        r = self.exp(staff, "products", "?encoding=shift_jis")
+        self.assertEqual(r.status, 200, r)
+        text = r.body.decode("cp932")
+        self.assertIn("\r\nA-1,", text)     # the rows before it went out
+        self.assertNotIn("B-9", text)       # the row and those after did not
+        self.assertNotIn("C-3", text)
+        # No audit entry or event claims a complete export; UTF-8 has it all.
+        self.assertEqual(self.audit("orders.export"), [])
+        self.assertEqual(self.events("orders.exported"), [])
+        wait_until(lambda: json_lines_mentioning(self.srv, "no Shift_JIS form"), 10,
+                   what="the server logs why the export stopped")
+        r = self.exp(staff, "products")
+        self.assertIn("りんご\U0001F34E".encode(), r.body)
+        self.assertEqual(len(self.audit("orders.export")), 1)
 
     def test_export_orders_in_batches_with_date_range_A5(self):
         self.orders_server()
