@@ -217,8 +217,7 @@ static int fail(csv_parser *p, int code, const char *message)
     return code;
 }
 
-int csv_parser_init(csv_parser *p, csv_encoding enc, size_t max_record, csv_row_fn fn,
-                    void *ud)
+int csv_parser_init(csv_parser *p, csv_encoding enc, size_t max_record, csv_row_fn fn, void *ud)
 {
     memset(p, 0, sizeof *p);
     if (fn == NULL || max_record == 0 || (enc != CSV_UTF8 && enc != CSV_SJIS))
@@ -352,8 +351,8 @@ static int step(csv_parser *p, unsigned char c)
     if (c == '\0')
         return fail(p, CSV_ENUL, "a NUL byte");
     if (!utf8_ok(p, c))
-        return fail(p, CSV_EENCODING, p->enc == CSV_SJIS ? "not valid Shift_JIS (CP932)"
-                                                         : "not valid UTF-8");
+        return fail(p, CSV_EENCODING,
+                    p->enc == CSV_SJIS ? "not valid Shift_JIS (CP932)" : "not valid UTF-8");
     if (p->rec_started || (c != '\r' && c != '\n')) {
         if (++p->rec_bytes > p->max_record)
             return fail(p, CSV_ETOOLONG, "a line longer than the limit");
@@ -502,8 +501,9 @@ int csv_parser_feed(csv_parser *p, const void *data, size_t len)
         for (i = 0; i < len && p->bom_pos < 3; i++)
             p->bom_pos = d[i] == utf8_bom[p->bom_pos] ? p->bom_pos + 1 : BOM_DONE;
         if (p->bom_pos == 3)
-            return fail(p, CSV_EENCODING, "the file is UTF-8 (it starts with a BOM), not "
-                                          "Shift_JIS");
+            return fail(p, CSV_EENCODING,
+                        "the file is UTF-8 (it starts with a BOM), not "
+                        "Shift_JIS");
         if ((rc = feed_sjis_pending(p, &d, &len)) != CSV_OK)
             return rc;
         return feed_sjis(p, d, len);
@@ -569,8 +569,8 @@ char *csv_code_normalize(const char *s, size_t len)
     b = n;
     while (a < b && (norm[a] == ' ' || norm[a] == '\t' || norm[a] == '\r' || norm[a] == '\n'))
         a++;
-    while (b > a &&
-           (norm[b - 1] == ' ' || norm[b - 1] == '\t' || norm[b - 1] == '\r' || norm[b - 1] == '\n'))
+    while (b > a && (norm[b - 1] == ' ' || norm[b - 1] == '\t' || norm[b - 1] == '\r' ||
+                     norm[b - 1] == '\n'))
         b--;
     out = malloc(b - a + 1);
     if (out != NULL) {

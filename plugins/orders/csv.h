@@ -55,14 +55,14 @@ void csv_buf_free(csv_buf *b);
 #define CSV_NUMBER 1 /* a cell the program wrote as a number: never neutralised */
 
 typedef struct csv_writer {
-    csv_buf out;         /* whole rows, in the output encoding; the caller
+    csv_buf out; /* whole rows, in the output encoding; the caller
                             drains it (send, then out.len = 0) */
     csv_encoding enc;
-    void *cd;            /* iconv_t UTF-8 -> CP932, or NULL */
-    csv_buf stage;       /* one field in UTF-8 before conversion */
-    size_t row_start;    /* out.len when the row began */
-    int nfields;         /* fields written in the current row */
-    int err_field;       /* 1-based field of the last CSV_EUNMAPPABLE */
+    void *cd;         /* iconv_t UTF-8 -> CP932, or NULL */
+    csv_buf stage;    /* one field in UTF-8 before conversion */
+    size_t row_start; /* out.len when the row began */
+    int nfields;      /* fields written in the current row */
+    int err_field;    /* 1-based field of the last CSV_EUNMAPPABLE */
 } csv_writer;
 
 /* Begins a file: a UTF-8 writer puts the BOM first.  0 or CSV_ENOMEM. */
@@ -85,13 +85,12 @@ char *csv_unneutralise(const char *cell);
 /* One record: fields[i] is NUL-terminated UTF-8 of lens[i] bytes; line is
  * the physical line where the record starts.  Return 0 to go on, non-zero
  * to stop (the parser then fails with CSV_ESTOPPED). */
-typedef int (*csv_row_fn)(void *ud, size_t line, char **fields, const size_t *lens,
-                          size_t nfields);
+typedef int (*csv_row_fn)(void *ud, size_t line, char **fields, const size_t *lens, size_t nfields);
 
 typedef struct csv_error {
-    int code;      /* CSV_E* */
-    size_t line;   /* 1-based physical line */
-    size_t field;  /* 1-based CSV column */
+    int code;            /* CSV_E* */
+    size_t line;         /* 1-based physical line */
+    size_t field;        /* 1-based CSV column */
     const char *message; /* static English text */
 } csv_error;
 
@@ -122,8 +121,7 @@ typedef struct csv_parser {
 } csv_parser;
 
 /* max_record: e.g. 1 MiB.  0 or CSV_ENOMEM/CSV_EINVAL. */
-int csv_parser_init(csv_parser *p, csv_encoding enc, size_t max_record, csv_row_fn fn,
-                    void *ud);
+int csv_parser_init(csv_parser *p, csv_encoding enc, size_t max_record, csv_row_fn fn, void *ud);
 void csv_parser_free(csv_parser *p);
 /* Feed a chunk of raw input; 0, or the (sticky) error code: see p->err. */
 int csv_parser_feed(csv_parser *p, const void *data, size_t len);

@@ -22,10 +22,10 @@
 #define EXPORT_MAX_COLS 20
 
 typedef struct export_kind {
-    const char *name;  /* URL and file name: name.csv; audit target */
+    const char *name;                  /* URL and file name: name.csv; audit target */
     const char *cols[EXPORT_MAX_COLS]; /* header row, NULL-terminated */
-    const char *numeric; /* 'n' per column the program writes as a number */
-    const char *sql;     /* DECLARE ... ; orders: $1 from, $2 to (dates, JST) */
+    const char *numeric;               /* 'n' per column the program writes as a number */
+    const char *sql;                   /* DECLARE ... ; orders: $1 from, $2 to (dates, JST) */
     int nparams;
 } export_kind;
 
@@ -55,9 +55,9 @@ static const export_kind kinds[] = {
      "ORDER BY b.code, p.code",
      0},
     {"orders",
-     {"number", "placed_at", "buyer_code", "status", "delivery_date", "line_no",
-      "product_code", "product_name", "unit", "unit_price", "tax_rate", "quantity",
-      "shipped_quantity", "amount", "subtotal", "tax_8", "tax_10", "total", NULL},
+     {"number", "placed_at", "buyer_code", "status", "delivery_date", "line_no", "product_code",
+      "product_name", "unit", "unit_price", "tax_rate", "quantity", "shipped_quantity", "amount",
+      "subtotal", "tax_8", "tax_10", "total", NULL},
      "n....n...nnnnnnnnn",
      "DECLARE orders_export NO SCROLL CURSOR FOR "
      "SELECT o.number, to_char(o.placed_at AT TIME ZONE 'Asia/Tokyo', "
@@ -81,7 +81,7 @@ typedef struct export_job {
     csv_encoding enc;
     csv_writer w;
     long long rows;
-    int last;    /* the last FETCH came back short */
+    int last;         /* the last FETCH came back short */
     const char *stop; /* after this piece: roll back and end the stream */
 } export_job;
 
@@ -117,8 +117,7 @@ static void job_fail(export_job *job, const char *why)
     /* The head is gone and the SDK cannot abort a stream: the body just
      * ends here.  What we can keep true is the audit log: no entry and
      * no event for an export that did not finish. */
-    api->req_log(job->req, TN_LOG_WARN, "orders: export of %s stopped: %s", job->kind->name,
-                 why);
+    api->req_log(job->req, TN_LOG_WARN, "orders: export of %s stopped: %s", job->kind->name, why);
     if (api->db_rollback(job->req, on_rolled_back, job) != TN_OK)
         job_end(job);
 }
@@ -258,11 +257,11 @@ static void on_declared(tn_request *req, const tn_db_result *res, void *ud)
         api->req_resume(req, TN_DONE);
         return;
     }
-    snprintf(disposition, sizeof disposition, "attachment; filename=\"%s.csv\"",
-             job->kind->name);
+    snprintf(disposition, sizeof disposition, "attachment; filename=\"%s.csv\"", job->kind->name);
     api->resp_status(req, 200);
-    api->resp_header(req, "Content-Type", job->enc == CSV_SJIS ? "text/csv; charset=Shift_JIS"
-                                                               : "text/csv; charset=utf-8");
+    api->resp_header(req, "Content-Type",
+                     job->enc == CSV_SJIS ? "text/csv; charset=Shift_JIS"
+                                          : "text/csv; charset=utf-8");
     api->resp_header(req, "Content-Disposition", disposition);
     api->resp_header(req, "Cache-Control", "no-store");
     if (api->resp_stream_begin(req) != TN_OK) {

@@ -34,7 +34,7 @@ typedef struct import_col {
 typedef struct import_kind {
     const char *name;
     import_col cols[IMPORT_MAX_COLS];
-    int search; /* add search_text from code, name, kana (columns 0..2) */
+    int search;            /* add search_text from code, name, kana (columns 0..2) */
     const char *check_sql; /* unknown codes: line, reason; NULL: none */
     const char *upsert_sql;
 } import_kind;
@@ -151,8 +151,8 @@ static void add_error(import_job *job, size_t line, size_t column, const char *m
     job->nerrors++;
     if (json_array_size(job->errors) >= IMPORT_MAX_ERRORS)
         return;
-    e = json_pack("{s:I, s:I, s:s?, s:s}", "line", (json_int_t)line, "column",
-                  (json_int_t)column, "field",
+    e = json_pack("{s:I, s:I, s:s?, s:s}", "line", (json_int_t)line, "column", (json_int_t)column,
+                  "field",
                   column >= 1 && column <= job->ncols ? job->kind->cols[column - 1].name : NULL,
                   "message", message);
     if (e != NULL)
@@ -227,8 +227,7 @@ static int postal_ok(const char *s)
         return 1;
     if (n == 7)
         return all_of(s, "0123456789", 7);
-    return n == 8 && s[3] == '-' && strspn(s, "0123456789") == 3 &&
-           all_of(s + 4, "0123456789", 4);
+    return n == 8 && s[3] == '-' && strspn(s, "0123456789") == 3 && all_of(s + 4, "0123456789", 4);
 }
 
 /* One cell into obj under its column name; a reason on error, else NULL. */
@@ -354,8 +353,7 @@ static void data_row(import_job *job, size_t line, char **fields, size_t n)
             json_object_set_new(job->seen, key, json_integer((json_int_t)line));
     }
     if (!bad && k->search) {
-        char *st = search_text(code ? code : "",
-                               json_string_value(json_object_get(obj, "name")),
+        char *st = search_text(code ? code : "", json_string_value(json_object_get(obj, "name")),
                                json_string_value(json_object_get(obj, "kana")));
         if (st == NULL)
             bad = 1;
@@ -394,7 +392,7 @@ static int on_row(void *ud, size_t line, char **fields, const size_t *lens, size
  * 400, with where it went wrong. */
 static void answer_parse_error(import_job *job, const csv_error *e)
 {
-    const char *code = e->code == CSV_ETOOLONG     ? "line_too_long"
+    const char *code = e->code == CSV_ETOOLONG    ? "line_too_long"
                        : e->code == CSV_EENCODING ? "invalid_encoding"
                                                   : "invalid_csv";
     json_t *err = json_pack("{s:s, s:s, s:[{s:I, s:I, s:s}]}", "code", code, "message",
@@ -415,8 +413,8 @@ static void answer_wrong_columns(import_job *job)
         json_array_append_new(cols, json_string(job->kind->cols[i].name));
     orders_reply(job->ctx, job->req, 400,
                  json_pack("{s:{s:s, s:s, s:o}}", "error", "code", "wrong_columns", "message",
-                           "The first line must name these columns, in this order.",
-                           "expected", cols));
+                           "The first line must name these columns, in this order.", "expected",
+                           cols));
 }
 
 static void answer_rows(import_job *job, int status)
@@ -596,7 +594,6 @@ int orders_import_routes_add(orders_ctx *ctx)
     static const tn_route_opts recent = {.size = sizeof recent,
                                          .max_auth_age_s = ORDERS_REAUTH_MAX_AGE_S};
 
-    return ctx->api->route_add_opts(ctx->self, "POST", ORDERS_API "/import/:kind",
-                                    TN_ACCESS_ROLES, "staff,tenant_admin", import_handler, ctx,
-                                    &recent);
+    return ctx->api->route_add_opts(ctx->self, "POST", ORDERS_API "/import/:kind", TN_ACCESS_ROLES,
+                                    "staff,tenant_admin", import_handler, ctx, &recent);
 }

@@ -123,8 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         again.flat.len = 0;
         again.count = 0;
-        rc = parse((csv_encoding)e, (const uint8_t *)w.out.data, w.out.len, 4096,
-                   (size_t)1 << 30, &again, &err);
+        rc = parse((csv_encoding)e, (const uint8_t *)w.out.data, w.out.len, 4096, (size_t)1 << 30,
+                   &again, &err);
         /* CP932 maps a few characters one way only (e.g. U+00A5 is written
          * as 0x5C, read back as a backslash): compare only in UTF-8. */
         if (rc != CSV_OK ||

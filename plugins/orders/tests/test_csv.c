@@ -40,8 +40,8 @@ static int on_row(void *ud, size_t line, char **fields, const size_t *lens, size
 }
 
 /* Parses in with chunks of `chunk` bytes (0: all at once). */
-static int parse(csv_encoding enc, const char *in, size_t len, size_t chunk, size_t max,
-                 collect *c, csv_error *err)
+static int parse(csv_encoding enc, const char *in, size_t len, size_t chunk, size_t max, collect *c,
+                 csv_error *err)
 {
     csv_parser p;
     size_t off = 0;
@@ -75,8 +75,8 @@ static void expect_rows(csv_encoding enc, const char *in, size_t len, const char
         int rc = parse(enc, in, len, chunk, 1 << 20, &c, &e);
         CU_ASSERT_EQUAL(rc, CSV_OK);
         if (rc != CSV_OK)
-            fprintf(stderr, "\nchunk %zu: error %d line %zu field %zu %s\n", chunk, e.code,
-                    e.line, e.field, e.message);
+            fprintf(stderr, "\nchunk %zu: error %d line %zu field %zu %s\n", chunk, e.code, e.line,
+                    e.field, e.message);
         CU_ASSERT_STRING_EQUAL(c.text.data ? c.text.data : "", want);
         if (c.text.data && strcmp(c.text.data, want) != 0)
             fprintf(stderr, "\nchunk %zu got [%s] want [%s]\n", chunk, c.text.data, want);
@@ -99,8 +99,8 @@ static void expect_error(csv_encoding enc, const char *in, size_t len, size_t ma
         CU_ASSERT_EQUAL(e.field, field);
         CU_ASSERT_PTR_NOT_NULL(e.message);
         if (e.code != code || e.line != line || e.field != field)
-            fprintf(stderr, "\n[%.*s] chunk %zu: got %d %zu:%zu want %d %zu:%zu\n", (int)len,
-                    in, chunk, e.code, e.line, e.field, code, line, field);
+            fprintf(stderr, "\n[%.*s] chunk %zu: got %d %zu:%zu want %d %zu:%zu\n", (int)len, in,
+                    chunk, e.code, e.line, e.field, code, line, field);
         csv_buf_free(&c.text);
     }
 }
@@ -126,7 +126,7 @@ static int write_rows(csv_writer *w, const char *const *cells, const int *flags)
 static void test_writer_quotes_rfc4180_with_bom_and_crlf(void)
 {
     const char *cells[] = {"A-1", "りんご, 青森", "say \"hi\"", "two\r\nlines", "", NULL,
-                           "x", NULL, NULL};
+                           "x",   NULL,           NULL};
     const char want[] = "\xEF\xBB\xBF"
                         "A-1,\"りんご, 青森\",\"say \"\"hi\"\"\",\"two\r\nlines\",\r\n"
                         "x\r\n";
@@ -143,12 +143,12 @@ static void test_writer_quotes_rfc4180_with_bom_and_crlf(void)
  * wrote are not; csv_unneutralise is the exact inverse. */
 static void test_formula_cells_are_neutralised_and_numbers_kept(void)
 {
-    const char *cells[] = {"=1+1", "+81", "-5", "@SUM(A1)", "\tx", "\rx", "'=x", "'abc",
-                           "-5", "a=b", NULL, NULL};
+    const char *cells[] = {"=1+1", "+81",  "-5", "@SUM(A1)", "\tx", "\rx",
+                           "'=x",  "'abc", "-5", "a=b",      NULL,  NULL};
     const int flags[] = {0, 0, 0, 0, 0, 0, 0, 0, CSV_NUMBER, 0, 0, 0};
     const char want[] = "\xEF\xBB\xBF'=1+1,'+81,'-5,'@SUM(A1),'\tx,\"'\rx\",''=x,'abc,-5,a=b\r\n";
-    const char *texts[] = {"=1+1", "+81", "-5", "@x", "\tx", "\rx", "'=x", "''-y", "'abc",
-                           "''", "'", "", "a=b", "=", "'"};
+    const char *texts[] = {"=1+1", "+81", "-5", "@x", "\tx", "\rx", "'=x", "''-y",
+                           "'abc", "''",  "'",  "",   "a=b", "=",   "'"};
     csv_writer w;
     size_t i;
 
@@ -210,7 +210,8 @@ static void test_writer_shift_jis_and_unmappable(void)
 
 static void test_parser_accepts_rfc4180_crlf_lf_bom(void)
 {
-    const char in1[] = "code,name\r\nA-1,\"りんご, 青森\"\r\n\"say \"\"hi\"\"\",\"two\r\nlines\"\r\n";
+    const char in1[] =
+        "code,name\r\nA-1,\"りんご, 青森\"\r\n\"say \"\"hi\"\"\",\"two\r\nlines\"\r\n";
     const char in2[] = "\xEF\xBB\xBF"
                        "a,b\n,\n\n\r\nx,\"\"\nlast,row";
     const char in3[] = "\xEF\xBB" /* a partial BOM is data: invalid UTF-8 here */;
@@ -240,16 +241,16 @@ static void test_parser_errors_have_line_and_field(void)
         {"a\rb\n", 0, CSV_EBARECR, 1, 1},
         {"a,b\r", 0, CSV_EBARECR, 1, 2},
         {"a,b\n\xC3\x28\n", 0, CSV_EENCODING, 2, 1},
-        {"a,\xED\xA0\x80\n", 0, CSV_EENCODING, 1, 2},    /* a surrogate */
-        {"a,\xC0\xAF\n", 0, CSV_EENCODING, 1, 2},        /* overlong */
+        {"a,\xED\xA0\x80\n", 0, CSV_EENCODING, 1, 2},     /* a surrogate */
+        {"a,\xC0\xAF\n", 0, CSV_EENCODING, 1, 2},         /* overlong */
         {"a,\xF4\x90\x80\x80\n", 0, CSV_EENCODING, 1, 2}, /* past U+10FFFF */
-        {"a,b\nc,\xE3\x81", 0, CSV_EENCODING, 2, 2},     /* ends inside */
+        {"a,b\nc,\xE3\x81", 0, CSV_EENCODING, 2, 2},      /* ends inside */
     };
     size_t i;
 
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        expect_error(CSV_UTF8, cases[i].in, cases[i].len ? cases[i].len : strlen(cases[i].in),
-                     1024, cases[i].code, cases[i].line, cases[i].field);
+        expect_error(CSV_UTF8, cases[i].in, cases[i].len ? cases[i].len : strlen(cases[i].in), 1024,
+                     cases[i].code, cases[i].line, cases[i].field);
 }
 
 static void test_parser_limits_record_length(void)
@@ -304,8 +305,7 @@ static void test_parser_shift_jis(void)
     const char bom[] = "\xEF\xBB\xBF"
                        "a,b\r\n";
 
-    expect_rows(CSV_SJIS, in, sizeof in - 1,
-                "1:コード|名前\n2:A-1|株式会社\n3:ｱ|\\\n");
+    expect_rows(CSV_SJIS, in, sizeof in - 1, "1:コード|名前\n2:A-1|株式会社\n3:ｱ|\\\n");
     expect_error(CSV_SJIS, bad, sizeof bad - 1, 1024, CSV_EENCODING, 2, 2);
     expect_error(CSV_SJIS, cut, sizeof cut - 1, 1024, CSV_EENCODING, 2, 2);
     expect_error(CSV_SJIS, bom, sizeof bom - 1, 1024, CSV_EENCODING, 1, 1);
@@ -315,8 +315,9 @@ static void test_parser_shift_jis(void)
 /* What the exporter writes, the importer reads back, in both encodings. */
 static void test_round_trip_both_encodings(void)
 {
-    const char *cells[] = {"コード", "名前", "単価", NULL, "Ａ－１", "=HYPERLINK(\"x\")",
-                           "-120", NULL, "B,2", "改行\nあり", "0", NULL, NULL};
+    const char *cells[] = {"コード", "名前", "単価", NULL,         "Ａ－１", "=HYPERLINK(\"x\")",
+                           "-120",   NULL,   "B,2",  "改行\nあり", "0",      NULL,
+                           NULL};
     const int flags[] = {0, 0, 0, 0, 0, 0, CSV_NUMBER, 0, 0, 0, CSV_NUMBER, 0, 0};
     const char *want = "1:コード|名前|単価\n2:Ａ－１|'=HYPERLINK(\"x\")|-120\n3:B,2|改行\nあり|0\n";
     int enc;
@@ -335,8 +336,14 @@ static void test_code_normalize(void)
     static const struct {
         const char *in, *want;
     } cases[] = {
-        {"Ａ－１", "A-1"}, {" ｶﾞｲ ", "ガイ"}, {"\xE3\x80\x80" "AB\xE3\x80\x80", "AB"},
-        {"a-1", "a-1"},    {"", ""},           {"   ", ""},
+        {"Ａ－１", "A-1"},
+        {" ｶﾞｲ ", "ガイ"},
+        {"\xE3\x80\x80"
+         "AB\xE3\x80\x80",
+         "AB"},
+        {"a-1", "a-1"},
+        {"", ""},
+        {"   ", ""},
     };
     size_t i;
     char *s;
