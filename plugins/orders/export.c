@@ -79,10 +79,14 @@ typedef struct export_job {
     tn_request *req;
     const export_kind *kind;
     csv_encoding enc;
-    csv_writer w;
+    csv_writer w; /* w.out: the batch formatted and not yet handed over */
     long long rows;
-    int last;         /* the last FETCH came back short */
-    const char *stop; /* after this piece: roll back and end the stream */
+    int fetching;     /* a FETCH is out */
+    int writing;      /* a piece is out whose done has not run */
+    int last;         /* no more FETCH: the last came back short, or stop */
+    int ending;       /* commit or rollback asked: nothing more starts */
+    int unmappable;   /* CP932 cannot hold a character: send what is whole, stop */
+    const char *stop; /* set: send nothing more, roll back instead of committing */
 } export_job;
 
 static void job_free(export_job *job)
@@ -103,35 +107,29 @@ static void job_end(export_job *job)
     api->resp_end(req);
 }
 
-static void on_rolled_back(tn_request *req, const tn_db_result *res, void *ud)
-{
-    (void)req;
-    (void)res;
-    job_end(ud);
-}
-
-static void job_fail(export_job *job, const char *why)
-{
-    const tn_api *api = job->ctx->api;
-
-    /* The head is gone and the SDK cannot abort a stream: the body just
-     * ends here.  What we can keep true is the audit log: no entry and
-     * no event for an export that did not finish. */
-    api->req_log(job->req, TN_LOG_WARN, "orders: export of %s stopped: %s", job->kind->name, why);
-    if (api->db_rollback(job->req, on_rolled_back, job) != TN_OK)
-        job_end(job);
-}
-
-static void on_committed(tn_request *req, const tn_db_result *res, void *ud)
+static void on_ended(tn_request *req, const tn_db_result *res, void *ud)
 {
     export_job *job = ud;
 
-    if (job->ctx->api->db_status(res) != TN_OK)
+    if (job->stop == NULL && job->ctx->api->db_status(res) != TN_OK)
         job->ctx->api->req_log(req, TN_LOG_ERROR, "orders: export audit not committed");
     job_end(job);
 }
 
-static void job_finish(export_job *job)
+/* The head is gone and the SDK cannot abort a stream: the body just ends.
+ * What stays true is the audit log: no entry and no event for an export
+ * that did not finish. */
+static void job_rollback(export_job *job)
+{
+    const tn_api *api = job->ctx->api;
+
+    api->req_log(job->req, TN_LOG_WARN, "orders: export of %s stopped: %s", job->kind->name,
+                 job->stop);
+    if (api->db_rollback(job->req, on_ended, job) != TN_OK)
+        job_end(job);
+}
+
+static void job_commit(export_job *job)
 {
     const tn_api *api = job->ctx->api;
     char *payload = NULL;
@@ -145,56 +143,75 @@ static void job_finish(export_job *job)
     if (payload == NULL ||
         api->db_audit(job->req, "orders.export", job->kind->name, NULL, "ok") != TN_OK ||
         api->db_publish(job->req, "orders.exported", payload) != TN_OK ||
-        api->db_commit(job->req, on_committed, job) != TN_OK) {
-        free(payload);
-        job_fail(job, "audit or event not written");
-        return;
+        api->db_commit(job->req, on_ended, job) != TN_OK) {
+        job->stop = "audit or event not written";
+        job_rollback(job);
     }
     free(payload);
 }
 
-static void job_fetch(export_job *job);
+static void on_fetched(tn_request *req, const tn_db_result *res, void *ud);
+static void on_written(tn_request *req, int status, void *ud);
+
+/* Moves the export on.  At most one piece is out (in the host's send
+ * queue) and one batch waits formatted here: the next FETCH goes out as
+ * soon as the previous batch was handed over, so the database works while
+ * the client reads, and a slow client stops the fetching.  The job ends
+ * only when neither a FETCH nor a write is out, so no callback can find
+ * it freed. */
+static void job_pump(export_job *job)
+{
+    const tn_api *api = job->ctx->api;
+
+    if (job->ending)
+        return;
+    if (job->stop != NULL)
+        job->last = 1;
+    if (!job->writing && job->w.out.len > 0 && job->stop == NULL) {
+        /* resp_write copies the piece; the buffer is emptied first since
+         * done may run inside it. */
+        const char *data = job->w.out.data;
+        size_t len = job->w.out.len;
+        job->w.out.len = 0;
+        job->w.row_start = 0;
+        job->writing = 1;
+        if (api->resp_write(job->req, data, len, on_written, job) != TN_OK) {
+            job->writing = 0;
+            job->stop = "the response could not be written";
+            job->last = 1;
+        }
+        if (job->ending)
+            return;
+    }
+    if (!job->fetching && !job->last && job->w.out.len == 0) {
+        job->fetching = 1;
+        if (api->db_query(job->req, "FETCH " EXPORT_BATCH " FROM orders_export", 0, NULL,
+                          on_fetched, job) != TN_OK) {
+            job->fetching = 0;
+            job->stop = "FETCH could not be sent";
+            job->last = 1;
+        }
+    }
+    if (job->fetching || job->writing || (job->w.out.len > 0 && job->stop == NULL))
+        return;
+    job->ending = 1;
+    if (job->unmappable && job->stop == NULL)
+        job->stop = "a character with no Shift_JIS form (export in UTF-8)";
+    if (job->stop != NULL)
+        job_rollback(job);
+    else
+        job_commit(job);
+}
 
 static void on_written(tn_request *req, int status, void *ud)
 {
     export_job *job = ud;
 
     (void)req;
-    if (status != 0 || job->ctx->api->req_is_aborted(job->req)) {
-        job_fail(job, "the client went away");
-        return;
-    }
-    if (job->stop != NULL) {
-        job_fail(job, job->stop);
-        return;
-    }
-    if (job->last)
-        job_finish(job);
-    else
-        job_fetch(job);
-}
-
-/* Sends what the writer holds; on_written continues. */
-static void job_flush(export_job *job)
-{
-    const tn_api *api = job->ctx->api;
-    const char *data;
-    size_t len;
-    int rc;
-
-    if (job->w.out.len == 0) {
-        on_written(job->req, 0, job);
-        return;
-    }
-    /* resp_write copies the piece, so the buffer is reused at once; it is
-     * emptied first because done may run (and end the job) inside. */
-    data = job->w.out.data;
-    len = job->w.out.len;
-    job->w.out.len = 0;
-    job->w.row_start = 0;
-    rc = api->resp_write(job->req, data, len, on_written, job);
-    if (rc != TN_OK)
-        job_fail(job, "the response could not be written");
+    job->writing = 0;
+    if ((status != 0 || job->ctx->api->req_is_aborted(job->req)) && job->stop == NULL)
+        job->stop = "the client went away";
+    job_pump(job);
 }
 
 static void on_fetched(tn_request *req, const tn_db_result *res, void *ud)
@@ -203,8 +220,11 @@ static void on_fetched(tn_request *req, const tn_db_result *res, void *ud)
     const tn_api *api = job->ctx->api;
     int rows, cols, r, c, rc = CSV_OK;
 
+    job->fetching = 0;
     if (api->db_status(res) != TN_OK) {
-        job_fail(job, "FETCH failed");
+        if (job->stop == NULL)
+            job->stop = "FETCH failed";
+        job_pump(job);
         return;
     }
     rows = api->db_rows(res);
@@ -217,30 +237,19 @@ static void on_fetched(tn_request *req, const tn_db_result *res, void *ud)
         if (rc == CSV_OK)
             rc = csv_end_row(&job->w);
     }
+    job->rows += rows;
+    job->last = rows < atoi(EXPORT_BATCH);
     if (rc == CSV_EUNMAPPABLE) {
         api->req_log(req, TN_LOG_WARN,
                      "orders: export of %s: row %lld column %d has a character with no "
                      "Shift_JIS form",
-                     job->kind->name, job->rows + r, job->w.err_field);
-        /* The rows before it are whole: send them, then stop. */
-        job->stop = "a character with no Shift_JIS form (export in UTF-8)";
-        job_flush(job);
-        return;
-    }
-    if (rc != CSV_OK) {
-        job_fail(job, "out of memory");
-        return;
-    }
-    job->rows += rows;
-    job->last = rows < atoi(EXPORT_BATCH);
-    job_flush(job);
-}
-
-static void job_fetch(export_job *job)
-{
-    if (job->ctx->api->db_query(job->req, "FETCH " EXPORT_BATCH " FROM orders_export", 0, NULL,
-                                on_fetched, job) != TN_OK)
-        job_fail(job, "FETCH could not be sent");
+                     job->kind->name, job->rows - rows + r, job->w.err_field);
+        /* The rows before it are whole: they go out, then the export stops. */
+        job->last = 1;
+        job->unmappable = 1;
+    } else if (rc != CSV_OK && job->stop == NULL)
+        job->stop = "out of memory";
+    job_pump(job);
 }
 
 /* The cursor exists: the answer is a CSV file from here on. */
@@ -273,11 +282,9 @@ static void on_declared(tn_request *req, const tn_db_result *res, void *ud)
         rc = csv_write_str(&job->w, job->kind->cols[i], 0);
     if (rc == CSV_OK)
         rc = csv_end_row(&job->w);
-    if (rc != CSV_OK) {
-        job_fail(job, "out of memory");
-        return;
-    }
-    job_flush(job);
+    if (rc != CSV_OK)
+        job->stop = "out of memory";
+    job_pump(job);
 }
 
 /* "YYYY-MM-DD" (the database checks that the day exists). */
