@@ -14,6 +14,11 @@ auth and hello for tenant "a", creates one user, then measures:
 
     python3 bench/auth_login.py [--build-dir build] [--seconds 10]
                                 [--workers 2] [--clients 8]
+                                [--hash-nice N] [--hash-concurrency N]
+
+--hash-nice and --hash-concurrency set plugins.auth hash_nice (the hashing
+threads' nice value, SCHED_BATCH; default 10) and hash_concurrency (per
+worker; default 1); unset, the plugin's defaults apply.
 
 Needs BUILD/plugins/auth.so and hello.so, wrk and PostgreSQL 15
 (scripts/deps.sh).  Everything lives in temporary directories removed at
@@ -94,7 +99,14 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--hash-nice", type=int, default=None)
+    ap.add_argument("--hash-concurrency", type=int, default=None)
     a = ap.parse_args()
+    wide = {}
+    if a.hash_nice is not None:
+        wide["hash_nice"] = a.hash_nice
+    if a.hash_concurrency is not None:
+        wide["hash_concurrency"] = a.hash_concurrency
 
     os.environ["TANOMU_BUILD_DIR"] = os.path.abspath(a.build_dir)
     os.environ["TANOMU_SOURCE_DIR"] = SOURCE
@@ -109,7 +121,8 @@ def main():
     try:
         pg.start()
         srv = dbharness.DbServer(pg, workers=a.workers, plugins=("auth", "hello"),
-                                 access_log=False, db={
+                                 access_log=False, conf={"plugins": {"auth": wide}} if wide
+                                 else None, db={
                                      "plugin_migrations_dir": os.path.join(SOURCE, "plugins"),
                                      "pool_size": 4})
         srv.write_tenant("a", {"id": "a", "hosts": ["a.test"], "features": {
@@ -121,7 +134,7 @@ def main():
                 "VALUES ('a', 'bench', '{staff}', :'h');", h=argon2id(PASSWORD))
         addrs = Addresses()
         print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
-              f"{a.workers} workers, hash_concurrency 1", flush=True)
+              f"{a.workers} workers, plugins.auth {wide or 'defaults'}", flush=True)
 
         stop, counts = threading.Event(), {}
         t0 = time.monotonic()

@@ -25,6 +25,10 @@
 
 const tn_route_opts auth_opts_reauth = {.size = sizeof(tn_route_opts),
                                         .max_auth_age_s = AUTH_REAUTH_MAX_AGE_S};
+const tn_route_opts auth_opts_admin = {.size = sizeof(tn_route_opts), .need_mfa = 1};
+const tn_route_opts auth_opts_admin_reauth = {.size = sizeof(tn_route_opts),
+                                              .need_mfa = 1,
+                                              .max_auth_age_s = AUTH_REAUTH_MAX_AGE_S};
 
 static auth_ctx auth_state; /* this worker's; handed to every callback as ud */
 
@@ -104,6 +108,13 @@ static const tn_config_key auth_global_keys[] = {
      .max = 64,
      .description = "Password hashes run at once per worker (each takes 19 MiB); keep it "
                     "below the cores per worker."},
+    {.name = "hash_nice",
+     .type = TN_TYPE_INT,
+     .default_value = "10",
+     .min = 0,
+     .max = 19,
+     .description = "The nice value (and SCHED_BATCH) of the plugin's hashing threads, so "
+                    "the event loops run first when they share the cores with hashes."},
     {.name = "hash_queue",
      .type = TN_TYPE_INT,
      .default_value = "64",
@@ -337,7 +348,9 @@ static void hook_touched(tn_request *req, const tn_db_result *res, void *ud)
 }
 
 /* The session's CSRF token, from X-CSRF-Token (API clients) or from the
- * csrf_token field of a URL-encoded form (HTML forms). */
+ * csrf_token field of an HTML form: URL-encoded or multipart/form-data.
+ * The host hands the hook a complete request, body included, so the field
+ * is judged here like the header: missing, malformed or wrong is 403. */
 static int csrf_present(const tn_api *api, tn_request *req, const auth_token *tok)
 {
     const char *header = api->req_header(req, "X-CSRF-Token");
@@ -349,10 +362,16 @@ static int csrf_present(const tn_api *api, tn_request *req, const auth_token *to
 
     if (header != NULL)
         return auth_csrf_ok(tok, header);
-    if (type == NULL || strncasecmp(type, "application/x-www-form-urlencoded", 33) != 0)
+    if (type == NULL)
         return 0;
     body = api->req_body(req, &len);
-    if (auth_form_token(body, len, "csrf_token", field, sizeof field) != 0)
+    if (strncasecmp(type, "application/x-www-form-urlencoded", 33) == 0)
+        ok = auth_form_token(body, len, "csrf_token", field, sizeof field) == 0;
+    else if (strncasecmp(type, "multipart/form-data", 19) == 0)
+        ok = auth_multipart_token(body, len, type, "csrf_token", field, sizeof field) == 0;
+    else
+        ok = 0;
+    if (!ok)
         return 0;
     ok = auth_csrf_ok(tok, field);
     sodium_memzero(field, sizeof field);
@@ -488,6 +507,7 @@ static int auth_init(tn_plugin *self, const tn_api *api)
     const tn_config *g = NULL;
     const char *common = "/usr/share/john/password.lst";
     unsigned cap = 1, qmax = 64, burst = 20;
+    int nice = AUTH_POOL_NICE_DEFAULT;
     double per_min = 20;
     char err[512];
     tn_job_spec job = {.size = sizeof job,
@@ -502,6 +522,7 @@ static int auth_init(tn_plugin *self, const tn_api *api)
     if (TN_API_HAS(api, plugin_config) && (g = api->plugin_config(self)) != NULL) {
         cap = (unsigned)api->config_int(g, "hash_concurrency");
         qmax = (unsigned)api->config_int(g, "hash_queue");
+        nice = (int)api->config_int(g, "hash_nice");
         common = api->config_str(g, "common_passwords");
         per_min = api->config_float(g, "login_rate_per_min");
         burst = (unsigned)api->config_int(g, "login_burst");
@@ -516,6 +537,7 @@ static int auth_init(tn_plugin *self, const tn_api *api)
         return -1;
     }
     auth_pool_init(&ctx->pool, api, self, cap, qmax);
+    auth_pool_set_nice(&ctx->pool, nice);
     /* About 52 bytes a key: 256 KiB hold some 5,000 client addresses. */
     ctx->login_zone = api->limit_zone(self, "login", per_min / 60.0, burst, 256 * 1024);
     /* Audit of refusals by the login zone: one entry a minute per address,
@@ -532,7 +554,8 @@ static int auth_init(tn_plugin *self, const tn_api *api)
     if (api->hook_add(self, TN_PHASE_AUTHENTICATE, auth_hook, ctx) != TN_OK ||
         api->job_schedule(self, &job, auth_cleanup, ctx) != TN_OK || auth_routes_add(ctx) != 0 ||
         auth_sessions_routes_add(ctx) != 0 || auth_users_routes_add(ctx) != 0 ||
-        auth_mfa_routes_add(ctx) != 0 || auth_tokens_routes_add(ctx) != 0) {
+        auth_mfa_routes_add(ctx) != 0 || auth_tokens_routes_add(ctx) != 0 ||
+        auth_email_routes_add(ctx) != 0) {
         api->log(self, TN_LOG_ERROR, "auth: registration failed: %s", api->last_error(self));
         return -1;
     }
@@ -544,6 +567,8 @@ static int auth_init(tn_plugin *self, const tn_api *api)
 static void auth_fini(tn_plugin *self)
 {
     (void)self;
+    /* The hashing threads first: they may still use the policy. */
+    auth_pool_fini(&auth_state.pool);
     if (auth_state.pw_ready)
         auth_pw_free(&auth_state.pw);
     auth_state.pw_ready = 0;
@@ -561,7 +586,7 @@ static const tn_plugin_desc auth_desc = {
     .init = auth_init,
     .fini = auth_fini,
     .global_settings = auth_global_keys,
-    .schema_needs = "0003_auth_tokens", /* after 0002_auth_mfa */
+    .schema_needs = "0005_auth_token_buyer", /* after 0004_auth_email */
 };
 
 TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void)

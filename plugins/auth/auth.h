@@ -39,6 +39,12 @@
  * at most this old (S6, S9): the host answers 401 reauth_required. */
 #define AUTH_REAUTH_MAX_AGE_S 300
 extern const tn_route_opts auth_opts_reauth;
+/* Every route for tenant admins needs MFA passed in the session (S13, own
+ * item 4): 401 mfa_required otherwise, so an API token (which never passes
+ * MFA) or a session that never did cannot administer accounts or tokens.
+ * The second also needs an authentication at most 300 s old. */
+extern const tn_route_opts auth_opts_admin;
+extern const tn_route_opts auth_opts_admin_reauth;
 
 /* One worker's state; the ud of every route, hook and job. */
 typedef struct auth_ctx {
@@ -72,6 +78,8 @@ int auth_routes_add(auth_ctx *ctx);
 int auth_sessions_routes_add(auth_ctx *ctx);
 /* A tenant admin's accounts (users.c). */
 int auth_users_routes_add(auth_ctx *ctx);
+/* PUT /auth/me/email (email.c). */
+int auth_email_routes_add(auth_ctx *ctx);
 /* TOTP enrolment and the second step of a login (mfa.c). */
 int auth_mfa_routes_add(auth_ctx *ctx);
 /* POST /auth/reauth with {code}: a TOTP code in place of the password. */

@@ -2,6 +2,7 @@
  * cli.c - the auth plugin's command line (ABI 1.2 command_add):
  *
  *   tanomu user add -c FILE --tenant T --login L --role R[,R...] [--buyer B]
+ *                   [--email E]
  *
  * creates an account, reading its password from the first line of
  * standard input: never from argv, which `ps` and shell histories show
@@ -21,8 +22,10 @@
 #include <sodium.h>
 
 #include "auth.h"
+#include "email.h"
 
-#define CLI_USAGE "add --tenant T --login L --role R[,R...] [--buyer B]  (password on stdin)"
+#define CLI_USAGE                                                                                  \
+    "add --tenant T --login L --role R[,R...] [--buyer B] [--email E]  (password on stdin)"
 #define CLI_TENANT_MAX 64
 #define CLI_ROLES_MAX 64
 #define CLI_BUYER_MAX 128
@@ -36,7 +39,8 @@ typedef struct add_op {
     char roles[CLI_ROLES_MAX + 1];
     char buyer[CLI_BUYER_MAX + 1];
     int has_buyer;
-    char *norm; /* the normalised password, wiped after hashing */
+    char email[AUTH_EMAIL_MAX + 1]; /* normalised; "" when none */
+    char *norm;                     /* the normalised password, wiped after hashing */
     size_t norm_len;
     int hash_rc;
     char hash[AUTH_PW_HASH_MAX];
@@ -115,6 +119,9 @@ static const char *parse_add(add_op *op, const tn_command_args *a)
             if (copy_arg(op->buyer, sizeof op->buyer, v) != 0)
                 return "--buyer: 1 to 128 bytes, no control characters";
             op->has_buyer = 1;
+        } else if (strcmp(o, "--email") == 0) {
+            if (v == NULL || auth_email_normalize(v, strlen(v), op->email) != 0)
+                return "--email: an e-mail address (local@example.com; the domain in ASCII)";
         } else {
             return "unknown option (the password is read from standard input, never from "
                    "the command line); usage: tanomu user " CLI_USAGE;
@@ -156,10 +163,13 @@ static void inserted(tn_tx *tx, const tn_db_result *res, void *ud)
     add_op *op = ud;
     const tn_api *api = op->ctx->api;
     const char *state = api->db_sqlstate(res);
-    char msg[512];
+    char msg[1024];
 
     if (api->db_status(res) != TN_OK || api->db_rows(res) != 1) {
-        if (strcmp(state, "23505") == 0)
+        if (strcmp(state, "23505") == 0 && op->email[0])
+            snprintf(msg, sizeof msg, "tenant %s already has a user with login %s or e-mail %s",
+                     op->tenant, op->login, op->email);
+        else if (strcmp(state, "23505") == 0)
             snprintf(msg, sizeof msg, "tenant %s already has a user with login %s", op->tenant,
                      op->login);
         else if (strcmp(state, "23503") == 0)
@@ -192,17 +202,19 @@ static void hashed(auth_job *job, int status)
         op_end(op, 0, "hashing the password failed");
         return;
     }
-    const char *p[5] = {op->tenant, op->login, op->roles, op->has_buyer ? op->buyer : NULL,
-                        op->hash};
+    const char *p[6] = {op->tenant, op->login,
+                        op->roles,  op->has_buyer ? op->buyer : NULL,
+                        op->hash,   op->email[0] ? op->email : NULL};
     if (api->tx_begin(op->ctx->self, op->tenant, &tx) != TN_OK) {
         snprintf(msg, sizeof msg, "%s", api->last_error(op->ctx->self));
         op_end(op, 0, msg);
         return;
     }
     if (api->tx_query(tx,
-                      "INSERT INTO auth_users (tenant_id, login, roles, buyer_id, password_hash) "
-                      "VALUES ($1, $2, string_to_array($3, ','), $4, $5) RETURNING id::text",
-                      5, p, inserted, op) != TN_OK) {
+                      "INSERT INTO auth_users (tenant_id, login, roles, buyer_id, password_hash, "
+                      "email) VALUES ($1, $2, string_to_array($3, ','), $4, $5, $6) "
+                      "RETURNING id::text",
+                      6, p, inserted, op) != TN_OK) {
         snprintf(msg, sizeof msg, "%s", api->last_error(op->ctx->self));
         api->tx_rollback(tx, rolled_back, NULL);
         op_end(op, 0, msg);
@@ -270,6 +282,7 @@ static tn_status cmd_user(tn_plugin *self, tn_command *cmd, const tn_command_arg
     auth_settings_read(ctx, cfg, &set);
     pol.min_length = set.min_length;
     pol.login = op->login;
+    pol.email = op->email[0] ? op->email : NULL;
     pol.words = set.words;
     if ((reason = auth_pw_check(&ctx->pw, &pol, op->norm, op->norm_len)) != NULL) {
         snprintf(msg, sizeof msg, "password refused (%s): %s", reason,

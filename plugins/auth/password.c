@@ -21,6 +21,7 @@
 #include <unistr.h>
 
 #define COMMON_LINE_MAX 256
+#define EMAIL_LOCAL_MIN 3   /* a shorter local part is refused only within the address */
 #define LOGIN_CONTAIN_MIN 4 /* shorter login IDs are only refused as the whole password */
 #define WORD_MIN 3          /* tenant words shorter than this are ignored */
 
@@ -246,6 +247,25 @@ static int contains_word(const char *lower, const char *words)
     return 0;
 }
 
+/* Equal to or containing the address, or its local part of EMAIL_LOCAL_MIN
+ * characters or more (ASCII case ignored: the domain is stored lower-case,
+ * and a local part in other case is the same person). */
+static int contains_email(const char *lower, const char *email)
+{
+    char buf[COMMON_LINE_MAX];
+    size_t n = email ? strlen(email) : 0, local;
+
+    if (n == 0 || n >= sizeof buf)
+        return 0;
+    memcpy(buf, email, n + 1);
+    ascii_lower(buf);
+    if (strstr(lower, buf))
+        return 1;
+    local = strcspn(buf, "@");
+    buf[local] = '\0';
+    return local >= EMAIL_LOCAL_MIN && strstr(lower, buf) != NULL;
+}
+
 static int dictionary_word(auth_pw_ctx *pw, const char *norm)
 {
     void *aux = NULL;
@@ -281,6 +301,8 @@ const char *auth_pw_check(auth_pw_ctx *pw, const auth_policy *pol, const char *n
     if (login[0] && (strcmp(lower, login) == 0 ||
                      (strlen(login) >= LOGIN_CONTAIN_MIN && strstr(lower, login)))) {
         reason = "contains_login";
+    } else if (contains_email(lower, pol->email)) {
+        reason = "contains_email";
     } else if (common_has(pw, lower)) {
         reason = "common_password";
     } else if (contains_word(lower, pol->words)) {
@@ -307,6 +329,7 @@ const char *auth_pw_reason_message(const char *reason)
         {"too_long", "the password is longer than 1024 characters"},
         {"invalid_utf8", "the password is not valid UTF-8"},
         {"contains_login", "the password contains the login ID"},
+        {"contains_email", "the password contains the e-mail address or its local part"},
         {"digits_only", "the password consists of digits only"},
         {"common_password", "the password is in a list of commonly used passwords"},
         {"dictionary_word", "the password is based on a dictionary word"},

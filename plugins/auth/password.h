@@ -35,6 +35,7 @@ typedef struct auth_pw_ctx {
 typedef struct auth_policy {
     int min_length;    /* code points after NFKC; raised to AUTH_PW_MIN_FLOOR */
     const char *login; /* the account's login ID */
+    const char *email; /* the account's e-mail address, or NULL */
     const char *words; /* the tenant's own words, comma-separated; may be NULL */
 } auth_policy;
 
@@ -48,7 +49,7 @@ void auth_pw_free(auth_pw_ctx *pw);
 char *auth_pw_normalize(const char *pw, size_t len, size_t *out_len, const char **reason);
 
 /* NULL when the normalised password passes the policy, else the reason:
- * too_short, too_long, contains_login, digits_only, common_password,
+ * too_short, too_long, contains_login, contains_email, digits_only, common_password,
  * dictionary_word, tenant_word. */
 const char *auth_pw_check(auth_pw_ctx *pw, const auth_policy *pol, const char *norm, size_t len);
 

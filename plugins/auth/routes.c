@@ -48,6 +48,7 @@ typedef struct pw_op {
     int has_totp;      /* a confirmed TOTP: the login needs its code */
     const char *stage; /* of the new session: "full", "mfa" or "enrol" */
     char *user_id, *login, *roles;
+    char *email; /* NULL: none; for the password policy */
     char hash[AUTH_PW_HASH_MAX];
     /* what the work found */
     int verified, rehash, hash_failed;
@@ -449,6 +450,7 @@ static void op_work(auth_job *job)
     if (op->kind == OP_RESET) { /* the token stood in for the password */
         auth_policy pol = {.min_length = op->set.min_length,
                            .login = op->login,
+                           .email = op->email,
                            .words = op->set.words};
         op->verified = op->found && !op->disabled;
         op->refused = auth_pw_check(&op->ctx->pw, &pol, op->newpw, op->newpw_len);
@@ -468,6 +470,7 @@ static void op_work(auth_job *job)
     } else if (op->kind == OP_CHANGE) {
         auth_policy pol = {.min_length = op->set.min_length,
                            .login = op->login,
+                           .email = op->email,
                            .words = op->set.words};
         op->refused = auth_pw_check(&op->ctx->pw, &pol, op->newpw, op->newpw_len);
         if (op->refused == NULL)
@@ -534,6 +537,11 @@ static void account_read(tn_request *req, const tn_db_result *res, void *ud)
         op->disabled = strcmp(api->db_value(res, 0, 4), "t") == 0;
         wait = strtoll(api->db_value(res, 0, 5), NULL, 10);
         op->has_totp = api->db_value(res, 0, 6) && strcmp(api->db_value(res, 0, 6), "t") == 0;
+        if (api->db_value(res, 0, 7) != NULL &&
+            (op->email = api->req_strdup(req, api->db_value(res, 0, 7))) == NULL) {
+            op_end(op, TN_ERROR);
+            return;
+        }
         if (!op->user_id || !op->login || !op->roles || strlen(hash) >= sizeof op->hash) {
             op_end(op, TN_ERROR);
             return;
@@ -572,12 +580,12 @@ static const char sql_account[] =
     "SELECT id::text, login, password_hash, array_to_string(roles, ','), disabled, "
     "greatest(0, ceil(extract(epoch FROM locked_until - now())))::bigint, "
     "EXISTS (SELECT 1 FROM auth_mfa_totp t WHERE t.tenant_id = auth_users.tenant_id "
-    "AND t.user_id = auth_users.id AND t.confirmed) "
+    "AND t.user_id = auth_users.id AND t.confirmed), email "
     "FROM auth_users WHERE ";
 
 static const char sql_reset_account[] =
     "SELECT u.id::text, u.login, u.password_hash, array_to_string(u.roles, ','), u.disabled, "
-    "0::bigint, false FROM auth_password_resets r JOIN auth_users u "
+    "0::bigint, false, u.email FROM auth_password_resets r JOIN auth_users u "
     "ON u.tenant_id = r.tenant_id AND u.id = r.user_id "
     "WHERE r.id = $1 AND r.used_at IS NULL AND r.expires_at > now()";
 
@@ -809,10 +817,13 @@ static tn_status h_reset(tn_plugin *self, tn_request *req, void *ud)
     json_t *j;
     reset_req *rr;
     tn_status st = TN_DONE;
+    int rc;
 
     (void)self;
-    if (auth_take_address(ctx, req, NULL) != 0) /* not audited: see docs/auth.md */
-        return TN_DONE;
+    /* Refused: audited as auth.password_reset_request "denied", once a
+     * minute per address at most (the login_audit zone, shared with login). */
+    if ((rc = auth_take_address(ctx, req, "auth.password_reset_request")) != 0)
+        return rc > 0 ? TN_SUSPEND : TN_DONE;
     if ((j = body_object(api, req)) == NULL)
         return TN_DONE;
     if ((login = body_string(api, req, j, "login", &len)) == NULL || len > AUTH_LOGIN_MAX) {
@@ -850,10 +861,11 @@ static tn_status h_reset_confirm(tn_plugin *self, tn_request *req, void *ud)
     json_t *j;
     pw_op *op;
     tn_status st = TN_DONE;
+    int rc;
 
     (void)self;
-    if (auth_take_address(ctx, req, NULL) != 0) /* not audited: see docs/auth.md */
-        return TN_DONE;
+    if ((rc = auth_take_address(ctx, req, "auth.password_reset")) != 0) /* as above */
+        return rc > 0 ? TN_SUSPEND : TN_DONE;
     if ((j = body_object(api, req)) == NULL)
         return TN_DONE;
     if ((token = body_string(api, req, j, "token", &len)) == NULL)
@@ -930,11 +942,12 @@ static void me_read(tn_request *req, const tn_db_result *res, void *ud)
     } else if (api->db_rows(res) != 1) {
         api->resp_error(req, 401, "unauthenticated", "the session ended");
     } else {
-        const char *buyer = api->db_value(res, 0, 3);
+        const char *buyer = api->db_value(res, 0, 3), *email = api->db_value(res, 0, 8);
         roles = auth_roles_json(api->db_value(res, 0, 2));
-        out = json_pack("{s:{s:s, s:s, s:o, s:o}, s:I, s:I, s:b, s:s, s:s}", "user", "id",
+        out = json_pack("{s:{s:s, s:s, s:o, s:o, s:o}, s:I, s:I, s:b, s:s, s:s}", "user", "id",
                         api->db_value(res, 0, 0), "login", api->db_value(res, 0, 1), "roles", roles,
-                        "buyer_id", buyer ? json_string(buyer) : json_null(), "authenticated_at",
+                        "buyer_id", buyer ? json_string(buyer) : json_null(), "email",
+                        email ? json_string(email) : json_null(), "authenticated_at",
                         (json_int_t)strtoll(api->db_value(res, 0, 4), NULL, 10),
                         "session_created_at",
                         (json_int_t)strtoll(api->db_value(res, 0, 5), NULL, 10), "mfa_passed",
@@ -979,7 +992,8 @@ static tn_status h_me(tn_plugin *self, tn_request *req, void *ud)
     if (api->db_query(req,
                       "SELECT u.id::text, u.login, array_to_string(u.roles, ','), u.buyer_id, "
                       "extract(epoch FROM s.authenticated_at)::bigint, "
-                      "extract(epoch FROM s.created_at)::bigint, s.mfa_passed, s.auth_method "
+                      "extract(epoch FROM s.created_at)::bigint, s.mfa_passed, s.auth_method, "
+                      "u.email "
                       "FROM auth_sessions s JOIN auth_users u "
                       "ON u.tenant_id = s.tenant_id AND u.id = s.user_id WHERE s.id = $1",
                       1, p, me_read, op) != TN_OK)

@@ -104,6 +104,127 @@ int auth_form_token(const char *body, size_t len, const char *name, char *out, s
     return -1;
 }
 
+/* ---- multipart/form-data ------------------------------------------------- */
+
+#define MP_BOUNDARY_MAX 70
+
+/* The first n-byte needle at or after from in hay[0..len), or NULL. */
+static const char *find(const char *hay, size_t len, size_t from, const char *needle, size_t n)
+{
+    for (size_t i = from; n > 0 && i + n <= len; i++)
+        if (hay[i] == needle[0] && memcmp(hay + i, needle, n) == 0)
+            return hay + i;
+    return NULL;
+}
+
+/* The boundary parameter of a multipart Content-Type into out. */
+static int mp_boundary(const char *type, char out[MP_BOUNDARY_MAX + 1])
+{
+    const char *p = type;
+    size_t n = 0;
+
+    while ((p = strchr(p, ';')) != NULL) {
+        p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (strncasecmp(p, "boundary=", 9) != 0)
+            continue;
+        p += 9;
+        if (*p == '"') {
+            const char *end = strchr(++p, '"');
+            n = end ? (size_t)(end - p) : 0;
+        } else {
+            n = strcspn(p, "; \t");
+        }
+        if (n == 0 || n > MP_BOUNDARY_MAX)
+            return -1;
+        memcpy(out, p, n);
+        out[n] = '\0';
+        return 0;
+    }
+    return -1;
+}
+
+/* 1 when a part's header block (CRLF-separated lines) has a
+ * Content-Disposition of form-data named name, without a filename. */
+static int mp_names(const char *h, size_t len, const char *name)
+{
+    char want[80];
+    size_t i = 0;
+    int n = snprintf(want, sizeof want, "name=\"%s\"", name);
+
+    if (n <= 0 || (size_t)n >= sizeof want)
+        return 0;
+    while (i < len) {
+        const char *eol = find(h, len, i, "\r\n", 2);
+        size_t end = eol ? (size_t)(eol - h) : len, k;
+        if (end - i > 20 && strncasecmp(h + i, "content-disposition:", 20) == 0) {
+            k = i + 20;
+            while (k < end && (h[k] == ' ' || h[k] == '\t'))
+                k++;
+            if (end - k < 9 || strncasecmp(h + k, "form-data", 9) != 0 ||
+                find(h, end, k, "filename", 8) != NULL)
+                return 0;
+            /* The parameter, preceded by a ';' and optional blanks. */
+            for (const char *at = find(h, end, k, want, (size_t)n); at;
+                 at = find(h, end, (size_t)(at - h) + 1, want, (size_t)n)) {
+                const char *b = at;
+                while (b > h + k && (b[-1] == ' ' || b[-1] == '\t'))
+                    b--;
+                if (b > h + k && b[-1] == ';')
+                    return 1;
+            }
+            return 0;
+        }
+        i = end + 2;
+    }
+    return 0;
+}
+
+int auth_multipart_token(const char *body, size_t len, const char *content_type, const char *name,
+                         char *out, size_t outlen)
+{
+    char bnd[MP_BOUNDARY_MAX + 1], delim[MP_BOUNDARY_MAX + 5];
+    size_t dn, pos;
+    const char *at;
+
+    if (body == NULL || content_type == NULL || mp_boundary(content_type, bnd) != 0)
+        return -1;
+    dn = (size_t)snprintf(delim, sizeof delim, "\r\n--%s", bnd);
+    /* The first delimiter may open the body (no CRLF before it). */
+    if (len >= dn - 2 && memcmp(body, delim + 2, dn - 2) == 0)
+        pos = dn - 2;
+    else if ((at = find(body, len, 0, delim, dn)) != NULL)
+        pos = (size_t)(at - body) + dn;
+    else
+        return -1;
+    for (;;) {
+        const char *hend, *next;
+        if (len - pos >= 2 && memcmp(body + pos, "--", 2) == 0)
+            return -1;                                      /* the closing delimiter */
+        if ((at = find(body, len, pos, "\r\n", 2)) == NULL) /* the rest of the line */
+            return -1;
+        pos = (size_t)(at - body) + 2;
+        if ((hend = find(body, len, pos, "\r\n\r\n", 4)) == NULL)
+            return -1;
+        if ((next = find(body, len, (size_t)(hend - body) + 4, delim, dn)) == NULL)
+            return -1;
+        if (mp_names(body + pos, (size_t)(hend - body) - pos, name)) {
+            const char *v = hend + 4;
+            size_t n = (size_t)(next - v);
+            if (n == 0 || n >= outlen)
+                return -1;
+            for (size_t k = 0; k < n; k++)
+                if (!b64url_char(v[k]))
+                    return -1;
+            memcpy(out, v, n);
+            out[n] = '\0';
+            return 0;
+        }
+        pos = (size_t)(next - body) + dn;
+    }
+}
+
 int auth_cookie_set(char *buf, size_t len, const auth_token *t)
 {
     int n = snprintf(buf, len, "%s=%s; Path=/; Secure; HttpOnly; SameSite=Lax", AUTH_COOKIE,

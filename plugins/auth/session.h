@@ -43,6 +43,15 @@ int auth_csrf_ok(const auth_token *t, const char *header);
  * 0, or -1 when absent or not such a value. */
 int auth_form_token(const char *body, size_t len, const char *name, char *out, size_t outlen);
 
+/* The same for a multipart/form-data body (RFC 7578): the part whose
+ * Content-Disposition is form-data with name="<name>" and no filename,
+ * its value up to the next delimiter.  content_type is the request's
+ * header, which gives the boundary (1 to 70 characters, quoted or not).
+ * The first such part counts.  0, or -1 when absent, malformed, or not
+ * such a value. */
+int auth_multipart_token(const char *body, size_t len, const char *content_type, const char *name,
+                         char *out, size_t outlen);
+
 /* Set-Cookie values: the session, and its removal. */
 int auth_cookie_set(char *buf, size_t len, const auth_token *t);
 const char *auth_cookie_clear(void);

@@ -20,6 +20,17 @@
 #include "auth.h"
 #include "session.h"
 
+/* An API token's principal (token:<id>) has no sessions: 403, rather than
+ * its ID reaching a uuid column. */
+static int token_refused(const tn_api *api, tn_request *req)
+{
+    const char *p = api->req_principal(req);
+    if (p == NULL || strncmp(p, "token:", 6) != 0)
+        return 0;
+    api->resp_error(req, 403, "session_required", "sessions belong to a signed-in user");
+    return 1;
+}
+
 typedef struct end_op {
     auth_ctx *ctx;
     const char *target; /* session id or user id */
@@ -105,6 +116,8 @@ static tn_status h_list(tn_plugin *self, tn_request *req, void *ud)
     const char *p[2] = {api->req_principal(req), sid};
 
     (void)self;
+    if (token_refused(api, req))
+        return TN_DONE;
     if (auth_token_parse(&tok, cookie) == 0)
         memcpy(sid, tok.sid, sizeof sid);
     auth_token_wipe(&tok);
@@ -162,6 +175,8 @@ static tn_status h_end_own(tn_plugin *self, tn_request *req, void *ud)
     end_op *op;
 
     (void)self;
+    if (token_refused(api, req))
+        return TN_DONE;
     if (!is_hex64(id)) {
         api->resp_error(req, 404, "not_found", "no such session of yours");
         return TN_DONE;
@@ -214,8 +229,8 @@ int auth_sessions_routes_add(auth_ctx *ctx)
     if (api->route_add(self, "GET", "/auth/sessions", TN_ACCESS_AUTHENTICATED, NULL, h_list, ctx) ||
         api->route_add(self, "DELETE", "/auth/sessions/:id", TN_ACCESS_AUTHENTICATED, NULL,
                        h_end_own, ctx) ||
-        api->route_add(self, "DELETE", "/auth/users/:id/sessions", TN_ACCESS_ROLES, "tenant_admin",
-                       h_end_user, ctx))
+        api->route_add_opts(self, "DELETE", "/auth/users/:id/sessions", TN_ACCESS_ROLES,
+                            "tenant_admin", h_end_user, ctx, &auth_opts_admin))
         return -1;
     return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * tokens.c - API tokens (issue 8, "API tokens"; docs/auth.md "API tokens"):
- *   POST   /auth/tokens      {name, roles, expires_in_days?} -> 201 with the
- *                            token, shown this once
+ *   POST   /auth/tokens      {name, roles, buyer_id?, expires_in_days?} -> 201
+ *                            with the token, shown this once
  *   GET    /auth/tokens      the tenant's tokens, never a secret
  *   DELETE /auth/tokens/:id  revoke
  * and the authenticate step for `Authorization: Bearer tnk_<id>_<secret>`.
@@ -12,7 +12,11 @@
  * that also carries the session cookie is refused (400), so a request
  * never mixes a browser's ambient authority with a token's.  The token's
  * principal is "token:<id>" with the token's roles as far as its creator
- * still holds them, and only while the creator's account is enabled.
+ * still holds them, and only while the creator's account is enabled.  A
+ * buyer token (the role buyer alone, with a buyer ID, made by a tenant
+ * admin: an admin invites buyers' staff, so the role is within theirs)
+ * carries the attribute buyer_id as a buyer's session does, while its
+ * creator is still a tenant admin.
  * Row-level security confines the lookup to the request's tenant (S21).
  */
 #include <stdio.h>
@@ -110,6 +114,7 @@ typedef struct tok_op {
     auth_ctx *ctx;
     auth_tok tok;
     char *name, *roles; /* request memory */
+    char *buyer_id;     /* a buyer token's; NULL otherwise */
     char *user_id;      /* the creator, from the token's row */
     int64_t created;
     int failed; /* the bearer step: the token was refused */
@@ -159,28 +164,32 @@ static json_t *epoch_or_null(const char *v)
  * AUTH_TOK_TOUCH_S, in the same statement.  $1 id, $2 secret hash. */
 static const char sql_use[] =
     "WITH t AS (SELECT t.id, t.created_by::text AS creator, "
-    "array_to_string(ARRAY(SELECT unnest(t.roles) INTERSECT SELECT unnest(u.roles) "
-    "ORDER BY 1), ',') AS roles, extract(epoch FROM t.created_at)::bigint AS created "
+    "array_to_string(ARRAY(SELECT unnest(t.roles) INTERSECT SELECT unnest(u.roles || "
+    "CASE WHEN 'tenant_admin' = ANY (u.roles) THEN ARRAY['buyer'] ELSE '{}'::text[] END) "
+    "ORDER BY 1), ',') AS roles, extract(epoch FROM t.created_at)::bigint AS created, "
+    "CASE WHEN 'tenant_admin' = ANY (u.roles) THEN t.buyer_id END AS buyer_id "
     "FROM auth_tokens t JOIN auth_users u ON u.tenant_id = t.tenant_id AND u.id = t.created_by "
     "WHERE t.id = $1::uuid AND t.secret_hash = $2 AND t.revoked_at IS NULL "
     "AND t.expires_at > now() AND NOT u.disabled), "
     "touched AS (UPDATE auth_tokens a SET last_used_at = now() FROM t WHERE a.id = t.id "
     "AND (a.last_used_at IS NULL OR a.last_used_at <= now() - interval '60 seconds') "
     "RETURNING a.id) "
-    "SELECT t.creator, t.roles, t.created FROM t";
+    "SELECT t.creator, t.roles, t.created, t.buyer_id FROM t";
 
 static void use_committed(tn_request *req, const tn_db_result *res, void *ud)
 {
     tok_op *op = ud;
     const tn_api *api = op->ctx->api;
     char principal[sizeof TOK_PRINCIPAL + AUTH_TOK_ID_LEN];
-    tn_attr attr = {.name = "created_by", .value = op->user_id};
+    /* buyer_id as a buyer's session has it (auth.c set_auth). */
+    tn_attr attrs[2] = {{.name = "created_by", .value = op->user_id},
+                        {.name = "buyer_id", .value = op->buyer_id}};
     tn_auth_info info = {.size = sizeof info,
                          .method = "api_token",
                          .auth_time = op->created,
                          .mfa_passed = 0,
-                         .attrs = &attr,
-                         .nattrs = 1};
+                         .attrs = attrs,
+                         .nattrs = op->buyer_id ? 2 : 1};
 
     if (api->db_status(res) != TN_OK) {
         api->resp_db_error(req, res);
@@ -245,6 +254,11 @@ static void used(tn_request *req, const tn_db_result *res, void *ud)
     op->user_id = api->req_strdup(req, api->db_value(res, 0, 0));
     op->roles = api->req_strdup(req, api->db_value(res, 0, 1));
     op->created = strtoll(api->db_value(res, 0, 2), NULL, 10);
+    if (api->db_value(res, 0, 3) != NULL &&
+        (op->buyer_id = api->req_strdup(req, api->db_value(res, 0, 3))) == NULL) {
+        api->req_resume(req, TN_ERROR);
+        return;
+    }
     if (op->user_id == NULL || op->roles == NULL || api->db_commit(req, use_committed, op) != TN_OK)
         api->req_resume(req, TN_ERROR);
 }
@@ -289,13 +303,14 @@ static int is_token_principal(const tn_api *api, tn_request *req)
     return p && strncmp(p, TOK_PRINCIPAL, strlen(TOK_PRINCIPAL)) == 0;
 }
 
-/* roles: a JSON array of tenant_admin and/or staff, no repeats, each held
- * by the creator, into "a,b".  NULL after answering 422. */
+/* roles: a JSON array of tenant_admin and/or staff, or buyer alone, no
+ * repeats, each held by the creator (buyer: a tenant admin's, who invites
+ * buyers' staff), into "a,b".  NULL after answering 422. */
 static char *roles_of(const tn_api *api, tn_request *req, json_t *arr)
 {
-    static const char *const allowed[] = {"tenant_admin", "staff"};
+    static const char *const allowed[] = {"tenant_admin", "staff", "buyer"};
     char buf[64] = "";
-    int seen[2] = {0, 0};
+    int seen[3] = {0, 0, 0};
     size_t i;
     json_t *v;
 
@@ -304,12 +319,17 @@ static char *roles_of(const tn_api *api, tn_request *req, json_t *arr)
     json_array_foreach(arr, i, v)
     {
         size_t k;
-        for (k = 0; k < 2; k++)
+        for (k = 0; k < 3; k++)
             if (json_is_string(v) && strcmp(json_string_value(v), allowed[k]) == 0)
                 break;
-        if (k == 2 || seen[k]++)
+        if (k == 3 || seen[k]++)
             goto bad;
-        if (!api->req_has_role(req, allowed[k])) {
+        if (k == 2 && json_array_size(arr) != 1) {
+            auth_error_field(api, req, 422, "invalid", "a buyer token has the role buyer alone",
+                             "roles", "buyer_alone");
+            return NULL;
+        }
+        if (!api->req_has_role(req, k == 2 ? "tenant_admin" : allowed[k])) {
             auth_error_field(api, req, 422, "invalid",
                              "a token never has a role its creator does not hold", "roles",
                              "exceeds_creator");
@@ -322,8 +342,40 @@ static char *roles_of(const tn_api *api, tn_request *req, json_t *arr)
     return api->req_strdup(req, buf);
 bad:
     auth_error_field(api, req, 422, "invalid",
-                     "roles: one or two of tenant_admin, staff, no repeats", "roles", "invalid");
+                     "roles: one or two of tenant_admin, staff, no repeats; or buyer alone",
+                     "roles", "invalid");
     return NULL;
+}
+
+/* buyer_id: given (1 to 128 bytes, no control characters) exactly when the
+ * role is buyer.  0 with *out set (NULL for none), or -1 after 422. */
+static int buyer_of(const tn_api *api, tn_request *req, json_t *v, const char *roles, char **out)
+{
+    int buyer = strcmp(roles, "buyer") == 0;
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+
+    *out = NULL;
+    if (!buyer && (v == NULL || json_is_null(v)))
+        return 0;
+    if (!buyer) {
+        auth_error_field(api, req, 422, "invalid", "buyer_id goes with the role buyer, and only",
+                         "buyer_id", "buyer_mismatch");
+        return -1;
+    }
+    if (s == NULL || n == 0 || n > AUTH_TOK_BUYER_MAX) {
+        auth_error_field(api, req, 422, "invalid",
+                         "a buyer token needs the buyer's ID (buyer_id, 1 to 128 bytes)",
+                         "buyer_id", s == NULL ? "required" : "invalid");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+            auth_error_field(api, req, 422, "invalid", "buyer_id: no control characters",
+                             "buyer_id", "invalid");
+            return -1;
+        }
+    return (*out = api->req_strdup(req, s)) ? 0 : -1;
 }
 
 static int name_ok(json_t *name)
@@ -351,8 +403,9 @@ static void created(tn_request *req, const tn_db_result *res, void *ud)
         api->req_resume(req, TN_DONE);
         return;
     }
-    out = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I}", "token", op->tok.text, "id", op->tok.id,
-                    "name", op->name, "roles", auth_roles_json(op->roles), "created_at",
+    out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:I, s:I}", "token", op->tok.text, "id", op->tok.id,
+                    "name", op->name, "roles", auth_roles_json(op->roles), "buyer_id",
+                    op->buyer_id ? json_string(op->buyer_id) : json_null(), "created_at",
                     (json_int_t)strtoll(api->db_value(res, 0, 1), NULL, 10), "expires_at",
                     (json_int_t)strtoll(api->db_value(res, 0, 2), NULL, 10));
     if (out == NULL ||
@@ -412,20 +465,21 @@ static tn_status h_create(tn_plugin *self, tn_request *req, void *ud)
         goto done;
     }
     op->name = api->req_strdup(req, json_string_value(name));
-    if ((op->roles = roles_of(api, req, json_object_get(j, "roles"))) == NULL)
+    if ((op->roles = roles_of(api, req, json_object_get(j, "roles"))) == NULL ||
+        buyer_of(api, req, json_object_get(j, "buyer_id"), op->roles, &op->buyer_id) != 0)
         goto done;
     snprintf(dbuf, sizeof dbuf, "%lld", (long long)d);
     auth_tok_new(&op->tok);
-    const char *p[6] = {api->req_tenant(req),   op->name, op->tok.hash, op->roles, dbuf,
-                        api->req_principal(req)};
+    const char *p[7] = {api->req_tenant(req),    op->name,    op->tok.hash, op->roles, dbuf,
+                        api->req_principal(req), op->buyer_id};
     st = op->name && api->db_query(req,
                                    "INSERT INTO auth_tokens (tenant_id, name, secret_hash, roles, "
-                                   "expires_at, created_by) VALUES ($1, $2, $3, "
+                                   "expires_at, created_by, buyer_id) VALUES ($1, $2, $3, "
                                    "string_to_array($4, ','), now() + make_interval(days => "
-                                   "$5::int), $6::uuid) RETURNING id::text, "
+                                   "$5::int), $6::uuid, $7) RETURNING id::text, "
                                    "extract(epoch FROM created_at)::bigint, "
                                    "extract(epoch FROM expires_at)::bigint",
-                                   6, p, created, op) == TN_OK
+                                   7, p, created, op) == TN_OK
              ? TN_SUSPEND
              : TN_ERROR;
     if (st != TN_SUSPEND)
@@ -448,16 +502,17 @@ static void listed(tn_request *req, const tn_db_result *res, void *ud)
     } else {
         list = json_array();
         for (int i = 0; list && i < api->db_rows(res); i++)
-            json_array_append_new(list,
-                                  json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
-                                            api->db_value(res, i, 0), "name",
-                                            api->db_value(res, i, 1), "roles",
-                                            auth_roles_json(api->db_value(res, i, 2)), "created_by",
-                                            api->db_value(res, i, 3), "created_at",
-                                            epoch_or_null(api->db_value(res, i, 4)), "expires_at",
-                                            epoch_or_null(api->db_value(res, i, 5)), "last_used_at",
-                                            epoch_or_null(api->db_value(res, i, 6)), "revoked_at",
-                                            epoch_or_null(api->db_value(res, i, 7))));
+            json_array_append_new(
+                list, json_pack("{s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o}", "id",
+                                api->db_value(res, i, 0), "name", api->db_value(res, i, 1), "roles",
+                                auth_roles_json(api->db_value(res, i, 2)), "buyer_id",
+                                api->db_value(res, i, 8) ? json_string(api->db_value(res, i, 8))
+                                                         : json_null(),
+                                "created_by", api->db_value(res, i, 3), "created_at",
+                                epoch_or_null(api->db_value(res, i, 4)), "expires_at",
+                                epoch_or_null(api->db_value(res, i, 5)), "last_used_at",
+                                epoch_or_null(api->db_value(res, i, 6)), "revoked_at",
+                                epoch_or_null(api->db_value(res, i, 7))));
         out = list ? json_pack("{s:o}", "tokens", list) : NULL;
         answer_json(api, req, 200, out);
     }
@@ -476,7 +531,7 @@ static tn_status h_list(tn_plugin *self, tn_request *req, void *ud)
                                "created_by::text, extract(epoch FROM created_at)::bigint, "
                                "extract(epoch FROM expires_at)::bigint, "
                                "extract(epoch FROM last_used_at)::bigint, "
-                               "extract(epoch FROM revoked_at)::bigint "
+                               "extract(epoch FROM revoked_at)::bigint, buyer_id "
                                "FROM auth_tokens ORDER BY created_at DESC, id",
                                0, NULL, listed, op) != TN_OK)
         return TN_ERROR;
@@ -527,11 +582,14 @@ int auth_tokens_routes_add(auth_ctx *ctx)
 {
     const tn_api *api = ctx->api;
     tn_plugin *self = ctx->self;
-    if (api->route_add(self, "GET", "/auth/tokens", TN_ACCESS_ROLES, "tenant_admin", h_list, ctx) ||
-        api->route_add(self, "POST", "/auth/tokens", TN_ACCESS_ROLES, "tenant_admin", h_create,
-                       ctx) ||
-        api->route_add(self, "DELETE", "/auth/tokens/:id", TN_ACCESS_ROLES, "tenant_admin",
-                       h_revoke, ctx))
+    /* Token administration is a person's, with MFA passed: a bearer token
+     * (mfa_passed 0) gets 401 mfa_required here, whatever its roles. */
+    if (api->route_add_opts(self, "GET", "/auth/tokens", TN_ACCESS_ROLES, "tenant_admin", h_list,
+                            ctx, &auth_opts_admin) ||
+        api->route_add_opts(self, "POST", "/auth/tokens", TN_ACCESS_ROLES, "tenant_admin", h_create,
+                            ctx, &auth_opts_admin) ||
+        api->route_add_opts(self, "DELETE", "/auth/tokens/:id", TN_ACCESS_ROLES, "tenant_admin",
+                            h_revoke, ctx, &auth_opts_admin))
         return -1;
     return 0;
 }

@@ -22,7 +22,8 @@
 #define AUTH_TOK_MAX_DAYS 365
 #define AUTH_TOK_DEFAULT_DAYS 90
 #define AUTH_TOK_NAME_MAX 100
-#define AUTH_TOK_TOUCH_S 60 /* last_used_at is written at most this often */
+#define AUTH_TOK_BUYER_MAX 128 /* bytes of a buyer token's buyer_id */
+#define AUTH_TOK_TOUCH_S 60    /* last_used_at is written at most this often */
 
 typedef struct auth_tok {
     char id[AUTH_TOK_ID_LEN + 1];

@@ -1,12 +1,13 @@
 /*
  * users.c - a tenant admin's accounts (issue 8, "/auth/users"):
  *   GET   /auth/users        the tenant's accounts
- *   POST  /auth/users        {login, roles, buyer_id?} -> 201; an invitation
+ *   POST  /auth/users        {login, roles, buyer_id?, email?} -> 201; an invitation
  *                            token is published (auth.user_invited) for the
  *                            notifications plugin: the new user sets a
  *                            password with /auth/password/reset/confirm
- *   PATCH /auth/users/:id    {roles?, disabled?}; a change ends the user's
- *                            sessions, so new rights come with a new session
+ *   PATCH /auth/users/:id    {roles?, buyer_id?, disabled?}; a change ends the
+ *                            user's sessions, so new rights come with a new
+ *                            session
  *   DELETE /auth/users/:id/mfa   resets the user's MFA: TOTP and recovery codes
  *                            removed, sessions ended; the next login enrols
  *                            again where MFA is required (tenant or admin)
@@ -26,6 +27,7 @@
 #include <sodium.h>
 
 #include "auth.h"
+#include "email.h"
 #include "session.h"
 
 #define AUTH_INVITE_TTL_S (7 * 86400)
@@ -36,8 +38,11 @@ typedef struct user_op {
     auth_token invite;
     char *user_id;
     char *login;
-    char *roles;  /* comma-separated, validated */
-    int disabled; /* -1: unchanged */
+    char *roles; /* comma-separated, validated */
+    char *buyer; /* a PATCH's buyer_id (NULL: none) */
+    int buyer_given;
+    char email[AUTH_EMAIL_MAX + 1]; /* normalised; "" when none */
+    int disabled;                   /* -1: unchanged */
     long long ended;
 } user_op;
 
@@ -107,13 +112,14 @@ static void listed(tn_request *req, const tn_db_result *res, void *ud)
     } else {
         list = json_array();
         for (int i = 0; list && i < api->db_rows(res); i++) {
-            const char *buyer = api->db_value(res, i, 3);
+            const char *buyer = api->db_value(res, i, 3), *email = api->db_value(res, i, 6);
             json_array_append_new(list,
-                                  json_pack("{s:s, s:s, s:o, s:o, s:b, s:b}", "id",
+                                  json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:b}", "id",
                                             api->db_value(res, i, 0), "login",
                                             api->db_value(res, i, 1), "roles",
                                             auth_roles_json(api->db_value(res, i, 2)), "buyer_id",
-                                            buyer ? json_string(buyer) : json_null(), "disabled",
+                                            buyer ? json_string(buyer) : json_null(), "email",
+                                            email ? json_string(email) : json_null(), "disabled",
                                             strcmp(api->db_value(res, i, 4), "t") == 0, "locked",
                                             strcmp(api->db_value(res, i, 5), "t") == 0));
         }
@@ -148,7 +154,7 @@ static tn_status h_list(tn_plugin *self, tn_request *req, void *ud)
     if (op == NULL ||
         op->ctx->api->db_query(req,
                                "SELECT id::text, login, array_to_string(roles, ','), buyer_id, "
-                               "disabled, coalesce(locked_until > now(), false) "
+                               "disabled, coalesce(locked_until > now(), false), email "
                                "FROM auth_users ORDER BY lower(login)",
                                0, NULL, listed, op) != TN_OK)
         return TN_ERROR;
@@ -172,11 +178,14 @@ static void created(tn_request *req, const tn_db_result *res, void *ud)
     }
     op->user_id = api->req_strdup(req, api->db_value(res, 0, 0));
     const char *p[3] = {op->invite.sid, api->req_tenant(req), op->user_id};
-    ev = json_pack("{s:s, s:s, s:s, s:I}", "user_id", op->user_id, "login", op->login, "token",
-                   op->invite.text, "expires_in", (json_int_t)AUTH_INVITE_TTL_S);
+    /* The notifications plugin mails the invitation to email, when given. */
+    ev = json_pack("{s:s, s:s, s:s, s:I, s:o}", "user_id", op->user_id, "login", op->login, "token",
+                   op->invite.text, "expires_in", (json_int_t)AUTH_INVITE_TTL_S, "email",
+                   op->email[0] ? json_string(op->email) : json_null());
     evt = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
-    out = json_pack("{s:{s:s, s:s, s:o}}", "user", "id", op->user_id ? op->user_id : "", "login",
-                    op->login, "roles", auth_roles_json(op->roles));
+    out = json_pack("{s:{s:s, s:s, s:o, s:o}}", "user", "id", op->user_id ? op->user_id : "",
+                    "login", op->login, "roles", auth_roles_json(op->roles), "email",
+                    op->email[0] ? json_string(op->email) : json_null());
     text = out ? json_dumps(out, JSON_COMPACT) : NULL;
     if (op->user_id == NULL || evt == NULL || text == NULL ||
         api->db_query(req,
@@ -210,6 +219,7 @@ static tn_status h_create(tn_plugin *self, tn_request *req, void *ud)
     const void *body = api->req_body(req, &len);
     json_t *j = body ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
     json_t *login = json_object_get(j, "login"), *buyer = json_object_get(j, "buyer_id");
+    json_t *email = json_object_get(j, "email");
     user_op *op = NULL;
     tn_status st = TN_DONE;
 
@@ -234,16 +244,27 @@ static tn_status h_create(tn_plugin *self, tn_request *req, void *ud)
     if ((op->roles = roles_of(api, req, json_object_get(j, "roles"), json_is_string(buyer))) ==
         NULL)
         goto done;
+    if (email && !json_is_null(email) &&
+        (!json_is_string(email) ||
+         auth_email_normalize(json_string_value(email), json_string_length(email), op->email))) {
+        auth_error_field(api, req, 422, "invalid", "not an e-mail address this server takes",
+                         "email", "invalid");
+        goto done;
+    }
     auth_token_new(&op->invite);
     /* Nobody knows the password: the dummy's hash of random bytes.  The
      * invitation sets a real one. */
-    const char *p[5] = {op->login, op->roles,
-                        json_is_string(buyer) ? json_string_value(buyer) : NULL, ctx->pw.dummy_hash,
-                        api->req_tenant(req)};
+    const char *p[6] = {op->login,
+                        op->roles,
+                        json_is_string(buyer) ? json_string_value(buyer) : NULL,
+                        ctx->pw.dummy_hash,
+                        api->req_tenant(req),
+                        op->email[0] ? op->email : NULL};
     st = api->db_query(req,
-                       "INSERT INTO auth_users (login, roles, buyer_id, password_hash, tenant_id) "
-                       "VALUES ($1, string_to_array($2, ','), $3, $4, $5) RETURNING id::text",
-                       5, p, created, op) == TN_OK
+                       "INSERT INTO auth_users (login, roles, buyer_id, password_hash, tenant_id, "
+                       "email) VALUES ($1, string_to_array($2, ','), $3, $4, $5, $6) "
+                       "RETURNING id::text",
+                       6, p, created, op) == TN_OK
              ? TN_SUSPEND
              : TN_ERROR;
     if (st != TN_SUSPEND)
@@ -253,7 +274,7 @@ done:
     return st;
 }
 
-/* ---- change roles or disable ------------------------------------------------------ */
+/* ---- change roles, buyer ID, or disable ------------------------------------------ */
 
 static void updated(tn_request *req, const tn_db_result *res, void *ud)
 {
@@ -266,19 +287,14 @@ static void updated(tn_request *req, const tn_db_result *res, void *ud)
         api->req_resume(req, TN_DONE);
         return;
     }
-    if (api->db_affected(res) != 1) {
-        api->resp_error(req, 404, "not_found",
-                        "no such user (or the buyer role for a user without a buyer_id)");
-        if (api->db_rollback(req, answer_resume, op) != TN_OK)
-            api->req_resume(req, TN_ERROR);
-        return;
-    }
     json_t *ev = json_pack("{s:s, s:s, s:s}", "user_id", op->user_id, "operation",
-                           op->roles ? "roles_change" : "account_disable", "client_addr",
-                           api->req_client_addr(req));
+                           op->roles || op->buyer_given ? "roles_change"
+                           : op->disabled == 1          ? "account_disable"
+                                                        : "account_enable",
+                           "client_addr", api->req_client_addr(req));
     char *evt = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
-    /* New rights, or none: every session of the user ends (a new session
-     * ID at every privilege change). */
+    /* New rights (roles, or the buyer acted for), or none: every session
+     * of the user ends (a new session ID at every privilege change). */
     if (evt == NULL ||
         api->db_query(req, "DELETE FROM auth_sessions WHERE user_id = $1::uuid", 1, p, ignore,
                       op) != TN_OK ||
@@ -293,6 +309,90 @@ static void updated(tn_request *req, const tn_db_result *res, void *ud)
     json_decref(ev);
 }
 
+static void refused(user_op *op, tn_request *req, const char *field, const char *reason,
+                    const char *message)
+{
+    const tn_api *api = op->ctx->api;
+    auth_error_field(api, req, 422, "invalid", message, field, reason);
+    if (api->db_rollback(req, answer_resume, op) != TN_OK)
+        api->req_resume(req, TN_ERROR);
+}
+
+/* The account, locked: its roles and buyer ID as they are, so the new
+ * pair is judged whole.  The buyer role goes with a buyer ID and only it:
+ * a buyer ID given for an account that will not be a buyer is refused,
+ * and one left from a dropped buyer role is cleared (the session hook
+ * hands any stored buyer ID to other plugins). */
+static void update_found(tn_request *req, const tn_db_result *res, void *ud)
+{
+    user_op *op = ud;
+    const tn_api *api = op->ctx->api;
+    char dis[8];
+    const char *roles, *buyer;
+    int is_buyer;
+
+    if (api->db_status(res) != TN_OK) {
+        api->resp_db_error(req, res);
+        api->req_resume(req, TN_DONE);
+        return;
+    }
+    if (api->db_rows(res) != 1) {
+        api->resp_error(req, 404, "not_found", "no such user");
+        if (api->db_rollback(req, answer_resume, op) != TN_OK)
+            api->req_resume(req, TN_ERROR);
+        return;
+    }
+    op->user_id = api->req_strdup(req, api->db_value(res, 0, 0));
+    roles = op->roles ? op->roles : api->db_value(res, 0, 1);
+    buyer = op->buyer_given ? op->buyer : api->db_value(res, 0, 2);
+    is_buyer = strcmp(roles, "buyer") == 0 || strncmp(roles, "buyer,", 6) == 0 ||
+               strstr(roles, ",buyer") != NULL;
+    if (is_buyer && buyer == NULL) {
+        refused(op, req, "buyer_id", "required", "the buyer role needs a buyer_id");
+        return;
+    }
+    if (!is_buyer && op->buyer_given && op->buyer != NULL) {
+        refused(op, req, "buyer_id", "buyer_mismatch",
+                "buyer_id goes with the buyer role, and only");
+        return;
+    }
+    if (!is_buyer)
+        buyer = NULL;
+    snprintf(dis, sizeof dis, "%s", op->disabled == 1 ? "true" : "false");
+    const char *p[4] = {op->user_id, roles, buyer, op->disabled >= 0 ? dis : NULL};
+    if (op->user_id == NULL ||
+        api->db_query(req,
+                      "UPDATE auth_users SET roles = string_to_array($2, ','), buyer_id = $3, "
+                      "disabled = coalesce($4::boolean, disabled) WHERE id = $1::uuid",
+                      4, p, updated, op) != TN_OK)
+        api->req_resume(req, TN_ERROR);
+}
+
+/* buyer_id in a PATCH: absent (unchanged), null (none), or 1 to 128 bytes
+ * without control characters.  0, or -1 after answering 400. */
+static int take_buyer(const tn_api *api, tn_request *req, json_t *v, user_op *op)
+{
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+
+    if (v == NULL)
+        return 0;
+    op->buyer_given = 1;
+    if (json_is_null(v))
+        return 0;
+    for (size_t i = 0; s && i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            s = NULL;
+    if (s == NULL || n == 0 || n > AUTH_BUYER_MAX ||
+        (op->buyer = api->req_strdup(req, s)) == NULL) {
+        auth_error_field(api, req, 400, "bad_request",
+                         "buyer_id: null, or 1 to 128 bytes without control characters", "buyer_id",
+                         "invalid");
+        return -1;
+    }
+    return 0;
+}
+
 static tn_status h_update(tn_plugin *self, tn_request *req, void *ud)
 {
     auth_ctx *ctx = ud;
@@ -301,14 +401,16 @@ static tn_status h_update(tn_plugin *self, tn_request *req, void *ud)
     const void *body = api->req_body(req, &len);
     json_t *j = body ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
     json_t *roles = json_object_get(j, "roles"), *dis = json_object_get(j, "disabled");
+    json_t *buyer = json_object_get(j, "buyer_id");
     const char *id = api->req_param(req, "id");
     user_op *op = NULL;
     tn_status st = TN_DONE;
-    char buf[8];
 
     (void)self;
-    if (!json_is_object(j) || (roles == NULL && dis == NULL) || (dis && !json_is_boolean(dis))) {
-        api->resp_error(req, 400, "bad_request", "give roles and/or disabled (a boolean)");
+    if (!json_is_object(j) || (roles == NULL && dis == NULL && buyer == NULL) ||
+        (dis && !json_is_boolean(dis))) {
+        api->resp_error(req, 400, "bad_request",
+                        "give roles, buyer_id and/or disabled (a boolean)");
         goto done;
     }
     if (strcasecmp(id, api->req_principal(req)) == 0) {
@@ -319,19 +421,19 @@ static tn_status h_update(tn_plugin *self, tn_request *req, void *ud)
         st = TN_ERROR;
         goto done;
     }
-    op->user_id = api->req_strdup(req, id);
-    /* The buyer attribute stays as it is: a buyer role needs one set. */
-    if (roles && (op->roles = roles_of(api, req, roles, -1)) == NULL)
+    if (dis)
+        op->disabled = json_is_true(dis);
+    if ((roles && (op->roles = roles_of(api, req, roles, -1)) == NULL) ||
+        take_buyer(api, req, buyer, op) != 0)
         goto done;
-    snprintf(buf, sizeof buf, "%s", dis ? (json_is_true(dis) ? "true" : "false") : "");
-    const char *p[3] = {op->user_id, op->roles, dis ? buf : NULL};
+    const char *p[1] = {id};
+    /* FOR UPDATE: two changes of one account are judged one after the
+     * other.  A platform admin's account answers as no such user. */
     st = api->db_query(req,
-                       "UPDATE auth_users SET roles = coalesce(string_to_array($2, ','), roles), "
-                       "disabled = coalesce($3::boolean, disabled) WHERE id::text = lower($1) "
-                       "AND NOT ('platform_admin' = ANY (roles)) "
-                       "AND (NOT ('buyer' = ANY (coalesce(string_to_array($2, ','), roles))) "
-                       "OR buyer_id IS NOT NULL)",
-                       3, p, updated, op) == TN_OK
+                       "SELECT id::text, array_to_string(roles, ','), buyer_id FROM auth_users "
+                       "WHERE id::text = lower($1) AND NOT ('platform_admin' = ANY (roles)) "
+                       "FOR UPDATE",
+                       1, p, update_found, op) == TN_OK
              ? TN_SUSPEND
              : TN_ERROR;
 done:
@@ -419,13 +521,14 @@ int auth_users_routes_add(auth_ctx *ctx)
 {
     const tn_api *api = ctx->api;
     tn_plugin *self = ctx->self;
-    if (api->route_add(self, "GET", "/auth/users", TN_ACCESS_ROLES, "tenant_admin", h_list, ctx) ||
+    if (api->route_add_opts(self, "GET", "/auth/users", TN_ACCESS_ROLES, "tenant_admin", h_list,
+                            ctx, &auth_opts_admin) ||
         api->route_add_opts(self, "POST", "/auth/users", TN_ACCESS_ROLES, "tenant_admin", h_create,
-                            ctx, &auth_opts_reauth) ||
+                            ctx, &auth_opts_admin_reauth) ||
         api->route_add_opts(self, "PATCH", "/auth/users/:id", TN_ACCESS_ROLES, "tenant_admin",
-                            h_update, ctx, &auth_opts_reauth) ||
-        api->route_add_opts(self, "DELETE", "/auth/users/:id/mfa", TN_ACCESS_ROLES,
-                            "tenant_admin", h_mfa_reset, ctx, &auth_opts_reauth))
+                            h_update, ctx, &auth_opts_admin_reauth) ||
+        api->route_add_opts(self, "DELETE", "/auth/users/:id/mfa", TN_ACCESS_ROLES, "tenant_admin",
+                            h_mfa_reset, ctx, &auth_opts_admin_reauth))
         return -1;
     return 0;
 }

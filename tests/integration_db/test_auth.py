@@ -116,7 +116,8 @@ class AuthCase(DbTestCase):
         # and read only this test's audit and outbox rows.
         if not reset:
             return srv.start()
-        self.pg.psql("DELETE FROM auth_sessions; DELETE FROM auth_password_resets; "
+        self.pg.psql("DELETE FROM auth_tokens; "
+                     "DELETE FROM auth_sessions; DELETE FROM auth_password_resets; "
                      "DELETE FROM auth_mfa_recovery; DELETE FROM auth_mfa_totp; "
                      "DELETE FROM auth_users;")
         self.since = self.pg.scalar("SELECT coalesce(max(id), 0) FROM audit_log;")

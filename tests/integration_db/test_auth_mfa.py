@@ -193,6 +193,57 @@ class MfaTest(AuthCase):
         self.assertEqual(self.pg.scalar("SELECT count(*) FROM auth_mfa_totp;"), "0")
         self.assertEqual([x[0] for x in self.audit("a", "auth.mfa_disable")], ["ok"])
 
+    def test_every_admin_route_needs_mfa_passed_S13(self):
+        """S13 (own item 4): every route of the plugin for tenant admins
+        is registered with need_mfa, so the host answers 401 mfa_required
+        to an admin whose session has not passed MFA: here a staff
+        member's full session (no MFA) whose account is made tenant_admin
+        behind the plugin's back (as the superuser, so the session lives
+        on), and a tenant_admin API token (a token never passes MFA).  The
+        same admin with MFA passed reaches the routes."""
+        srv = self.auth_server()
+        uid = self.add_user("a", "eve", CANARY)
+        other = self.add_user("a", "sam", OTHER)
+        nomfa = self.session(srv, "a", "eve", CANARY)
+        self.assertFalse(self.me(srv, "a", nomfa).json()["mfa_passed"])
+        self.pg.psql("UPDATE auth_users SET roles = '{tenant_admin}' WHERE id = :'u';", u=uid)
+        admin_routes = (("GET", "/auth/users", None),
+                        ("POST", "/auth/users", {"login": "x", "roles": ["staff"]}),
+                        ("PATCH", f"/auth/users/{other}", {"disabled": True}),
+                        ("DELETE", f"/auth/users/{other}/mfa", None),
+                        ("DELETE", f"/auth/users/{other}/sessions", None),
+                        ("GET", "/auth/tokens", None),
+                        ("POST", "/auth/tokens", {"name": "x", "roles": ["tenant_admin"]}),
+                        ("DELETE", "/auth/tokens/00000000-0000-0000-0000-000000000000", None))
+
+        def call(method, path, body, headers):
+            return srv.req("a", method, path, headers=headers,
+                           body=json.dumps(body) if body is not None else None)
+
+        for method, path, body in admin_routes:
+            r = call(method, path, body, nomfa.headers())
+            self.assertEqual((r.status, r.json()["error"]["code"]), (401, "mfa_required"),
+                             (method, path, r))
+        # A tenant_admin token, minted by an admin who passed MFA.
+        root = self.add_user("a", "root", OTHER, roles="tenant_admin")
+        full = self.session(srv, "a", "root", OTHER)
+        self.assertTrue(self.me(srv, "a", full).json()["mfa_passed"])
+        r = call("POST", "/auth/tokens", {"name": "edi", "roles": ["tenant_admin"]},
+                 full.headers())
+        self.assertEqual(r.status, 201, r)
+        bearer = {"Authorization": "Bearer " + r.json()["token"]}
+        for method, path, body in admin_routes:
+            r = call(method, path, body, bearer)
+            self.assertEqual((r.status, r.json()["error"]["code"]), (401, "mfa_required"),
+                             (method, path, r))
+        self.assertEqual(self.pg.scalar("SELECT count(*) FROM auth_users WHERE disabled;"), "0")
+        self.assertEqual(self.pg.scalar("SELECT count(*) FROM auth_tokens;"), "1")
+        # With MFA passed, the routes answer.
+        self.assertEqual(call("GET", "/auth/users", None, full.headers(csrf=False)).status, 200)
+        self.assertEqual(call("PATCH", f"/auth/users/{other}", {"disabled": True},
+                              full.headers()).status, 200)
+        self.assertEqual(root, self.me(srv, "a", full).json()["user"]["id"])
+
     def test_admin_resets_a_users_mfa_S13_S20(self):
         """S13: a tenant admin resets a user's MFA (DELETE
         /auth/users/:id/mfa, re-authentication within 5 minutes, S6): the

@@ -39,6 +39,9 @@ def bearer(token):
     return {"Authorization": "Bearer " + token}
 
 
+PROBE = ("authprobe",)   # GET /authprobe/me: any principal, what req_auth() gives
+
+
 class TokensTest(base.AuthCase):
 
     add_user = base.AuthTest.add_user
@@ -75,9 +78,12 @@ class TokensTest(base.AuthCase):
         """A tenant admin makes a token (201, shown once, `tnk_<id>_<secret>`,
         Cache-Control: no-store; the table keeps only the SHA-256 of the
         secret); the list shows it without any secret; the bearer works and
-        its principal is token:<id>; revoked, it is 401 invalid_token.
-        Create, revoke and the refused use are audited (S20)."""
-        srv = self.auth_server()
+        its principal is token:<id> (read by another plugin, authprobe);
+        the plugin's own admin routes want MFA passed, which a token never
+        has (401 mfa_required, S13); revoked by the admin, it is 401
+        invalid_token.  Create, revoke and the refused use are audited
+        (S20)."""
+        srv = self.auth_server(also=PROBE)
         uid, s = self.admin(srv)
         r = self.create(srv, s, name="EDI nightly", roles=("tenant_admin", "staff"), days=30)
         self.assertEqual(r.status, 201, r)
@@ -98,14 +104,21 @@ class TokensTest(base.AuthCase):
         self.assertEqual((row["id"], row["name"], row["created_by"], row["revoked_at"],
                           row["last_used_at"]), (t["id"], "EDI nightly", uid, None, None))
 
-        used = srv.req("a", "GET", "/auth/tokens", headers=bearer(t["token"]))
+        used = srv.req("a", "GET", "/authprobe/me", headers=bearer(t["token"]))
         self.assertEqual(used.status, 200, used)
-        self.assertIsNotNone(used.json()["tokens"][0]["last_used_at"])
+        self.assertEqual(used.json()["user"], "token:" + t["id"])
+        self.assertEqual((used.json()["auth"]["method"], used.json()["auth"]["mfa_passed"]),
+                         ("api_token", False))
+        listed = srv.req("a", "GET", "/auth/tokens", headers=s.headers(csrf=False))
+        self.assertIsNotNone(listed.json()["tokens"][0]["last_used_at"])
 
-        # Revoked with the token itself: its principal is in the audit row.
-        gone = srv.req("a", "DELETE", "/auth/tokens/" + t["id"], headers=bearer(t["token"]))
+        # Token administration is a person's, with MFA passed (S13).
+        for method, path in (("GET", "/auth/tokens"), ("DELETE", "/auth/tokens/" + t["id"])):
+            r = srv.req("a", method, path, headers=bearer(t["token"]))
+            self.assertEqual((r.status, r.json()["error"]["code"]), (401, "mfa_required"), r)
+        gone = srv.req("a", "DELETE", "/auth/tokens/" + t["id"], headers=s.headers())
         self.assertEqual(gone.status, 200, gone)
-        again = srv.req("a", "GET", "/auth/tokens", headers=bearer(t["token"]))
+        again = srv.req("a", "GET", "/authprobe/me", headers=bearer(t["token"]))
         self.assertEqual(again.status, 401)
         self.assertEqual(again.json()["error"]["code"], "invalid_token")
         self.assertEqual(srv.req("a", "DELETE", "/auth/tokens/" + t["id"],
@@ -114,16 +127,18 @@ class TokensTest(base.AuthCase):
         self.assertEqual([(x[0], x[1], x[2]) for x in self.audit("a", "auth.token_create")],
                          [("ok", uid, t["id"])])
         self.assertEqual([(x[0], x[1], x[2]) for x in self.audit("a", "auth.token_revoke")],
-                         [("ok", "token:" + t["id"], t["id"])])
+                         [("ok", uid, t["id"])])
         self.assertEqual([(x[0], x[2]) for x in self.audit("a", "auth.token_use")],
                          [("failed", t["id"])])
 
     def test_roles_never_exceed_the_creators_S11(self):
         """A token's roles are at most its creator's (422 exceeds_creator),
         never platform_admin (422); expires_in_days is 1..365; staff cannot
-        make tokens (403) and a token cannot make tokens (403
-        session_required).  At use, the roles are those the creator still
-        holds, and a disabled creator's tokens stop working."""
+        make tokens (403) and a token cannot make tokens (401 mfa_required:
+        a token never passed MFA).  At use, the roles are those the creator
+        still holds (a tenant_admin token reaches /auth/users' role check,
+        then lacks MFA: 401; without the role, 403), and a disabled
+        creator's tokens stop working."""
         srv = self.auth_server()
         uid, s = self.admin(srv, roles="tenant_admin")
         for roles, reason in ((("staff",), "exceeds_creator"),
@@ -141,16 +156,15 @@ class TokensTest(base.AuthCase):
         t = self.token(srv, s, roles=("tenant_admin",), days=365)
         r = srv.req("a", "POST", "/auth/tokens", headers=bearer(t["token"]),
                     body=json.dumps({"name": "x", "roles": ["tenant_admin"]}))
-        self.assertEqual(r.status, 403, r)
-        self.assertEqual(r.json()["error"]["code"], "session_required")
+        self.assertEqual((r.status, r.json()["error"]["code"]), (401, "mfa_required"), r)
 
         self.add_user("a", "sam", CANARY, roles="staff")
         staff = self.session(srv, "a", "sam", CANARY)
         self.assertEqual(self.create(srv, staff, roles=("staff",)).status, 403)
 
         # The creator loses tenant_admin: the token keeps no role of it.
-        self.assertEqual(srv.req("a", "GET", "/auth/users", headers=bearer(t["token"])).status,
-                         200)
+        r = srv.req("a", "GET", "/auth/users", headers=bearer(t["token"]))
+        self.assertEqual((r.status, r.json()["error"]["code"]), (401, "mfa_required"), r)
         self.pg.psql("UPDATE auth_users SET roles = '{staff}' WHERE id = :'u';", u=uid)
         self.assertEqual(srv.req("a", "GET", "/auth/users", headers=bearer(t["token"])).status,
                          403)
@@ -160,9 +174,11 @@ class TokensTest(base.AuthCase):
 
     def test_bearer_needs_no_csrf_and_never_rides_a_cookie_S4(self):
         """A bearer request changes state without a CSRF token (it carries
-        no ambient authority); a request with both the bearer and the
-        session cookie is refused 400 ambiguous_credentials."""
-        srv = self.auth_server()
+        no ambient authority: authprobe's POST route, which wants an
+        authentication within 300 s, takes a fresh token); a request with
+        both the bearer and the session cookie is refused 400
+        ambiguous_credentials."""
+        srv = self.auth_server(also=PROBE)
         _, s = self.admin(srv)
         t1 = self.token(srv, s, roles=("tenant_admin",))
         t2 = self.token(srv, s, roles=("staff",))
@@ -170,8 +186,9 @@ class TokensTest(base.AuthCase):
         r = srv.req("a", "DELETE", "/auth/tokens/" + t2["id"], headers=both)
         self.assertEqual(r.status, 400, r)
         self.assertEqual(r.json()["error"]["code"], "ambiguous_credentials")
-        r = srv.req("a", "DELETE", "/auth/tokens/" + t2["id"], headers=bearer(t1["token"]))
+        r = srv.req("a", "POST", "/authprobe/email", headers=bearer(t1["token"]), body="{}")
         self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["user"], "token:" + t1["id"])
         # A staff token: authenticated, but not an admin.
         t3 = self.token(srv, s, roles=("staff",))
         self.assertEqual(srv.req("a", "GET", "/auth/tokens", headers=bearer(t3["token"])).status,
@@ -182,7 +199,7 @@ class TokensTest(base.AuthCase):
         each failure counts against the login's per-address zone (burst 5:
         the admin's login takes one), so past the burst they are 429
         too_many_attempts, while a live token still works."""
-        srv = self.auth_server(wide={"login_burst": 5, "login_rate_per_min": 0.1})
+        srv = self.auth_server(wide={"login_burst": 5, "login_rate_per_min": 0.1}, also=PROBE)
         _, s = self.admin(srv)
         live = self.token(srv, s, roles=("tenant_admin",))
         old = self.token(srv, s, roles=("tenant_admin",))
@@ -191,13 +208,13 @@ class TokensTest(base.AuthCase):
                      i=old["id"])
         wrong = live["token"][:-4] + ("AAAA" if not live["token"].endswith("AAAA") else "BBBB")
         for tok in (old["token"], wrong, "tnk_garbage", live["token"] + "x"):
-            r = srv.req("a", "GET", "/auth/tokens", headers=bearer(tok))
+            r = srv.req("a", "GET", "/authprobe/me", headers=bearer(tok))
             self.assertEqual(r.status, 401, (tok[:8], r))
             self.assertEqual(r.json()["error"]["code"], "invalid_token")
-        r = srv.req("a", "GET", "/auth/tokens", headers=bearer(wrong))
+        r = srv.req("a", "GET", "/authprobe/me", headers=bearer(wrong))
         self.assertEqual(r.status, 429, r)
         self.assertIsNotNone(r.get("Retry-After"))
-        self.assertEqual(srv.req("a", "GET", "/auth/tokens",
+        self.assertEqual(srv.req("a", "GET", "/authprobe/me",
                                  headers=bearer(live["token"])).status, 200)
         self.assertEqual(len(self.audit("a", "auth.token_use")), 5)
 
@@ -205,17 +222,17 @@ class TokensTest(base.AuthCase):
         """A token of tenant a, presented to tenant b (same ID, same
         secret), is 401 there: row-level security hides a's row; b's list
         does not show it and b cannot revoke it."""
-        srv = self.auth_server()
+        srv = self.auth_server(also=PROBE)
         _, sa = self.admin(srv, "a")
         _, sb = self.admin(srv, "b")
         t = self.token(srv, sa, roles=("tenant_admin",))
-        r = srv.req("b", "GET", "/auth/tokens", headers=bearer(t["token"]))
-        self.assertEqual(r.status, 401, r)
+        r = srv.req("b", "GET", "/authprobe/me", headers=bearer(t["token"]))
+        self.assertEqual((r.status, r.json()["error"]["code"]), (401, "invalid_token"), r)
         self.assertEqual(srv.req("b", "GET", "/auth/tokens",
                                  headers=sb.headers(csrf=False)).json()["tokens"], [])
         self.assertEqual(srv.req("b", "DELETE", "/auth/tokens/" + t["id"],
                                  headers=sb.headers()).status, 404)
-        self.assertEqual(srv.req("a", "GET", "/auth/tokens",
+        self.assertEqual(srv.req("a", "GET", "/authprobe/me",
                                  headers=bearer(t["token"])).status, 200)
         self.assertEqual([(x[0], x[2]) for x in self.audit("b", "auth.token_use")],
                          [("failed", t["id"])])
@@ -223,7 +240,7 @@ class TokensTest(base.AuthCase):
     def test_last_use_written_at_most_once_a_minute(self):
         """last_used_at is written on use, then not again within 60 s (no
         write per request), then again once it is older."""
-        srv = self.auth_server()
+        srv = self.auth_server(also=PROBE)
         _, s = self.admin(srv)
         t = self.token(srv, s, roles=("tenant_admin",))
 
@@ -231,19 +248,19 @@ class TokensTest(base.AuthCase):
             return self.pg.scalar("SELECT coalesce(last_used_at::text, 'never') FROM auth_tokens "
                                   "WHERE id = :'i';", i=t["id"])
         self.assertEqual(last(), "never")
-        self.assertEqual(srv.req("a", "GET", "/auth/tokens", headers=bearer(t["token"])).status,
+        self.assertEqual(srv.req("a", "GET", "/authprobe/me", headers=bearer(t["token"])).status,
                          200)
         first = last()
         self.assertNotEqual(first, "never")
         self.pg.psql("UPDATE auth_tokens SET last_used_at = last_used_at - interval '30 s' "
                      "WHERE id = :'i';", i=t["id"])
         shifted = last()
-        self.assertEqual(srv.req("a", "GET", "/auth/tokens", headers=bearer(t["token"])).status,
+        self.assertEqual(srv.req("a", "GET", "/authprobe/me", headers=bearer(t["token"])).status,
                          200)
         self.assertEqual(last(), shifted)
         self.pg.psql("UPDATE auth_tokens SET last_used_at = last_used_at - interval '31 s' "
                      "WHERE id = :'i';", i=t["id"])
-        self.assertEqual(srv.req("a", "GET", "/auth/tokens", headers=bearer(t["token"])).status,
+        self.assertEqual(srv.req("a", "GET", "/authprobe/me", headers=bearer(t["token"])).status,
                          200)
         self.assertEqual(self.pg.scalar("SELECT last_used_at > now() - interval '20 s' "
                                         "FROM auth_tokens WHERE id = :'i';", i=t["id"]), "t")

@@ -5,15 +5,21 @@
  * The plugin's sources are compiled in; a scripted database plays the
  * tables (tests/integration_db/test_auth.py runs them for real).
  */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
 #include <sodium.h>
 #include <tanomu/testkit.h>
 
+#include "email.h"
 #include "password.h"
 #include "pool.h"
 #include "session.h"
@@ -198,6 +204,19 @@ static void assert_no_secret(tk_kit *tk, const char *secret)
 
 /* ---- passwords (S12) ---------------------------------------------------------- */
 
+static const char *check_email(auth_pw_ctx *pw, const char *email, const char *s)
+{
+    size_t n = 0;
+    const char *reason = NULL;
+    char *norm = auth_pw_normalize(s, strlen(s), &n, &reason);
+    if (norm == NULL)
+        return reason;
+    auth_policy pol = {.min_length = 12, .login = "u-17", .email = email, .words = ""};
+    reason = auth_pw_check(pw, &pol, norm, n);
+    free(norm);
+    return reason;
+}
+
 static const char *check(auth_pw_ctx *pw, int min, const char *words, const char *s)
 {
     size_t n = 0;
@@ -229,6 +248,19 @@ static void test_policy_refusals_S12(void)
     REFUSED(8, "", "alice.smith", "contains_login");        /* equal */
     REFUSED(12, "", "xxALICE.SMITHyy99", "contains_login"); /* containing, any case */
     REFUSED(12, "", "123456789012", "digits_only");
+    /* The e-mail address, or its local part of 3+ characters (any case). */
+    CU_ASSERT_STRING_EQUAL(check_email(&pw, "kenta.ito@example.jp", "kenta.ito@example.jp"),
+                           "contains_email");
+    CU_ASSERT_STRING_EQUAL(check_email(&pw, "kenta.ito@example.jp", "Qz7#KENTA.ITO!pW"),
+                           "contains_email");
+    CU_ASSERT_STRING_EQUAL(check_email(&pw, "bo@example.jp", "Qz7#bo@example.jp!"),
+                           "contains_email");
+    CU_ASSERT_STRING_EQUAL(check_email(&pw, "kai@example.jp", "velvet-KAI-harbour-29"),
+                           "contains_email");
+    CU_ASSERT_PTR_NULL(check_email(&pw, "bo@example.jp", "velvet-bo-harbour-29")); /* < 3 */
+    CU_ASSERT_PTR_NULL(check_email(&pw, NULL, "velvet-kai-harbour-29"));
+    CU_ASSERT_STRING_NOT_EQUAL(auth_pw_reason_message("contains_email"),
+                               auth_pw_reason_message("contains_login"));
     /* NFKC: full-width digits are digits. */
     REFUSED(12, "",
             "\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93\xef\xbc\x94\xef\xbc\x95\xef\xbc\x96"
@@ -344,6 +376,63 @@ static void test_unknown_user_and_wrong_password_alike_S12(void)
 
 /* ---- CSRF (S4) ------------------------------------------------------------------- */
 
+#define TOK43 "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_AbCdE"
+
+/* S4: the csrf_token field of a multipart/form-data body (RFC 7578). */
+static void test_multipart_field_S4(void)
+{
+    const char *ct = "multipart/form-data; boundary=XyZ42";
+    char out[AUTH_TOKEN_LEN + 1];
+    static const char ok[] = "--XyZ42\r\n"
+                             "Content-Disposition: form-data; name=\"note\"\r\n\r\n"
+                             "hello --XyZ42 inside a line\r\n"
+                             "--XyZ42   \r\n"
+                             "content-disposition: form-data;name=\"csrf_token\"\r\n"
+                             "Content-Type: text/plain\r\n\r\n" TOK43 "\r\n"
+                             "--XyZ42--\r\n";
+    static const char file[] = "--XyZ42\r\n"
+                               "Content-Disposition: form-data; name=\"csrf_token\"; "
+                               "filename=\"t.txt\"\r\n\r\n" TOK43 "\r\n--XyZ42--\r\n";
+    static const char other[] =
+        "--XyZ42\r\n"
+        "Content-Disposition: form-data; xname=\"csrf_token\"\r\n\r\n" TOK43 "\r\n--XyZ42\r\n"
+        "Content-Disposition: form-data; name=\"csrf_token_2\"\r\n\r\n" TOK43 "\r\n--XyZ42--\r\n";
+    static const char open_end[] =
+        "--XyZ42\r\n"
+        "Content-Disposition: form-data; name=\"csrf_token\"\r\n\r\n" TOK43;
+    static const char bad_value[] = "--XyZ42\r\n"
+                                    "Content-Disposition: form-data; name=\"csrf_token\"\r\n\r\n"
+                                    "abc def\r\n--XyZ42--\r\n";
+
+    CU_ASSERT_EQUAL(auth_multipart_token(ok, strlen(ok), ct, "csrf_token", out, sizeof out), 0);
+    CU_ASSERT_STRING_EQUAL(out, TOK43);
+    CU_ASSERT_EQUAL(auth_multipart_token(ok, strlen(ok),
+                                         "multipart/form-data; charset=utf-8; "
+                                         "boundary=\"XyZ42\"",
+                                         "csrf_token", out, sizeof out),
+                    0);
+    CU_ASSERT_EQUAL(auth_multipart_token(ok, strlen(ok), "multipart/form-data", "csrf_token", out,
+                                         sizeof out),
+                    -1); /* no boundary */
+    CU_ASSERT_EQUAL(auth_multipart_token(ok, strlen(ok), "multipart/form-data; boundary=Other",
+                                         "csrf_token", out, sizeof out),
+                    -1);
+    CU_ASSERT_EQUAL(auth_multipart_token(ok, strlen(ok), ct, "csrf_token", out, 10), -1);
+    CU_ASSERT_EQUAL(auth_multipart_token(file, strlen(file), ct, "csrf_token", out, sizeof out),
+                    -1); /* a file is not a field */
+    CU_ASSERT_EQUAL(auth_multipart_token(other, strlen(other), ct, "csrf_token", out, sizeof out),
+                    -1);
+    CU_ASSERT_EQUAL(auth_multipart_token(open_end, strlen(open_end), ct, "csrf_token", out,
+                                         sizeof out),
+                    -1);
+    CU_ASSERT_EQUAL(auth_multipart_token(bad_value, strlen(bad_value), ct, "csrf_token", out,
+                                         sizeof out),
+                    -1);
+    for (size_t n = 0; n < strlen(ok); n++) /* every truncation: no overread, no token */
+        CU_ASSERT_EQUAL(auth_multipart_token(ok, n, ct, "csrf_token", out, sizeof out),
+                        n >= strlen(ok) - strlen("--XyZ42--\r\n") + 7 ? 0 : -1);
+}
+
 static void test_csrf_missing_wrong_foreign_S4(void)
 {
     fakedb f;
@@ -389,6 +478,22 @@ static void test_csrf_missing_wrong_foreign_S4(void)
     tk_req_run(r);
     tk_run_pending(tk);
     CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "csrf_token");
+    /* The same field in a multipart/form-data body. */
+    char mp[400];
+    for (int right = 1; right >= 0; right--) {
+        snprintf(mp, sizeof mp,
+                 "--b0undary\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n"
+                 "%s\r\n--b0undary--\r\n",
+                 right ? csrf : "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+        r = tk_req_new(tk, T, "POST", "/auth/reauth");
+        tk_req_set_header(r, "Cookie", body);
+        tk_req_set_header(r, "Content-Type", "multipart/form-data; boundary=b0undary");
+        tk_req_set_body(r, mp, strlen(mp));
+        tk_req_run(r);
+        tk_run_pending(tk);
+        CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"),
+                               right ? "bad_request" : "csrf_token");
+    }
     /* GET needs no token. */
     CU_ASSERT_EQUAL(tk_resp_status(run(tk, "GET", "/auth/me", NULL, tok, NULL, NULL)), 200);
     /* The tenant's own origin or a configured one, with the token: accepted. */
@@ -771,12 +876,22 @@ static void test_cleanup_job_uses_tenant_timeouts_S4(void)
 typedef struct probe_job {
     auth_job job;
     int ran, done, status;
-    int *n; /* completions so far, shared */
+    int nice, policy, other_thread; /* where and how the work ran */
+    int *n;                         /* completions so far, shared */
 } probe_job;
+
+static pthread_t main_thread;
 
 static void probe_work(auth_job *j)
 {
-    ((probe_job *)j)->ran = 1;
+    probe_job *p = (probe_job *)j;
+    struct sched_param sp;
+    p->ran = 1;
+    p->other_thread = !pthread_equal(pthread_self(), main_thread);
+    errno = 0;
+    p->nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+    if (pthread_getschedparam(pthread_self(), &p->policy, &sp) != 0)
+        p->policy = -1;
 }
 
 static void probe_done(auth_job *j, int status)
@@ -818,6 +933,44 @@ static void test_hash_gate_cap_and_queue_S12(void)
     CU_ASSERT_EQUAL(auth_pool_submit(&pool, &jobs[3].job, probe_work, probe_done), TN_OK);
     tk_run_pending(tk);
     CU_ASSERT(jobs[3].done);
+    auth_pool_fini(&pool);
+    tk_free(tk);
+}
+
+/* The loop stays responsive during a login storm (issue 8): hashes run on
+ * the plugin's own threads, SCHED_BATCH at the configured nice value, not
+ * on the thread that lent itself (nor on the loop), and fini joins them
+ * after they finished what they were given. */
+static void test_hash_threads_low_priority(void)
+{
+    tk_kit *tk = tk_new();
+    auth_pool pool;
+    probe_job jobs[3];
+    int n = 0;
+
+    main_thread = pthread_self();
+    CU_ASSERT_EQUAL_FATAL(tk_load(tk, tn_plugin_entry()), TN_OK);
+    auth_pool_init(&pool, tk_api(tk), tk_plugin(tk, "auth"), 2, 4);
+    auth_pool_set_nice(&pool, 13);
+    memset(jobs, 0, sizeof jobs);
+    for (int i = 0; i < 3; i++) {
+        jobs[i].n = &n;
+        CU_ASSERT_EQUAL(auth_pool_submit(&pool, &jobs[i].job, probe_work, probe_done), TN_OK);
+    }
+    tk_run_pending(tk);
+    CU_ASSERT_EQUAL(n, 3);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT(jobs[i].ran && jobs[i].done && jobs[i].status == 0);
+        CU_ASSERT_TRUE(jobs[i].other_thread);
+        CU_ASSERT_EQUAL(jobs[i].nice, 13);
+        CU_ASSERT_EQUAL(jobs[i].policy, SCHED_BATCH);
+    }
+    CU_ASSERT_EQUAL(pool.lane.started, 2);
+    CU_ASSERT_EQUAL(pool.lane.prio_errno, 0);
+    /* This thread's own priority is untouched. */
+    CU_ASSERT_EQUAL(getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)), 0);
+    auth_pool_fini(&pool);
+    CU_ASSERT_EQUAL(pool.lane.started, 0);
     tk_free(tk);
 }
 
@@ -861,6 +1014,61 @@ static void test_login_storm_busy_503_S12(void)
     tk_free(tk);
 }
 
+/* E-mail addresses: one validation for every way in, domain lower-cased. */
+static void test_email_normalize(void)
+{
+    static const char *const bad[] = {"",
+                                      "a@b",
+                                      "@example.jp",
+                                      "kai@",
+                                      "kai@@example.jp",
+                                      "kai",
+                                      "kai@example",
+                                      "kai@-x.example.jp",
+                                      "kai@x-.jp",
+                                      "kai@example..jp",
+                                      ".kai@x.jp",
+                                      "kai.@x.jp",
+                                      "k..ai@x.jp",
+                                      "k ai@x.jp",
+                                      "kai@x.jp.",
+                                      "\"kai\"@x.jp",
+                                      "kai@x_y.jp",
+                                      "k\xc3\xa4i@x.jp",
+                                      "kai@b\xc3\xbc"
+                                      "cher.de",
+                                      "kai@[192.0.2.1]",
+                                      "kai\n@x.jp"};
+    char out[AUTH_EMAIL_MAX + 1], big[300];
+
+    CU_ASSERT_EQUAL(auth_email_normalize("Kai.Ito+orders@Mail.Example.JP", 30, out), 0);
+    CU_ASSERT_STRING_EQUAL(out, "Kai.Ito+orders@mail.example.jp");
+    CU_ASSERT_EQUAL(auth_email_normalize("o'brien@xn--bcher-kva.de", 24, out), 0);
+    CU_ASSERT_STRING_EQUAL(out, "o'brien@xn--bcher-kva.de");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CU_ASSERT_EQUAL(auth_email_normalize(bad[i], strlen(bad[i]), out), -1);
+        CU_ASSERT_STRING_EQUAL(out, "");
+    }
+    /* 65-byte local part; a 255-byte address. */
+    memset(big, 'a', sizeof big);
+    memcpy(big + 65, "@x.jp", 6);
+    CU_ASSERT_EQUAL(auth_email_normalize(big, strlen(big), out), -1);
+    memcpy(big + 64, "@x.jp", 6);
+    CU_ASSERT_EQUAL(auth_email_normalize(big, strlen(big), out), 0);
+    /* "k@" + five labels of 49 + ".jp": 254 bytes; one more is too long. */
+    char dom[260] = "";
+    for (int i = 0; i < 5; i++)
+        strcat(dom, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.");
+    strcat(dom, "jp");
+    snprintf(big, sizeof big, "k@%s", dom);
+    CU_ASSERT_EQUAL(strlen(big), 254);
+    CU_ASSERT_EQUAL(auth_email_normalize(big, strlen(big), out), 0);
+    snprintf(big, sizeof big, "kk@%s", dom);
+    CU_ASSERT_EQUAL(auth_email_normalize(big, strlen(big), out), -1);
+    CU_ASSERT_EQUAL(auth_email_normalize("kai@x.jp", 8, out), 0); /* the embedded NUL check */
+    CU_ASSERT_EQUAL(auth_email_normalize("kai@x.jp\0z", 10, out), -1);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -868,12 +1076,14 @@ int main(void)
         return 1;
     s = CU_add_suite("auth", NULL, NULL);
     CU_add_test(s, "policy refusals (S12)", test_policy_refusals_S12);
+    CU_add_test(s, "e-mail addresses validated and normalised", test_email_normalize);
     CU_add_test(s, "hash PHC parameters (S12)", test_hash_phc_parameters_S12);
     CU_add_test(s, "login, cookie attributes, fixation (S4, S16, S20)",
                 test_login_cookie_attributes_S4);
     CU_add_test(s, "unknown user = wrong password (S12)",
                 test_unknown_user_and_wrong_password_alike_S12);
     CU_add_test(s, "CSRF missing, wrong, foreign (S4)", test_csrf_missing_wrong_foreign_S4);
+    CU_add_test(s, "CSRF field of a multipart form (S4)", test_multipart_field_S4);
     CU_add_test(s, "password change policy, rehash (S12)",
                 test_password_change_policy_and_rehash_S12);
     CU_add_test(s, "lock and throttle (S9)", test_lock_and_throttle_S9);
@@ -885,6 +1095,7 @@ int main(void)
                 test_totp_login_replay_refused_S13);
     CU_add_test(s, "reauth_required after 300 s (S6, S9)", test_reauth_required_after_300s_S6_S9);
     CU_add_test(s, "hash gate: cap and bounded queue (S12)", test_hash_gate_cap_and_queue_S12);
+    CU_add_test(s, "hashes on low-priority threads", test_hash_threads_low_priority);
     CU_add_test(s, "login storm: 503 busy past the queue (S12)", test_login_storm_busy_503_S12);
     CU_add_test(s, "Origin, token and cookie rules (S4)", test_origin_and_cookie_rules_S4);
     CU_add_test(s, "clean-up job, per tenant (S4)", test_cleanup_job_uses_tenant_timeouts_S4);

@@ -23,6 +23,7 @@ typedef struct fakedb {
     char roles[64];
     int inserts;
     char tenant[32];
+    char email[300]; /* "(null)" when none was given */
 } fakedb;
 
 static void db(const char *tenant, const char *sql, int n, const char *const *p, tn_db_result *res,
@@ -30,7 +31,7 @@ static void db(const char *tenant, const char *sql, int n, const char *const *p,
 {
     fakedb *f = ud;
 
-    if (strncmp(sql, "INSERT INTO auth_users", 22) == 0 && n == 5) {
+    if (strncmp(sql, "INSERT INTO auth_users", 22) == 0 && n == 6) {
         if (strcmp(p[1], "taken") == 0) {
             tk_db_fail(res, TN_EDB_QUERY, "23505", "duplicate key");
             return;
@@ -39,6 +40,7 @@ static void db(const char *tenant, const char *sql, int n, const char *const *p,
         snprintf(f->tenant, sizeof f->tenant, "%s", tenant ? tenant : "(none)");
         snprintf(f->roles, sizeof f->roles, "%s", p[2]);
         snprintf(f->hash, sizeof f->hash, "%s", p[4]);
+        snprintf(f->email, sizeof f->email, "%s", p[5] ? p[5] : "(null)");
         tk_db_columns(res, 1, "id");
         tk_db_row(res, NEW_ID);
     }
@@ -118,6 +120,36 @@ static void test_user_add_refusals_S12_S16(void)
     tk_free(tk);
 }
 
+/* --email (S12): validated and stored with its domain in lower case; the
+ * password may not be or contain the address or its local part. */
+static void test_user_add_email_S12(void)
+{
+    const char *ok[] = {"add",     "--tenant", T,
+                        "--login", "hs01",     "--role",
+                        "staff",   "--email",  "Hana.Sato@Example.CO.JP",
+                        NULL};
+    const char *bad[] = {"add",    "--tenant", T,         "--login",        "hs01",
+                         "--role", "staff",    "--email", "hana@localhost", NULL};
+    const char *no_value[] = {"add",    "--tenant", T,         "--login", "hs01",
+                              "--role", "staff",    "--email", NULL};
+    fakedb f;
+    tk_kit *tk = kit(&f);
+
+    CU_ASSERT_EQUAL(add(tk, T, "hana", "staff", CANARY), 0);
+    CU_ASSERT_STRING_EQUAL(f.email, "(null)");
+    CU_ASSERT_EQUAL(tk_command_run(tk, "auth", "user", 9, ok, CANARY), 0);
+    CU_ASSERT_STRING_EQUAL(f.email, "Hana.Sato@example.co.jp");
+    CU_ASSERT_EQUAL(tk_command_run(tk, "auth", "user", 9, bad, CANARY), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tk_command_message(tk), "--email"));
+    CU_ASSERT_EQUAL(tk_command_run(tk, "auth", "user", 8, no_value, CANARY), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tk_command_message(tk), "--email"));
+    /* The local part (any case) inside the password. */
+    CU_ASSERT_EQUAL(tk_command_run(tk, "auth", "user", 9, ok, "xx-HANA.SATO-velvet-29"), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tk_command_message(tk), "password refused (contains_email)"));
+    CU_ASSERT_EQUAL(f.inserts, 2);
+    tk_free(tk);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -128,6 +160,7 @@ int main(void)
     CU_add_test(s, "user add: policy, hash, tenant tx, audit (S12, S20)", test_user_add_S12_S20);
     CU_add_test(s, "user add: refusals, no password in argv (S12, S16)",
                 test_user_add_refusals_S12_S16);
+    CU_add_test(s, "user add --email: normalised, policy (S12)", test_user_add_email_S12);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();

@@ -29,6 +29,9 @@ typedef struct fakedb {
     char sid[AUTH_SID_LEN + 1];       /* the live session */
     char hash[AUTH_TOK_HASH_LEN + 1]; /* the live token's secret hash */
     const char *user_roles;
+    char buyer[140];   /* the live token's buyer_id, "" for none */
+    const char *roles; /* the live token's roles as inserted */
+    char roles_buf[64];
 } fakedb;
 
 static int starts(const char *s, const char *prefix)
@@ -46,11 +49,15 @@ static void db(const char *tenant, const char *sql, int n, const char *const *p,
         if (f->sid[0] && strcmp(p[0], f->sid) == 0) /* an admin who passed MFA */
             tk_db_row(res, USER_ID, f->user_roles, "0", "t", "password", NULL, "full");
     } else if (starts(sql, "WITH t AS (SELECT t.id")) {
-        tk_db_columns(res, 3, "creator", "roles", "created");
+        tk_db_columns(res, 4, "creator", "roles", "created", "buyer");
         if (strcmp(p[0], TOKEN_ID) == 0 && f->hash[0] && strcmp(p[1], f->hash) == 0)
-            tk_db_row(res, USER_ID, "tenant_admin", "1700000000");
+            tk_db_row(res, USER_ID, f->roles ? f->roles : "tenant_admin", "1700000000",
+                      f->buyer[0] ? f->buyer : NULL);
     } else if (starts(sql, "INSERT INTO auth_tokens")) {
         snprintf(f->hash, sizeof f->hash, "%s", p[2]);
+        snprintf(f->roles_buf, sizeof f->roles_buf, "%s", p[3]);
+        f->roles = f->roles_buf;
+        snprintf(f->buyer, sizeof f->buyer, "%s", n > 6 && p[6] ? p[6] : "");
         tk_db_columns(res, 3, "id", "created", "expires");
         tk_db_row(res, TOKEN_ID, "1700000000", "1707776000");
     } else if (starts(sql, "UPDATE auth_tokens SET revoked_at")) {
@@ -233,8 +240,12 @@ static void test_bearer_principal_and_no_csrf_S4(void)
     CU_ASSERT_EQUAL_FATAL(auth_tok_text(&t, TOKEN_ID), 0);
     memcpy(f.hash, t.hash, sizeof f.hash);
 
+    /* The principal is the token's, without MFA: the plugin's admin
+     * routes (here the token list) need MFA passed, so a tenant_admin
+     * token gets 401 mfa_required from the host (S13, own item 4). */
     tn_request *r = run(tk, "GET", "/auth/tokens", NULL, NULL, t.text);
-    CU_ASSERT_EQUAL(tk_resp_status(r), 200);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 401);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "mfa_required");
     CU_ASSERT_STRING_EQUAL(tk_req_principal(r), "token:" TOKEN_ID);
     const tn_auth_info *a = tk_api(tk)->req_auth(r);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
@@ -243,11 +254,12 @@ static void test_bearer_principal_and_no_csrf_S4(void)
     CU_ASSERT_EQUAL(a->mfa_passed, 0);
     CU_ASSERT_STRING_EQUAL(tn_auth_attr(a, "created_by"), USER_ID);
 
-    /* A token cannot mint tokens. */
+    /* A token cannot mint tokens (the route needs MFA; the handler would
+     * say session_required). */
     r = run(tk, "POST", "/auth/tokens", "{\"name\":\"x\",\"roles\":[\"tenant_admin\"]}", NULL,
             t.text);
-    CU_ASSERT_EQUAL(tk_resp_status(r), 403);
-    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "session_required");
+    CU_ASSERT_EQUAL(tk_resp_status(r), 401);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "mfa_required");
 
     /* Cookie and bearer together: refused, whichever is live. */
     admin_session(&f, &s);
@@ -255,15 +267,22 @@ static void test_bearer_principal_and_no_csrf_S4(void)
     CU_ASSERT_EQUAL(tk_resp_status(r), 400);
     CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "ambiguous_credentials");
 
-    /* State-changing with no CSRF token: the bearer is enough. */
+    /* State-changing with no CSRF token: the bearer passes the hook (no
+     * 403 csrf_token); the host then wants MFA for the admin route. */
     r = run(tk, "DELETE", "/auth/tokens/" TOKEN_ID, NULL, NULL, t.text);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 401);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "mfa_required");
+    CU_ASSERT_EQUAL(tk_audit_count(tk), 0);
+    /* The admin's session (MFA passed) revokes it. */
+    r = run(tk, "DELETE", "/auth/tokens/" TOKEN_ID, NULL, &s, NULL);
     CU_ASSERT_EQUAL(tk_resp_status(r), 200);
     CU_ASSERT_EQUAL_FATAL(tk_audit_count(tk), 1);
     CU_ASSERT_STRING_EQUAL(tk_audit_at(tk, 0)->action, "auth.token_revoke");
-    CU_ASSERT_STRING_EQUAL(tk_audit_at(tk, 0)->user, "token:" TOKEN_ID);
+    CU_ASSERT_STRING_EQUAL(tk_audit_at(tk, 0)->user, USER_ID);
     /* Revoked: refused. */
     r = run(tk, "GET", "/auth/tokens", NULL, NULL, t.text);
     CU_ASSERT_EQUAL(tk_resp_status(r), 401);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.code"), "invalid_token");
     CU_ASSERT_PTR_NULL(tk_req_principal(r));
     assert_no_secret(tk, t.secret);
     auth_tok_wipe(&t);
@@ -310,6 +329,52 @@ static void test_refused_tokens_audited_and_throttled_S9_S20(void)
     tk_free(tk);
 }
 
+/* A buyer token (S11): the role buyer alone, with a buyer ID, which its
+ * principal carries as the attribute buyer_id, as a buyer's session. */
+static void test_buyer_token_S11(void)
+{
+    fakedb f;
+    tk_kit *tk = kit(&f, NULL);
+    auth_token s;
+    auth_tok t;
+    admin_session(&f, &s);
+
+    tn_request *r = run(tk, "POST", "/auth/tokens", "{\"name\":\"edi\",\"roles\":[\"buyer\"]}", &s,
+                        NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 422);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.fields.buyer_id"), "required");
+    r = run(tk, "POST", "/auth/tokens",
+            "{\"name\":\"edi\",\"roles\":[\"buyer\",\"tenant_admin\"],\"buyer_id\":\"b-1\"}", &s,
+            NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 422);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.fields.roles"), "buyer_alone");
+    r = run(tk, "POST", "/auth/tokens",
+            "{\"name\":\"edi\",\"roles\":[\"tenant_admin\"],\"buyer_id\":\"b-1\"}", &s, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 422);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "error.fields.buyer_id"), "buyer_mismatch");
+    r = run(tk, "POST", "/auth/tokens",
+            "{\"name\":\"edi\",\"roles\":[\"buyer\"],\"buyer_id\":\"b\\u0001\"}", &s, NULL);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 422);
+    CU_ASSERT_STRING_EQUAL(f.hash, ""); /* nothing inserted */
+    r = run(tk, "POST", "/auth/tokens",
+            "{\"name\":\"edi\",\"roles\":[\"buyer\"],\"buyer_id\":\"shop-7\"}", &s, NULL);
+    CU_ASSERT_EQUAL_FATAL(tk_resp_status(r), 201);
+    CU_ASSERT_STRING_EQUAL(tk_resp_json_string(r, "buyer_id"), "shop-7");
+    CU_ASSERT_STRING_EQUAL(f.buyer, "shop-7");
+    CU_ASSERT_STRING_EQUAL(f.roles, "buyer");
+    CU_ASSERT_EQUAL_FATAL(auth_tok_parse(&t, tk_resp_json_string(r, "token")), 0);
+    CU_ASSERT_EQUAL_FATAL(auth_tok_text(&t, TOKEN_ID), 0);
+    r = run(tk, "GET", "/auth/me", NULL, NULL, t.text);
+    const tn_auth_info *a = tk_api(tk)->req_auth(r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_STRING_EQUAL(tn_auth_attr(a, "buyer_id"), "shop-7");
+    CU_ASSERT_STRING_EQUAL(tn_auth_attr(a, "created_by"), USER_ID);
+    CU_ASSERT_TRUE(tk_api(tk)->req_has_role(r, "buyer"));
+    CU_ASSERT_FALSE(tk_api(tk)->req_has_role(r, "tenant_admin"));
+    auth_tok_wipe(&t);
+    tk_free(tk);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -321,6 +386,7 @@ int main(void)
                 test_create_within_creator_roles_S11_S20);
     CU_add_test(s, "bearer principal, no CSRF, no cookie alongside (S4)",
                 test_bearer_principal_and_no_csrf_S4);
+    CU_add_test(s, "buyer token carries buyer_id (S11)", test_buyer_token_S11);
     CU_add_test(s, "refused tokens audited and throttled (S9, S20)",
                 test_refused_tokens_audited_and_throttled_S9_S20);
     CU_basic_set_mode(CU_BRM_VERBOSE);
