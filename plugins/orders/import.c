@@ -237,10 +237,15 @@ static const char *cell(json_t *obj, const import_col *col, const char *raw, cha
     const char *why = NULL;
     long long n;
 
-    if (col->type == C_CODE || col->type == C_POSTAL || col->type == C_PHONE)
-        v = csv_code_normalize(raw, strlen(raw)); /* full-width digits and letters too */
-    else
-        v = csv_unneutralise(raw);
+    /* Every text cell may carry the writer's apostrophe ("'+81 3 ...");
+     * codes, postal codes and phones are then normalised (full-width
+     * digits and letters too). */
+    v = csv_unneutralise(raw);
+    if (v != NULL && (col->type == C_CODE || col->type == C_POSTAL || col->type == C_PHONE)) {
+        char *norm = csv_code_normalize(v, strlen(v));
+        free(v);
+        v = norm;
+    }
     if (v == NULL)
         return "could not be read";
     switch (col->type) {

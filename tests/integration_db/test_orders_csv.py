@@ -26,7 +26,8 @@ PRODUCTS = (
 BUYERS = (
     "code,name,kana,postal_code,address,phone,closing_day,active\r\n"
     "S001,山田商店,ヤマダショウテン,100-0001,東京都千代田区千代田1-1,03-1234-5678,20,true\r\n"
-    "S002,@mention shop,,,,,31,false\r\n"
+    "S002,@mention shop,,,,+81 3-1234-5678,31,false\r\n"
+    "-S3,ハイフン店,,１０００００１,,,1,true\r\n"
 )
 PRICES = (
     "buyer_code,product_code,unit_price\r\n"
@@ -79,6 +80,11 @@ class OrdersCsvTest(OrdersCase):
         # Codes are stored normalised (NFKC): the price of "A-1" found "Ａ－１".
         self.assertEqual(before["products"][0][:3], ["A-1", "青森りんご", "アオモリリンゴ"])
         self.assertEqual(before["prices"][0][:3], ["S001", "A-1", "1100"])
+        # A code or phone that starts like a formula survives the round trip;
+        # full-width digits are normalised.
+        buyers = {row[0]: row for row in before["buyers"]}
+        self.assertEqual(buyers["S002"][5], "+81 3-1234-5678")
+        self.assertEqual(buyers["-S3"][3], "1000001")
         # Formula cells come back as they were typed; an apostrophe that was
         # data stays.
         names = {row[0]: row[1] for row in before["products"]}
