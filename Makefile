@@ -37,8 +37,8 @@ fuzz:
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 	  -DTANOMU_SANITIZE=ON -DTANOMU_FUZZ=ON -DTANOMU_WERROR=OFF \
 	  -DTANOMU_TEST_SUBDIRS=fuzz >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_http fuzz_config fuzz_router
-	@for t in http config router; do \
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_http fuzz_config fuzz_router fuzz_csv
+	@for t in http config router csv; do \
 	  mkdir -p build-fuzz/corpus-$$t && \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp \
 	  ./build-fuzz/bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
