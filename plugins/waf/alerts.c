@@ -126,10 +126,10 @@ char *waf_alerts_take(waf_alerts *a, const char *tenant, unsigned interval_s)
         json_array_append_new(rules, json_pack("{s:I,s:I}", "id", (json_int_t)t->rules[i].id,
                                                "count", (json_int_t)t->rules[i].n));
     doc = rules ? json_pack("{s:s,s:I,s:I,s:I,s:o,s:I}", "tenant", t->tenant, "interval_s",
-                            (json_int_t)interval_s, "blocked", (json_int_t)t->blocked,
-                            "detected", (json_int_t)t->detected, "rules", rules,
-                            "other_rule_hits", (json_int_t)t->other_rules)
-                 : NULL;
+                            (json_int_t)interval_s, "blocked", (json_int_t)t->blocked, "detected",
+                            (json_int_t)t->detected, "rules", rules, "other_rule_hits",
+                            (json_int_t)t->other_rules)
+                : NULL;
     out = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc); /* "o" took rules, even on failure */
     t->blocked = t->detected = t->other_rules = 0;

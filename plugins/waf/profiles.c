@@ -70,8 +70,10 @@ static int exclusion_parse(const char *tok, waf_exclusion *e, char *err, size_t 
     e->prefix[0] = '\0';
     if (at) {
         if (!prefix_ok(at + 1)) {
-            snprintf(err, errlen, "'%.40s': a route prefix starts with / and holds only "
-                     "letters, digits and /._~-", tok);
+            snprintf(err, errlen,
+                     "'%.40s': a route prefix starts with / and holds only "
+                     "letters, digits and /._~-",
+                     tok);
             return -1;
         }
         snprintf(e->prefix, sizeof e->prefix, "%s", at + 1);
@@ -112,8 +114,8 @@ int waf_exclusions_parse(const char *text, waf_profile_spec *spec, char *err, si
     return 0;
 }
 
-int waf_spec_from_config(const tn_api *api, const tn_config *cfg, waf_profile_spec *spec,
-                         char *err, size_t errlen)
+int waf_spec_from_config(const tn_api *api, const tn_config *cfg, waf_profile_spec *spec, char *err,
+                         size_t errlen)
 {
     memset(spec, 0, sizeof *spec);
     spec->paranoia = (int)api->config_int(cfg, "paranoia");
@@ -224,8 +226,7 @@ static int join(char *out, size_t len, const char *dir, const char *name)
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
-static RulesSet *build(const waf_profiles *ps, const waf_profile_spec *s, char *err,
-                       size_t errlen)
+static RulesSet *build(const waf_profiles *ps, const waf_profile_spec *s, char *err, size_t errlen)
 {
     char path[4096];
     char *text = malloc(KEY_MAX * 2);
@@ -265,8 +266,7 @@ fail:
 static int key_of(const waf_profile_spec *s, char *out, size_t len)
 {
     size_t i, used;
-    int n = snprintf(out, len, "pl=%d;thr=%d;rf=%s;ex=", s->paranoia, s->threshold,
-                     s->rules_file);
+    int n = snprintf(out, len, "pl=%d;thr=%d;rf=%s;ex=", s->paranoia, s->threshold, s->rules_file);
 
     used = n < 0 ? len : (size_t)n;
     for (i = 0; i < s->nexcl && used < len; i++) {
@@ -353,8 +353,8 @@ oom:
     return -1;
 }
 
-int waf_profiles_configure(waf_profiles *ps, const char *rules_dir, const char *crs_dir,
-                           char *err, size_t errlen)
+int waf_profiles_configure(waf_profiles *ps, const char *rules_dir, const char *crs_dir, char *err,
+                           size_t errlen)
 {
     if (!(ps->rules_dir = strdup(rules_dir))) {
         snprintf(err, errlen, "out of memory");

@@ -40,8 +40,8 @@ typedef struct waf_profiles waf_profiles;
 int waf_exclusions_parse(const char *text, waf_profile_spec *spec, char *err, size_t errlen);
 
 /* Reads a tenant's settings into spec (exclusions parsed); -1 + err. */
-int waf_spec_from_config(const tn_api *api, const tn_config *cfg, waf_profile_spec *spec,
-                         char *err, size_t errlen);
+int waf_spec_from_config(const tn_api *api, const tn_config *cfg, waf_profile_spec *spec, char *err,
+                         size_t errlen);
 
 /* Parses a tenant's own rules file alone: -1 and libmodsecurity's message
  * (which names the file and the line) in err. */
@@ -51,8 +51,8 @@ waf_profiles *waf_profiles_new(void);
 void waf_profiles_free(waf_profiles *ps);
 /* Where setup.conf and exclusions.conf are, and the CRS rules directory;
  * until this is called, waf_profiles_note only remembers specs. */
-int waf_profiles_configure(waf_profiles *ps, const char *rules_dir, const char *crs_dir,
-                           char *err, size_t errlen);
+int waf_profiles_configure(waf_profiles *ps, const char *rules_dir, const char *crs_dir, char *err,
+                           size_t errlen);
 /* Remembers a spec and, once configured, builds its rule set if no profile
  * has the same key yet.  -1 + err when the rules do not load. */
 int waf_profiles_note(waf_profiles *ps, const waf_profile_spec *spec, char *err, size_t errlen);

@@ -262,8 +262,8 @@ static int answer_blocked(tn_request *req)
     const tn_api *api = waf.api;
     const char *rid = api->req_id(req);
     json_t *doc = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "waf_blocked", "message",
-                            "the request was refused by the web application firewall",
-                            "request_id", rid ? rid : "");
+                            "the request was refused by the web application firewall", "request_id",
+                            rid ? rid : "");
     char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     int rc = body ? api->resp_json(req, 403, body) : TN_ENOMEM;
 
@@ -473,8 +473,8 @@ static int waf_init(tn_plugin *self, const tn_api *api)
         }
         rules_dir = dir;
     }
-    if (ensure_profiles() != 0 || !(waf.alerts = waf_alerts_new()) ||
-        !(waf.msc = msc_init()) || make_metrics(self, api) != 0)
+    if (ensure_profiles() != 0 || !(waf.alerts = waf_alerts_new()) || !(waf.msc = msc_init()) ||
+        make_metrics(self, api) != 0)
         return -1;
     msc_set_connector_info(waf.msc, "tanomu-waf/" WAF_VERSION);
     msc_set_log_cb(waf.msc, waf_on_rule_message);

@@ -49,8 +49,8 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     s = CU_add_suite("plugin echo", NULL, NULL);
-    if (!s || !CU_add_test(s, "any method and path answers 200",
-                           test_any_method_and_path_answers_200) ||
+    if (!s ||
+        !CU_add_test(s, "any method and path answers 200", test_any_method_and_path_answers_200) ||
         !CU_add_test(s, "disabled by default (P3)", test_disabled_by_default)) {
         CU_cleanup_registry();
         return 1;

@@ -64,8 +64,7 @@ static const struct sample {
     const char *category, *method, *target, *ctype, *body;
 } attacks[] = {
     {"sqli", "GET", "/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--", NULL, NULL},
-    {"sqli-json", "POST", "/orders", "application/json",
-     "{\"note\":\"x' or '1'='1' -- \"}"},
+    {"sqli-json", "POST", "/orders", "application/json", "{\"note\":\"x' or '1'='1' -- \"}"},
     {"xss", "GET", "/items?name=%3Cscript%3Ealert(document.cookie)%3C/script%3E", NULL, NULL},
     {"xss-form", "POST", "/comments", "application/x-www-form-urlencoded",
      "text=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E"},
@@ -256,7 +255,8 @@ static void test_tenant_rules_apply_and_a_broken_one_names_file_and_line(void)
     tk_kit *tk = kit();
     char *good = write_rules("# own rules\nSecRule ARGS:sku \"@streq FORBIDDEN\" "
                              "\"id:10001,phase:2,deny,status:403,log,msg:'sku'\"\n");
-    char *bad = write_rules("# own rules\n\nSecRule ARGS \"@rx x\" \"id:10002,deny,nosuchaction\"\n");
+    char *bad = write_rules(
+        "# own rules\n\nSecRule ARGS \"@rx x\" \"id:10002,deny,nosuchaction\"\n");
     char msg[512];
 
     tk_set(tk, "a", "rules_file", good);
@@ -403,8 +403,7 @@ int main(void)
          test_ordinary_requests_pass_including_rest_methods},
         {"tenant without the WAF is not inspected (P3, S21)",
          test_tenant_without_the_waf_is_not_inspected},
-        {"exclusion is per tenant and per route (S21)",
-         test_exclusion_is_per_tenant_and_per_route},
+        {"exclusion is per tenant and per route (S21)", test_exclusion_is_per_tenant_and_per_route},
         {"bad exclusions and mode are refused", test_bad_exclusions_and_mode_are_refused},
         {"tenant rules apply; a broken one names file and line",
          test_tenant_rules_apply_and_a_broken_one_names_file_and_line},
