@@ -154,8 +154,8 @@ class WafTest(ServerTestCase):
         """The rules run in the thread pool: with one worker busy inspecting
         many large bodies, a cheap route on the same loop still answers."""
         srv = self.start(workers=1, blk_waf=waf(body_limit=1048576))
-        # About 0.1 s of rules each on an idle core: seconds of saturation.
-        body = "&".join(f"f{i}=Tokyo+order+{i}" for i in range(4000))
+        # Tens of ms of rules each on an idle core: a queue of them saturates.
+        body = "&".join(f"f{i}=Tokyo+order+{i}" for i in range(1500))
         n = 32
         done = []
         lock = threading.Lock()
