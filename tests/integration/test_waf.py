@@ -156,7 +156,7 @@ class WafTest(ServerTestCase):
         srv = self.start(workers=1, blk_waf=waf(body_limit=1048576))
         # Tens of ms of rules each on an idle core: a queue of them saturates.
         body = "&".join(f"f{i}=Tokyo+order+{i}" for i in range(1500))
-        n = 32
+        n = 48
         done = []
         lock = threading.Lock()
 
