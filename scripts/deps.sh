@@ -13,6 +13,8 @@ PKGS="$PKGS python3-aiosmtpd"
 PKGS="$PKGS libunistring-dev libpwquality-dev cracklib-runtime john-data"
 # plugins/auth: TOTP (RFC 6238) for the second factor
 PKGS="$PKGS liboath-dev"
+# plugins/sso_line: ID token (JWS) verification
+PKGS="$PKGS libcjose-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
