@@ -7,8 +7,9 @@
 // oidc-provider are the login and consent pages (a test drives them with
 // plain HTTP: POST prompt=login&login=SUB, then prompt=consent).
 //
-// Usage: node provider.js '{"client_id": "...", "client_secret": "...",
-//                           "redirect_uris": ["..."]}'
+// Usage: node provider.js '{"clients": [{"client_id": "...", "client_secret": "...",
+//                                        "redirect_uris": ["..."]}, ...]}'
+// (one client per tenant's channel).
 // Listens on 127.0.0.1 with a free port and prints {"port": N, "issuer": U}
 // as its first line.  POST /_test/mode?m=MODE makes the next token
 // responses' ID token wrong in one way (wrong_aud, wrong_iss, expired,
@@ -19,6 +20,7 @@ import { createHmac } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 const cfg = JSON.parse(process.argv[2] || '{}');
+const secrets = new Map(cfg.clients.map((c) => [c.client_id, c.client_secret]));
 let mode = 'ok';
 
 const b64u = (buf) => Buffer.from(buf).toString('base64url');
@@ -32,7 +34,7 @@ function hs256(header, payload, secret) {
 function tweak(idToken) {
   const payload = JSON.parse(Buffer.from(idToken.split('.')[1], 'base64url').toString());
   const now = Math.floor(Date.now() / 1000);
-  const secret = cfg.client_secret;
+  const secret = secrets.get(payload.aud);
   switch (mode) {
     case 'wrong_aud': payload.aud = '9999999999'; break;
     case 'wrong_iss': payload.iss = 'https://evil.example'; break;
@@ -54,15 +56,15 @@ server.listen(0, '127.0.0.1', () => {
   const { port } = server.address();
   const issuer = `http://127.0.0.1:${port}`;
   const provider = new Provider(issuer, {
-    clients: [{
-      client_id: cfg.client_id,
-      client_secret: cfg.client_secret,
-      redirect_uris: cfg.redirect_uris,
+    clients: cfg.clients.map((c) => ({
+      client_id: c.client_id,
+      client_secret: c.client_secret,
+      redirect_uris: c.redirect_uris,
       response_types: ['code'],
       grant_types: ['authorization_code'],
       token_endpoint_auth_method: 'client_secret_post',
       id_token_signed_response_alg: 'HS256',
-    }],
+    })),
     routes: {
       authorization: '/oauth2/v2.1/authorize',
       token: '/oauth2/v2.1/token',
