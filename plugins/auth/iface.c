@@ -117,8 +117,8 @@ static void login_account(tn_request *req, const tn_db_result *res, void *ud)
     /* As at a password login (S13): TOTP set up: the code next; required
      * and not set up: enrolment only. */
     op->stage = strcmp(api->db_value(res, 0, 3), "t") == 0 ? "mfa"
-                : set.mfa_required || admin                 ? "enrol"
-                                                            : "full";
+                : set.mfa_required || admin                ? "enrol"
+                                                           : "full";
     auth_token_new(&op->fresh);
     ins[0] = op->fresh.sid;
     ins[1] = api->req_tenant(req);
@@ -210,8 +210,10 @@ static void unusable_hash(char *out, size_t len)
     char s64[32], h64[48];
     randombytes_buf(salt, sizeof salt);
     randombytes_buf(hash, sizeof hash);
-    sodium_bin2base64(s64, sizeof s64, salt, sizeof salt, sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
-    sodium_bin2base64(h64, sizeof h64, hash, sizeof hash, sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+    sodium_bin2base64(s64, sizeof s64, salt, sizeof salt,
+                      sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+    sodium_bin2base64(h64, sizeof h64, hash, sizeof hash,
+                      sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
     snprintf(out, len, "$argon2id$v=19$m=19456,t=2,p=1$%s$%s", s64, h64);
 }
 

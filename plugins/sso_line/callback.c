@@ -63,8 +63,7 @@ static void ended_keep_answer(tn_request *req, const tn_db_result *res, void *ud
 }
 
 /* Answers a refusal, logs its reason, ends the transaction. */
-static void refuse(cb_op *op, int status, const char *code, const char *message,
-                   const char *reason)
+static void refuse(cb_op *op, int status, const char *code, const char *message, const char *reason)
 {
     const tn_api *api = op->ctx->api;
     api->req_log(op->req, TN_LOG_WARN, "line sign-in refused: %s", reason);
@@ -202,8 +201,8 @@ static void do_link(cb_op *op, const char *linked_to)
             if (api->db_rollback(op->req, ended_keep_answer, op) != TN_OK)
                 cb_end(op, TN_ERROR);
         } else {
-            refuse(op, 409, "line_already_linked",
-                   "this LINE account is linked to another user", "line account linked elsewhere");
+            refuse(op, 409, "line_already_linked", "this LINE account is linked to another user",
+                   "line account linked elsewhere");
         }
         return;
     }
@@ -272,8 +271,8 @@ static void tokens_answered(tn_plugin *self, const tn_http_response *res, void *
     if (res->status != 200) {
         err = json_object_get(body, "error");
         int grant = json_is_string(err) && strcmp(json_string_value(err), "invalid_grant") == 0;
-        api->req_log(op->req, TN_LOG_WARN, "line sign-in refused: token endpoint %d%s",
-                     res->status, grant ? " invalid_grant" : "");
+        api->req_log(op->req, TN_LOG_WARN, "line sign-in refused: token endpoint %d%s", res->status,
+                     grant ? " invalid_grant" : "");
         api->metric_add(op->ctx->refusals, api->req_tenant(op->req), 1);
         if (grant)
             api->resp_error(op->req, 400, "code_refused",
@@ -302,8 +301,8 @@ static void tokens_answered(tn_plugin *self, const tn_http_response *res, void *
         return;
     }
     const char *p[1] = {op->claims.sub};
-    if (api->db_query(op->req, "SELECT user_id::text FROM sso_line_links WHERE line_sub = $1", 1,
-                      p, link_read, op) != TN_OK)
+    if (api->db_query(op->req, "SELECT user_id::text FROM sso_line_links WHERE line_sub = $1", 1, p,
+                      link_read, op) != TN_OK)
         cb_end(op, TN_ERROR);
 }
 
@@ -368,7 +367,8 @@ static void flow_consumed(tn_request *req, const tn_db_result *res, void *ud)
         return;
     }
     if (api->db_rows(res) != 1) {
-        refuse(op, 400, "flow_expired", "this LINE sign-in expired or was already used; start again",
+        refuse(op, 400, "flow_expired",
+               "this LINE sign-in expired or was already used; start again",
                "no live flow (replayed or expired)");
         return;
     }
@@ -391,7 +391,8 @@ static tn_status provider_error(line_ctx *ctx, tn_request *req, const char *erro
 {
     const tn_api *api = ctx->api;
     int denied = strcmp(error, "access_denied") == 0;
-    int plain = strlen(error) <= 64 && strspn(error, "abcdefghijklmnopqrstuvwxyz_") == strlen(error);
+    int plain = strlen(error) <= 64 &&
+                strspn(error, "abcdefghijklmnopqrstuvwxyz_") == strlen(error);
     api->req_log(req, TN_LOG_INFO, "line sign-in ended by LINE: %s", plain ? error : "(other)");
     api->metric_add(ctx->refusals, api->req_tenant(req), 1);
     if (denied)

@@ -63,8 +63,7 @@ void line_flow_wipe(line_flow *f)
 
 int line_flow_state_ok(const line_flow *f, const char *s)
 {
-    return s != NULL && strlen(s) == LINE_B64_LEN &&
-           sodium_memcmp(s, f->state, LINE_B64_LEN) == 0;
+    return s != NULL && strlen(s) == LINE_B64_LEN && sodium_memcmp(s, f->state, LINE_B64_LEN) == 0;
 }
 
 int line_cookie_set(char *buf, size_t len, const line_flow *f)

@@ -54,15 +54,15 @@ static int claims_check(json_t *c, const line_expect *e, line_claims *out, const
     if (!json_is_string(nonce) || !same(json_string_value(nonce), e->nonce))
         return *why = "nonce", -1;
     if (!json_is_string(sub) || (s = json_string_value(sub))[0] == '\0' ||
-        strlen(s) > LINE_SUB_MAX || strspn(s, "0123456789abcdefABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                              "ghijklmnopqrstuvwxyz_-") != strlen(s))
+        strlen(s) > LINE_SUB_MAX ||
+        strspn(s, "0123456789abcdefABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "ghijklmnopqrstuvwxyz_-") != strlen(s))
         return *why = "subject", -1;
     memcpy(out->sub, s, strlen(s) + 1);
     return 0;
 }
 
-int line_idtoken_verify(const char *token, const line_expect *e, line_claims *out,
-                        const char **why)
+int line_idtoken_verify(const char *token, const line_expect *e, line_claims *out, const char **why)
 {
     cjose_err err;
     cjose_jws_t *jws = NULL;

@@ -47,14 +47,14 @@ typedef struct tanomu_auth_sessions {
      * session and Cache-Control: no-store are set: answer with resp_json
      * (resp_error would drop them).  cb runs once, later; the caller
      * resumes the request.  TN_OK, or an error and cb never runs. */
-    int (*login)(tn_request *req, const char *user_id, const char *method,
-                 tanomu_auth_login_cb cb, void *ud);
+    int (*login)(tn_request *req, const char *user_id, const char *method, tanomu_auth_login_cb cb,
+                 void *ud);
     /* Inside a request: queues the creation of an account (login, one
      * role: "staff" or "buyer", never an administrator) with no usable
      * password, in the request's transaction, not committed.  cb gets the
      * new id.  TN_EINVAL: a role other than staff or buyer, a bad login. */
-    int (*create_user)(tn_request *req, const char *login, const char *role,
-                       tanomu_auth_user_cb cb, void *ud);
+    int (*create_user)(tn_request *req, const char *login, const char *role, tanomu_auth_user_cb cb,
+                       void *ud);
 } tanomu_auth_sessions;
 
 #endif

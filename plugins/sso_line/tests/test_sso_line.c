@@ -101,7 +101,7 @@ static void test_good_and_claims_refused(void)
     check_claims(L, "12345678901", NOW + 3600, NOW, "n-123", "audience"); /* a prefix */
     check_claims(L, "1234567890", NOW - 61, NOW - 700, "n-123", "expired");
     check_claims(L, "1234567890", NOW - 30, NOW - 300, "n-123", ""); /* within the skew */
-    check_claims(L, "1234567890", NOW + 7200, NOW + 120, "n-123", "issued_at"); /* future */
+    check_claims(L, "1234567890", NOW + 7200, NOW + 120, "n-123", "issued_at");  /* future */
     check_claims(L, "1234567890", NOW + 7200, NOW - 2000, "n-123", "issued_at"); /* too old */
     check_claims(L, "1234567890", NOW + 3600, NOW, "n-124", "nonce");
     check_claims(L, "1234567890", NOW + 3600, NOW, "", "nonce");
