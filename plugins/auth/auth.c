@@ -234,11 +234,12 @@ typedef struct hook_op {
     char *buyer_id;        /* request memory; NULL unless a buyer's */
     long long auth_time;   /* s.authenticated_at: login or last re-authentication */
     int mfa_passed;
-    int csrf_bad;       /* state-changing without the session's token */
-    int pre_mfa;        /* password passed, TOTP pending: no principal yet */
-    int enrol_only;     /* MFA required and not set up: only enrolment answers */
-    const char *route;  /* the request's */
-    const char *method; /* s.auth_method: "password", "line" */
+    int csrf_bad;      /* state-changing without the session's token */
+    int pre_mfa;       /* password passed, TOTP pending: no principal yet */
+    int enrol_only;    /* MFA required and not set up: only enrolment answers */
+    const char *route; /* the request's */
+    /* s.auth_method: "password", "line" (the auth.sessions interface) */
+    const char *method;
 } hook_op;
 
 static void hook_csrf_refused(tn_request *req, const tn_db_result *res, void *ud)
