@@ -151,6 +151,7 @@ class LineTest(AuthCase):
                            capture_output=True, text=True, timeout=30 * harness.SCALE)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.totp_secrets = {}
+        self.tenant_docs = {}
         for t, (cid, secret) in CHANNELS.items():
             r = subprocess.run([harness.tanomu_bin(), "secret", "seal", "-c", srv.conf_path,
                                 "--tenant", t, "--plugin", "sso_line", "--key",
@@ -167,8 +168,9 @@ class LineTest(AuthCase):
             feat.update(line or {})
             a = {"enabled": True}
             a.update(auth or {})
-            srv.write_tenant(t, {"id": t, "hosts": [f"{t}.test"],
-                                 "features": {"auth": a, "sso_line": feat}})
+            self.tenant_docs[t] = {"id": t, "hosts": [f"{t}.test"],
+                                   "features": {"auth": a, "sso_line": feat}}
+            srv.write_tenant(t, self.tenant_docs[t])
         srv.migrate()
         self.pg.psql("DELETE FROM sso_line_links; DELETE FROM sso_line_flows; "
                      "DELETE FROM auth_tokens; DELETE FROM auth_sessions; "
@@ -333,6 +335,22 @@ class LineTest(AuthCase):
         r, _, _ = self.line_login(srv, "a")
         self.assertEqual(r.json()["user"]["id"], uid)
         self.assertEqual(self.pg.rows("SELECT user_id::text FROM sso_line_links;"), [[uid]])
+
+    def test_enabled_by_configuration_and_reload(self):
+        """A tenant turns LINE Login on by its file alone and a reload:
+        before, its routes do not exist (404); after, the flow works."""
+        srv = self.line_server(line={"enabled": False})
+        uid = self.add_user("a", "alice", CANARY)
+        self.link("a", uid)
+        self.assertEqual(srv.req("a", "GET", "/auth/line/start").status, 404)
+        self.tenant_docs["a"]["features"]["sso_line"]["enabled"] = True
+        srv.write_tenant("a", self.tenant_docs["a"])
+        r = srv.cli("reload", timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r, _, _ = self.line_login(srv, "a")
+        self.assertEqual(r.status, 200, f"{r}\n{srv.tail()}")
+        self.assertEqual(r.json()["user"]["id"], uid)
+        self.assertEqual(srv.req("b", "GET", "/auth/line/start").status, 404)
 
     def test_signup_role_never_admin(self):
         """signup_role tenant_admin is refused by `tanomu check`."""
