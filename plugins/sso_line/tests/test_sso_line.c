@@ -164,6 +164,53 @@ static void test_flow_values(void)
     CU_ASSERT_EQUAL(line_form_add(form, 8, &n, "a", "0123456789"), -1);
 }
 
+/* Native apps: ES256 by kid from the JWKS; the pin refuses HS256 made
+ * with the public key as the secret (alg confusion) and an unknown kid. */
+static void test_es256_by_kid(void)
+{
+    cjose_err err;
+    cjose_jwk_t *k = cjose_jwk_create_EC_random(CJOSE_JWK_EC_P_256, &err);
+    cjose_header_t *h = cjose_header_new(&err);
+    char *cl = claims("https://access.line.me", "1234567890", NOW + 3600, NOW, "n-123");
+    char *pub, jwks[1024], *conf;
+    const char *tok = NULL, *why;
+    line_expect e = expect();
+    line_claims c;
+    cjose_jws_t *jws;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    cjose_jwk_set_kid(k, "k1", 2, &err);
+    pub = cjose_jwk_to_json(k, false, &err);
+    snprintf(jwks, sizeof jwks, "{\"keys\":[%s]}", pub);
+    cjose_header_set(h, CJOSE_HDR_ALG, "ES256", &err);
+    cjose_header_set(h, CJOSE_HDR_KID, "k1", &err);
+    jws = cjose_jws_sign(k, h, (const uint8_t *)cl, strlen(cl), &err);
+    CU_ASSERT_FATAL(jws && cjose_jws_export(jws, &tok, &err));
+    e.jwks = jwks;
+    e.nonce = NULL; /* native: the nonce is returned, then consumed */
+    CU_ASSERT_EQUAL(line_idtoken_verify(tok, &e, &c, &why), 0);
+    CU_ASSERT_STRING_EQUAL(c.nonce, "n-123");
+    CU_ASSERT(line_jwks_has_kid(jwks, tok));
+    /* the same token on the web path: refused by the HS256 pin */
+    CU_ASSERT_EQUAL(verify(tok, &why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "alg");
+    /* HS256 keyed by the public key's JSON: refused by the ES256 pin */
+    conf = sign("HS256", pub, cl);
+    CU_ASSERT_EQUAL(line_idtoken_verify(conf, &e, &c, &why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "alg");
+    free(conf);
+    /* a kid the JWKS does not have */
+    snprintf(jwks, sizeof jwks, "{\"keys\":[]}");
+    CU_ASSERT(!line_jwks_has_kid(jwks, tok));
+    CU_ASSERT_EQUAL(line_idtoken_verify(tok, &e, &c, &why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "signature");
+    cjose_jws_release(jws);
+    cjose_header_release(h);
+    cjose_jwk_release(k);
+    free(pub);
+    free(cl);
+}
+
 int main(void)
 {
     if (sodium_init() < 0 || CU_initialize_registry() != CUE_SUCCESS)
@@ -172,6 +219,7 @@ int main(void)
     CU_add_test(s, "S16_idtoken_claims", test_good_and_claims_refused);
     CU_add_test(s, "S16_idtoken_alg_pinned", test_alg_pinned);
     CU_add_test(s, "S4_flow_values_pkce", test_flow_values);
+    CU_add_test(s, "S16_idtoken_es256_by_kid", test_es256_by_kid);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned fails = CU_get_number_of_failures();
