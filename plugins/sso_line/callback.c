@@ -247,6 +247,23 @@ static void link_read(tn_request *req, const tn_db_result *res, void *ud)
     }
 }
 
+int line_sign_in_sub(line_ctx *ctx, tn_request *req, const char *sub)
+{
+    const tn_api *api = ctx->api;
+    cb_op *op = api->req_alloc(req, sizeof *op);
+
+    if (op == NULL || strlen(sub) > LINE_SUB_MAX)
+        return TN_ENOMEM;
+    memset(op, 0, sizeof *op);
+    op->ctx = ctx;
+    op->req = req;
+    line_settings_read(ctx, req, &op->set);
+    memcpy(op->claims.sub, sub, strlen(sub) + 1);
+    const char *p[1] = {op->claims.sub};
+    return api->db_query(req, "SELECT user_id::text FROM sso_line_links WHERE line_sub = $1", 1, p,
+                         link_read, op);
+}
+
 /* ---- 3, 4. the code exchange and the ID token ------------------------------ */
 
 static void tokens_answered(tn_plugin *self, const tn_http_response *res, void *ud)

@@ -95,6 +95,18 @@ static const tn_config_key line_keys[] = {
      .min = 8,
      .max = 200,
      .description = "The iss ID tokens must carry (change only for a test provider)."},
+    {.name = "native_login",
+     .type = TN_TYPE_BOOL,
+     .default_value = "false",
+     .description = "Accept ID tokens from the shop's native apps (LINE SDK, ES256) at "
+                    "POST /auth/line/native."},
+    {.name = "jwks_endpoint",
+     .type = TN_TYPE_STRING,
+     .default_value = "https://api.line.me/oauth2/v2.1/certs",
+     .min = 8,
+     .max = 200,
+     .description = "LINE's JWKS, the ES256 keys of native apps' ID tokens (change only for a "
+                    "test provider)."},
     {.name = "clock_skew_s",
      .type = TN_TYPE_INT,
      .default_value = "60",
@@ -121,6 +133,8 @@ void line_settings_read(const line_ctx *ctx, tn_request *req, line_settings *s)
     s->token_endpoint = api->config_str(c, "token_endpoint");
     s->issuer = api->config_str(c, "issuer");
     s->skew_s = (int)api->config_int(c, "clock_skew_s");
+    s->native_login = api->config_bool(c, "native_login");
+    s->jwks_endpoint = api->config_str(c, "jwks_endpoint");
 }
 
 static int one_of(const char *v, const char *const *list)
@@ -150,7 +164,7 @@ static int line_check(const tn_api *api, const tn_config *cfg, tn_check *chk)
     static const char *const prompts[] = {"", "consent", "none", NULL};
     static const char *const bots[] = {"", "normal", "aggressive", NULL};
     static const char *const urls[] = {"redirect_base", "authorize_endpoint", "token_endpoint",
-                                       "issuer", NULL};
+                                       "issuer",        "jwks_endpoint",      NULL};
     const char *id = api->config_str(cfg, "channel_id");
     const char *scope = api->config_str(cfg, "scope");
     int bad = 0;
@@ -223,11 +237,23 @@ static int line_init(tn_plugin *self, const tn_api *api)
         api->route_add_opts(self, "POST", "/auth/line/link", TN_ACCESS_AUTHENTICATED, NULL,
                             line_h_link, ctx, &line_reauth) != TN_OK ||
         api->route_add_opts(self, "DELETE", "/auth/line/link", TN_ACCESS_AUTHENTICATED, NULL,
-                            line_h_unlink, ctx, &line_reauth) != TN_OK) {
+                            line_h_unlink, ctx, &line_reauth) != TN_OK ||
+        api->route_add(self, "POST", "/auth/line/native/nonce", TN_ACCESS_PUBLIC, NULL,
+                       line_h_native_nonce, ctx) != TN_OK ||
+        api->route_add(self, "POST", "/auth/line/native", TN_ACCESS_PUBLIC, NULL, line_h_native,
+                       ctx) != TN_OK) {
         api->log(self, TN_LOG_ERROR, "sso_line: registration failed: %s", api->last_error(self));
         return -1;
     }
     return 0;
+}
+
+static void line_fini(tn_plugin *self)
+{
+    (void)self;
+    free(line_state.jwks_url);
+    free(line_state.jwks);
+    line_state.jwks_url = line_state.jwks = NULL;
 }
 
 static const char *const line_depends[] = {"auth", NULL};
@@ -243,6 +269,7 @@ static const tn_plugin_desc line_desc = {
     .settings = line_keys,
     .check = line_check,
     .init = line_init,
+    .fini = line_fini,
     .schema_needs = "0001_sso_line",
 };
 

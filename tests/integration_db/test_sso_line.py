@@ -19,6 +19,8 @@ The provider's npm packages come from its package-lock.json: `npm ci`
 runs here once when tests/peers/line_provider/node_modules is missing.
 """
 
+import base64
+import hashlib
 import http.client
 import json
 import os
@@ -432,6 +434,82 @@ class LineTest(AuthCase):
             "'security.important_operation' AND id > :'s'::bigint ORDER BY id;",
             s=self.outbox_since), [["line_link"], ["line_unlink"]])
         del bob
+
+    # ---- native apps (ES256 by kid) --------------------------------------------
+
+    def app_token(self, tenant, nonce, mode):
+        """What a native app gets from the LINE SDK: the test plays the app
+        (authorize with PKCE, the token request) with the server's nonce;
+        the provider re-signs the ID token as `mode` says."""
+        cid, secret = CHANNELS[tenant]
+        verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+        challenge = base64.urlsafe_b64encode(
+            hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        redirect = f"https://{tenant}.test/auth/line/callback"
+        url = (f"http://127.0.0.1:{self.provider.port}/oauth2/v2.1/authorize?"
+               + urllib.parse.urlencode({"response_type": "code", "client_id": cid,
+                                         "redirect_uri": redirect, "state": "app-state",
+                                         "scope": "openid profile", "nonce": nonce,
+                                         "code_challenge": challenge,
+                                         "code_challenge_method": "S256"}))
+        back = self.provider.authorize(url, SUB)
+        code = urllib.parse.parse_qs(urllib.parse.urlparse(back).query)["code"][0]
+        self.provider.mode(mode)
+        status, _, body = self.provider.request({}, "POST", "/oauth2/v2.1/token",
+                                                urllib.parse.urlencode({
+                                                    "grant_type": "authorization_code",
+                                                    "code": code, "redirect_uri": redirect,
+                                                    "client_id": cid, "client_secret": secret,
+                                                    "code_verifier": verifier}))
+        self.provider.mode("ok")
+        self.assertEqual(status, 200, body)
+        return json.loads(body)["id_token"]
+
+    def native(self, srv, tenant, token):
+        return srv.req(tenant, "POST", "/auth/line/native", body=json.dumps({"id_token": token}),
+                       headers={"Content-Type": "application/json"},
+                       timeout=20 * harness.SCALE)
+
+    def nonce(self, srv, tenant):
+        r = srv.req(tenant, "POST", "/auth/line/native/nonce")
+        self.assertEqual(r.status, 200, f"{r}\n{srv.tail()}")
+        return r.json()["nonce"]
+
+    def test_native_app_es256_by_kid_S16(self):
+        """S16: a native app's ID token, ES256 by the key LINE's JWKS
+        (/certs) lists under its kid, with a nonce the server handed out,
+        signs the linked user in (method line); the same token again finds
+        its nonce used; an unknown kid, HS256 made with the public key (its
+        JWK or PEM) as the secret (alg confusion), and a web-login HS256
+        token are refused; with native_login off the routes answer 404."""
+        srv = self.line_server(line={"native_login": True,
+                                     "jwks_endpoint": f"http://127.0.0.1:{self.provider.port}"
+                                                      "/oauth2/v2.1/certs"})
+        uid = self.add_user("a", "alice", CANARY)
+        self.link("a", uid)
+        tok = self.app_token("a", self.nonce(srv, "a"), "native_es256")
+        self.assertEqual(json.loads(base64.urlsafe_b64decode(tok.split(".")[0] + "=="))["alg"],
+                         "ES256")
+        r = self.native(srv, "a", tok)
+        self.assertEqual(r.status, 200, f"{r}\n{srv.tail()}")
+        self.assertEqual(r.json()["user"]["id"], uid)
+        s = Session(cookie_of(r, COOKIE), r.json()["csrf_token"])
+        self.assertEqual(self.me(srv, "a", s).json()["auth_method"], "line")
+        self.assertRefused(self.native(srv, "a", tok), 400, "flow_expired")
+        reasons = {"native_unknown_kid": "signature", "native_hs256_pubkey": "alg",
+                   "native_hs256_pem": "alg", "ok": "alg"}
+        for mode, why in reasons.items():
+            with self.subTest(mode=mode):
+                before = len([l for l in srv.log_lines() if "native sign-in refused: id_token "
+                              + why in l.get("msg", "")])
+                r = self.native(srv, "a", self.app_token("a", self.nonce(srv, "a"), mode))
+                self.assertRefused(r, 401, "id_token_invalid")
+                srv.wait_log(lambda l, w=why, n=before: len(
+                    [x for x in srv.log_lines() if "native sign-in refused: id_token " + w
+                     in x.get("msg", "")]) > n, what=f"refusal reason {why}")
+        self.assertEqual(self.pg.scalar("SELECT count(*) FROM auth_sessions;"), "1")
+        srv = self.line_server()
+        self.assertEqual(srv.req("a", "POST", "/auth/line/native/nonce").status, 404)
 
     # ---- tenants and logs ----------------------------------------------------
 

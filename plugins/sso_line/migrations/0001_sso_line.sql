@@ -24,11 +24,12 @@ GRANT SELECT, INSERT, DELETE ON sso_line_links TO tanomu_app;
 
 -- A sign-in or link in progress: single use, 10 minutes.  id is the hex
 -- SHA-256 of the pre-login cookie's 32 bytes; state, nonce and the PKCE
--- verifier are derived from the cookie and never stored.
+-- verifier are derived from the cookie and never stored.  For a native
+-- app (purpose native) id is the hex SHA-256 of the nonce handed out.
 CREATE TABLE sso_line_flows (
     id          text PRIMARY KEY CHECK (id ~ '^[0-9a-f]{64}$'),
     tenant_id   text NOT NULL REFERENCES tenants (id),
-    purpose     text NOT NULL CHECK (purpose IN ('login', 'link')),
+    purpose     text NOT NULL CHECK (purpose IN ('login', 'link', 'native')),
     user_id     uuid, -- link: who asked
     created_at  timestamptz NOT NULL DEFAULT now(),
     CHECK ((purpose = 'link') = (user_id IS NOT NULL))

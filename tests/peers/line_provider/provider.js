@@ -14,9 +14,11 @@
 // as its first line.  POST /_test/mode?m=MODE makes the next token
 // responses' ID token wrong in one way (wrong_aud, wrong_iss, expired,
 // wrong_nonce, alg_none, alg_es256, bad_sig, future_iat) until m=ok: the
-// refusals the relying party must make.
+// refusals the relying party must make.  native_es256 re-signs it ES256
+// with the key /certs lists, as LINE does for native apps (and
+// native_unknown_kid, native_hs256_pubkey, native_hs256_pem break that).
 import { createServer } from 'node:http';
-import { createHmac } from 'node:crypto';
+import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 const cfg = JSON.parse(process.argv[2] || '{}');
@@ -24,6 +26,17 @@ const secrets = new Map(cfg.clients.map((c) => [c.client_id, c.client_secret]));
 let mode = 'ok';
 
 const b64u = (buf) => Buffer.from(buf).toString('base64url');
+
+// LINE signs native apps' ID tokens ES256 with a key of its JWKS (/certs).
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const ecJwk = { ...ec.privateKey.export({ format: 'jwk' }), kid: 'line-es-1', use: 'sig', alg: 'ES256' };
+const ecPublic = { ...ec.publicKey.export({ format: 'jwk' }), kid: 'line-es-1', use: 'sig', alg: 'ES256' };
+
+function es256(payload, kid) {
+  const input = `${b64u(JSON.stringify({ alg: 'ES256', typ: 'JWT', kid }))}.${b64u(JSON.stringify(payload))}`;
+  const sig = sign('sha256', Buffer.from(input), { key: ec.privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${b64u(sig)}`;
+}
 
 function hs256(header, payload, secret) {
   const input = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(payload))}`;
@@ -46,6 +59,15 @@ function tweak(idToken) {
     case 'alg_es256': return hs256({ alg: 'ES256', typ: 'JWT' }, payload, secret).replace(
       /^[^.]+/, b64u(JSON.stringify({ alg: 'ES256', typ: 'JWT', kid: 'x' })));
     case 'bad_sig': return hs256({ alg: 'HS256', typ: 'JWT' }, payload, `${secret}x`);
+    // native apps: ES256 by LINE's key; an unknown kid; alg confusion with
+    // the public key (its JWK JSON, and its PEM) as an HMAC secret
+    case 'native_es256': return es256(payload, 'line-es-1');
+    case 'native_unknown_kid': return es256(payload, 'line-es-9');
+    case 'native_hs256_pubkey':
+      return hs256({ alg: 'HS256', typ: 'JWT', kid: 'line-es-1' }, payload, JSON.stringify(ecPublic));
+    case 'native_hs256_pem':
+      return hs256({ alg: 'HS256', typ: 'JWT', kid: 'line-es-1' }, payload,
+        ec.publicKey.export({ format: 'pem', type: 'spki' }));
     default: return idToken;
   }
   return hs256({ alg: 'HS256', typ: 'JWT' }, payload, secret);
@@ -74,6 +96,7 @@ server.listen(0, '127.0.0.1', () => {
       userinfo: '/v2/profile',
     },
     enabledJWA: { idTokenSigningAlgValues: ['HS256', 'ES256'] },
+    jwks: { keys: [ecJwk] },
     pkce: { required: () => true },
     scopes: ['openid', 'profile', 'email'],
     claims: { openid: ['sub'], profile: ['name', 'picture'], email: ['email'] },
