@@ -7,8 +7,9 @@
  * anything else is refused and the channel secret is never tried as
  * another algorithm's key.  For native apps it must say ES256, and the
  * key is the JWKS's EC P-256 key of the token's kid: an HS256 token made
- * with the public key as its secret is refused by the pin.  cjose checks the HMAC; the claims are then checked here, the
- * strings compared in constant time (sodium_memcmp).
+ * with the public key as its secret is refused by the pin.  cjose checks
+ * the signature; the claims are then checked here, the strings compared
+ * in constant time (sodium_memcmp).
  */
 #include <stdlib.h>
 #include <string.h>
