@@ -23,6 +23,7 @@
 #include "sso_line.h"
 
 #define LINE_JWKS_TTL_S 3600
+#define LINE_JWKS_REFETCH_S 60
 
 typedef struct native_op {
     line_ctx *ctx;
@@ -236,10 +237,12 @@ tn_status line_h_native(tn_plugin *self, tn_request *req, void *ud)
         return TN_DONE;
     }
     json_decref(j);
-    /* The cached keys serve when fresh, for this URL, and with the kid. */
-    if (ctx->jwks && strcmp(ctx->jwks_url, op->set.jwks_endpoint) == 0 &&
-        (long long)time(NULL) - ctx->jwks_at < LINE_JWKS_TTL_S &&
-        line_jwks_has_kid(ctx->jwks, op->token)) {
+    /* The cached keys serve when fresh, for this URL, and with the kid;
+     * an unknown kid fetches again, but not more than once a minute, so
+     * tokens with made-up kids do not turn into calls to LINE. */
+    long long age = (long long)time(NULL) - ctx->jwks_at;
+    if (ctx->jwks && strcmp(ctx->jwks_url, op->set.jwks_endpoint) == 0 && age < LINE_JWKS_TTL_S &&
+        (age < LINE_JWKS_REFETCH_S || line_jwks_has_kid(ctx->jwks, op->token))) {
         verify_and_go(op);
         return TN_SUSPEND;
     }
