@@ -80,6 +80,8 @@ tn_status line_h_native_nonce(tn_plugin *self, tn_request *req, void *ud)
         api->resp_error(req, 404, "not_found", "native app sign-in is off");
         return TN_DONE;
     }
+    if (line_take(ctx, req) != 0)
+        return TN_DONE;
     if ((op = api->req_alloc(req, sizeof *op)) == NULL)
         return TN_ERROR;
     op->ctx = ctx;
@@ -228,6 +230,8 @@ tn_status line_h_native(tn_plugin *self, tn_request *req, void *ud)
         api->resp_error(req, 404, "not_found", "native app sign-in is off");
         return TN_DONE;
     }
+    if (line_take(ctx, req) != 0)
+        return TN_DONE;
     j = body && len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
     if (!json_is_string(json_object_get(j, "id_token")) ||
         (op->token = api->req_strdup(req, json_string_value(json_object_get(j, "id_token")))) ==

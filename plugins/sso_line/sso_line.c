@@ -9,6 +9,7 @@
  * Sessions are the auth plugin's, opened through its "auth.sessions"
  * interface (plugins/auth/include/tanomu_auth.h).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,6 +116,42 @@ static const tn_config_key line_keys[] = {
      .description = "Clock difference with LINE tolerated for exp and iat (seconds)."},
     {.name = NULL},
 };
+
+/* Plugin-wide (tanomu.conf plugins.sso_line). */
+static const tn_config_key line_global_keys[] = {
+    {.name = "start_rate_per_min",
+     .type = TN_TYPE_FLOAT,
+     .default_value = "30",
+     .min = 0.1,
+     .max = 100000,
+     .description = "Sign-ins started (start, native nonce and token) per minute per client "
+                    "address and tenant: each writes a row or calls LINE."},
+    {.name = "start_burst",
+     .type = TN_TYPE_INT,
+     .default_value = "30",
+     .min = 1,
+     .max = 100000,
+     .description = "Sign-ins a client address may start at once."},
+    {.name = NULL},
+};
+
+int line_take(line_ctx *ctx, tn_request *req)
+{
+    const tn_api *api = ctx->api;
+    uint64_t retry = 0;
+    char secs[24];
+    int rc = api->limit_take(ctx->zone, api->req_tenant(req), api->req_client_addr(req), 1, &retry);
+    if (rc == 1)
+        return 0;
+    if (rc < 0) { /* a bug, not the client's: logged, and not held against them */
+        api->req_log(req, TN_LOG_WARN, "sso_line: limit_take: %s", api->last_error(ctx->self));
+        return 0;
+    }
+    api->resp_error(req, 429, "too_many_requests", "too many LINE sign-ins started; retry later");
+    snprintf(secs, sizeof secs, "%llu", (unsigned long long)(retry + 999) / 1000);
+    api->resp_header(req, "Retry-After", secs);
+    return -1;
+}
 
 void line_settings_read(const line_ctx *ctx, tn_request *req, line_settings *s)
 {
@@ -227,6 +264,13 @@ static int line_init(tn_plugin *self, const tn_api *api)
         api->log(self, TN_LOG_ERROR, "sso_line: %s", api->last_error(self));
         return -1;
     }
+    const tn_config *g = api->plugin_config(self);
+    ctx->zone = api->limit_zone(self, "start", api->config_float(g, "start_rate_per_min") / 60.0,
+                                (unsigned)api->config_int(g, "start_burst"), 128 * 1024);
+    if (ctx->zone == NULL) {
+        api->log(self, TN_LOG_ERROR, "sso_line: limit_zone: %s", api->last_error(self));
+        return -1;
+    }
     ctx->logins = api->metric_counter(self, "logins_total", "Sign-ins through LINE.");
     ctx->refusals = api->metric_counter(self, "refusals_total",
                                         "LINE callbacks refused (state, code, ID token).");
@@ -270,6 +314,7 @@ static const tn_plugin_desc line_desc = {
     .check = line_check,
     .init = line_init,
     .fini = line_fini,
+    .global_settings = line_global_keys,
     .schema_needs = "0001_sso_line",
 };
 

@@ -16,6 +16,7 @@ typedef struct line_ctx {
     tn_plugin *self;
     const tanomu_auth_sessions *auth; /* the auth plugin's sessions */
     tn_metric *logins, *refusals;
+    tn_limit *zone; /* "start": per client address and tenant */
     /* native.c: the last JWKS fetched (LINE's, shared by tenants), malloc'd */
     char *jwks_url, *jwks;
     long long jwks_at; /* Unix seconds */
@@ -45,6 +46,8 @@ tn_status line_h_native(tn_plugin *self, tn_request *req, void *ud);
  * or a sign-up), answered and resumed; TN_OK or an error (nothing run). */
 int line_sign_in_sub(line_ctx *ctx, tn_request *req, const char *sub);
 
+/* Takes one unit of the start zone: 0, or -1 after answering 429. */
+int line_take(line_ctx *ctx, tn_request *req);
 /* resp_json of a jansson value (stolen); 500 when out of memory. */
 void line_answer(const tn_api *api, tn_request *req, int status, void *json);
 /* security.important_operation for the notifications plugin, in the

@@ -122,7 +122,7 @@ static tn_status flow_begin(line_ctx *ctx, tn_request *req, int link)
 tn_status line_h_start(tn_plugin *self, tn_request *req, void *ud)
 {
     (void)self;
-    return flow_begin(ud, req, 0);
+    return line_take(ud, req) == 0 ? flow_begin(ud, req, 0) : TN_DONE;
 }
 
 tn_status line_h_link(tn_plugin *self, tn_request *req, void *ud)

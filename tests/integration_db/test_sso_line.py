@@ -140,12 +140,14 @@ class LineTest(AuthCase):
         super().setUp()
         self.provider.mode("ok")
 
-    def line_server(self, line=None, auth=None, workers=2):
+    def line_server(self, line=None, auth=None, workers=2, wide=None):
         """auth and sso_line enabled for a and b, each with its own LINE
         channel; the channel secret sealed with the keyring."""
         db = {"plugin_migrations_dir": os.path.join(harness.SOURCE_DIR, "plugins")}
         conf = {"secrets": {"keyring_dir": "keys"},
                 "outbound": {"allow": [f"127.0.0.1:{self.provider.port}"]}}
+        if wide:
+            conf["plugins"] = {"sso_line": wide}
         srv = self.db_server(start=False, migrate=False, plugins=("auth", "sso_line"), db=db,
                              workers=workers, conf=conf)
         srv.write_conf()
@@ -353,6 +355,19 @@ class LineTest(AuthCase):
         self.assertEqual(r.status, 200, f"{r}\n{srv.tail()}")
         self.assertEqual(r.json()["user"]["id"], uid)
         self.assertEqual(srv.req("b", "GET", "/auth/line/start").status, 404)
+
+    def test_start_rate_limited_per_address_and_tenant(self):
+        """Starting sign-ins writes a row each: a client address gets
+        start_burst of them at once per tenant, then 429 with Retry-After;
+        another tenant's budget is its own."""
+        srv = self.line_server(wide={"start_burst": 3, "start_rate_per_min": 0.5})
+        for _ in range(3):
+            self.start(srv, "a")
+        r = srv.req("a", "GET", "/auth/line/start")
+        self.assertEqual((r.status, r.json()["error"]["code"]), (429, "too_many_requests"), r)
+        self.assertRegex(r.get("Retry-After") or "", r"^[1-9][0-9]*$")
+        self.start(srv, "b")
+        self.assertEqual(self.pg.scalar("SELECT count(*) FROM sso_line_flows;"), "4")
 
     def test_signup_role_never_admin(self):
         """signup_role tenant_admin is refused by `tanomu check`."""
