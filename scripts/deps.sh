@@ -15,6 +15,9 @@ PKGS="$PKGS libunistring-dev libpwquality-dev cracklib-runtime john-data"
 PKGS="$PKGS liboath-dev"
 # plugins/waf: OWASP CRS through libmodsecurity (docs/waf.md)
 PKGS="$PKGS libmodsecurity-dev modsecurity-crs"
+
+# plugins/sso_line: ID token (JWS) verification
+PKGS="$PKGS libcjose-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "auth.h"
+#include "iface.h"
 #include "session.h"
 #include "tokens.h"
 #include "totp.h"
@@ -237,6 +238,8 @@ typedef struct hook_op {
     int pre_mfa;       /* password passed, TOTP pending: no principal yet */
     int enrol_only;    /* MFA required and not set up: only enrolment answers */
     const char *route; /* the request's */
+    /* s.auth_method: "password", "line" (the auth.sessions interface) */
+    const char *method;
 } hook_op;
 
 static void hook_csrf_refused(tn_request *req, const tn_db_result *res, void *ud)
@@ -254,7 +257,7 @@ static int set_auth(const tn_api *api, tn_request *req, const hook_op *op)
 {
     tn_attr attr = {.name = "buyer_id", .value = op->buyer_id};
     tn_auth_info info = {.size = sizeof info,
-                         .method = "password",
+                         .method = op->method ? op->method : "password",
                          .auth_time = op->auth_time,
                          .mfa_passed = op->mfa_passed,
                          .session_hash = op->sid,
@@ -328,6 +331,7 @@ static void hook_touched(tn_request *req, const tn_db_result *res, void *ud)
         op->roles = api->req_strdup(req, api->db_value(res, 0, 1));
         op->auth_time = strtoll(api->db_value(res, 0, 2), NULL, 10);
         op->mfa_passed = strcmp(api->db_value(res, 0, 3), "t") == 0;
+        op->method = api->req_strdup(req, api->db_value(res, 0, 4));
         if (api->db_value(res, 0, 5) != NULL) /* only a buyer's staff have one */
             op->buyer_id = api->req_strdup(req, api->db_value(res, 0, 5));
         if (!op->user_id || !op->roles) {
@@ -555,7 +559,7 @@ static int auth_init(tn_plugin *self, const tn_api *api)
         api->job_schedule(self, &job, auth_cleanup, ctx) != TN_OK || auth_routes_add(ctx) != 0 ||
         auth_sessions_routes_add(ctx) != 0 || auth_users_routes_add(ctx) != 0 ||
         auth_mfa_routes_add(ctx) != 0 || auth_tokens_routes_add(ctx) != 0 ||
-        auth_email_routes_add(ctx) != 0) {
+        auth_email_routes_add(ctx) != 0 || auth_iface_export(ctx) != TN_OK) {
         api->log(self, TN_LOG_ERROR, "auth: registration failed: %s", api->last_error(self));
         return -1;
     }
