@@ -1,0 +1,52 @@
+/*
+ * notify.h - the notifications plugin's shared state and parts:
+ *   notify.c     descriptor, settings, init: durable subscriptions
+ *   email.c      one event -> recipients from the database -> messages
+ *                sent with curl_run (SMTP, STARTTLS), delivery log rows
+ *   log.c        the delivery log: rows, and GET /api/v1/notify/deliveries
+ *   mail.c       the message builder (pure), template.c the templates
+ */
+#ifndef NOTIFY_H
+#define NOTIFY_H
+
+#include <stdint.h>
+
+#include <tanomu/tanomu.h>
+
+#define NOTIFY_MAX_RCPT 10 /* recipients of one event per channel */
+
+typedef struct notify_ctx {
+    const tn_api *api;
+    tn_plugin *self;
+    tn_metric *mail_sent, *mail_failed, *mail_refused;
+} notify_ctx;
+
+/* One delivery log row, kept until the attempt's rows are written. */
+typedef struct notify_row {
+    char recipient[64]; /* masked */
+    char hash[65];      /* hex SHA-256 of tenant and address */
+    const char *result; /* "sent", "failed", "refused" */
+    char provider_id[128];
+    char detail[128];
+} notify_row;
+
+/* Whether the comma-separated list holds name exactly. */
+int notify_list_has(const char *list, const char *name);
+
+/* Hex SHA-256 of "tenant\naddress-in-lower-case" into out[65]. */
+void notify_hash_addr(const char *tenant, const char *addr, char out[65]);
+
+/* The durable subscriber of the e-mail channel (every event it knows). */
+tn_status notify_email_event(tn_plugin *self, const tn_event *ev, tn_delivery *d, void *ud);
+
+/* Inserts rows (event, channel, attempt) into notify_deliveries in tx;
+ * done(tx, ok, ud) after the last (ok 0 when a statement failed). */
+typedef void (*notify_rows_fn)(tn_tx *tx, int ok, void *ud);
+int notify_log_rows(notify_ctx *c, tn_tx *tx, int64_t event_id, const char *event,
+                    const char *channel, int attempt, const notify_row *rows, int nrows,
+                    notify_rows_fn done, void *ud);
+
+/* GET /api/v1/notify/deliveries (tenant admins). */
+tn_status notify_deliveries_route(tn_plugin *self, tn_request *req, void *ud);
+
+#endif
