@@ -119,7 +119,9 @@ static void failed_logged(tn_tx *tx, const tn_db_result *res, void *ud)
 {
     mail_job *j = ud;
     (void)tx;
-    (void)res;
+    if (j->c->api->db_status(res) != TN_OK)
+        j->c->api->log(j->c->self, TN_LOG_WARN, "failed attempt not logged: status %d",
+                       j->c->api->db_status(res));
     j->c->api->delivery_done(j->d, 0, "e-mail not sent to every recipient");
     job_free(j);
 }

@@ -31,8 +31,12 @@ static void inserted(tn_tx *tx, const tn_db_result *res, void *ud)
 {
     rows_op *op = ud;
 
-    if (op->c->api->db_status(res) != TN_OK)
+    if (op->c->api->db_status(res) != TN_OK) {
+        if (op->ok) /* the status and SQLSTATE only: the message may quote values */
+            op->c->api->log(op->c->self, TN_LOG_WARN, "delivery log not written: status %d sqlstate %s",
+                            op->c->api->db_status(res), op->c->api->db_sqlstate(res));
         op->ok = 0;
+    }
     if (--op->remaining > 0)
         return;
     op->done(tx, op->ok, op->ud);
