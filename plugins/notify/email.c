@@ -81,21 +81,6 @@ static const char *pstr(json_t *o, const char *key)
     return s ? s : "";
 }
 
-static int uuid_ok(const char *s)
-{
-    if (strlen(s) != 36)
-        return 0;
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return 0;
-        } else if (!strchr("0123456789abcdefABCDEF", s[i])) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 static void var(mail_job *j, const char *name, const char *value)
 {
     json_object_set_new(j->vars, name, json_string(value ? value : ""));
@@ -463,9 +448,9 @@ tn_status notify_email_event(tn_plugin *self, const tn_event *ev, tn_delivery *d
         return TN_ERROR;
     }
     key = strncmp(ev->name, "order.", 6) == 0 ? "id" : "user_id";
-    if (strncmp(ev->name, "order.", 6) == 0 && !uuid_ok(pstr(j->payload, "id")))
+    if (strncmp(ev->name, "order.", 6) == 0 && !notify_uuid_ok(pstr(j->payload, "id")))
         key = "order_id";
-    if (!uuid_ok(pstr(j->payload, key))) {
+    if (!notify_uuid_ok(pstr(j->payload, key))) {
         api->log(self, TN_LOG_WARN, "event %lld (%s): no %s in the payload: not sent",
                  (long long)ev->id, ev->name, key);
         job_free(j);

@@ -25,6 +25,36 @@ static const char *const events[] = {
     "security.important_operation", "auth.password_reset_requested", "auth.user_invited",
     "auth.account_locked", "auth.email_changed", NULL};
 
+/* Events that go to webhooks: never account events (they carry reset
+ * codes and addresses). */
+static const char *const webhook_events[] = {"order.placed", "order.accepted", "order.shipped",
+                                             "order.cancelled", "announcement.published", NULL};
+
+int notify_webhook_event_known(const char *name)
+{
+    if (strcmp(name, "*") == 0)
+        return 1;
+    for (int i = 0; webhook_events[i]; i++)
+        if (strcmp(webhook_events[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+int notify_uuid_ok(const char *s)
+{
+    if (strlen(s) != 36)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return 0;
+        } else if (!strchr("0123456789abcdefABCDEF", s[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static const tn_config_key keys[] = {
     {.name = "language", .type = TN_TYPE_STRING, .default_value = "ja", .min = 2, .max = 2,
      .description = "Language of the messages: ja or en."},
@@ -129,6 +159,14 @@ static int init(tn_plugin *self, const tn_api *api)
         if (rc != TN_OK)
             return rc;
     }
+    for (int i = 0; webhook_events[i]; i++) {
+        rc = api->event_subscribe_durable(self, webhook_events[i], notify_webhook_event, c);
+        if (rc != TN_OK)
+            return rc;
+    }
+    rc = notify_webhook_routes(c);
+    if (rc != TN_OK)
+        return rc;
     return api->route_add(self, "GET", "/api/v1/notify/deliveries", TN_ACCESS_ROLES,
                           "tenant_admin", notify_deliveries_route, c);
 }
@@ -139,11 +177,12 @@ static const tn_plugin_desc notify_desc = {
     .abi_minor = TN_SDK_ABI_MINOR,
     .name = "notify",
     .version = NOTIFY_VERSION,
-    .description = "Notifications: e-mail (SMTP, STARTTLS) from durable events, delivery log.",
+    .description = "Notifications from durable events: e-mail (SMTP, STARTTLS), Standard "
+                   "Webhooks, a delivery log.",
     .settings = keys,
     .check = check,
     .init = init,
-    .schema_needs = "0001_notify",
+    .schema_needs = "0002_notify_webhooks",
 };
 
 TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void)

@@ -9,6 +9,7 @@
 #ifndef NOTIFY_H
 #define NOTIFY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <tanomu/tanomu.h>
@@ -45,6 +46,19 @@ typedef void (*notify_rows_fn)(tn_tx *tx, int ok, void *ud);
 int notify_log_rows(notify_ctx *c, tn_tx *tx, int64_t event_id, const char *event,
                     const char *channel, int attempt, const notify_row *rows, int nrows,
                     notify_rows_fn done, void *ud);
+
+/* 1: s is a UUID in its text form. */
+int notify_uuid_ok(const char *s);
+
+/* The webhook channel (webhook.c): its durable subscriber, the events it
+ * carries, and the Standard Webhooks signature "v1,<base64>" of
+ * id.ts.body under key (out: at least 48 bytes); 0 or -1. */
+tn_status notify_webhook_event(tn_plugin *self, const tn_event *ev, tn_delivery *d, void *ud);
+int notify_webhook_event_known(const char *name);
+int notify_webhook_sign(const unsigned char *key, size_t key_len, const char *id, const char *ts,
+                        const char *body, size_t body_len, char *out, size_t cap);
+/* POST/GET/DELETE /api/v1/notify/webhooks (webhook_api.c). */
+int notify_webhook_routes(notify_ctx *c);
 
 /* GET /api/v1/notify/deliveries (tenant admins). */
 tn_status notify_deliveries_route(tn_plugin *self, tn_request *req, void *ud);
