@@ -74,6 +74,14 @@ static const tn_config_key keys[] = {
      .max = 200, .description = "Display name of the sender (UTF-8)."},
     {.name = "smtp_timeout_ms", .type = TN_TYPE_INT, .default_value = "15000", .min = 1000,
      .max = 25000, .description = "Time allowed for one message (the delivery has 30 s)."},
+    {.name = "line_channel_token", .type = TN_TYPE_STRING, .flags = TN_KEY_SECRET,
+     .default_value = "", .min = 0, .max = 500,
+     .description = "LINE Messaging API channel access token, sealed; empty: no LINE."},
+    {.name = "line_events", .type = TN_TYPE_STRING,
+     .default_value = "order.placed,order.accepted,order.shipped,order.cancelled", .min = 0,
+     .max = 2000, .description = "Comma-separated order events pushed by LINE."},
+    {.name = "line_api_base", .type = TN_TYPE_STRING, .default_value = "https://api.line.me",
+     .min = 9, .max = 255, .description = "Messaging API base URL (tests: a local peer)."},
     {.name = NULL},
 };
 
@@ -98,6 +106,12 @@ static int check(const tn_api *api, const tn_config *cfg, tn_check *chk)
             bad = 1;
             break;
         }
+    const char *base = api->config_str(cfg, "line_api_base");
+    if (strncmp(base, "https://", 8) != 0 || base[strlen(base) - 1] == '/' ||
+        strpbrk(base, " \t\r\n?#") != NULL) {
+        api->check_error(chk, "line_api_base", "must be https://host[:port] without a trailing /");
+        bad = 1;
+    }
     if (url[0] != '\0' && !mail_addr_ok(from)) {
         api->check_error(chk, "mail_from", "must be a plain address (name@example.jp)");
         bad = 1;
@@ -164,6 +178,11 @@ static int init(tn_plugin *self, const tn_api *api)
         if (rc != TN_OK)
             return rc;
     }
+    for (int i = 0; i < 4; i++) { /* the order events */
+        rc = api->event_subscribe_durable(self, webhook_events[i], notify_line_event, c);
+        if (rc != TN_OK)
+            return rc;
+    }
     rc = notify_webhook_routes(c);
     if (rc != TN_OK)
         return rc;
@@ -178,7 +197,7 @@ static const tn_plugin_desc notify_desc = {
     .name = "notify",
     .version = NOTIFY_VERSION,
     .description = "Notifications from durable events: e-mail (SMTP, STARTTLS), Standard "
-                   "Webhooks, a delivery log.",
+                   "Webhooks, LINE push, a delivery log.",
     .settings = keys,
     .check = check,
     .init = init,

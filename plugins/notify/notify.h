@@ -60,6 +60,12 @@ int notify_webhook_sign(const unsigned char *key, size_t key_len, const char *id
 /* POST/GET/DELETE /api/v1/notify/webhooks (webhook_api.c). */
 int notify_webhook_routes(notify_ctx *c);
 
+/* LINE push (line.c): the subscriber, the user ID rule (U + 32 hex)
+ * and the retry key of (tenant, event, user) as a UUID text (37 bytes). */
+tn_status notify_line_event(tn_plugin *self, const tn_event *ev, tn_delivery *d, void *ud);
+int notify_line_user_ok(const char *s);
+void notify_line_retry_key(const char *tenant, int64_t event_id, const char *user, char out[37]);
+
 /* GET /api/v1/notify/deliveries (tenant admins). */
 tn_status notify_deliveries_route(tn_plugin *self, tn_request *req, void *ud);
 
