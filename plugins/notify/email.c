@@ -146,8 +146,8 @@ static void finish(mail_job *j)
         return;
     }
     if (api->tx_begin(j->c->self, j->tenant, &own) != TN_OK ||
-        notify_log_rows(j->c, own, j->event_id, j->event, "email", j->attempt, j->rows,
-                        j->nrows, failed_rows, j) != TN_OK) {
+        notify_log_rows(j->c, own, j->event_id, j->event, "email", j->attempt, j->rows, j->nrows,
+                        failed_rows, j) != TN_OK) {
         if (own)
             api->tx_rollback(own, NULL, NULL);
         api->delivery_done(j->d, 0, "e-mail not sent to every recipient");
@@ -191,8 +191,7 @@ static void sent(tn_plugin *self, void *easy, int result, int curl_code, const c
                  error ? error : "");
         j->failed = 1;
         api->metric_add(j->c->mail_failed, j->tenant, 1);
-        api->log(j->c->self, TN_LOG_WARN,
-                 "e-mail for event %lld attempt %d to %s failed: %d/%d %s",
+        api->log(j->c->self, TN_LOG_WARN, "e-mail for event %lld attempt %d to %s failed: %d/%d %s",
                  (long long)j->event_id, j->attempt, row->recipient, result, curl_code,
                  error ? error : "");
     }
@@ -269,8 +268,7 @@ static int start_send(mail_job *j, const tn_config *cfg, const notify_template *
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)api->config_int(cfg, "smtp_timeout_ms"));
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     if (api->curl_run(j->c->self, NULL, e, sent, s, NULL) != TN_OK) {
-        snprintf(row->detail, sizeof row->detail, "not started: %s",
-                 api->last_error(j->c->self));
+        snprintf(row->detail, sizeof row->detail, "not started: %s", api->last_error(j->c->self));
         goto fail;
     }
     j->nrows++;
@@ -297,8 +295,7 @@ static void send_all(mail_job *j, tn_tx *tx, const tn_db_result *sent_before)
 {
     const tn_api *api = j->c->api;
     const tn_config *cfg = api->tenant_config(j->c->self, j->tenant);
-    const notify_template *t =
-        cfg ? tpl_find(j->event, api->config_str(cfg, "language")) : NULL;
+    const notify_template *t = cfg ? tpl_find(j->event, api->config_str(cfg, "language")) : NULL;
 
     (void)tx;
     j->pending = 1; /* held until every send started */

@@ -55,31 +55,6 @@ static void line_free(line_job *j)
     free(j);
 }
 
-int notify_line_user_ok(const char *s)
-{
-    if (s == NULL || strlen(s) != 33 || s[0] != 'U')
-        return 0;
-    for (int i = 1; i < 33; i++)
-        if (!strchr("0123456789abcdef", s[i]))
-            return 0;
-    return 1;
-}
-
-void notify_line_retry_key(const char *tenant, int64_t event_id, const char *user, char out[37])
-{
-    unsigned char h[crypto_hash_sha256_BYTES];
-    char in[200];
-    int n = snprintf(in, sizeof in, "line\n%s\n%lld\n%s", tenant, (long long)event_id, user);
-
-    crypto_hash_sha256(h, (const unsigned char *)in, (unsigned long long)(n > 0 ? n : 0));
-    h[6] = (unsigned char)((h[6] & 0x0F) | 0x40); /* the version-4 layout */
-    h[8] = (unsigned char)((h[8] & 0x3F) | 0x80);
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", h[0], h[1],
-             h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13], h[14],
-             h[15]);
-}
-
 /* ---- the end ------------------------------------------------------------- */
 
 static void own_committed(tn_tx *tx, const tn_db_result *res, void *ud)
@@ -115,8 +90,8 @@ static void line_finish(line_job *j)
     tn_tx *tx = NULL;
 
     if (!j->failed) {
-        if (notify_log_rows(j->c, api->delivery_tx(j->d), j->event_id, j->event, "line",
-                            j->attempt, j->rows, j->nrows, acked_rows, j) != TN_OK) {
+        if (notify_log_rows(j->c, api->delivery_tx(j->d), j->event_id, j->event, "line", j->attempt,
+                            j->rows, j->nrows, acked_rows, j) != TN_OK) {
             api->delivery_done(j->d, 0, "delivery log not written");
             line_free(j);
         }
@@ -220,9 +195,15 @@ static void push(line_job *j, const tn_config *cfg, int i)
     tn_http_header h[] = {{"Content-Type", "application/json"},
                           {"Authorization", auth},
                           {"X-Line-Retry-Key", key}};
-    tn_http_request r = {.size = sizeof r, .method = "POST", .url = url, .headers = h,
-                         .nheaders = 3, .body = body, .body_len = body ? strlen(body) : 0,
-                         .timeout_ms = 15000, .max_response = 65536};
+    tn_http_request r = {.size = sizeof r,
+                         .method = "POST",
+                         .url = url,
+                         .headers = h,
+                         .nheaders = 3,
+                         .body = body,
+                         .body_len = body ? strlen(body) : 0,
+                         .timeout_ms = 15000,
+                         .max_response = 65536};
     *s = (line_send){.j = j, .i = i};
     if (body == NULL || api->http_call(j->c->self, NULL, &r, pushed, s, NULL) != TN_OK) {
         free(s);

@@ -33,7 +33,8 @@ static void inserted(tn_tx *tx, const tn_db_result *res, void *ud)
 
     if (op->c->api->db_status(res) != TN_OK) {
         if (op->ok) /* the status and SQLSTATE only: the message may quote values */
-            op->c->api->log(op->c->self, TN_LOG_WARN, "delivery log not written: status %d sqlstate %s",
+            op->c->api->log(op->c->self, TN_LOG_WARN,
+                            "delivery log not written: status %d sqlstate %s",
                             op->c->api->db_status(res), op->c->api->db_sqlstate(res));
         op->ok = 0;
     }
@@ -61,8 +62,14 @@ int notify_log_rows(notify_ctx *c, tn_tx *tx, int64_t event_id, const char *even
     snprintf(id, sizeof id, "%lld", (long long)event_id);
     snprintf(att, sizeof att, "%d", attempt);
     for (int i = 0; i < nrows; i++) {
-        const char *p[9] = {id,          event,           channel,           rows[i].recipient,
-                            rows[i].hash, att,            rows[i].result,    rows[i].provider_id,
+        const char *p[9] = {id,
+                            event,
+                            channel,
+                            rows[i].recipient,
+                            rows[i].hash,
+                            att,
+                            rows[i].result,
+                            rows[i].provider_id,
                             rows[i].detail};
         if (c->api->tx_query(tx, insert_sql, 9, p, inserted, op) != TN_OK) {
             if (i == 0) { /* nothing queued: the caller decides */
@@ -94,14 +101,15 @@ static void listed(tn_request *req, const tn_db_result *res, void *ud)
         const char *v[11];
         for (int k = 0; k < 11; k++)
             v[k] = api->db_value(res, r, k);
-        json_array_append_new(
-            arr, json_pack("{s:I, s:I, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:s, s:s}", "id",
-                           (json_int_t)strtoll(v[0], NULL, 10), "event_id",
-                           (json_int_t)strtoll(v[1], NULL, 10), "event", v[2], "channel", v[3],
-                           "recipient", v[4], "attempts", atoi(v[5]), "result", v[6],
-                           "provider_id", v[7] ? json_string(v[7]) : json_null(), "detail",
-                           v[8] ? json_string(v[8]) : json_null(), "created_at", v[9],
-                           "recipient_hash", v[10]));
+        json_array_append_new(arr,
+                              json_pack("{s:I, s:I, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:s, s:s}",
+                                        "id", (json_int_t)strtoll(v[0], NULL, 10), "event_id",
+                                        (json_int_t)strtoll(v[1], NULL, 10), "event", v[2],
+                                        "channel", v[3], "recipient", v[4], "attempts", atoi(v[5]),
+                                        "result", v[6], "provider_id",
+                                        v[7] ? json_string(v[7]) : json_null(), "detail",
+                                        v[8] ? json_string(v[8]) : json_null(), "created_at", v[9],
+                                        "recipient_hash", v[10]));
     }
     if (out && arr && json_object_set(out, "deliveries", arr) == 0)
         text = json_dumps(out, JSON_COMPACT);
@@ -141,8 +149,7 @@ tn_status notify_deliveries_route(tn_plugin *self, tn_request *req, void *ud)
 
     (void)self;
     if (number_param(req, api, "limit", 1, 200, 50, &limit) != 0 ||
-        number_param(req, api, "before", 1, 9007199254740991LL, 9007199254740991LL, &before) !=
-            0) {
+        number_param(req, api, "before", 1, 9007199254740991LL, 9007199254740991LL, &before) != 0) {
         api->resp_error(req, 400, "invalid_query", "limit is 1..200, before a delivery id");
         return TN_DONE;
     }

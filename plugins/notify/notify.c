@@ -4,7 +4,6 @@
  * knows is a durable subscription: a delivery that fails is retried by
  * the outbox, and what went out is in the delivery log.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,15 +19,22 @@
 
 static notify_ctx notify_state; /* this worker's; the ud of every callback */
 
-static const char *const events[] = {
-    "order.placed",        "order.accepted",     "order.shipped",      "order.cancelled",
-    "security.important_operation", "auth.password_reset_requested", "auth.user_invited",
-    "auth.account_locked", "auth.email_changed", NULL};
+static const char *const events[] = {"order.placed",
+                                     "order.accepted",
+                                     "order.shipped",
+                                     "order.cancelled",
+                                     "security.important_operation",
+                                     "auth.password_reset_requested",
+                                     "auth.user_invited",
+                                     "auth.account_locked",
+                                     "auth.email_changed",
+                                     NULL};
 
 /* Events that go to webhooks: never account events (they carry reset
  * codes and addresses). */
-static const char *const webhook_events[] = {"order.placed", "order.accepted", "order.shipped",
-                                             "order.cancelled", "announcement.published", NULL};
+static const char *const webhook_events[] = {"order.placed",           "order.accepted",
+                                             "order.shipped",          "order.cancelled",
+                                             "announcement.published", NULL};
 
 int notify_webhook_event_known(const char *name)
 {
@@ -56,32 +62,75 @@ int notify_uuid_ok(const char *s)
 }
 
 static const tn_config_key keys[] = {
-    {.name = "language", .type = TN_TYPE_STRING, .default_value = "ja", .min = 2, .max = 2,
+    {.name = "language",
+     .type = TN_TYPE_STRING,
+     .default_value = "ja",
+     .min = 2,
+     .max = 2,
      .description = "Language of the messages: ja or en."},
-    {.name = "mail_events", .type = TN_TYPE_STRING, .default_value = MAIL_EVENTS, .min = 0,
-     .max = 2000, .description = "Comma-separated events sent by e-mail (empty: none)."},
-    {.name = "smtp_url", .type = TN_TYPE_STRING, .default_value = "", .min = 0, .max = 255,
+    {.name = "mail_events",
+     .type = TN_TYPE_STRING,
+     .default_value = MAIL_EVENTS,
+     .min = 0,
+     .max = 2000,
+     .description = "Comma-separated events sent by e-mail (empty: none)."},
+    {.name = "smtp_url",
+     .type = TN_TYPE_STRING,
+     .default_value = "",
+     .min = 0,
+     .max = 255,
      .description = "SMTP submission server, smtp://host:587/ehlo-domain (STARTTLS is "
                     "required) or smtps://host:465/ehlo-domain; empty: no e-mail."},
-    {.name = "smtp_user", .type = TN_TYPE_STRING, .default_value = "", .min = 0, .max = 255,
+    {.name = "smtp_user",
+     .type = TN_TYPE_STRING,
+     .default_value = "",
+     .min = 0,
+     .max = 255,
      .description = "SMTP AUTH user name (empty: no AUTH)."},
-    {.name = "smtp_password", .type = TN_TYPE_STRING, .flags = TN_KEY_SECRET,
-     .default_value = "", .min = 0, .max = 255,
+    {.name = "smtp_password",
+     .type = TN_TYPE_STRING,
+     .flags = TN_KEY_SECRET,
+     .default_value = "",
+     .min = 0,
+     .max = 255,
      .description = "SMTP AUTH password; write it sealed (tanomu secret seal)."},
-    {.name = "mail_from", .type = TN_TYPE_STRING, .default_value = "", .min = 0,
-     .max = 254, .description = "Our sender address (a plain addr-spec)."},
-    {.name = "mail_from_name", .type = TN_TYPE_STRING, .default_value = "", .min = 0,
-     .max = 200, .description = "Display name of the sender (UTF-8)."},
-    {.name = "smtp_timeout_ms", .type = TN_TYPE_INT, .default_value = "15000", .min = 1000,
-     .max = 25000, .description = "Time allowed for one message (the delivery has 30 s)."},
-    {.name = "line_channel_token", .type = TN_TYPE_STRING, .flags = TN_KEY_SECRET,
-     .default_value = "", .min = 0, .max = 500,
+    {.name = "mail_from",
+     .type = TN_TYPE_STRING,
+     .default_value = "",
+     .min = 0,
+     .max = 254,
+     .description = "Our sender address (a plain addr-spec)."},
+    {.name = "mail_from_name",
+     .type = TN_TYPE_STRING,
+     .default_value = "",
+     .min = 0,
+     .max = 200,
+     .description = "Display name of the sender (UTF-8)."},
+    {.name = "smtp_timeout_ms",
+     .type = TN_TYPE_INT,
+     .default_value = "15000",
+     .min = 1000,
+     .max = 25000,
+     .description = "Time allowed for one message (the delivery has 30 s)."},
+    {.name = "line_channel_token",
+     .type = TN_TYPE_STRING,
+     .flags = TN_KEY_SECRET,
+     .default_value = "",
+     .min = 0,
+     .max = 500,
      .description = "LINE Messaging API channel access token, sealed; empty: no LINE."},
-    {.name = "line_events", .type = TN_TYPE_STRING,
-     .default_value = "order.placed,order.accepted,order.shipped,order.cancelled", .min = 0,
-     .max = 2000, .description = "Comma-separated order events pushed by LINE."},
-    {.name = "line_api_base", .type = TN_TYPE_STRING, .default_value = "https://api.line.me",
-     .min = 9, .max = 255, .description = "Messaging API base URL (tests: a local peer)."},
+    {.name = "line_events",
+     .type = TN_TYPE_STRING,
+     .default_value = "order.placed,order.accepted,order.shipped,order.cancelled",
+     .min = 0,
+     .max = 2000,
+     .description = "Comma-separated order events pushed by LINE."},
+    {.name = "line_api_base",
+     .type = TN_TYPE_STRING,
+     .default_value = "https://api.line.me",
+     .min = 9,
+     .max = 255,
+     .description = "Messaging API base URL (tests: a local peer)."},
     {.name = NULL},
 };
 
@@ -135,24 +184,6 @@ int notify_list_has(const char *list, const char *name)
     return 0;
 }
 
-void notify_hash_addr(const char *tenant, const char *addr, char out[65])
-{
-    unsigned char h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_state st;
-    char lower[300];
-    size_t i = 0;
-
-    for (; addr[i] && i + 1 < sizeof lower; i++)
-        lower[i] = (char)tolower((unsigned char)addr[i]);
-    lower[i] = '\0';
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const unsigned char *)tenant, strlen(tenant));
-    crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
-    crypto_hash_sha256_update(&st, (const unsigned char *)lower, i);
-    crypto_hash_sha256_final(&st, h);
-    sodium_bin2hex(out, 65, h, sizeof h);
-}
-
 static int init(tn_plugin *self, const tn_api *api)
 {
     notify_ctx *c = &notify_state;
@@ -164,8 +195,8 @@ static int init(tn_plugin *self, const tn_api *api)
     c->api = api;
     c->self = self;
     c->mail_sent = api->metric_counter(self, "email_sent_total", "E-mail messages accepted.");
-    c->mail_failed =
-        api->metric_counter(self, "email_failed_total", "E-mail sends that failed (retried).");
+    c->mail_failed = api->metric_counter(self, "email_failed_total",
+                                         "E-mail sends that failed (retried).");
     c->mail_refused = api->metric_counter(self, "email_refused_total",
                                           "Recipients refused before sending (bad address).");
     for (int i = 0; events[i]; i++) {
@@ -186,8 +217,8 @@ static int init(tn_plugin *self, const tn_api *api)
     rc = notify_webhook_routes(c);
     if (rc != TN_OK)
         return rc;
-    return api->route_add(self, "GET", "/api/v1/notify/deliveries", TN_ACCESS_ROLES,
-                          "tenant_admin", notify_deliveries_route, c);
+    return api->route_add(self, "GET", "/api/v1/notify/deliveries", TN_ACCESS_ROLES, "tenant_admin",
+                          notify_deliveries_route, c);
 }
 
 static const tn_plugin_desc notify_desc = {

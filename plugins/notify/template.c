@@ -17,10 +17,12 @@
 static const notify_template defaults[] = {
     {"order.placed", "ja", "【ご注文受付】注文番号 {{order_number}}",
      "{{contact_name}} 様\n\n{{buyer_name}} 様のご注文を受け付けました。\n\n"
-     "注文番号: {{order_number}}\n合計金額: {{total}} 円（税込）\n納品予定日: {{delivery_date}}" FOOT_JA},
+     "注文番号: {{order_number}}\n合計金額: {{total}} 円（税込）\n納品予定日: "
+     "{{delivery_date}}" FOOT_JA},
     {"order.placed", "en", "Order {{order_number}} received",
      "Dear {{contact_name}},\n\nWe received the order of {{buyer_name}}.\n\n"
-     "Order: {{order_number}}\nTotal: JPY {{total}} (tax incl.)\nDelivery: {{delivery_date}}" FOOT_EN},
+     "Order: {{order_number}}\nTotal: JPY {{total}} (tax incl.)\nDelivery: "
+     "{{delivery_date}}" FOOT_EN},
     {"order.accepted", "ja", "【ご注文確定】注文番号 {{order_number}}",
      "{{contact_name}} 様\n\nご注文 {{order_number}} を承りました。\n\n"
      "合計金額: {{total}} 円（税込）\n納品予定日: {{delivery_date}}" FOOT_JA},
@@ -44,7 +46,8 @@ static const notify_template defaults[] = {
      "Hello {{login}},\n\nThis was done with your account: {{operation}}\n"
      "If it was not you, tell your administrator at once." FOOT_EN},
     {"auth.password_reset_requested", "ja", "パスワード再設定のご案内",
-     "{{login}} 様\n\nパスワード再設定の依頼を受け付けました。次のコードは {{expires_min}} 分間有効です。\n\n"
+     "{{login}} 様\n\nパスワード再設定の依頼を受け付けました。次のコードは {{expires_min}} "
+     "分間有効です。\n\n"
      "{{token}}\n\nお心当たりがない場合は、このメールを破棄してください。" FOOT_JA},
     {"auth.password_reset_requested", "en", "Resetting your password",
      "Hello {{login}},\n\nUse this code within {{expires_min}} minutes to reset your password:\n\n"
@@ -58,9 +61,12 @@ static const notify_template defaults[] = {
     {"auth.account_locked", "ja", "【重要】アカウントがロックされました",
      "{{login}} 様\n\nログインの失敗が続いたため、アカウントを一時的にロックしました。" FOOT_JA},
     {"auth.account_locked", "en", "Important: your account was locked",
-     "Hello {{login}},\n\nAfter repeated failed logins your account was locked for a while." FOOT_EN},
+     "Hello {{login}},\n\nAfter repeated failed logins your account was locked for a "
+     "while." FOOT_EN},
     {"auth.email_changed", "ja", "【重要】メールアドレスが変更されました",
-     "{{login}} 様\n\nアカウントのメールアドレスが変更されました。今後のお知らせは新しいアドレスに届きます。\n"
+     "{{login}} "
+     "様\n\nアカウントのメールアドレスが変更されました。今後のお知らせは新しいアドレスに届きます。"
+     "\n"
      "お心当たりがない場合は、すぐに管理者へご連絡ください。" FOOT_JA},
     {"auth.email_changed", "en", "Important: your e-mail address was changed",
      "Hello {{login}},\n\nThe e-mail address of your account was changed.\n"

@@ -75,26 +75,6 @@ static void wh_free(wh_job *j)
     free(j);
 }
 
-int notify_webhook_sign(const unsigned char *key, size_t key_len, const char *id, const char *ts,
-                        const char *body, size_t body_len, char *out, size_t cap)
-{
-    crypto_auth_hmacsha256_state st;
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-
-    if (cap < 3 + sodium_base64_ENCODED_LEN(sizeof mac, sodium_base64_VARIANT_ORIGINAL))
-        return -1;
-    crypto_auth_hmacsha256_init(&st, key, key_len);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)id, strlen(id));
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)ts, strlen(ts));
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, body_len);
-    crypto_auth_hmacsha256_final(&st, mac);
-    memcpy(out, "v1,", 3);
-    sodium_bin2base64(out + 3, cap - 3, mac, sizeof mac, sodium_base64_VARIANT_ORIGINAL);
-    return 0;
-}
-
 /* "https://host[:port]/..." -> "https://host[:port]/…" for the log. */
 static void mask_url(const char *url, char *out, size_t cap)
 {
@@ -157,8 +137,8 @@ static void wh_finish(wh_job *j)
                       "'410 Gone from the endpoint', updated_at = now() WHERE id = $1::uuid",
                       1, p, disabled, j);
     }
-    if (notify_log_rows(j->c, tx, j->event_id, j->event, "webhook", j->attempt, j->rows,
-                        j->nrows, j->failed ? own_rows : acked_rows, j) != TN_OK) {
+    if (notify_log_rows(j->c, tx, j->event_id, j->event, "webhook", j->attempt, j->rows, j->nrows,
+                        j->failed ? own_rows : acked_rows, j) != TN_OK) {
         if (j->failed)
             api->tx_rollback(tx, NULL, NULL);
         api->delivery_done(j->d, 0, "delivery log not written");
@@ -194,8 +174,9 @@ static void answered(tn_plugin *self, const tn_http_response *res, void *ud)
         snprintf(row->detail, sizeof row->detail, "%d HTTP %d %.80s", res->result, res->status,
                  res->error ? res->error : "");
         j->failed = 1;
-        j->c->api->log(j->c->self, TN_LOG_WARN, "webhook for event %lld attempt %d to %s failed: %s",
-                       (long long)j->event_id, j->attempt, row->recipient, row->detail);
+        j->c->api->log(j->c->self, TN_LOG_WARN,
+                       "webhook for event %lld attempt %d to %s failed: %s", (long long)j->event_id,
+                       j->attempt, row->recipient, row->detail);
     }
     if (--j->pending == 0)
         wh_finish(j);
@@ -210,8 +191,8 @@ static void post(wh_job *j, int i)
 
     snprintf(id, sizeof id, "%lld", (long long)j->event_id);
     snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
-    if (s == NULL || notify_webhook_sign(t->key, t->key_len, id, ts, j->body, strlen(j->body),
-                                         sig, sizeof sig) != 0) {
+    if (s == NULL || notify_webhook_sign(t->key, t->key_len, id, ts, j->body, strlen(j->body), sig,
+                                         sizeof sig) != 0) {
         free(s);
         t->row->result = "failed";
         j->failed = 1;

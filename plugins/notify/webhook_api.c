@@ -72,8 +72,8 @@ static void committed(tn_request *req, const tn_db_result *res, void *ud)
     api->req_resume(req, TN_DONE);
 }
 
-static void fail(tn_request *req, wh_req *w, const tn_db_result *res, int status,
-                 const char *code, const char *msg)
+static void fail(tn_request *req, wh_req *w, const tn_db_result *res, int status, const char *code,
+                 const char *msg)
 {
     const tn_api *api = w->c->api;
     if (res)
@@ -139,10 +139,11 @@ static tn_status post_webhook(tn_plugin *self, tn_request *req, void *ud)
         if (url == NULL || !url_ok(url))
             json_object_set_new(f, "url", json_string("an https:// URL of printable ASCII"));
         if (events == NULL || !events_ok(events))
-            json_object_set_new(f, "events", json_string("order and announcement events, "
-                                                         "comma-separated, or *"));
-        json_t *e = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", "invalid_input",
-                              "message", "the endpoint is not valid", "fields", f);
+            json_object_set_new(f, "events",
+                                json_string("order and announcement events, "
+                                            "comma-separated, or *"));
+        json_t *e = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", "invalid_input", "message",
+                              "the endpoint is not valid", "fields", f);
         char *t = e ? json_dumps(e, JSON_COMPACT) : NULL;
         api->resp_json(req, 400, t ? t : "{\"error\":{\"code\":\"invalid_input\"}}");
         free(t);
@@ -292,7 +293,7 @@ int notify_webhook_routes(notify_ctx *c)
         rc = api->route_add_opts(c->self, "GET", "/api/v1/notify/webhooks", TN_ACCESS_ROLES,
                                  "tenant_admin", get_webhooks, c, &reauth);
     if (rc == TN_OK)
-        rc = api->route_add_opts(c->self, "DELETE", "/api/v1/notify/webhooks/:id",
-                                 TN_ACCESS_ROLES, "tenant_admin", delete_webhook, c, &reauth);
+        rc = api->route_add_opts(c->self, "DELETE", "/api/v1/notify/webhooks/:id", TN_ACCESS_ROLES,
+                                 "tenant_admin", delete_webhook, c, &reauth);
     return rc;
 }

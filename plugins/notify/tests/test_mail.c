@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include <CUnit/Basic.h>
+#include <sodium.h>
 
+#include "keys.h"
 #include "mail.h"
 #include "template.h"
 
@@ -77,9 +79,9 @@ static void header_names(const char *msg, char *out, size_t cap)
         if (*p != ' ' && *p != '\t') {
             const char *colon = memchr(p, ':', (size_t)(eol - p));
             if (colon) {
-                strncat(out, p, (size_t)(colon - p) < cap - strlen(out) - 2
-                                    ? (size_t)(colon - p)
-                                    : cap - strlen(out) - 2);
+                strncat(out, p,
+                        (size_t)(colon - p) < cap - strlen(out) - 2 ? (size_t)(colon - p)
+                                                                    : cap - strlen(out) - 2);
                 strncat(out, ",", cap - strlen(out) - 1);
             }
         }
@@ -232,13 +234,69 @@ static void test_templates(void)
     CU_ASSERT_STRING_EQUAL(tpl_find("order.placed", "fr")->lang, "ja");
     CU_ASSERT_PTR_NULL(tpl_find("no.such", "ja"));
     /* Invalid UTF-8 becomes U+FFFD, C1 controls go. */
-    char *c = mail_clean_text("a\xff" "b\xc2\x85" "c", 0);
-    CU_ASSERT_STRING_EQUAL(c, "a\xef\xbf\xbd" "bc");
+    char *c = mail_clean_text("a\xff"
+                              "b\xc2\x85"
+                              "c",
+                              0);
+    CU_ASSERT_STRING_EQUAL(c, "a\xef\xbf\xbd"
+                              "bc");
     free(c);
+}
+
+/* The Standard Webhooks reference vector (the spec's libraries test it). */
+static void test_webhook_signature(void)
+{
+    unsigned char key[64];
+    size_t key_len = 0;
+    char sig[128];
+    const char *body = "{\"test\": 2432232314}";
+
+    CU_ASSERT_EQUAL_FATAL(sodium_base642bin(key, sizeof key, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", 32,
+                                            NULL, &key_len, NULL, sodium_base64_VARIANT_ORIGINAL),
+                          0);
+    CU_ASSERT_EQUAL(notify_webhook_sign(key, key_len, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+                                        body, strlen(body), sig, sizeof sig),
+                    0);
+    CU_ASSERT_STRING_EQUAL(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    /* A changed body, id or timestamp signs differently. */
+    char other[128];
+    notify_webhook_sign(key, key_len, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265331", body,
+                        strlen(body), other, sizeof other);
+    CU_ASSERT_STRING_NOT_EQUAL(sig, other);
+    CU_ASSERT_EQUAL(notify_webhook_sign(key, key_len, "i", "t", "b", 1, other, 10), -1);
+}
+
+static void test_line_keys(void)
+{
+    char k1[37], k2[37], k3[37], k4[37];
+    const char *u1 = "U11111111111111111111111111111111", *u2 = "Uaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    CU_ASSERT_TRUE(notify_line_user_ok(u1));
+    CU_ASSERT_FALSE(notify_line_user_ok("U1111"));
+    CU_ASSERT_FALSE(notify_line_user_ok("U1111111111111111111111111111111\n"));
+    CU_ASSERT_FALSE(notify_line_user_ok("UAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+    notify_line_retry_key("a", 42, u1, k1);
+    notify_line_retry_key("a", 42, u1, k2);
+    notify_line_retry_key("a", 42, u2, k3);
+    notify_line_retry_key("b", 42, u1, k4);
+    CU_ASSERT_STRING_EQUAL(k1, k2); /* a retry reuses it */
+    CU_ASSERT_STRING_NOT_EQUAL(k1, k3);
+    CU_ASSERT_STRING_NOT_EQUAL(k1, k4);
+    CU_ASSERT_EQUAL(strlen(k1), 36);
+    CU_ASSERT_EQUAL(k1[14], '4');
+    CU_ASSERT_PTR_NOT_NULL(strchr("89ab", k1[19]));
+    char h1[65], h2[65];
+    notify_hash_addr("a", "Buyer@Example.jp", h1);
+    notify_hash_addr("a", "buyer@example.jp", h2);
+    CU_ASSERT_STRING_EQUAL(h1, h2);
+    notify_hash_addr("b", "buyer@example.jp", h2);
+    CU_ASSERT_STRING_NOT_EQUAL(h1, h2);
 }
 
 int main(void)
 {
+    if (sodium_init() < 0)
+        return 1;
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     CU_pSuite s = CU_add_suite("notify_mail", NULL, NULL);
@@ -247,6 +305,8 @@ int main(void)
     CU_add_test(s, "no_header_injection", test_no_header_injection);
     CU_add_test(s, "refusals", test_refusals);
     CU_add_test(s, "templates", test_templates);
+    CU_add_test(s, "webhook_signature", test_webhook_signature);
+    CU_add_test(s, "line_keys", test_line_keys);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
