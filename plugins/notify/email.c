@@ -23,6 +23,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <sodium.h>
 
 #include "mail.h"
 #include "notify.h"
@@ -179,7 +180,7 @@ static void sent(tn_plugin *self, void *easy, int result, int curl_code, const c
     curl_easy_cleanup(easy);
     curl_slist_free_all(s->rcpt);
     if (s->msg.p) /* the message may hold a reset code: wipe it */
-        memset(s->msg.p, 0, s->msg.len);
+        sodium_memzero(s->msg.p, s->msg.len);
     mail_buf_free(&s->msg);
     free(s);
     if (result == TN_OK && curl_code == CURLE_OK) {
@@ -197,6 +198,14 @@ static void sent(tn_plugin *self, void *easy, int result, int curl_code, const c
     }
     if (--j->pending == 0)
         finish(j);
+}
+
+/* Rendered texts may hold a reset or invitation code: wiped before free. */
+static void wipe_free(char *s)
+{
+    if (s)
+        sodium_memzero(s, strlen(s));
+    free(s);
 }
 
 static char *render(mail_job *j, const char *text, const rcpt *r, int keep_lf)
@@ -273,8 +282,8 @@ static int start_send(mail_job *j, const tn_config *cfg, const notify_template *
     }
     j->nrows++;
     j->pending++;
-    free(subject);
-    free(body);
+    wipe_free(subject);
+    wipe_free(body);
     return 0;
 fail:
     if (e)
@@ -284,8 +293,8 @@ fail:
         mail_buf_free(&s->msg);
         free(s);
     }
-    free(subject);
-    free(body);
+    wipe_free(subject);
+    wipe_free(body);
     j->nrows++;
     j->failed = 1;
     return -1;
