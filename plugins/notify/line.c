@@ -126,6 +126,7 @@ static void pushed(tn_plugin *self, const tn_http_response *res, void *ud)
         row->result = "sent";
         snprintf(row->detail, sizeof row->detail, "HTTP %d%s", res->status,
                  res->status == 409 ? " (already accepted)" : "");
+        j->c->api->metric_add(j->c->line_sent, j->tenant, 1);
     } else if (res->result == TN_OK && (res->status == 400 || res->status == 401 ||
                                         res->status == 403 || res->status == 404)) {
         row->result = "refused";
@@ -137,6 +138,7 @@ static void pushed(tn_plugin *self, const tn_http_response *res, void *ud)
         snprintf(row->detail, sizeof row->detail, "%d HTTP %d %.80s", res->result, res->status,
                  res->error ? res->error : "");
         j->failed = 1;
+        j->c->api->metric_add(j->c->line_failed, j->tenant, 1);
         j->c->api->log(j->c->self, TN_LOG_WARN, "LINE push for event %lld attempt %d failed: %s",
                        (long long)j->event_id, j->attempt, row->detail);
     }

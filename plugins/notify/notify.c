@@ -199,6 +199,12 @@ static int init(tn_plugin *self, const tn_api *api)
                                          "E-mail sends that failed (retried).");
     c->mail_refused = api->metric_counter(self, "email_refused_total",
                                           "Recipients refused before sending (bad address).");
+    c->webhook_sent = api->metric_counter(self, "webhook_sent_total", "Webhooks answered 2xx.");
+    c->webhook_failed = api->metric_counter(self, "webhook_failed_total",
+                                            "Webhook calls that failed (retried).");
+    c->line_sent = api->metric_counter(self, "line_sent_total", "LINE pushes accepted (2xx, 409).");
+    c->line_failed = api->metric_counter(self, "line_failed_total",
+                                         "LINE pushes that failed (retried).");
     for (int i = 0; events[i]; i++) {
         rc = api->event_subscribe_durable(self, events[i], notify_email_event, c);
         if (rc != TN_OK)

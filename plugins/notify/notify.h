@@ -25,6 +25,7 @@ typedef struct notify_ctx {
     const tn_api *api;
     tn_plugin *self;
     tn_metric *mail_sent, *mail_failed, *mail_refused;
+    tn_metric *webhook_sent, *webhook_failed, *line_sent, *line_failed;
 } notify_ctx;
 
 /* One delivery log row, kept until the attempt's rows are written. */

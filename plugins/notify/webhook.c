@@ -165,6 +165,7 @@ static void answered(tn_plugin *self, const tn_http_response *res, void *ud)
     if (res->result == TN_OK && res->status >= 200 && res->status < 300) {
         row->result = "sent";
         snprintf(row->detail, sizeof row->detail, "HTTP %d", res->status);
+        j->c->api->metric_add(j->c->webhook_sent, j->tenant, 1);
     } else if (res->result == TN_OK && res->status == 410) {
         row->result = "refused";
         snprintf(row->detail, sizeof row->detail, "HTTP 410: endpoint disabled");
@@ -174,6 +175,7 @@ static void answered(tn_plugin *self, const tn_http_response *res, void *ud)
         snprintf(row->detail, sizeof row->detail, "%d HTTP %d %.80s", res->result, res->status,
                  res->error ? res->error : "");
         j->failed = 1;
+        j->c->api->metric_add(j->c->webhook_failed, j->tenant, 1);
         j->c->api->log(j->c->self, TN_LOG_WARN,
                        "webhook for event %lld attempt %d to %s failed: %s", (long long)j->event_id,
                        j->attempt, row->recipient, row->detail);

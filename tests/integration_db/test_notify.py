@@ -269,6 +269,10 @@ class NotifyMailTest(OrdersCase):
         results = [r[3] for r in self.log_rows(ev)]
         self.assertEqual(results.count("sent"), 1, results)
         self.assertGreaterEqual(int(self.outbox_state(ev)[1]), 2)
+        self.srv.wait_metric("tanomu_plugin_notify_email_sent_total", lambda v: v == 1,
+                             tenant="a")
+        self.srv.wait_metric("tanomu_plugin_notify_email_failed_total", lambda v: v >= 1,
+                             tenant="a")
 
     def test_tenant_settings_never_used_for_another_tenant(self):
         """S21: b's event goes through b's server, user and password only;

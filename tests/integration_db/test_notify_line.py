@@ -118,6 +118,8 @@ class NotifyLineTest(OrdersCase):
         rows = self.pg.rows("SELECT result, count(*) FROM notify_deliveries WHERE event_id = :'i' "
                             "AND channel = 'line' GROUP BY result ORDER BY result;", i=str(ev))
         self.assertEqual(dict((r, int(n)) for r, n in rows).get("sent"), 2, rows)
+        srv.wait_metric("tanomu_plugin_notify_line_sent_total", lambda v: v == 2, tenant="a")
+        srv.wait_metric("tanomu_plugin_notify_line_failed_total", lambda v: v == 1, tenant="a")
         # 409: already accepted -> delivered, not retried.
         n = len(self.rx.requests(PUSH))
         self.rx.queue[PUSH] = [409]

@@ -214,6 +214,9 @@ class NotifyWebhookTest(OrdersCase):
             "SELECT result FROM notify_deliveries WHERE event_id = :'i' AND recipient LIKE "
             "'%' ORDER BY id;", i=str(ev))]
         self.assertEqual(results.count("sent"), 1, results)
+        srv.wait_metric("tanomu_plugin_notify_webhook_sent_total", lambda v: v == 1, tenant="a")
+        srv.wait_metric("tanomu_plugin_notify_webhook_failed_total", lambda v: v == 2,
+                        tenant="a")
         ev2 = self.publish("a", "order.cancelled", {"id": "0b0e7a4e-8d0c-4f43-9a53-4a0f7a3b2c12"})
         self.wait_delivered(ev2)
         self.assertEqual(len(self.rx.requests("/gone")), 1, "a disabled endpoint was called")
