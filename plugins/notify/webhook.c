@@ -18,6 +18,7 @@
  * option max_auth_age_s = 300) and audited:
  *   POST   /api/v1/notify/webhooks {url, events?} -> 201 {id, url, events, secret}
  *   GET    /api/v1/notify/webhooks               -> 200 {webhooks: [...]} (no secrets)
+ *   POST   /api/v1/notify/webhooks/:id/rotate {overlap_s?} -> 200 {id, secret}
  *   DELETE /api/v1/notify/webhooks/:id           -> 204
  * Account events carry reset codes: only order and announcement events go
  * to webhooks.
@@ -38,8 +39,8 @@
 typedef struct wh_target {
     char id[40];
     char *url;
-    unsigned char key[64];
-    size_t key_len;
+    unsigned char key[64], key2[64]; /* key2: the previous secret during an overlap */
+    size_t key_len, key2_len;
     notify_row *row;
 } wh_target;
 
@@ -67,6 +68,7 @@ static void wh_free(wh_job *j)
         return;
     for (int i = 0; i < j->nt; i++) {
         sodium_memzero(j->t[i].key, sizeof j->t[i].key);
+        sodium_memzero(j->t[i].key2, sizeof j->t[i].key2);
         free(j->t[i].url);
     }
     free(j->body);
@@ -188,7 +190,7 @@ static void post(wh_job *j, int i)
 {
     const tn_api *api = j->c->api;
     wh_target *t = &j->t[i];
-    char id[24], ts[24], sig[128];
+    char id[24], ts[24], sig[128], sig2[64];
     wh_send *s = calloc(1, sizeof *s);
 
     snprintf(id, sizeof id, "%lld", (long long)j->event_id);
@@ -199,6 +201,11 @@ static void post(wh_job *j, int i)
         t->row->result = "failed";
         j->failed = 1;
         return;
+    }
+    if (t->key2_len > 0 && notify_webhook_sign(t->key2, t->key2_len, id, ts, j->body,
+                                               strlen(j->body), sig2, sizeof sig2) == 0) {
+        size_t n = strlen(sig); /* "v1,new v1,old": either verifies */
+        snprintf(sig + n, sizeof sig - n, " %s", sig2);
     }
     *s = (wh_send){.j = j, .i = i};
     tn_http_header h[] = {{"Content-Type", "application/json"},
@@ -257,7 +264,7 @@ static void on_sent_before(tn_tx *tx, const tn_db_result *res, void *ud)
         wh_finish(j);
 }
 
-static int open_secret(wh_job *j, const char *sealed, wh_target *t)
+static int open_secret(wh_job *j, const char *sealed, unsigned char *key, size_t *key_len)
 {
     const tn_api *api = j->c->api;
     void *plain = NULL;
@@ -267,8 +274,8 @@ static int open_secret(wh_job *j, const char *sealed, wh_target *t)
     if (api->secret_unseal(j->c->self, j->tenant, sealed, &plain, &len, NULL) != TN_OK)
         return -1;
     if (len > 6 && memcmp(plain, "whsec_", 6) == 0 &&
-        sodium_base642bin(t->key, sizeof t->key, (const char *)plain + 6, len - 6, NULL,
-                          &t->key_len, NULL, sodium_base64_VARIANT_ORIGINAL) == 0)
+        sodium_base642bin(key, 64, (const char *)plain + 6, len - 6, NULL, key_len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) == 0)
         rc = 0;
     api->free(plain);
     return rc;
@@ -288,11 +295,14 @@ static void on_targets(tn_tx *tx, const tn_db_result *res, void *ud)
     for (int r = 0; r < api->db_rows(res) && j->nt < WH_MAX; r++) {
         wh_target *t = &j->t[j->nt];
         snprintf(t->id, sizeof t->id, "%s", api->db_value(res, r, 0));
-        if (open_secret(j, api->db_value(res, r, 2), t) != 0) {
+        const char *prev = api->db_value(res, r, 3);
+        if (open_secret(j, api->db_value(res, r, 2), t->key, &t->key_len) != 0) {
             api->log(j->c->self, TN_LOG_ERROR, "webhook %s: secret does not open: %s", t->id,
                      api->last_error(j->c->self));
             continue;
         }
+        if (prev != NULL && open_secret(j, prev, t->key2, &t->key2_len) != 0)
+            t->key2_len = 0; /* the new secret still signs */
         if ((t->url = strdup(api->db_value(res, r, 1))) != NULL)
             j->nt++;
     }
@@ -348,11 +358,13 @@ tn_status notify_webhook_event(tn_plugin *self, const tn_event *ev, tn_delivery 
     j->body = event_body(ev);
     const char *p[1] = {ev->name};
     if (!j->tenant || !j->event || !j->body ||
-        api->tx_query(api->delivery_tx(d),
-                      "SELECT id, url, secret FROM notify_webhooks WHERE enabled AND "
-                      "('*' = ANY (string_to_array(events, ',')) OR "
-                      "$1 = ANY (string_to_array(events, ','))) ORDER BY created_at LIMIT 10",
-                      1, p, on_targets, j) != TN_OK) {
+        api->tx_query(
+            api->delivery_tx(d),
+            "SELECT id, url, secret, CASE WHEN previous_until > now() THEN previous_secret END "
+            "FROM notify_webhooks WHERE enabled AND "
+            "('*' = ANY (string_to_array(events, ',')) OR "
+            "$1 = ANY (string_to_array(events, ','))) ORDER BY created_at LIMIT 10",
+            1, p, on_targets, j) != TN_OK) {
         wh_free(j);
         return TN_ERROR;
     }

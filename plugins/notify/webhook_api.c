@@ -3,7 +3,9 @@
  * important settings, so every route wants an authentication no older
  * than 300 s (the host answers 401 reauth_required) and each change is
  * audited in its transaction.  The signing secret is made here
- * (whsec_ + base64 of 24 random bytes), shown once in the 201 answer and
+ * (whsec_ + base64 of 24 random bytes), shown once in the answer (201, or
+ * 200 for a rotation, which keeps the previous secret signing for an
+ * overlap) and
  * stored sealed (secret_seal, bound to the tenant and the plugin).
  */
 #include <stdio.h>
@@ -20,7 +22,8 @@
 typedef struct wh_req {
     notify_ctx *c;
     char id[40];
-    char *answer; /* the 201 body */
+    char *answer; /* the body of the answer */
+    int status;   /* 201 created, 200 rotated */
 } wh_req;
 
 static const tn_route_opts reauth = {.size = sizeof(tn_route_opts), .max_auth_age_s = 300};
@@ -50,6 +53,8 @@ static int events_ok(const char *list)
 
 static void finish_req(tn_request *req, wh_req *w)
 {
+    if (w->answer) /* it holds a secret */
+        sodium_memzero(w->answer, strlen(w->answer));
     free(w->answer);
     free(w);
     (void)req;
@@ -63,7 +68,7 @@ static void committed(tn_request *req, const tn_db_result *res, void *ud)
     if (res != NULL && api->db_status(res) != TN_OK)
         api->resp_db_error(req, res);
     else if (w->answer)
-        api->resp_json(req, 201, w->answer);
+        api->resp_json(req, w->status ? w->status : 201, w->answer);
     else
         api->resp_status(req, 204);
     if (w->answer)
@@ -87,6 +92,17 @@ static void fail(tn_request *req, wh_req *w, const tn_db_result *res, int status
         /* nothing begun or already ending: the request's end rolls back */
     }
     api->req_resume(req, TN_DONE);
+}
+
+/* whsec_ + base64 of 24 random bytes into out[64]. */
+static void make_secret(char out[64])
+{
+    unsigned char raw[24];
+
+    randombytes_buf(raw, sizeof raw);
+    memcpy(out, "whsec_", 6);
+    sodium_bin2base64(out + 6, 64 - 6, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
+    sodium_memzero(raw, sizeof raw);
 }
 
 /* ---- POST ------------------------------------------------------------------ */
@@ -125,7 +141,6 @@ static tn_status post_webhook(tn_plugin *self, tn_request *req, void *ud)
     const char *url = json_string_value(json_object_get(in, "url"));
     json_t *ev = json_object_get(in, "events");
     const char *events = ev ? json_string_value(ev) : WH_DEFAULT_EVENTS;
-    unsigned char raw[24];
     char secret[64], *sealed = NULL;
     wh_req *w = NULL;
 
@@ -151,11 +166,7 @@ static tn_status post_webhook(tn_plugin *self, tn_request *req, void *ud)
         json_decref(in);
         return TN_DONE;
     }
-    randombytes_buf(raw, sizeof raw);
-    memcpy(secret, "whsec_", 6);
-    sodium_bin2base64(secret + 6, sizeof secret - 6, raw, sizeof raw,
-                      sodium_base64_VARIANT_ORIGINAL);
-    sodium_memzero(raw, sizeof raw);
+    make_secret(secret);
     w = calloc(1, sizeof *w);
     json_t *out = json_pack("{s:s, s:s, s:s}", "url", url, "events", events, "secret", secret);
     if (w)
@@ -284,6 +295,91 @@ static tn_status delete_webhook(tn_plugin *self, tn_request *req, void *ud)
     return TN_SUSPEND;
 }
 
+/* ---- POST /:id/rotate -------------------------------------------------------- */
+
+static void rotated(tn_request *req, const tn_db_result *res, void *ud)
+{
+    wh_req *w = ud;
+    const tn_api *api = w->c->api;
+
+    if (api->db_status(res) != TN_OK) {
+        fail(req, w, res, 0, NULL, NULL);
+        return;
+    }
+    if (api->db_rows(res) != 1) {
+        fail(req, w, NULL, 404, "not_found", "no such webhook");
+        return;
+    }
+    if (api->db_audit(req, "notify.webhook_rotate", "webhook", w->id, "ok") != TN_OK ||
+        api->db_commit(req, committed, w) != TN_OK)
+        fail(req, w, NULL, 500, "internal", "not rotated");
+}
+
+/* The new secret signs at once; the previous one signs too (a second v1
+ * signature) for overlap_s seconds (default a day, 0..7 days). */
+static tn_status rotate_webhook(tn_plugin *self, tn_request *req, void *ud)
+{
+    notify_ctx *c = ud;
+    const tn_api *api = c->api;
+    const char *id = api->req_param(req, "id");
+    size_t len = 0;
+    const char *body = api->req_body(req, &len);
+    json_t *in = len == 0               ? json_object()
+                 : memchr(body, 0, len) ? NULL
+                                        : json_loadb(body, len, 0, NULL);
+    json_t *ov = json_object_get(in, "overlap_s");
+    json_int_t overlap = ov ? json_integer_value(ov) : 86400;
+    char secret[64], secs[24], *sealed = NULL;
+    wh_req *w = NULL;
+    int rc;
+
+    if (id == NULL || !notify_uuid_ok(id)) {
+        json_decref(in);
+        api->resp_error(req, 404, "not_found", "no such webhook");
+        return TN_DONE;
+    }
+    if (!json_is_object(in) || (ov && !json_is_integer(ov)) || overlap < 0 || overlap > 604800) {
+        json_decref(in);
+        api->resp_error(req, 400, "invalid_input", "overlap_s is 0..604800 seconds");
+        return TN_DONE;
+    }
+    json_decref(in);
+    make_secret(secret);
+    w = calloc(1, sizeof *w);
+    json_t *out = json_pack("{s:s, s:s}", "id", id, "secret", secret);
+    if (w) {
+        w->c = c;
+        w->status = 200;
+        snprintf(w->id, sizeof w->id, "%s", id);
+        w->answer = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    }
+    json_decref(out);
+    rc = w && w->answer
+             ? api->secret_seal(self, api->req_tenant(req), secret, strlen(secret), &sealed)
+             : TN_ENOMEM;
+    sodium_memzero(secret, sizeof secret);
+    if (rc != TN_OK) {
+        api->resp_error(req, 500, "internal", "the secret could not be sealed");
+        if (w)
+            finish_req(req, w);
+        return TN_DONE;
+    }
+    snprintf(secs, sizeof secs, "%lld", (long long)overlap);
+    const char *p[3] = {id, sealed, secs};
+    rc = api->db_query(req,
+                       "UPDATE notify_webhooks SET previous_secret = secret, previous_until = "
+                       "now() + make_interval(secs => $3::int), secret = $2, updated_at = now() "
+                       "WHERE id = $1::uuid RETURNING id",
+                       3, p, rotated, w);
+    api->free(sealed);
+    if (rc != TN_OK) {
+        api->resp_error(req, 500, "internal", "query refused");
+        finish_req(req, w);
+        return TN_DONE;
+    }
+    return TN_SUSPEND;
+}
+
 int notify_webhook_routes(notify_ctx *c)
 {
     const tn_api *api = c->api;
@@ -292,6 +388,9 @@ int notify_webhook_routes(notify_ctx *c)
     if (rc == TN_OK)
         rc = api->route_add_opts(c->self, "GET", "/api/v1/notify/webhooks", TN_ACCESS_ROLES,
                                  "tenant_admin", get_webhooks, c, &reauth);
+    if (rc == TN_OK)
+        rc = api->route_add_opts(c->self, "POST", "/api/v1/notify/webhooks/:id/rotate",
+                                 TN_ACCESS_ROLES, "tenant_admin", rotate_webhook, c, &reauth);
     if (rc == TN_OK)
         rc = api->route_add_opts(c->self, "DELETE", "/api/v1/notify/webhooks/:id", TN_ACCESS_ROLES,
                                  "tenant_admin", delete_webhook, c, &reauth);

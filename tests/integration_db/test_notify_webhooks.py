@@ -221,6 +221,47 @@ class NotifyWebhookTest(OrdersCase):
         self.wait_delivered(ev2)
         self.assertEqual(len(self.rx.requests("/gone")), 1, "a disabled endpoint was called")
 
+    def test_rotation_signs_with_both_secrets_during_overlap(self):
+        """Rotating a secret: during the overlap every request carries a v1
+        signature under the new secret and one under the old, so either
+        verifies; after a rotation with overlap_s 0 only the newest does.
+        Audited; a stale authentication gets 401."""
+        srv = self.server()
+        admin = self.caller("a", "tenant_admin")
+        old = self.add_endpoint(srv, admin, "/rot")["secret"]
+        r = admin.req(srv, "POST", f"/api/v1/notify/webhooks/{self._id(srv, admin)}/rotate", {})
+        self.assertEqual(r.status, 200, r)
+        new = r.json()["secret"]
+        self.assertNotEqual(new, old)
+        ev = self.publish("a", "order.placed", {"id": "0b0e7a4e-8d0c-4f43-9a53-4a0f7a3b2c15"})
+        self.wait_delivered(ev)
+        h, b = self.rx.requests("/rot")[-1]
+        self.assertEqual(len(h["webhook-signature"].split(" ")), 2, h)
+        self.assertTrue(sw_verify(old, h, b) and sw_verify(new, h, b))
+        r = admin.req(srv, "POST", f"/api/v1/notify/webhooks/{self._id(srv, admin)}/rotate",
+                      {"overlap_s": 0})
+        self.assertEqual(r.status, 200, r)
+        newest = r.json()["secret"]
+        ev = self.publish("a", "order.placed", {"id": "0b0e7a4e-8d0c-4f43-9a53-4a0f7a3b2c16"})
+        self.wait_delivered(ev)
+        h, b = self.rx.requests("/rot")[-1]
+        self.assertTrue(sw_verify(newest, h, b))
+        self.assertFalse(sw_verify(new, h, b))
+        self.assertFalse(sw_verify(old, h, b))
+        for bad in ({"overlap_s": -1}, {"overlap_s": "1"}, {"overlap_s": 604801}):
+            r = admin.req(srv, "POST",
+                          f"/api/v1/notify/webhooks/{self._id(srv, admin)}/rotate", bad)
+            self.assertEqual(r.status, 400, (bad, r))
+        stale = self.caller("a", "tenant_admin")
+        self.age_auth(stale, 400)
+        r = stale.req(srv, "POST", f"/api/v1/notify/webhooks/{self._id(srv, admin)}/rotate", {})
+        self.assertEqual(r.status, 401)
+        self.assertEqual(len(self.audit("notify.webhook_rotate")), 2)
+        self.assertEqual(json_lines_mentioning(srv, newest[6:]), [], "S16")
+
+    def _id(self, srv, admin):
+        return admin.req(srv, "GET", "/api/v1/notify/webhooks").json()["webhooks"][0]["id"]
+
     def test_endpoints_need_recent_auth_admin_role_and_stay_in_tenant(self):
         """S6: an admin whose authentication is older than 300 s gets 401
         reauth_required; staff 403; bad URLs 400 with fields; tenant b's

@@ -2,7 +2,8 @@
 -- tenant (Standard Webhooks), managed by tenant admins through the API
 -- (re-authentication, audit).  The signing secret (whsec_...) is stored
 -- sealed by the plugin (secret_seal: bound to tenant and plugin, S18).
--- An endpoint that answers 410 Gone is disabled, with the reason.
+-- Rotation keeps the previous secret for an overlap.  An endpoint that
+-- answers 410 Gone is disabled, with the reason.
 CREATE TABLE notify_webhooks (
     id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id       text NOT NULL REFERENCES tenants (id),
@@ -10,6 +11,10 @@ CREATE TABLE notify_webhooks (
                                          AND length(url) <= 2000),
     secret          text NOT NULL CHECK (secret LIKE 'tnsec:v1:%'),
     events          text NOT NULL CHECK (events ~ '^[a-z0-9_.,*]+$' AND length(events) <= 1000),
+    -- The secret before the last rotation, still signed with (a second
+    -- v1 signature) until previous_until, so receivers can switch over.
+    previous_secret text CHECK (previous_secret IS NULL OR previous_secret LIKE 'tnsec:v1:%'),
+    previous_until  timestamptz,
     enabled         boolean NOT NULL DEFAULT true,
     disabled_reason text CHECK (disabled_reason IS NULL OR length(disabled_reason) <= 200),
     created_at      timestamptz NOT NULL DEFAULT now(),
