@@ -221,6 +221,9 @@ static int init(tn_plugin *self, const tn_api *api)
             return rc;
     }
     rc = notify_webhook_routes(c);
+    if (rc == TN_OK)
+        rc = api->route_add(self, "GET", "/api/v1/notify/preview", TN_ACCESS_ROLES, "tenant_admin",
+                            notify_preview_route, c);
     if (rc != TN_OK)
         return rc;
     return api->route_add(self, "GET", "/api/v1/notify/deliveries", TN_ACCESS_ROLES, "tenant_admin",

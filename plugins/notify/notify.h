@@ -63,6 +63,9 @@ int notify_webhook_routes(notify_ctx *c);
 /* LINE push (line.c). */
 tn_status notify_line_event(tn_plugin *self, const tn_event *ev, tn_delivery *d, void *ud);
 
+/* GET /api/v1/notify/preview (tenant admins; preview.c). */
+tn_status notify_preview_route(tn_plugin *self, tn_request *req, void *ud);
+
 /* GET /api/v1/notify/deliveries (tenant admins). */
 tn_status notify_deliveries_route(tn_plugin *self, tn_request *req, void *ud);
 

@@ -5,8 +5,8 @@
  * audited in its transaction.  The signing secret is made here
  * (whsec_ + base64 of 24 random bytes), shown once in the answer (201, or
  * 200 for a rotation, which keeps the previous secret signing for an
- * overlap) and
- * stored sealed (secret_seal, bound to the tenant and the plugin).
+ * overlap) and stored sealed (secret_seal, bound to the tenant and the
+ * plugin).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -280,6 +280,18 @@ class NotifyWebhookTest(OrdersCase):
                     {"url": self.url("/x"), "events": "auth.password_reset_requested"}):
             r = admin.req(srv, "POST", "/api/v1/notify/webhooks", bad)
             self.assertEqual(r.status, 400, (bad, r))
+        # The template preview (tenant admins): sample values, ja by default.
+        r = admin.req(srv, "GET", "/api/v1/notify/preview?event=order.placed")
+        self.assertEqual((r.status, r.json()["subject"]), (200, "【ご注文受付】注文番号 1001"))
+        self.assertIn("山田 太郎 様", r.json()["body"])
+        r = admin.req(srv, "GET", "/api/v1/notify/preview?event=order.placed&lang=en")
+        self.assertEqual(r.json()["subject"], "Order 1001 received")
+        self.assertEqual(admin.req(srv, "GET", "/api/v1/notify/preview?event=x.y").status, 404)
+        self.assertEqual(admin.req(srv, "GET",
+                                   "/api/v1/notify/preview?event=order.placed&lang=fr").status,
+                         400)
+        self.assertEqual(self.caller("a", "staff").req(
+            srv, "GET", "/api/v1/notify/preview?event=order.placed").status, 403)
         self.add_endpoint(srv, admin, "/a-only", events="*")
         eb = self.publish("b", "order.placed", {"id": "0b0e7a4e-8d0c-4f43-9a53-4a0f7a3b2c13"})
         er = self.publish("a", "auth.password_reset_requested",

@@ -168,6 +168,18 @@ static void test_tenant_without_mail_sends_nothing(void)
     tk_free(tk);
 }
 
+/* The preview route: tenant admins only, sample values, 404/400. */
+static void test_preview(void)
+{
+    script s = {0};
+    tk_kit *tk = kit(&s);
+    tn_request *r = tk_req_new(tk, "shop1", "GET", "/api/v1/notify/preview?event=order.placed");
+    tk_req_run(r);
+    CU_ASSERT_EQUAL(tk_resp_status(r), 401);
+    tk_req_free(r);
+    tk_free(tk);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -177,6 +189,7 @@ int main(void)
     CU_add_test(s, "order_event_sends_to_contacts", test_order_event_sends_to_contacts);
     CU_add_test(s, "failed_send_retries_only_the_rest", test_failed_send_retries_only_the_rest);
     CU_add_test(s, "tenant_without_mail_sends_nothing", test_tenant_without_mail_sends_nothing);
+    CU_add_test(s, "preview", test_preview);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
