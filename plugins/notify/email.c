@@ -51,6 +51,8 @@ typedef struct mail_job {
     int nrows;
     int pending;
     int failed;
+    /* the tenant's own template (notify_templates), or NULL: the shipped one */
+    char *own_subject, *own_body;
 } mail_job;
 
 typedef struct mail_send {
@@ -71,6 +73,8 @@ static void job_free(mail_job *j)
     }
     json_decref(j->payload);
     json_decref(j->vars);
+    free(j->own_subject);
+    free(j->own_body);
     free(j->tenant);
     free(j->event);
     free(j);
@@ -304,7 +308,10 @@ static void send_all(mail_job *j, tn_tx *tx, const tn_db_result *sent_before)
 {
     const tn_api *api = j->c->api;
     const tn_config *cfg = api->tenant_config(j->c->self, j->tenant);
-    const notify_template *t = cfg ? tpl_find(j->event, api->config_str(cfg, "language")) : NULL;
+    const notify_template *shipped = cfg ? tpl_find(j->event, api->config_str(cfg, "language"))
+                                         : NULL;
+    notify_template own = {.event = j->event, .subject = j->own_subject, .body = j->own_body};
+    const notify_template *t = j->own_subject && j->own_body ? &own : shipped;
 
     (void)tx;
     j->pending = 1; /* held until every send started */
@@ -345,6 +352,26 @@ static void on_sent_before(tn_tx *tx, const tn_db_result *res, void *ud)
         return;
     }
     send_all(j, tx, res);
+}
+
+static void read_sent_before(mail_job *j, tn_tx *tx);
+
+/* The tenant's own template, if any; then who already has the message. */
+static void on_override(tn_tx *tx, const tn_db_result *res, void *ud)
+{
+    mail_job *j = ud;
+    const tn_api *api = j->c->api;
+
+    if (api->db_status(res) != TN_OK) {
+        api->delivery_done(j->d, 0, "templates unreadable");
+        job_free(j);
+        return;
+    }
+    if (api->db_rows(res) == 1) {
+        j->own_subject = strdup(api->db_value(res, 0, 0));
+        j->own_body = strdup(api->db_value(res, 0, 1));
+    }
+    read_sent_before(j, tx);
 }
 
 static void read_sent_before(mail_job *j, tn_tx *tx)
@@ -422,7 +449,12 @@ static void on_rcpts(tn_tx *tx, const tn_db_result *res, void *ud)
         job_free(j);
         return;
     }
-    read_sent_before(j, tx);
+    const tn_config *cfg = api->tenant_config(j->c->self, j->tenant);
+    if (notify_override_query(j->c, tx, j->event, cfg ? api->config_str(cfg, "language") : "ja",
+                              on_override, j) != TN_OK) {
+        api->delivery_done(j->d, 0, "templates unreadable");
+        job_free(j);
+    }
 }
 
 tn_status notify_email_event(tn_plugin *self, const tn_event *ev, tn_delivery *d, void *ud)

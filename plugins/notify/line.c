@@ -41,6 +41,7 @@ typedef struct line_job {
     notify_row rows[NOTIFY_MAX_RCPT];
     int nrows;
     int pending, failed;
+    char *own_subject, *own_body; /* the tenant's own template, or NULL */
 } line_job;
 
 static void line_free(line_job *j)
@@ -50,6 +51,8 @@ static void line_free(line_job *j)
     for (int i = 0; i < j->nto; i++)
         free(j->to[i].name);
     json_decref(j->vars);
+    free(j->own_subject);
+    free(j->own_body);
     free(j->tenant);
     free(j->event);
     free(j);
@@ -148,7 +151,9 @@ static void pushed(tn_plugin *self, const tn_http_response *res, void *ud)
 
 static char *message_text(line_job *j, const tn_config *cfg, const line_to *to)
 {
-    const notify_template *t = tpl_find(j->event, j->c->api->config_str(cfg, "language"));
+    const notify_template *shipped = tpl_find(j->event, j->c->api->config_str(cfg, "language"));
+    notify_template own = {.event = j->event, .subject = j->own_subject, .body = j->own_body};
+    const notify_template *t = j->own_subject && j->own_body ? &own : shipped;
     tpl_var v[16];
     size_t n = 0;
     const char *k;
@@ -252,11 +257,37 @@ static void on_sent_before(tn_tx *tx, const tn_db_result *res, void *ud)
         line_finish(j);
 }
 
-static void on_rcpts(tn_tx *tx, const tn_db_result *res, void *ud)
+/* The tenant's own template, if any; then who already has the push. */
+static void on_override(tn_tx *tx, const tn_db_result *res, void *ud)
 {
     line_job *j = ud;
     const tn_api *api = j->c->api;
     char id[24];
+
+    if (api->db_status(res) != TN_OK) {
+        api->delivery_done(j->d, 0, "templates unreadable");
+        line_free(j);
+        return;
+    }
+    if (api->db_rows(res) == 1) {
+        j->own_subject = strdup(api->db_value(res, 0, 0));
+        j->own_body = strdup(api->db_value(res, 0, 1));
+    }
+    snprintf(id, sizeof id, "%lld", (long long)j->event_id);
+    const char *p[1] = {id};
+    if (api->tx_query(tx,
+                      "SELECT recipient_hash FROM notify_deliveries WHERE event_id = $1::bigint "
+                      "AND channel = 'line' AND result = 'sent'",
+                      1, p, on_sent_before, j) != TN_OK) {
+        api->delivery_done(j->d, 0, "delivery log unreadable");
+        line_free(j);
+    }
+}
+
+static void on_rcpts(tn_tx *tx, const tn_db_result *res, void *ud)
+{
+    line_job *j = ud;
+    const tn_api *api = j->c->api;
 
     if (api->db_status(res) != TN_OK) {
         api->delivery_done(j->d, 0, "recipients unreadable");
@@ -283,13 +314,10 @@ static void on_rcpts(tn_tx *tx, const tn_db_result *res, void *ud)
         line_free(j);
         return;
     }
-    snprintf(id, sizeof id, "%lld", (long long)j->event_id);
-    const char *p[1] = {id};
-    if (api->tx_query(tx,
-                      "SELECT recipient_hash FROM notify_deliveries WHERE event_id = $1::bigint "
-                      "AND channel = 'line' AND result = 'sent'",
-                      1, p, on_sent_before, j) != TN_OK) {
-        api->delivery_done(j->d, 0, "delivery log unreadable");
+    const tn_config *cfg = api->tenant_config(j->c->self, j->tenant);
+    if (notify_override_query(j->c, tx, j->event, cfg ? api->config_str(cfg, "language") : "ja",
+                              on_override, j) != TN_OK) {
+        api->delivery_done(j->d, 0, "templates unreadable");
         line_free(j);
     }
 }

@@ -222,8 +222,7 @@ static int init(tn_plugin *self, const tn_api *api)
     }
     rc = notify_webhook_routes(c);
     if (rc == TN_OK)
-        rc = api->route_add(self, "GET", "/api/v1/notify/preview", TN_ACCESS_ROLES, "tenant_admin",
-                            notify_preview_route, c);
+        rc = notify_template_routes(c);
     if (rc != TN_OK)
         return rc;
     return api->route_add(self, "GET", "/api/v1/notify/deliveries", TN_ACCESS_ROLES, "tenant_admin",
@@ -241,7 +240,7 @@ static const tn_plugin_desc notify_desc = {
     .settings = keys,
     .check = check,
     .init = init,
-    .schema_needs = "0002_notify_webhooks",
+    .schema_needs = "0003_notify_templates",
 };
 
 TN_PLUGIN_EXPORT const tn_plugin_desc *tn_plugin_entry(void)

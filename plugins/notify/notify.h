@@ -63,8 +63,15 @@ int notify_webhook_routes(notify_ctx *c);
 /* LINE push (line.c). */
 tn_status notify_line_event(tn_plugin *self, const tn_event *ev, tn_delivery *d, void *ud);
 
-/* GET /api/v1/notify/preview (tenant admins; preview.c). */
+/* The tenant's own template of event in lang: SELECT subject, body (0 or
+ * 1 row) in tx, answered to fn (preview.c). */
+int notify_override_query(notify_ctx *c, tn_tx *tx, const char *event, const char *lang,
+                          tn_tx_fn fn, void *ud);
+
+/* GET /api/v1/notify/preview, PUT/DELETE /api/v1/notify/templates/:event/:lang
+ * (tenant admins; preview.c). */
 tn_status notify_preview_route(tn_plugin *self, tn_request *req, void *ud);
+int notify_template_routes(notify_ctx *c);
 
 /* GET /api/v1/notify/deliveries (tenant admins). */
 tn_status notify_deliveries_route(tn_plugin *self, tn_request *req, void *ud);

@@ -292,6 +292,51 @@ class NotifyMailTest(OrdersCase):
                          [(["b@buyer.example.jp"], "notify-b", "noreply@b.example.jp")])
         self.assertEqual(self.log_rows(e3), [])
 
+    def test_tenant_template_override(self):
+        """A tenant admin's own wording (re-authenticated, audited) is what
+        the buyer receives, rendered with the same escaping; the preview
+        shows it; a subject with CR/LF or an event without a template is
+        refused; DELETE goes back to the shipped default."""
+        srv = self.notify_server()
+        admin = self.caller("a", "tenant_admin")
+        path = "/api/v1/notify/templates/order.placed/ja"
+        tpl = {"subject": "ご注文 {{order_number}} ありがとうございます（{{buyer_name}}）",
+               "body": "{{contact_name}} 様\n合計 {{total}} 円\n"}
+        r = admin.req(srv, "PUT", path, tpl)
+        self.assertEqual(r.status, 200, r)
+        for bad, code in ((dict(tpl, subject="a\r\nBcc: x@evil.example.jp"), 400),
+                          (dict(tpl, body=""), 400)):
+            self.assertEqual(admin.req(srv, "PUT", path, bad).status, code, bad)
+        self.assertEqual(admin.req(srv, "PUT", "/api/v1/notify/templates/no.such/ja",
+                                   tpl).status, 404)
+        stale = self.caller("a", "tenant_admin")
+        self.age_auth(stale, 400)
+        self.assertEqual(stale.req(srv, "PUT", path, tpl).status, 401)
+        r = admin.req(srv, "GET", "/api/v1/notify/preview?event=order.placed&lang=ja")
+        self.assertEqual((r.json()["source"], r.json()["subject"]),
+                         ("tenant", "ご注文 1001 ありがとうございます（株式会社サンプル商店）"))
+        oid, number = self.order("a", [{"name": "山田", "email": "y@buyer.example.jp"}],
+                                 buyer_name="商店\r\nBcc: spy@evil.example.jp")
+        ev = self.publish("a", "order.placed", {"id": oid})
+        self.wait_delivered(ev)
+        msgs = self.peers["a"].messages()
+        self.assertEqual(decoded_subject(msgs[0]),
+                         f"ご注文 {number} ありがとうございます（商店 Bcc: spy@evil.example.jp）")
+        self.assertEqual(parse(msgs[0]).get_content(), "山田 様\r\n合計 12,345 円\r\n")
+        self.assertNotIn("Bcc", msgs[0]["data"].split("\r\n\r\n", 1)[0])
+        # b has no template of its own: a's is never used for b.
+        ob, nb = self.order("b", [{"name": "B", "email": "b@buyer.example.jp"}], code="B9")
+        eb = self.publish("b", "order.placed", {"id": ob})
+        self.wait_delivered(eb)
+        self.assertEqual(decoded_subject(self.peers["b"].messages()[0]),
+                         f"【ご注文受付】注文番号 {nb}")
+        self.assertEqual(admin.req(srv, "DELETE", path).status, 204)
+        self.assertEqual(admin.req(srv, "DELETE", path).status, 404)
+        r = admin.req(srv, "GET", "/api/v1/notify/preview?event=order.placed&lang=ja")
+        self.assertEqual(r.json()["source"], "default")
+        self.assertEqual([a["action"] for a in self.audit() if a["action"].startswith("notify.")],
+                         ["notify.template_set", "notify.template_reset"])
+
     def test_account_event_mails_registered_address(self):
         """security.important_operation -> the account's own address
         (auth_users.email), Japanese subject; the English setting and an
