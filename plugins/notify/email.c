@@ -408,6 +408,14 @@ static const char order_sql[] =
     "ON jsonb_typeof(c.value) = 'object' "
     "WHERE o.id = $1::uuid ORDER BY c.ordinality LIMIT 10";
 
+/* One buyer's contacts for an announcement (the fan-out of announce.c). */
+static const char announce_sql[] =
+    "SELECT a.title, a.body, b.name, c.value->>'name', c.value->>'email' "
+    "FROM orders_announcements a CROSS JOIN orders_buyers b "
+    "LEFT JOIN LATERAL jsonb_array_elements(b.contacts) WITH ORDINALITY AS c(value, ordinality) "
+    "ON jsonb_typeof(c.value) = 'object' "
+    "WHERE a.id = $1::uuid AND b.id = $2::uuid AND b.active ORDER BY c.ordinality LIMIT 10";
+
 static const char user_sql[] =
     "SELECT login, email FROM auth_users WHERE id = $1::uuid AND NOT disabled";
 
@@ -424,7 +432,16 @@ static void on_rcpts(tn_tx *tx, const tn_db_result *res, void *ud)
         job_free(j);
         return;
     }
-    if (strncmp(j->event, "order.", 6) == 0) {
+    if (strcmp(j->event, NOTIFY_ANNOUNCE_MAIL) == 0) {
+        for (int r = 0; r < api->db_rows(res); r++) {
+            if (r == 0) {
+                var(j, "title", api->db_value(res, 0, 0));
+                var(j, "announcement_body", api->db_value(res, 0, 1));
+                var(j, "buyer_name", api->db_value(res, 0, 2));
+            }
+            add_rcpt(j, api->db_value(res, r, 4), api->db_value(res, r, 3));
+        }
+    } else if (strncmp(j->event, "order.", 6) == 0) {
         for (int r = 0; r < api->db_rows(res); r++) {
             if (r == 0) {
                 yen(api->db_value(res, 0, 2), total, sizeof total);
@@ -466,8 +483,11 @@ tn_status notify_email_event(tn_plugin *self, const tn_event *ev, tn_delivery *d
     const char *key;
     char mins[24];
 
+    /* The fan-out of an announcement is sent when the announcement is. */
+    const char *listed = strcmp(ev->name, NOTIFY_ANNOUNCE_MAIL) == 0 ? "announcement.published"
+                                                                     : ev->name;
     if (cfg == NULL || api->config_str(cfg, "smtp_url")[0] == '\0' ||
-        !notify_list_has(api->config_str(cfg, "mail_events"), ev->name) ||
+        !notify_list_has(api->config_str(cfg, "mail_events"), listed) ||
         tpl_find(ev->name, "ja") == NULL)
         return TN_CONTINUE; /* not sent by e-mail for this tenant */
     j = calloc(1, sizeof *j);
@@ -484,6 +504,15 @@ tn_status notify_email_event(tn_plugin *self, const tn_event *ev, tn_delivery *d
     if (!j->tenant || !j->event || !j->vars || !json_is_object(j->payload)) {
         job_free(j);
         return TN_ERROR;
+    }
+    if (strcmp(ev->name, NOTIFY_ANNOUNCE_MAIL) == 0) {
+        const char *p2[2] = {pstr(j->payload, "announcement_id"), pstr(j->payload, "buyer_id")};
+        if (!notify_uuid_ok(p2[0]) || !notify_uuid_ok(p2[1]) ||
+            api->tx_query(api->delivery_tx(d), announce_sql, 2, p2, on_rcpts, j) != TN_OK) {
+            job_free(j);
+            return notify_uuid_ok(p2[0]) && notify_uuid_ok(p2[1]) ? TN_ERROR : TN_CONTINUE;
+        }
+        return TN_SUSPEND;
     }
     key = strncmp(ev->name, "order.", 6) == 0 ? "id" : "user_id";
     if (strncmp(ev->name, "order.", 6) == 0 && !notify_uuid_ok(pstr(j->payload, "id")))

@@ -15,7 +15,8 @@
 #define NOTIFY_VERSION "0.1.0"
 #define MAIL_EVENTS                                                                                \
     "order.placed,order.accepted,order.shipped,order.cancelled,security.important_operation,"      \
-    "auth.password_reset_requested,auth.user_invited,auth.account_locked,auth.email_changed"
+    "auth.password_reset_requested,auth.user_invited,auth.account_locked,auth.email_changed,"      \
+    "announcement.published"
 
 static notify_ctx notify_state; /* this worker's; the ud of every callback */
 
@@ -28,6 +29,7 @@ static const char *const events[] = {"order.placed",
                                      "auth.user_invited",
                                      "auth.account_locked",
                                      "auth.email_changed",
+                                     NOTIFY_ANNOUNCE_MAIL,
                                      NULL};
 
 /* Events that go to webhooks: never account events (they carry reset
@@ -220,6 +222,9 @@ static int init(tn_plugin *self, const tn_api *api)
         if (rc != TN_OK)
             return rc;
     }
+    rc = api->event_subscribe_durable(self, "announcement.published", notify_announce_event, c);
+    if (rc != TN_OK)
+        return rc;
     rc = notify_webhook_routes(c);
     if (rc == TN_OK)
         rc = notify_template_routes(c);

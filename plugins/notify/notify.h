@@ -20,6 +20,11 @@
 #include "keys.h"
 
 #define NOTIFY_MAX_RCPT 10 /* recipients of one event per channel */
+/* One buyer's share of an announcement (announce.c fans out, email.c sends). */
+#define NOTIFY_ANNOUNCE_MAIL "notify.announcement_mail"
+
+/* announcement.published -> one NOTIFY_ANNOUNCE_MAIL per buyer (announce.c). */
+tn_status notify_announce_event(tn_plugin *self, const tn_event *ev, tn_delivery *d, void *ud);
 
 typedef struct notify_ctx {
     const tn_api *api;

@@ -39,6 +39,10 @@ static const notify_template defaults[] = {
      "{{contact_name}} 様\n\nご注文 {{order_number}} はキャンセルされました。" FOOT_JA},
     {"order.cancelled", "en", "Order {{order_number}} cancelled",
      "Dear {{contact_name}},\n\nOrder {{order_number}} was cancelled." FOOT_EN},
+    {"notify.announcement_mail", "ja", "【お知らせ】{{title}}",
+     "{{contact_name}} 様\n\n{{buyer_name}} 様へのお知らせです。\n\n{{announcement_body}}" FOOT_JA},
+    {"notify.announcement_mail", "en", "Notice: {{title}}",
+     "Dear {{contact_name}},\n\nA notice for {{buyer_name}}:\n\n{{announcement_body}}" FOOT_EN},
     {"security.important_operation", "ja", "【重要】アカウントで重要な操作が行われました",
      "{{login}} 様\n\nお使いのアカウントで次の操作が行われました: {{operation}}\n"
      "お心当たりがない場合は、すぐに管理者へご連絡ください。" FOOT_JA},

@@ -337,6 +337,36 @@ class NotifyMailTest(OrdersCase):
         self.assertEqual([a["action"] for a in self.audit() if a["action"].startswith("notify.")],
                          ["notify.template_set", "notify.template_reset"])
 
+    def test_announcement_fans_out_to_active_buyers(self):
+        """announcement.published -> one durable event per active buyer with
+        contacts (in the delivery's transaction: once), each mailed to that
+        buyer's contacts; inactive buyers and buyers without contacts get
+        nothing; a staff-only announcement goes to no buyer."""
+        self.notify_server()
+        self.order("a", [{"name": "山田", "email": "y@one.example.jp"},
+                         {"name": "Ito", "email": "i@one.example.jp"}], code="B1")
+        self.order("a", [{"name": "Old", "email": "old@two.example.jp"}], code="B2")
+        self.order("a", [], code="B3")
+        self.pg.psql("UPDATE orders_buyers SET active = false WHERE code = 'B2';")
+        ann = {}
+        for audience in ("all", "staff"):
+            ann[audience] = self.pg.scalar(
+                "INSERT INTO orders_announcements (tenant_id, audience, title, body, display_from, "
+                "display_until, created_by) VALUES ('a', :'au', 'システムメンテナンスのお知らせ', "
+                "'12月24日 2時から停止します。', now(), now() + interval '1 day', 'u1') "
+                "RETURNING id;", au=audience)
+        evs = [self.publish("a", "announcement.published", {"id": ann[k]}) for k in ann]
+        for ev in evs:
+            self.wait_delivered(ev)
+        fan = self.pg.rows("SELECT id FROM outbox WHERE name = 'notify.announcement_mail';")
+        self.assertEqual(len(fan), 1, fan)
+        self.wait_delivered(int(fan[0][0]))
+        msgs = self.peers["a"].messages()
+        self.assertEqual(sorted(m["to"][0] for m in msgs), ["i@one.example.jp",
+                                                            "y@one.example.jp"])
+        self.assertEqual(decoded_subject(msgs[0]), "【お知らせ】システムメンテナンスのお知らせ")
+        self.assertIn("12月24日 2時から停止します。", parse(msgs[0]).get_content())
+
     def test_account_event_mails_registered_address(self):
         """security.important_operation -> the account's own address
         (auth_users.email), Japanese subject; the English setting and an
