@@ -88,8 +88,9 @@ def decoded_subject(m):
     return str(email.header.make_header(email.header.decode_header(head["Subject"])))
 
 
-@unittest.skipUnless(has_aiosmtpd(), "python3-aiosmtpd missing: run scripts/deps.sh")
-class NotifyMailTest(OrdersCase):
+class NotifyMailCase(OrdersCase):
+    """Peers and a server for e-mail tests (no tests of its own: other
+    files subclass it)."""
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="tanomu-notify-")
@@ -180,7 +181,10 @@ class NotifyMailTest(OrdersCase):
         for pw in CANARY.values():
             self.assertEqual(json_lines_mentioning(srv, pw), [], "S16: a password in the logs")
 
-    # -- tests -------------------------------------------------------------------
+
+
+@unittest.skipUnless(has_aiosmtpd(), "python3-aiosmtpd missing: run scripts/deps.sh")
+class NotifyMailTest(NotifyMailCase):
 
     def test_order_placed_mails_buyer_contacts_in_japanese(self):
         """S8: order.placed -> each contact of the buyer (from the database)
