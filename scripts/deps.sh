@@ -18,6 +18,9 @@ PKGS="$PKGS libmodsecurity-dev modsecurity-crs"
 
 # plugins/sso_line: ID token (JWS) verification
 PKGS="$PKGS libcjose-dev"
+# tests/peers/line_provider: the LINE Login test provider (npm oidc-provider)
+# runs on Node.js; a machine without one gets Debian's
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
