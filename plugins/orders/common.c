@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "normalize.h"
 #include "orders.h"
 
 int orders_caller_get(orders_ctx *ctx, tn_request *req, orders_role min, orders_caller *c)
@@ -25,9 +26,15 @@ int orders_caller_get(orders_ctx *ctx, tn_request *req, orders_role min, orders_
         c->role = ORDERS_ROLE_STAFF;
     else if (api->req_has_role(req, "buyer")) {
         /* A buyer without its buyer is nobody here: fail closed. */
-        c->buyer_code = tn_auth_attr(info, "buyer_id");
-        if (c->buyer_code != NULL && c->buyer_code[0] != '\0')
-            c->role = ORDERS_ROLE_BUYER;
+        /* As every code is compared: normalised (normalize.c), so the
+         * attribute "ｂ００１" is the buyer B001. */
+        const char *attr = tn_auth_attr(info, "buyer_id");
+        char code[ORDERS_CODE_MAX + 1];
+        if (attr != NULL && orders_code_normalize(attr, code) == NULL) {
+            c->buyer_code = api->req_strdup(req, code);
+            if (c->buyer_code != NULL)
+                c->role = ORDERS_ROLE_BUYER;
+        }
     }
     if (c->user_id == NULL || c->role == ORDERS_ROLE_NONE || c->role < min) {
         api->resp_error(req, 403, "forbidden", "Your role does not allow this.");

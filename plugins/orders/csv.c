@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include <unistr.h>
-#include <uninorm.h>
 
 static const unsigned char utf8_bom[3] = {0xEF, 0xBB, 0xBF};
 
@@ -553,31 +552,3 @@ int csv_parser_finish(csv_parser *p)
     return CSV_OK;
 }
 
-/* ---- codes ------------------------------------------------------------------ */
-
-char *csv_code_normalize(const char *s, size_t len)
-{
-    uint8_t *norm;
-    size_t n = 0, a = 0, b;
-    char *out = NULL;
-
-    if (s == NULL || memchr(s, '\0', len) != NULL || u8_check((const uint8_t *)s, len) != NULL)
-        return NULL;
-    norm = u8_normalize(UNINORM_NFKC, (const uint8_t *)s, len, NULL, &n);
-    if (norm == NULL && len > 0)
-        return NULL;
-    b = n;
-    while (a < b && (norm[a] == ' ' || norm[a] == '\t' || norm[a] == '\r' || norm[a] == '\n'))
-        a++;
-    while (b > a && (norm[b - 1] == ' ' || norm[b - 1] == '\t' || norm[b - 1] == '\r' ||
-                     norm[b - 1] == '\n'))
-        b--;
-    out = malloc(b - a + 1);
-    if (out != NULL) {
-        if (b > a)
-            memcpy(out, norm + a, b - a);
-        out[b - a] = '\0';
-    }
-    free(norm);
-    return out;
-}

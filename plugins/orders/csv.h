@@ -128,13 +128,6 @@ int csv_parser_feed(csv_parser *p, const void *data, size_t len);
 /* End of input: emits the last record; 0 or an error. */
 int csv_parser_finish(csv_parser *p);
 
-/* ---- codes -------------------------------------------------------------- */
-
-/* A code as it is stored and compared: NFKC (so full-width "Ａ－１" is
- * "A-1" and half-width katakana is full-width), spaces trimmed at both
- * ends.  A new string (malloc), or NULL: not valid UTF-8 or no memory. */
-char *csv_code_normalize(const char *s, size_t len);
-
 #ifdef ORDERS_ORDERS_H
 /* ?encoding=utf-8|shift_jis (default utf-8) of an export or import;
  * 0, or -1 after answering 400 (export.c). */

@@ -12,10 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <unicase.h>
 #include <unistr.h>
-#include <uninorm.h>
 
+#include "normalize.h"
 #include "orders.h"
 #include "csv.h"
 
@@ -159,38 +158,18 @@ static void add_error(import_job *job, size_t line, size_t column, const char *m
         json_array_append_new(job->errors, e);
 }
 
-/* Search text: NFKC, lower case, hiragana folded to katakana (as the
- * migration describes orders_*.search_text). */
+/* Search text: as the API writes it (normalize.c), so an imported row
+ * is found by the same searches. */
 static char *search_text(const char *code, const char *name, const char *kana)
 {
-    size_t n = strlen(code) + strlen(name) + strlen(kana) + 3, len = 0;
-    char *joined = malloc(n);
-    uint8_t *low = NULL, *p;
-    char *out = NULL;
+    size_t n = strlen(code) + strlen(name) + strlen(kana) + 3;
+    char *joined = malloc(n), *out;
 
     if (joined == NULL)
         return NULL;
     snprintf(joined, n, "%s %s %s", code, name, kana);
-    low = u8_tolower((const uint8_t *)joined, strlen(joined), NULL, UNINORM_NFKC, NULL, &len);
+    out = orders_search_fold(joined);
     free(joined);
-    if (low == NULL)
-        return NULL;
-    out = malloc(len + 1);
-    if (out == NULL)
-        goto done;
-    /* U+3041..U+3096 (E3 81 81 .. E3 82 96) + 0x60 = U+30A1..U+30F6, same length. */
-    for (p = low; p < low + len;) {
-        ucs4_t uc;
-        int k = u8_mbtouc(&uc, p, (size_t)(low + len - p));
-        if (uc >= 0x3041 && uc <= 0x3096)
-            uc += 0x60;
-        if (u8_uctomb((uint8_t *)out + (p - low), uc, k) != k)
-            memcpy(out + (p - low), p, (size_t)k);
-        p += k;
-    }
-    out[len] = '\0';
-done:
-    free(low);
     return out;
 }
 
@@ -241,8 +220,16 @@ static const char *cell(json_t *obj, const import_col *col, const char *raw, cha
      * codes, postal codes and phones are then normalised (full-width
      * digits and letters too). */
     v = csv_unneutralise(raw);
-    if (v != NULL && (col->type == C_CODE || col->type == C_POSTAL || col->type == C_PHONE)) {
-        char *norm = csv_code_normalize(v, strlen(v));
+    if (v != NULL && col->type == C_CODE) {
+        /* The API's code rule (normalize.c): "ｐ－００１" is "P-001". */
+        char code[ORDERS_CODE_MAX + 1];
+        const char *bad = orders_code_normalize(v, code);
+        free(v);
+        if (bad != NULL)
+            return bad;
+        v = strdup(code);
+    } else if (v != NULL && (col->type == C_POSTAL || col->type == C_PHONE)) {
+        char *norm = orders_nfkc_trim(v);
         free(v);
         v = norm;
     }

@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "delivery.h"
+#include "normalize.h"
 #include "orders.h"
 #include "tax.h"
 
@@ -375,7 +376,7 @@ static tn_status h_list(tn_plugin *self, tn_request *req, void *ud)
     const char *to = api->req_query_param(req, "to");
     const char *buyer = api->req_query_param(req, "buyer");
     const char *cursor = api->req_query_param(req, "cursor");
-    char after[32], lim[16];
+    char after[32], lim[16], bcode[ORDERS_CODE_MAX + 1];
     const char *p[7];
     json_t *f = NULL;
     int ok_status = status == NULL;
@@ -398,6 +399,10 @@ static tn_status h_list(tn_plugin *self, tn_request *req, void *ud)
         orders_field_error(&f, "from", "must be a date YYYY-MM-DD");
     if (!valid_date_param(to))
         orders_field_error(&f, "to", "must be a date YYYY-MM-DD");
+    if (buyer != NULL && orders_code_normalize(buyer, bcode) != NULL)
+        orders_field_error(&f, "buyer", "must be a buyer code");
+    else if (buyer != NULL)
+        buyer = bcode;
     if (f != NULL) {
         orders_error_fields(ctx, req, 400, "invalid_query", "A query parameter is not valid.", f);
         return TN_DONE;
@@ -459,6 +464,24 @@ static const char *str_member(tn_request *req, const tn_api *api, json_t *obj, c
     return api->req_strdup(req, json_string_value(v));
 }
 
+/* A code member, normalised as every code is stored (normalize.c): NULL
+ * if absent or not a code (a field error then). */
+static const char *code_member(tn_request *req, const tn_api *api, json_t *obj, const char *key,
+                               json_t **fields, const char *field)
+{
+    const char *raw = str_member(req, api, obj, key, fields, field);
+    char code[ORDERS_CODE_MAX + 1];
+    const char *why;
+
+    if (raw == NULL)
+        return NULL;
+    if ((why = orders_code_normalize(raw, code)) != NULL) {
+        orders_field_error(fields, field, why);
+        return NULL;
+    }
+    return api->req_strdup(req, code);
+}
+
 static void parse_lines(op *o, tn_request *req, json_t *arr, int max_lines, json_t **fields)
 {
     const tn_api *api = o->ctx->api;
@@ -488,7 +511,7 @@ static void parse_lines(op *o, tn_request *req, json_t *arr, int max_lines, json
             continue;
         }
         snprintf(name, sizeof name, "%sproduct", prefix);
-        pl->code = str_member(req, api, ln, "product", fields, name);
+        pl->code = code_member(req, api, ln, "product", fields, name);
         if (pl->code == NULL || pl->code[0] == '\0' || utf8_chars(pl->code) > CODE_MAX)
             orders_field_error(fields, name, "must be a product code");
         for (size_t k = 0; pl->code && k < i; k++)
@@ -572,7 +595,7 @@ static int parse_place(op *o, tn_request *req, json_t *body, const orders_settin
                             "The body has fields an order does not take.", fields);
         return -1;
     }
-    o->buyer_code = str_member(req, api, body, "buyer", &fields, "buyer");
+    o->buyer_code = code_member(req, api, body, "buyer", &fields, "buyer");
     if (o->who.role == ORDERS_ROLE_BUYER) {
         if (o->buyer_code != NULL && strcmp(o->buyer_code, o->who.buyer_code) != 0) {
             json_decref(fields);

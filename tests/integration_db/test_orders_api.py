@@ -362,6 +362,22 @@ class OrdersApiTest(OrdersCase):
         for q in ("status=lost", "from=yesterday", "limit=0", "cursor=AAAA"):
             self.assertEqual(staff.req(srv, "GET", f"/api/v1/orders?{q}").status, 400, q)
 
+    def test_codes_are_compared_as_stored_full_width_and_lower_case(self):
+        """A code in a line, in the buyer field, in a filter or in the
+        principal's buyer attribute is normalised as the master data API
+        stores it (NFKC, ASCII upper case): "ｒｉｃｅ５" is RICE5."""
+        srv = self.start()
+        b1 = self.caller("a", "buyer", buyer="ｂ００１")
+        staff = self.caller("a", "staff")
+        r = self.place(srv, b1, [("ｒｉｃｅ５", 1), ("pan", 2)])
+        self.assertEqual(r.json()["buyer"], "B001")
+        self.assertEqual(sorted(l["product"] for l in r.json()["lines"]), ["PAN", "RICE5"])
+        r = self.place(srv, staff, [("soy", 1)], extra={"buyer": "b００２"})
+        self.assertEqual(r.json()["buyer"], "B002")
+        r = staff.req(srv, "GET", "/api/v1/orders?buyer=b002")
+        self.assertEqual(len(r.json()["items"]), 1, f"{r}")
+        self.place(srv, staff, [("SOY", 1)], extra={"buyer": "B/1"}, want=422)
+
 
 if __name__ == "__main__":
     main()

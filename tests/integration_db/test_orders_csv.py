@@ -27,7 +27,8 @@ BUYERS = (
     "code,name,kana,postal_code,address,phone,closing_day,active\r\n"
     "S001,山田商店,ヤマダショウテン,100-0001,東京都千代田区千代田1-1,03-1234-5678,20,true\r\n"
     "S002,@mention shop,,,,+81 3-1234-5678,31,false\r\n"
-    "-S3,ハイフン店,,１０００００１,,,1,true\r\n"
+    # A full-width, lower-case code is stored as the API stores codes: S3.
+    "ｓ３,ハイフン店,,１０００００１,,,1,true\r\n"
 )
 PRICES = (
     "buyer_code,product_code,unit_price\r\n"
@@ -84,7 +85,7 @@ class OrdersCsvTest(OrdersCase):
         # full-width digits are normalised.
         buyers = {row[0]: row for row in before["buyers"]}
         self.assertEqual(buyers["S002"][5], "+81 3-1234-5678")
-        self.assertEqual(buyers["-S3"][3], "1000001")
+        self.assertEqual(buyers["S3"][3], "1000001")
         # Formula cells come back as they were typed; an apostrophe that was
         # data stays.
         names = {row[0]: row[1] for row in before["products"]}

@@ -331,33 +331,6 @@ static void test_round_trip_both_encodings(void)
     }
 }
 
-static void test_code_normalize(void)
-{
-    static const struct {
-        const char *in, *want;
-    } cases[] = {
-        {"Ａ－１", "A-1"},
-        {" ｶﾞｲ ", "ガイ"},
-        {"\xE3\x80\x80"
-         "AB\xE3\x80\x80",
-         "AB"},
-        {"a-1", "a-1"},
-        {"", ""},
-        {"   ", ""},
-    };
-    size_t i;
-    char *s;
-
-    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        s = csv_code_normalize(cases[i].in, strlen(cases[i].in));
-        CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-        CU_ASSERT_STRING_EQUAL(s, cases[i].want);
-        free(s);
-    }
-    CU_ASSERT_PTR_NULL(csv_code_normalize("\xC3\x28", 2));
-    CU_ASSERT_PTR_NULL(csv_code_normalize("a\0b", 3));
-}
-
 int main(void)
 {
     CU_pSuite s;
@@ -378,7 +351,6 @@ int main(void)
     CU_add_test(s, "parser callback can stop", test_parser_callback_can_stop);
     CU_add_test(s, "parser Shift_JIS", test_parser_shift_jis);
     CU_add_test(s, "A5 round trip in both encodings", test_round_trip_both_encodings);
-    CU_add_test(s, "code normalize", test_code_normalize);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
