@@ -120,10 +120,7 @@ static void failed_rows(tn_tx *tx, int ok, void *ud)
 {
     mail_job *j = ud;
     if (!ok || j->c->api->tx_commit(tx, failed_logged, j) != TN_OK) {
-        if (ok)
-            j->c->api->tx_rollback(tx, NULL, NULL);
-        else
-            j->c->api->tx_rollback(tx, NULL, NULL);
+        j->c->api->tx_rollback(tx, NULL, NULL);
         j->c->api->delivery_done(j->d, 0, "e-mail not sent; log not written");
         job_free(j);
     }
