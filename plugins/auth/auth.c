@@ -16,9 +16,7 @@
 #include <sodium.h>
 
 #include "auth.h"
-#include "iface.h"
 #include "session.h"
-#include "tokens.h"
 #include "totp.h"
 
 #define AUTH_VERSION "0.1.0"

@@ -99,6 +99,17 @@ json_t *auth_roles_json(const char *csv);
 void auth_error_retry(const tn_api *api, tn_request *req, int status, const char *code,
                       const char *message, long long secs);
 
+/* The bearer step of the authenticate hook (tokens.c): 0 when the request
+ * carries no `Authorization: Bearer` (the cookie path goes on); else 1,
+ * with *st the hook's status (the request is answered, or suspended and
+ * resumed with the token's principal). */
+int auth_tokens_authenticate(auth_ctx *ctx, tn_request *req, tn_status *st);
+/* GET/POST /auth/tokens, DELETE /auth/tokens/:id (tokens.c). */
+int auth_tokens_routes_add(auth_ctx *ctx);
+/* Exports the "auth.sessions" interface (include/tanomu_auth.h) other
+ * plugins sign users in through (iface.c); from init() only. */
+int auth_iface_export(auth_ctx *ctx);
+
 /* cli.c: `tanomu user add` (ABI 1.2 command_add). */
 int auth_cli_add(auth_ctx *ctx);
 

@@ -13,7 +13,7 @@
 
 #include <sodium.h>
 
-#include "iface.h"
+#include "auth.h"
 #include "session.h"
 #include "tanomu_auth.h"
 

@@ -44,13 +44,4 @@ int auth_tok_parse(auth_tok *t, const char *bearer);
 /* Wipes the secret, its bytes and the text. */
 void auth_tok_wipe(auth_tok *t);
 
-struct auth_ctx;
-/* The bearer step of the authenticate hook: 0 when the request carries
- * no `Authorization: Bearer` (the cookie path goes on); else 1, with *st
- * the hook's status (the request is answered, or suspended and resumed
- * with the token's principal). */
-int auth_tokens_authenticate(struct auth_ctx *ctx, tn_request *req, tn_status *st);
-/* GET/POST /auth/tokens, DELETE /auth/tokens/:id; from init(). */
-int auth_tokens_routes_add(struct auth_ctx *ctx);
-
 #endif
