@@ -75,7 +75,8 @@ static const notify_template defaults[] = {
     {"auth.email_changed", "en", "Important: your e-mail address was changed",
      "Hello {{login}},\n\nThe e-mail address of your account was changed.\n"
      "If it was not you, tell your administrator at once." FOOT_EN},
-    {"waf.alert", "ja", "【セキュリティ警告】WAF が攻撃とみられる通信を検知しました（遮断 {{blocked}} 件）",
+    {"waf.alert", "ja",
+     "【セキュリティ警告】WAF が攻撃とみられる通信を検知しました（遮断 {{blocked}} 件）",
      "{{contact_name}} 様\n\nWAF（Web アプリケーションファイアウォール）が攻撃とみられる通信を"
      "検知しました。\n\n"
      "期間: {{window_start}} 〜 {{window_end}}（UTC、{{interval_s}} 秒ごとの集計）\n"
