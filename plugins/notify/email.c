@@ -4,8 +4,10 @@
  *      from the database only (S8): a buyer's contacts for an order event
  *      (orders_buyers.contacts), the account's registered address
  *      (auth_users.email) for an account event, the replaced address for
- *      auth.email_changed; and the recipients that already have it (the
- *      delivery log of earlier attempts), who are skipped;
+ *      auth.email_changed, the tenant's security contacts (its enabled
+ *      tenant_admin accounts with an address) for waf.alert; and the
+ *      recipients that already have it (the delivery log of earlier
+ *      attempts), who are skipped;
  *   2. one message per recipient, built by mail.c from the tenant's
  *      template, sent with curl_run (SMTP; the host requires STARTTLS and
  *      verifies the server), all at once on the worker's multi handle;
@@ -28,6 +30,7 @@
 #include "mail.h"
 #include "notify.h"
 #include "template.h"
+#include "waf_alert.h"
 
 typedef struct rcpt {
     char *addr;
@@ -416,6 +419,17 @@ static const char announce_sql[] =
 static const char user_sql[] =
     "SELECT login, email FROM auth_users WHERE id = $1::uuid AND NOT disabled";
 
+/* waf.alert: the tenant's security contacts (enabled tenant admins with an
+ * address) and the event's time window, UTC; one row with NULL contact
+ * when there is none.  Row-level security keeps both to the tenant. */
+static const char waf_sql[] =
+    "SELECT u.login, u.email, "
+    "to_char((o.created_at - $2::int * interval '1 second') AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD HH24:MI:SS'), to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') "
+    "FROM outbox o LEFT JOIN auth_users u ON u.tenant_id = o.tenant_id "
+    "AND 'tenant_admin' = ANY (u.roles) AND NOT u.disabled AND u.email IS NOT NULL "
+    "WHERE o.id = $1::bigint ORDER BY u.login LIMIT 10";
+
 static void on_rcpts(tn_tx *tx, const tn_db_result *res, void *ud)
 {
     mail_job *j = ud;
@@ -437,6 +451,14 @@ static void on_rcpts(tn_tx *tx, const tn_db_result *res, void *ud)
                 var(j, "buyer_name", api->db_value(res, 0, 2));
             }
             add_rcpt(j, api->db_value(res, r, 4), api->db_value(res, r, 3));
+        }
+    } else if (strcmp(j->event, NOTIFY_WAF_ALERT) == 0) {
+        for (int r = 0; r < api->db_rows(res); r++) {
+            if (r == 0) {
+                var(j, "window_start", api->db_value(res, 0, 2));
+                var(j, "window_end", api->db_value(res, 0, 3));
+            }
+            add_rcpt(j, api->db_value(res, r, 1), api->db_value(res, r, 0));
         }
     } else if (strncmp(j->event, "order.", 6) == 0) {
         for (int r = 0; r < api->db_rows(res); r++) {
@@ -508,6 +530,17 @@ tn_status notify_email_event(tn_plugin *self, const tn_event *ev, tn_delivery *d
             api->tx_query(api->delivery_tx(d), announce_sql, 2, p2, on_rcpts, j) != TN_OK) {
             job_free(j);
             return notify_uuid_ok(p2[0]) && notify_uuid_ok(p2[1]) ? TN_ERROR : TN_CONTINUE;
+        }
+        return TN_SUSPEND;
+    }
+    if (strcmp(ev->name, NOTIFY_WAF_ALERT) == 0) {
+        char iv[24], id[24];
+        snprintf(id, sizeof id, "%lld", (long long)ev->id);
+        const char *pw[2] = {id, iv};
+        if (notify_waf_vars(j->payload, j->vars, iv, sizeof iv) != 0 ||
+            api->tx_query(api->delivery_tx(d), waf_sql, 2, pw, on_rcpts, j) != TN_OK) {
+            job_free(j);
+            return TN_ERROR;
         }
         return TN_SUSPEND;
     }

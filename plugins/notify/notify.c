@@ -16,7 +16,7 @@
 #define MAIL_EVENTS                                                                                \
     "order.placed,order.accepted,order.shipped,order.cancelled,security.important_operation,"      \
     "auth.password_reset_requested,auth.user_invited,auth.account_locked,auth.email_changed,"      \
-    "announcement.published"
+    "announcement.published,waf.alert"
 
 static notify_ctx notify_state; /* this worker's; the ud of every callback */
 
@@ -30,6 +30,7 @@ static const char *const events[] = {"order.placed",
                                      "auth.account_locked",
                                      "auth.email_changed",
                                      NOTIFY_ANNOUNCE_MAIL,
+                                     "waf.alert",
                                      NULL};
 
 /* Events that go to webhooks: never account events (they carry reset

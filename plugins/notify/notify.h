@@ -8,6 +8,7 @@
  *   log.c        the delivery log: rows, and GET /api/v1/notify/deliveries
  *   mail.c       the message builder (pure), template.c the templates,
  *   keys.c       hashes, signatures and retry keys (pure)
+ *   waf_alert.c  the waf.alert summary for the security contacts (pure)
  */
 #ifndef NOTIFY_H
 #define NOTIFY_H

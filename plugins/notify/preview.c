@@ -20,10 +20,24 @@
 #include "template.h"
 
 static const tpl_var samples[] = {
-    {"order_number", "1001"}, {"buyer_name", "株式会社サンプル商店"}, {"contact_name", "山田 太郎"},
-    {"total", "12,345"},      {"delivery_date", "2026-12-24"},        {"status", "placed"},
-    {"login", "yamada"},      {"operation", "password_change"},       {"token", "SAMPLE-CODE"},
+    {"order_number", "1001"},
+    {"buyer_name", "株式会社サンプル商店"},
+    {"contact_name", "山田 太郎"},
+    {"total", "12,345"},
+    {"delivery_date", "2026-12-24"},
+    {"status", "placed"},
+    {"login", "yamada"},
+    {"operation", "password_change"},
+    {"token", "SAMPLE-CODE"},
     {"expires_min", "30"},
+    {"blocked", "12"},
+    {"detected", "0"},
+    {"interval_s", "60"},
+    {"other_rule_hits", "0"},
+    {"window_start", "2026-12-06 07:00:00"},
+    {"window_end", "2026-12-06 07:01:00"},
+    {"rules", "942100 (sqli): 9\n941100 (xss): 3"},
+    {"families", "sqli: 9\nxss: 3"},
 };
 
 int notify_override_query(notify_ctx *c, tn_tx *tx, const char *event, const char *lang,

@@ -75,6 +75,23 @@ static const notify_template defaults[] = {
     {"auth.email_changed", "en", "Important: your e-mail address was changed",
      "Hello {{login}},\n\nThe e-mail address of your account was changed.\n"
      "If it was not you, tell your administrator at once." FOOT_EN},
+    {"waf.alert", "ja",
+     "【セキュリティ警告】WAF が攻撃とみられる通信を検知しました（遮断 {{blocked}} 件）",
+     "{{contact_name}} 様\n\nWAF（Web アプリケーションファイアウォール）が攻撃とみられる通信を"
+     "検知しました。\n\n"
+     "期間: {{window_start}} 〜 {{window_end}}（UTC、{{interval_s}} 秒ごとの集計）\n"
+     "遮断: {{blocked}} 件\n検知のみ（遮断なし）: {{detected}} 件\n\n"
+     "ルールの分類別（件数）:\n{{families}}\n\nルール ID 別（件数）:\n{{rules}}\n"
+     "その他のルール: {{other_rule_hits}} 件\n\n"
+     "詳細は WAF のログをルール ID でご確認ください。" FOOT_JA},
+    {"waf.alert", "en", "Security alert: the WAF stopped {{blocked}} suspicious requests",
+     "Hello {{contact_name}},\n\nThe web application firewall saw requests that look like "
+     "attacks.\n\n"
+     "Window: {{window_start}} to {{window_end}} UTC (counted every {{interval_s}} s)\n"
+     "Blocked: {{blocked}}\nDetected only (not blocked): {{detected}}\n\n"
+     "By rule family (requests):\n{{families}}\n\nBy rule ID (requests):\n{{rules}}\n"
+     "Other rules: {{other_rule_hits}}\n\n"
+     "The WAF's log has the details by rule ID." FOOT_EN},
 };
 
 const notify_template *tpl_find(const char *event, const char *lang)

@@ -102,9 +102,10 @@ class NotifyMailCase(OrdersCase):
             self.addCleanup(p.stop)
             p.start()
 
-    def notify_server(self, mail_events=None):
+    def notify_server(self, mail_events=None, tenant_settings=None):
         """auth + orders + notify for tenants a and b, each with its own SMTP
-        peer, user and sealed password."""
+        peer, user and sealed password; tenant_settings: {tenant: {key: value}}
+        added to that tenant's notify settings."""
         allow = [f"127.0.0.1:{p.port}" for p in self.peers.values()]
         # A failed attempt logs in a transaction of its own while the
         # delivery's is open: two connections per worker at least.
@@ -132,6 +133,7 @@ class NotifyMailCase(OrdersCase):
                       "mail_from": f"noreply@{t}.example.jp", "mail_from_name": f"問屋{t.upper()}"}
             if mail_events is not None:
                 notify["mail_events"] = mail_events
+            notify.update((tenant_settings or {}).get(t, {}))
             srv.write_tenant(t, {"id": t, "hosts": [host_of(t)], "features": {
                 "auth": {"enabled": True}, "orders": {"enabled": True}, "notify": notify}})
         srv.migrate()

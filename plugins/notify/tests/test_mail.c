@@ -15,6 +15,7 @@
 #include "keys.h"
 #include "mail.h"
 #include "template.h"
+#include "waf_alert.h"
 
 static int b64val(char c)
 {
@@ -266,6 +267,60 @@ static void test_webhook_signature(void)
     CU_ASSERT_EQUAL(notify_webhook_sign(key, key_len, "i", "t", "b", 1, other, 10), -1);
 }
 
+/* waf.alert: numbers only reach the variables (rule IDs, counts, families),
+ * never a string of the payload; 17 rules or more: the first 16. */
+static void test_waf_summary(void)
+{
+    json_t *p = json_loads("{\"tenant\":\"evil\",\"interval_s\":90000,\"blocked\":3,"
+                           "\"detected\":-2,\"other_rule_hits\":\"x\",\"rules\":["
+                           "{\"id\":942100,\"count\":2,\"value\":\"' OR 1=1\"},"
+                           "{\"id\":\"941100' OR 1=1\",\"count\":5},"
+                           "{\"id\":941100,\"count\":1},{\"id\":100001,\"count\":4},"
+                           "{\"id\":942190,\"count\":1}]}",
+                           0, NULL);
+    json_t *v = json_object();
+    char iv[24];
+    const char *k;
+    json_t *val;
+
+    CU_ASSERT_FATAL(p != NULL && v != NULL);
+    CU_ASSERT_EQUAL(notify_waf_vars(p, v, iv, sizeof iv), 0);
+    CU_ASSERT_STRING_EQUAL(iv, "86400"); /* clamped */
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "blocked")), "3");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "detected")), "0");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "other_rule_hits")), "0");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "rules")),
+                           "942100 (sqli): 2\n941100 (xss): 1\n100001 (other): 4\n"
+                           "942190 (sqli): 1");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "families")),
+                           "sqli: 3\nxss: 1\nother: 4");
+    json_object_foreach(v, k, val)
+    {
+        CU_ASSERT_PTR_NULL(strstr(json_string_value(val), "OR 1=1"));
+        CU_ASSERT_PTR_NULL(strstr(json_string_value(val), "evil"));
+    }
+    json_decref(p);
+    json_decref(v);
+
+    /* 20 rules: 16 listed; no rules at all: "-" */
+    p = json_pack("{s:[]}", "rules");
+    for (int i = 0; i < 20; i++)
+        json_array_append_new(json_object_get(p, "rules"),
+                              json_pack("{s:i,s:i}", "id", 942000 + i, "count", 1));
+    v = json_object();
+    CU_ASSERT_EQUAL(notify_waf_vars(p, v, iv, sizeof iv), 0);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "families")), "sqli: 16");
+    json_decref(p);
+    json_decref(v);
+    p = json_object();
+    v = json_object();
+    CU_ASSERT_EQUAL(notify_waf_vars(p, v, iv, sizeof iv), 0);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "rules")), "-");
+    CU_ASSERT_STRING_EQUAL(iv, "0");
+    json_decref(p);
+    json_decref(v);
+}
+
 static void test_line_keys(void)
 {
     char k1[37], k2[37], k3[37], k4[37];
@@ -307,6 +362,7 @@ int main(void)
     CU_add_test(s, "templates", test_templates);
     CU_add_test(s, "webhook_signature", test_webhook_signature);
     CU_add_test(s, "line_keys", test_line_keys);
+    CU_add_test(s, "waf_summary", test_waf_summary);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
