@@ -236,12 +236,36 @@ done:
     json_decref(doc);
 }
 
+static void alert_committed(tn_tx *tx, const tn_db_result *res, void *ud)
+{
+    (void)tx, (void)ud;
+    if (waf.api->db_status(res) != TN_OK)
+        waf.api->log(waf.self, TN_LOG_WARN, "waf.alert not published: %s",
+                     waf.api->db_sqlstate(res));
+}
+
+/* Through the outbox, in a transaction of its own: durable subscribers
+ * (the notifications plugin) see it, with retries; a plain event would
+ * reach only this worker's plain subscribers. */
 static void publish_alert(const char *tenant)
 {
+    const tn_api *api = waf.api;
     char *payload = waf_alerts_take(waf.alerts, tenant, waf.alert_interval_s);
+    tn_tx *tx = NULL;
 
-    if (payload && waf.api->event_publish(waf.self, tenant, "waf.alert", payload) != TN_OK)
-        waf.api->log(waf.self, TN_LOG_WARN, "waf.alert not published");
+    if (payload == NULL)
+        return;
+    if (api->tx_begin(waf.self, tenant, &tx) != TN_OK)
+        goto fail;
+    if (api->tx_publish(tx, "waf.alert", payload) != TN_OK ||
+        api->tx_commit(tx, alert_committed, NULL) != TN_OK) {
+        api->tx_rollback(tx, NULL, NULL);
+        goto fail;
+    }
+    free(payload);
+    return;
+fail:
+    api->log(waf.self, TN_LOG_WARN, "waf.alert not published: %s", api->last_error(waf.self));
     free(payload);
 }
 

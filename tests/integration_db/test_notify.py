@@ -102,10 +102,11 @@ class NotifyMailCase(OrdersCase):
             self.addCleanup(p.stop)
             p.start()
 
-    def notify_server(self, mail_events=None, tenant_settings=None):
+    def notify_server(self, mail_events=None, tenant_settings=None, also=(), more_conf=None):
         """auth + orders + notify for tenants a and b, each with its own SMTP
         peer, user and sealed password; tenant_settings: {tenant: {key: value}}
-        added to that tenant's notify settings."""
+        added to that tenant's notify settings; also: more plugins enabled
+        for both with their defaults; more_conf: merged into tanomu.conf."""
         allow = [f"127.0.0.1:{p.port}" for p in self.peers.values()]
         # A failed attempt logs in a transaction of its own while the
         # delivery's is open: two connections per worker at least.
@@ -114,7 +115,8 @@ class NotifyMailCase(OrdersCase):
         conf = {"secrets": {"keyring_dir": "keys"},
                 "outbound": {"allow": allow, "ca_file": self.ca, "max_timeout_ms": 20000},
                 "outbox": {"max_attempts": 25, "backoff_ms": 200, "sweep_ms": 200}}
-        srv = self.db_server(start=False, migrate=False, plugins=("auth", "orders", "notify"),
+        conf = harness.deep_merge(conf, more_conf or {})
+        srv = self.db_server(start=False, migrate=False, plugins=("auth", "orders", "notify") + tuple(also),
                              db=db, workers=2, conf=conf)
         srv.write_conf()
         r = subprocess.run([harness.tanomu_bin(), "secret", "rotate", "-c", srv.conf_path],
@@ -134,8 +136,9 @@ class NotifyMailCase(OrdersCase):
             if mail_events is not None:
                 notify["mail_events"] = mail_events
             notify.update((tenant_settings or {}).get(t, {}))
-            srv.write_tenant(t, {"id": t, "hosts": [host_of(t)], "features": {
-                "auth": {"enabled": True}, "orders": {"enabled": True}, "notify": notify}})
+            feats = {"auth": {"enabled": True}, "orders": {"enabled": True}, "notify": notify}
+            feats.update({p: {"enabled": True} for p in also})
+            srv.write_tenant(t, {"id": t, "hosts": [host_of(t)], "features": feats})
         srv.migrate()
         self.pg.psql("DELETE FROM notify_deliveries; DELETE FROM orders_lines; "
                      "DELETE FROM orders_orders; DELETE FROM orders_buyers; "

@@ -11,11 +11,12 @@ counts and the time window, and no request value reaches it.
 import os
 import sys
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_notify  # noqa: E402
 from test_notify import decoded_subject, has_aiosmtpd, parse  # noqa: E402
-from ordersharness import main  # noqa: E402
+from ordersharness import harness, main  # noqa: E402
 
 HASH = "$argon2id$v=19$m=19456,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43
 # A value an attacker sent: it must never be in a message (the WAF does not
@@ -82,6 +83,31 @@ class NotifyWafAlertTest(test_notify.NotifyMailCase):
         self.assertEqual(sorted((r[1], r[2], r[3]) for r in rows),
                          [("email", "a***@shop-a.example.jp", "sent")] * 2)
         self.assertNoSecretsLogged(srv)
+
+    def test_a_blocked_request_reaches_the_tenant_admins_by_mail_S17(self):
+        """S17 end to end: the WAF blocks a request, publishes waf.alert
+        through the outbox, and the tenant's admin gets the e-mail; the
+        request's value is in no message."""
+        rules = os.path.join(harness.SOURCE_DIR, "plugins", "waf", "testdata")
+        self.notify_server(also=("waf", "echo"),
+                           more_conf={"plugins": {"waf": {"rules_dir": rules}}})
+        self.user("a", "admin1", ["tenant_admin"], "admin1@shop-a.example.jp")
+        q = "/search?q=" + urllib.parse.quote("1' UNION SELECT name FROM users-- canary-7f3a")
+        r = self.srv.req("a", "GET", q)
+        self.assertEqual(r.status, 403, f"{r}\n{self.srv.tail()}")
+        # Committed in a transaction of its own, after the answer.
+        ev = harness.wait_until(lambda: int(self.pg.scalar(
+            "SELECT coalesce(max(id), 0) FROM outbox WHERE tenant_id = 'a' "
+            "AND name = 'waf.alert' AND id > :'s';", s=str(self.outbox_since))),
+            20.0, interval=0.2, what="waf.alert in the outbox")
+        self.wait_delivered(ev)
+        msgs = self.peers["a"].messages()
+        self.assertEqual([m["to"][0] for m in msgs], ["admin1@shop-a.example.jp"])
+        body = parse(msgs[0]).get_content()
+        self.assertIn("sqli", body)
+        self.assertNotIn("canary-7f3a", msgs[0]["data"])
+        self.assertNotIn("UNION", body)
+        self.assertEqual(self.peers["b"].messages(), [])
 
     def test_waf_alert_english_and_opt_out(self):
         """The tenant's language is honoured (b: English); a tenant whose
